@@ -1,0 +1,76 @@
+"""Audit queries. The only writes are INSERTs (and the head row's move)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import Row, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from consent_hub.storage.models import AuditCheckpoint, AuditEntry, AuditHead, AuditSubject
+
+ENTRY_COLUMNS = (
+    AuditEntry.seq, AuditEntry.at, AuditEntry.actor, AuditEntry.house, AuditEntry.role,
+    AuditEntry.purpose, AuditEntry.action, AuditEntry.subjects, AuditEntry.fields,
+    AuditEntry.detail, AuditEntry.prev_hash, AuditEntry.hash,
+)
+
+
+class AuditRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def lock_head(self) -> tuple[int, bytes]:
+        row = self.session.execute(
+            select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()
+        ).one()
+        return int(row.seq), bytes(row.hash)
+
+    def read_head(self) -> tuple[int, bytes] | None:
+        row = self.session.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)).first()
+        return None if row is None else (int(row.seq), bytes(row.hash))
+
+    def move_head(self, seq: int, head_hash: bytes) -> None:
+        self.session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=seq, hash=head_hash))
+
+    def insert_entries(self, rows: Sequence[dict[str, Any]], subjects: Sequence[dict[str, Any]]) -> None:
+        self.session.execute(insert(AuditEntry), list(rows))
+        if subjects:
+            self.session.execute(insert(AuditSubject), list(subjects))
+
+    def stream_entries(self, batch: int = 20_000) -> Iterator[Row[Any]]:
+        result = self.session.execute(
+            select(*ENTRY_COLUMNS).order_by(AuditEntry.seq).execution_options(yield_per=batch)
+        )
+        yield from result
+
+    def last_seq(self) -> int:
+        return int(self.session.scalar(select(func.coalesce(func.max(AuditEntry.seq), 0))) or 0)
+
+    def entry_hash(self, seq: int) -> bytes | None:
+        value = self.session.scalar(select(AuditEntry.hash).where(AuditEntry.seq == seq))
+        return None if value is None else bytes(value)
+
+    def checkpoints(self) -> Sequence[AuditCheckpoint]:
+        return self.session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.seq)).all()
+
+    def add_checkpoint(self, checkpoint: AuditCheckpoint) -> None:
+        self.session.add(checkpoint)
+
+    def entries_for_person(self, person_id: uuid.UUID, limit: int = 100, before: int | None = None) -> Sequence[AuditEntry]:
+        stmt = (
+            select(AuditEntry)
+            .join(AuditSubject, AuditSubject.seq == AuditEntry.seq)
+            .where(AuditSubject.person_id == person_id)
+        )
+        if before is not None:
+            stmt = stmt.where(AuditEntry.seq < before)
+        return self.session.scalars(stmt.order_by(AuditEntry.seq.desc()).limit(limit)).all()
+
+    def entries(self, limit: int = 100, before: int | None = None) -> Sequence[AuditEntry]:
+        stmt = select(AuditEntry)
+        if before is not None:
+            stmt = stmt.where(AuditEntry.seq < before)
+        return self.session.scalars(stmt.order_by(AuditEntry.seq.desc()).limit(limit)).all()

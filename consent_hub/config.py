@@ -1,0 +1,175 @@
+"""Hub configuration: a TOML file plus ``CONSENT_HUB_*`` environment variables (pydantic-settings).
+
+The file lists clusters; each cluster names its own database and its own key provider. Relative
+paths (SQLite files, keyring files) are resolved against the directory of the configuration file,
+so a hub directory can be moved as a whole.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from consent_hub.errors import ConfigurationError, UnknownCluster
+
+SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
+DEFAULT_CONFIG = Path("var/hub.toml")
+CONFIG_ENV = "CONSENT_HUB_CONFIG"
+
+
+class KeyringFileKeys(BaseModel):
+    """Development keyring: a JSON file with mode 0600, writable so `keys rotate` can add a version."""
+
+    provider: Literal["keyring"] = "keyring"
+    path: str
+
+
+class SecretFileKeys(BaseModel):
+    """Production: a keyring mounted read-only (Kubernetes / Docker secret); rotation is provisioned
+    by the secret manager, the hub only re-wraps to the newest version it finds."""
+
+    provider: Literal["secret-file"] = "secret-file"
+    path: str
+
+
+class EnvironmentKeys(BaseModel):
+    """Production: the keyring JSON (or its base64) in an environment variable."""
+
+    provider: Literal["env"] = "env"
+    variable: str
+
+
+KeySource = Annotated[
+    KeyringFileKeys | SecretFileKeys | EnvironmentKeys, Field(discriminator="provider")
+]
+
+
+class ClusterConfig(BaseModel):
+    display_name: str = ""
+    database_url: str
+    # Wrapped per-person data keys. Defaults to "<database>.keys.db" beside a SQLite database and
+    # "<database>_keys" on the same PostgreSQL server; production points it at its own server.
+    key_store_url: str | None = None
+    keys: KeySource
+    default_phone_region: str = "BE"
+
+
+class HubSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CONSENT_HUB_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    clusters: dict[str, ClusterConfig] = Field(default_factory=dict)
+    base_dir: Path = Path(".")
+    log_level: str = "INFO"
+
+    @field_validator("clusters")
+    @classmethod
+    def _slugs(cls, value: dict[str, ClusterConfig]) -> dict[str, ClusterConfig]:
+        for name in value:
+            if not SLUG.match(name):
+                raise ValueError(
+                    "cluster names are lower-case letters, digits and '-' (at most 40)"
+                )
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = os.environ.get(CONFIG_ENV) or str(DEFAULT_CONFIG)
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=toml_file),
+        )
+
+    def cluster(self, name: str) -> ClusterConfig:
+        try:
+            return self.clusters[name]
+        except KeyError:
+            raise UnknownCluster(f"unknown cluster {name!r}") from None
+
+    def resolve_path(self, path: str) -> Path:
+        p = Path(path)
+        return p if p.is_absolute() else (self.base_dir / p)
+
+    def database_url(self, name: str) -> str:
+        """The cluster's SQLAlchemy URL, with a relative SQLite path resolved against base_dir."""
+        url = self.cluster(name).database_url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+            return prefix + str(self.resolve_path(url[len(prefix) :]))
+        return url
+
+
+def key_store_url(settings: HubSettings, name: str) -> str:
+    cfg = settings.cluster(name)
+    if cfg.key_store_url:
+        url = cfg.key_store_url
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/"):
+            return prefix + str(settings.resolve_path(url[len(prefix) :]))
+        return url
+    main = settings.database_url(name)
+    if main.startswith("sqlite"):
+        if main.endswith(".db"):
+            return main[: -len(".db")] + ".keys.db"
+        return main + ".keys"
+    head, _, tail = main.rpartition("/")
+    db, sep, query = tail.partition("?")
+    return f"{head}/{db}_keys{sep}{query}"
+
+
+def config_path() -> Path:
+    return Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> HubSettings:
+    """Load the hub settings from ``path`` (or $CONSENT_HUB_CONFIG, or var/hub.toml) and the environment."""
+    cfg = path or config_path()
+    previous = os.environ.get(CONFIG_ENV)
+    os.environ[CONFIG_ENV] = str(cfg)
+    try:
+        overrides.setdefault("base_dir", cfg.resolve().parent)
+        return HubSettings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigurationError(f"invalid hub configuration ({cfg}): {problems}") from None
+    finally:
+        if previous is None:
+            os.environ.pop(CONFIG_ENV, None)
+        else:
+            os.environ[CONFIG_ENV] = previous
+
+
+def render_config(clusters: dict[str, dict[str, Any]]) -> str:
+    """A hub.toml text for the given clusters (used by `consent-hub init`)."""
+    lines = ["# consent-hub configuration: one section per cluster.", ""]
+    for name, c in clusters.items():
+        lines.append(f"[clusters.{name}]")
+        lines.append(f'display_name = "{c.get("display_name", name)}"')
+        lines.append(f'database_url = "{c["database_url"]}"')
+        lines.append("")
+        lines.append(f"[clusters.{name}.keys]")
+        for k, v in c["keys"].items():
+            lines.append(f'{k} = "{v}"')
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""People: encrypted buyer profiles, one per buyer per cluster."""

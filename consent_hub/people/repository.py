@@ -1,0 +1,115 @@
+"""Queries over people, their wrapped keys and the suppression list."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session
+
+from consent_hub.storage.models import Person, PersonKey, Suppression
+
+_CHUNK = 900
+
+
+def _chunks(ids: Sequence[uuid.UUID]) -> Iterable[Sequence[uuid.UUID]]:
+    for start in range(0, len(ids), _CHUNK):
+        yield ids[start : start + _CHUNK]
+
+
+class PeopleRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get(self, person_id: uuid.UUID) -> Person | None:
+        return self.session.get(Person, person_id)
+
+    def get_many(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Person]:
+        out: dict[uuid.UUID, Person] = {}
+        for chunk in _chunks(ids):
+            for person in self.session.scalars(select(Person).where(Person.id.in_(chunk))):
+                out[person.id] = person
+        return out
+
+    def id_by_email_index(self, email_bidx: bytes) -> uuid.UUID | None:
+        return self.session.scalar(select(Person.id).where(Person.email_bidx == email_bidx))
+
+    def ids_by_email_indexes(self, indexes: Sequence[bytes]) -> dict[bytes, uuid.UUID]:
+        out: dict[bytes, uuid.UUID] = {}
+        for start in range(0, len(indexes), _CHUNK):
+            rows = self.session.execute(
+                select(Person.email_bidx, Person.id).where(Person.email_bidx.in_(indexes[start : start + _CHUNK]))
+            )
+            out.update({bytes(r.email_bidx): r.id for r in rows})
+        return out
+
+    def insert_many(self, rows: Sequence[dict[str, Any]]) -> None:
+        self.session.execute(insert(Person), list(rows))
+
+    def update_row(self, person_id: uuid.UUID, values: dict[str, Any]) -> None:
+        self.session.execute(update(Person).where(Person.id == person_id).values(**values))
+
+    def add(self, person: Person) -> None:
+        self.session.add(person)
+
+    # suppression list -------------------------------------------------------------------------
+    def is_suppressed(self, email_bidx: bytes) -> bool:
+        return self.session.get(Suppression, email_bidx) is not None
+
+    def suppress(self, email_bidx: bytes, on: dt.date) -> None:
+        if not self.is_suppressed(email_bidx):
+            self.session.add(Suppression(email_bidx=email_bidx, suppressed_on=on))
+
+
+class KeyStoreRepository:
+    """Wrapped data keys, in the separate key-store database."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def get_many(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, PersonKey]:
+        out: dict[uuid.UUID, PersonKey] = {}
+        for chunk in _chunks(ids):
+            for key in self.session.scalars(select(PersonKey).where(PersonKey.person_id.in_(chunk))):
+                out[key.person_id] = key
+        return out
+
+    def insert_many(self, rows: Sequence[dict[str, Any]]) -> None:
+        self.session.execute(insert(PersonKey), list(rows))
+
+    def delete(self, person_id: uuid.UUID) -> int:
+        result = self.session.execute(delete(PersonKey).where(PersonKey.person_id == person_id))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    def count_by_version(self) -> dict[int, int]:
+        from sqlalchemy import func
+
+        rows = self.session.execute(
+            select(PersonKey.kek_version, func.count()).group_by(PersonKey.kek_version)
+        )
+        return {int(v): int(n) for v, n in rows}
+
+    def batch_not_on(self, version: int, limit: int) -> Sequence[PersonKey]:
+        return self.session.scalars(
+            select(PersonKey)
+            .where(PersonKey.kek_version != version)
+            .order_by(PersonKey.person_id)
+            .limit(limit)
+        ).all()
+
+    def rewrap(self, rows: Sequence[dict[str, Any]]) -> None:
+        from sqlalchemy import bindparam
+
+        stmt = (
+            update(PersonKey)
+            .where(PersonKey.person_id == bindparam("pid"))
+            .values(
+                kek_version=bindparam("v"),
+                wrapped_key=bindparam("w"),
+                rewrapped_at=bindparam("at"),
+            )
+        )
+        self.session.connection().execute(stmt, list(rows))

@@ -1,0 +1,285 @@
+"""People service: the only code that encrypts or decrypts a person's fields.
+
+``read`` is the single decryption path: it writes its audit entry (who, role, purpose, which
+people, which fields) in the caller's transaction *before* it unwraps any key, so a read that
+cannot be recorded does not happen.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from consent_hub import roles
+from consent_hub.actors import Actor
+from consent_hub.audit.service import AuditLog, AuditRecord
+from consent_hub.clusters import UnitOfWork
+from consent_hub.crypto.fields import FieldCipher, new_data_key
+from consent_hub.errors import Conflict, ErasedPerson, Forbidden, InvalidInput, NotFound
+from consent_hub.people.fields import PERSON_FIELDS, PersonFields, normalise_email, validate_fields
+from consent_hub.people.repository import KeyStoreRepository, PeopleRepository
+from consent_hub.storage.models import Person, utcnow
+
+TABLE = "people"
+PURPOSE = re.compile(r"^[a-z][a-z0-9-]{1,79}$")
+
+
+@dataclass
+class PersonView:
+    id: uuid.UUID
+    status: str
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    row_version: int
+    fields: dict[str, str | None]
+
+
+@dataclass
+class BulkResult:
+    created: list[uuid.UUID] = field(default_factory=list)
+    duplicates: dict[int, uuid.UUID | None] = field(default_factory=dict)  # row -> existing id
+    invalid: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+
+
+def _check_purpose(purpose: str) -> str:
+    if not isinstance(purpose, str) or not PURPOSE.match(purpose):
+        raise InvalidInput([{"field": "purpose", "problem": "must be a purpose key such as 'ticketing-service'", "type": "value_error"}])
+    return purpose
+
+
+class PeopleService:
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+        self.cluster = uow.cluster
+        self.repo = PeopleRepository(uow.session)
+        self.key_repo = KeyStoreRepository(uow.key_session)
+        self.audit = AuditLog(uow.session, uow.cluster)
+
+    # -- helpers -------------------------------------------------------------------------------
+    @staticmethod
+    def _require(actor: Actor, allowed: frozenset[str]) -> None:
+        if actor.role not in allowed:
+            raise Forbidden(f"role {actor.role!r} may not do this")
+
+    def _seal(self, pid: uuid.UUID, values: PersonFields) -> tuple[dict[str, Any], dict[str, Any]]:
+        rt = self.uow.rt
+        data_key = new_data_key()
+        kek_version = rt.keys.current_kek_version()
+        wrapped = rt.keys.wrap_data_key(data_key, pid.bytes, kek_version)
+        cipher = FieldCipher(data_key, self.cluster)
+        present = values.present()
+        row: dict[str, Any] = {f"{name}_ct": None for name in PERSON_FIELDS}
+        for name, value in present.items():
+            row[f"{name}_ct"] = cipher.seal(value, TABLE, name, pid)
+        row.update(self._indexes(values))
+        now = utcnow()
+        row.update(id=pid, status="active", row_version=1, created_at=now, updated_at=now)
+        key_row = {"person_id": pid, "kek_version": kek_version, "wrapped_key": wrapped, "created_at": now}
+        return row, key_row
+
+    def _indexes(self, values: PersonFields) -> dict[str, bytes | None]:
+        indexer = self.uow.rt.indexer
+        return {
+            "email_bidx": indexer.email(normalise_email(values.email)[1]) if values.email else None,
+            "phone_bidx": indexer.phone(values.phone) if values.phone else None,
+        }
+
+    def email_index(self, email: str) -> bytes:
+        try:
+            return self.uow.rt.indexer.email(normalise_email(email)[1])
+        except ValueError:
+            raise InvalidInput([{"field": "email", "problem": "Value error, is not a valid e-mail address", "type": "value_error"}]) from None
+
+    # -- writes --------------------------------------------------------------------------------
+    def create(self, actor: Actor, data: dict[str, Any] | PersonFields) -> uuid.UUID:
+        self._require(actor, roles.PEOPLE_WRITERS)
+        values = validate_fields(data, phone_region=self.uow.rt.phone_region)
+        pid = uuid.uuid4()
+        row, key_row = self._seal(pid, values)
+        if row["email_bidx"] is not None:
+            existing = self.repo.id_by_email_index(row["email_bidx"])
+            if existing is not None:
+                raise Conflict({"message": "a person with this e-mail address exists", "person_id": str(existing)})
+        self.audit.append(actor, AuditRecord("people.create", [pid], sorted(values.present())))
+        self.repo.insert_many([row])
+        self.key_repo.insert_many([key_row])
+        return pid
+
+    def bulk_create(
+        self, actor: Actor, rows: Sequence[dict[str, Any] | PersonFields], *, skip_invalid: bool = False
+    ) -> BulkResult:
+        """Create many people in one transaction (imports). Rows whose e-mail already exists, in the
+        cluster or earlier in the batch, are reported as duplicates and not created."""
+        self._require(actor, roles.PEOPLE_WRITERS)
+        result = BulkResult()
+        region = self.uow.rt.phone_region
+        valid: list[tuple[int, PersonFields]] = []
+        for i, data in enumerate(rows):
+            try:
+                valid.append((i, validate_fields(data, phone_region=region, row=i)))
+            except InvalidInput as exc:
+                result.invalid[i] = list(exc.detail)
+        if result.invalid and not skip_invalid:
+            raise InvalidInput({"message": "some rows are invalid; nothing was written",
+                                "rows": {str(k): v for k, v in result.invalid.items()}})
+        sealed: list[tuple[int, dict[str, Any], dict[str, Any], list[str]]] = []
+        for i, values in valid:
+            pid = uuid.uuid4()
+            row, key_row = self._seal(pid, values)
+            sealed.append((i, row, key_row, sorted(values.present())))
+        indexes = [r["email_bidx"] for _, r, _, _ in sealed if r["email_bidx"] is not None]
+        existing = self.repo.ids_by_email_indexes(indexes) if indexes else {}
+        seen: dict[bytes, uuid.UUID] = {}
+        people_rows: list[dict[str, Any]] = []
+        key_rows: list[dict[str, Any]] = []
+        fields_used: set[str] = set()
+        for i, row, key_row, names in sealed:
+            bidx = row["email_bidx"]
+            if bidx is not None:
+                if bidx in existing:
+                    result.duplicates[i] = existing[bidx]
+                    continue
+                if bidx in seen:
+                    result.duplicates[i] = seen[bidx]
+                    continue
+                seen[bidx] = row["id"]
+            people_rows.append(row)
+            key_rows.append(key_row)
+            fields_used.update(names)
+            result.created.append(row["id"])
+        if people_rows:
+            self.audit.append(actor, AuditRecord(
+                "people.create", result.created, sorted(fields_used),
+                detail={"bulk": True, "count": len(result.created),
+                        "duplicates": len(result.duplicates), "invalid": len(result.invalid)},
+            ))
+            self.repo.insert_many(people_rows)
+            self.key_repo.insert_many(key_rows)
+        return result
+
+    def update(self, actor: Actor, person_id: uuid.UUID, changes: dict[str, Any]) -> int:
+        """Replace the given fields (``None`` clears one). Returns the new row version."""
+        self._require(actor, roles.PEOPLE_WRITERS)
+        unknown = sorted(set(changes) - set(PERSON_FIELDS))
+        if unknown:
+            raise InvalidInput([{"field": k, "problem": "unknown field", "type": "extra_forbidden"} for k in unknown])
+        values = validate_fields(changes, phone_region=self.uow.rt.phone_region)
+        person = self._active(person_id)
+        self.audit.append(actor, AuditRecord("people.update", [person_id], sorted(changes)))
+        cipher = self._cipher(person_id)
+        present = values.present()
+        new: dict[str, Any] = {}
+        for name in changes:
+            new[f"{name}_ct"] = cipher.seal(present[name], TABLE, name, person_id) if name in present else None
+        idx = self._indexes(values)
+        if "email" in changes:
+            if idx["email_bidx"] is not None:
+                other = self.repo.id_by_email_index(idx["email_bidx"])
+                if other is not None and other != person_id:
+                    raise Conflict({"message": "a person with this e-mail address exists", "person_id": str(other)})
+            new["email_bidx"] = idx["email_bidx"]
+        if "phone" in changes:
+            new["phone_bidx"] = idx["phone_bidx"]
+        new["row_version"] = person.row_version + 1
+        new["updated_at"] = utcnow()
+        self.repo.update_row(person_id, new)
+        return int(new["row_version"])
+
+    def erase(self, actor: Actor, person_id: uuid.UUID, *, reference: str | None = None) -> bool:
+        """Crypto-shred: delete the wrapped data key, the blind indexes and the ciphertexts; keep a
+        suppression entry (e-mail blind index and date only). Idempotent; returns False when the
+        person was already erased."""
+        self._require(actor, roles.PEOPLE_WRITERS)
+        person = self.repo.get(person_id)
+        if person is None:
+            raise NotFound("no such person")
+        if person.status == "erased":
+            return False
+        detail: dict[str, Any] = {"reference": reference} if reference else {}
+        self.audit.append(actor, AuditRecord("people.erase", [person_id], list(PERSON_FIELDS), detail=detail))
+        now = utcnow()
+        if person.email_bidx is not None:
+            self.repo.suppress(bytes(person.email_bidx), now.date())
+        self.key_repo.delete(person_id)
+        values: dict[str, Any] = {f"{name}_ct": None for name in PERSON_FIELDS}
+        values.update(status="erased", email_bidx=None, phone_bidx=None, erased_at=now, updated_at=now)
+        self.repo.update_row(person_id, values)
+        return True
+
+    def is_suppressed(self, email: str) -> bool:
+        return self.repo.is_suppressed(self.email_index(email))
+
+    # -- reads (the one decryption path) -------------------------------------------------------
+    def read(
+        self,
+        actor: Actor,
+        person_ids: Sequence[uuid.UUID],
+        *,
+        purpose: str,
+        fields: Sequence[str] | None = None,
+    ) -> list[PersonView]:
+        self._require(actor, roles.PEOPLE_READERS)
+        _check_purpose(purpose)
+        wanted = list(PERSON_FIELDS) if fields is None else list(dict.fromkeys(fields))
+        bad = [f for f in wanted if f not in PERSON_FIELDS]
+        if bad:
+            raise InvalidInput([{"field": "fields", "problem": f"unknown field {f!r}", "type": "value_error"} for f in bad])
+        people = self.repo.get_many(list(person_ids))
+        readable = [pid for pid in person_ids if pid in people and people[pid].status == "active"]
+        if not readable:
+            raise NotFound("no such person") if len(person_ids) == 1 else NotFound("none of these people exist")
+        self.audit.append(actor, AuditRecord("people.read", readable, wanted, purpose=purpose))
+        keys = self.key_repo.get_many(readable)
+        provider = self.uow.rt.keys
+        views: list[PersonView] = []
+        for pid in readable:
+            person = people[pid]
+            key = keys.get(pid)
+            if key is None:  # an erasure whose second half did not commit yet: as good as erased
+                continue
+            cipher = FieldCipher(provider.unwrap_data_key(bytes(key.wrapped_key), pid.bytes, key.kek_version), self.cluster)
+            out: dict[str, str | None] = {}
+            for name in wanted:
+                blob = getattr(person, f"{name}_ct")
+                out[name] = None if blob is None else cipher.open(bytes(blob), TABLE, name, pid)
+            views.append(PersonView(pid, person.status, person.created_at, person.updated_at, person.row_version, out))
+        return views
+
+    def get(self, actor: Actor, person_id: uuid.UUID, *, purpose: str, fields: Sequence[str] | None = None) -> PersonView:
+        person = self.repo.get(person_id)
+        if person is not None and person.status == "erased":
+            self._require(actor, roles.PEOPLE_READERS)
+            raise ErasedPerson("this person was erased")
+        views = self.read(actor, [person_id], purpose=purpose, fields=fields)
+        if not views:
+            raise ErasedPerson("this person was erased")
+        return views[0]
+
+    def find_by_email(self, actor: Actor, email: str, *, purpose: str, fields: Sequence[str] | None = None) -> PersonView:
+        self._require(actor, roles.PEOPLE_READERS)
+        _check_purpose(purpose)
+        pid = self.repo.id_by_email_index(self.email_index(email))
+        if pid is None:
+            self.audit.append(actor, AuditRecord("people.lookup", [], ["email"], purpose=purpose, detail={"found": False}))
+            raise NotFound("no such person")
+        return self.get(actor, pid, purpose=purpose, fields=fields)
+
+    # -- internals -----------------------------------------------------------------------------
+    def _active(self, person_id: uuid.UUID) -> Person:
+        person = self.repo.get(person_id)
+        if person is None:
+            raise NotFound("no such person")
+        if person.status != "active":
+            raise ErasedPerson("this person was erased")
+        return person
+
+    def _cipher(self, person_id: uuid.UUID) -> FieldCipher:
+        key = self.key_repo.get_many([person_id]).get(person_id)
+        if key is None:
+            raise ErasedPerson("this person was erased")
+        data_key = self.uow.rt.keys.unwrap_data_key(bytes(key.wrapped_key), person_id.bytes, key.kek_version)
+        return FieldCipher(data_key, self.cluster)

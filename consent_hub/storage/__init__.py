@@ -1,0 +1,1 @@
+"""Per-cluster storage: SQLAlchemy models, engines, Alembic migrations."""

@@ -1,0 +1,194 @@
+"""Tables of one cluster database. No column holds plaintext personal data.
+
+Personal fields are ``*_ct`` ciphertexts; lookups use ``*_bidx`` blind indexes; wrapped data keys
+live in ``person_keys`` so that erasure is a single DELETE of one small row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    Uuid,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware on PostgreSQL; SQLite stores naive UTC. Callers always get aware UTC back."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is not None and value.tzinfo is not None and dialect.name == "sqlite":
+            return value.astimezone(dt.UTC).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value
+
+
+class House(Base):
+    __tablename__ = "houses"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    slug: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    tixly_organisation_id: Mapped[str | None] = mapped_column(String(64))
+    ticketmatic_account: Mapped[str | None] = mapped_column(String(64))
+    uitdatabank_organizer_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class ApiClient(Base):
+    """A bearer credential: one cluster (this database), at most one house, one role."""
+
+    __tablename__ = "api_clients"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    key_id: Mapped[str] = mapped_column(String(24), unique=True)
+    key_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    name: Mapped[str] = mapped_column(String(200))
+    house_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("houses.id"))
+    role: Mapped[str] = mapped_column(String(40))
+    agreement_ref: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+
+
+class Person(Base):
+    __tablename__ = "people"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active | erased
+    email_bidx: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True)
+    phone_bidx: Mapped[bytes | None] = mapped_column(LargeBinary(32), index=True)
+    given_name_ct: Mapped[bytes | None] = mapped_column(LargeBinary)
+    family_name_ct: Mapped[bytes | None] = mapped_column(LargeBinary)
+    email_ct: Mapped[bytes | None] = mapped_column(LargeBinary)
+    phone_ct: Mapped[bytes | None] = mapped_column(LargeBinary)
+    street_address_ct: Mapped[bytes | None] = mapped_column(LargeBinary)
+    postal_code_ct: Mapped[bytes | None] = mapped_column(LargeBinary)
+    city_ct: Mapped[bytes | None] = mapped_column(LargeBinary)
+    country_ct: Mapped[bytes | None] = mapped_column(LargeBinary)
+    birth_date_ct: Mapped[bytes | None] = mapped_column(LargeBinary)
+    language_ct: Mapped[bytes | None] = mapped_column(LargeBinary)
+    row_version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    erased_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+
+
+class KeyStoreBase(DeclarativeBase):
+    """The key store is a separate database (own file / own PostgreSQL database) so that it can
+    have its own, short backup retention: a copy of the cluster database taken before an erasure
+    holds no key to the erased person's ciphertexts."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class PersonKey(KeyStoreBase):
+    """A person's data key, wrapped by the cluster KEK (version ``kek_version``)."""
+
+    __tablename__ = "person_keys"
+
+    person_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    kek_version: Mapped[int] = mapped_column(Integer, index=True)
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary(61))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    rewrapped_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+
+
+class Suppression(Base):
+    """An erased e-mail address, as its blind index only: stops a sync re-creating marketing consent."""
+
+    __tablename__ = "suppressions"
+
+    email_bidx: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    suppressed_on: Mapped[dt.date] = mapped_column(Date)
+
+
+class AuditHead(Base):
+    """Tip of the hash chain; one row, locked by every append."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class AuditEntry(Base):
+    """Append-only. ``hash = SHA-256(tag | prev_hash | SHA-256(canonical entry))``."""
+
+    __tablename__ = "audit_entries"
+
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False)
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    actor: Mapped[str] = mapped_column(String(120))
+    house: Mapped[str | None] = mapped_column(String(40))
+    role: Mapped[str | None] = mapped_column(String(40))
+    purpose: Mapped[str | None] = mapped_column(String(80))
+    action: Mapped[str] = mapped_column(String(60), index=True)
+    subjects: Mapped[str] = mapped_column(Text)  # canonical JSON list of person ids
+    fields: Mapped[str] = mapped_column(Text)  # canonical JSON list of field names
+    detail: Mapped[str] = mapped_column(Text)  # canonical JSON object, ids and counts only
+    prev_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class AuditSubject(Base):
+    """Index from a person to the audit entries naming them (their own access history)."""
+
+    __tablename__ = "audit_subjects"
+
+    person_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+
+
+class AuditCheckpoint(Base):
+    """Signed statement: "the chain had ``seq`` entries and head ``head_hash``"."""
+
+    __tablename__ = "audit_checkpoints"
+
+    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False)
+    head_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    signed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    key_id: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[bytes] = mapped_column(LargeBinary(64))
+
+
+Index("ix_people_status", Person.status)
