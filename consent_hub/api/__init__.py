@@ -1,0 +1,1 @@
+"""HTTP API: app factory, request context, the one error shape."""

@@ -1,0 +1,52 @@
+"""Request context: the bearer key names one cluster; the request opens that cluster's unit of
+work, authenticates against it and commits once, before the response is sent."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from consent_hub.actors import Actor
+from consent_hub.clients.service import ClientService, parse_key
+from consent_hub.clusters import ClusterRegistry, UnitOfWork
+from consent_hub.errors import Unauthenticated
+
+bearer = HTTPBearer(auto_error=False, description="API key: chk_<cluster>_<key id>_<secret>")
+
+
+@dataclass
+class RequestContext:
+    actor: Actor
+    uow: UnitOfWork
+
+
+def registry_of(request: Request) -> ClusterRegistry:
+    registry: ClusterRegistry = request.app.state.registry
+    return registry
+
+
+def request_context(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Iterator[RequestContext]:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthenticated("missing bearer API key")
+    token = credentials.credentials
+    cluster, _, _ = parse_key(token)
+    registry = registry_of(request)
+    if cluster not in registry.settings.clusters:
+        raise Unauthenticated("unknown API key")
+    request_id = getattr(request.state, "request_id", None) or str(uuid.uuid4())
+    with registry.unit_of_work(cluster) as uow:
+        actor = ClientService(uow).authenticate(token, request_id)
+        yield RequestContext(actor, uow)
+
+
+# scope="function": the commit in unit_of_work runs before the response is sent, so a failed
+# commit is a 500, never a 200 for a change that did not happen.
+Context = Annotated[RequestContext, Depends(request_context, scope="function")]

@@ -1,0 +1,78 @@
+"""The FastAPI application."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from pydantic import BaseModel
+
+from consent_hub import __version__
+from consent_hub.api import errors
+from consent_hub.api.context import Context
+from consent_hub.audit.endpoints import router as audit_router
+from consent_hub.clients.endpoints import router as clients_router
+from consent_hub.clusters import ClusterRegistry
+from consent_hub.config import HubSettings, load_settings
+from consent_hub.houses.endpoints import router as houses_router
+from consent_hub.people.endpoints import router as people_router
+
+
+class WhoAmI(BaseModel):
+    cluster: str
+    role: str
+    house: str | None
+    client: str
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+    clusters: int
+
+
+def create_app(settings: HubSettings | None = None, registry: ClusterRegistry | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    registry = registry or ClusterRegistry(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        registry.dispose()
+
+    app = FastAPI(
+        title="consent-hub",
+        version=__version__,
+        description="Privacy-first customer data and consent hub for clusters of performing-arts houses.",
+        lifespan=lifespan,
+    )
+    app.state.registry = registry
+    errors.install(app)
+
+    @app.middleware("http")
+    async def request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        rid = str(uuid.uuid4())
+        request.state.request_id = rid
+        response = await call_next(request)
+        response.headers["X-Request-ID"] = rid
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @app.get("/health", response_model=Health, tags=["meta"])
+    def health() -> Health:
+        return Health(status="ok", version=__version__, clusters=len(settings.clusters))
+
+    v1 = APIRouter(prefix="/v1")
+
+    @v1.get("/whoami", response_model=WhoAmI, tags=["meta"])
+    def whoami(ctx: Context) -> WhoAmI:
+        return WhoAmI(cluster=ctx.actor.cluster, role=ctx.actor.role, house=ctx.actor.house, client=ctx.actor.id)
+
+    v1.include_router(houses_router)
+    v1.include_router(clients_router)
+    v1.include_router(people_router)
+    v1.include_router(audit_router)
+    app.include_router(v1)
+    return app

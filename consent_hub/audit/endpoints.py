@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from consent_hub import roles
+from consent_hub.api.context import Context
+from consent_hub.audit.repository import AuditRepository
+from consent_hub.audit.schemas import AuditEntryOut, VerifyOut
+from consent_hub.audit.service import AuditLog, AuditRecord, verify_chain
+from consent_hub.errors import Forbidden
+
+router = APIRouter(prefix="/audit", tags=["audit"])
+
+
+def _dpo(ctx: Context) -> None:
+    if ctx.actor.role not in roles.AUDIT_READERS:
+        raise Forbidden(f"role {ctx.actor.role!r} may not read the audit log")
+
+
+@router.get("/entries", response_model=list[AuditEntryOut])
+def list_entries(
+    ctx: Context,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    before: Annotated[int | None, Query(ge=1, description="cursor: entries with a lower sequence")] = None,
+    person: Annotated[uuid.UUID | None, Query(description="only entries naming this person")] = None,
+) -> list[AuditEntryOut]:
+    _dpo(ctx)
+    repo = AuditRepository(ctx.uow.session)
+    rows = repo.entries_for_person(person, limit, before) if person else repo.entries(limit, before)
+    out = [AuditEntryOut.of(e) for e in rows]
+    AuditLog(ctx.uow.session, ctx.uow.cluster).append(
+        ctx.actor, AuditRecord("audit.read", [person] if person else [], detail={"entries": len(out)})
+    )
+    return out
+
+
+@router.get("/verify", response_model=VerifyOut)
+def verify(ctx: Context) -> VerifyOut:
+    _dpo(ctx)
+    report = verify_chain(ctx.uow.session, ctx.uow.cluster, ctx.uow.rt.keys.audit_public_key())
+    return VerifyOut(ok=report.ok, entries=report.entries, checkpoints=report.checkpoints,
+                     first_bad_seq=report.first_bad_seq, problem=report.problem)

@@ -1,0 +1,399 @@
+"""The `consent-hub` command line."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+import uuid
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from consent_hub.actors import Actor
+from consent_hub.clusters import ClusterRegistry
+from consent_hub.config import CONFIG_ENV, HubSettings, config_path, load_settings, render_config
+from consent_hub.errors import ConfigurationError, HubError
+
+app = typer.Typer(help="consent-hub: privacy-first customer data and consent hub.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+houses_app = typer.Typer(help="Houses of a cluster.", no_args_is_help=True)
+clients_app = typer.Typer(help="API clients (bearer keys).", no_args_is_help=True)
+keys_app = typer.Typer(help="Cluster keys.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
+clusters_app = typer.Typer(help="Clusters of this hub.", no_args_is_help=True)
+people_app = typer.Typer(help="People (buyers).", no_args_is_help=True)
+app.add_typer(houses_app, name="houses")
+app.add_typer(clients_app, name="clients")
+app.add_typer(keys_app, name="keys")
+app.add_typer(audit_app, name="audit")
+app.add_typer(clusters_app, name="clusters")
+app.add_typer(people_app, name="people")
+
+out = Console()
+err = Console(stderr=True)
+F = TypeVar("F", bound=Callable[..., Any])
+
+ClusterOpt = Annotated[str, typer.Option("--cluster", "-c", help="cluster name")]
+
+
+@app.callback()
+def _global(
+    config: Annotated[Path | None, typer.Option("--config", help=f"hub configuration (default ${CONFIG_ENV} or var/hub.toml)")] = None,
+) -> None:
+    if config is not None:
+        os.environ[CONFIG_ENV] = str(config)
+
+
+def handled(fn: F) -> F:
+    """Report hub errors as one line on stderr and a non-zero exit code, never a traceback."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except HubError as exc:
+            detail = exc.detail
+            if isinstance(detail, list):
+                detail = "; ".join(f"{d.get('field')}: {d.get('problem')}" for d in detail if isinstance(d, dict))
+            err.print(f"[red]error[/red] {exc.name}: {detail}", highlight=False, markup=True)
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _settings() -> HubSettings:
+    path = config_path()
+    if not path.exists():
+        raise ConfigurationError(f"no hub configuration at {path}; run `consent-hub init`")
+    return load_settings(path)
+
+
+def _registry(cluster: str | None = None) -> ClusterRegistry:
+    settings = _settings()
+    if cluster is not None:
+        settings.cluster(cluster)
+    return ClusterRegistry(settings)
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    console=err, transient=False)
+
+
+# -- set-up ---------------------------------------------------------------------------------------
+@app.command()
+@handled
+def init(
+    cluster: Annotated[str, typer.Option(help="name of the first cluster")] = "demo",
+    database_url: Annotated[str | None, typer.Option(help="defaults to an embedded SQLite file")] = None,
+    demo: Annotated[bool, typer.Option(help="seed fictional demo houses, clients and buyers")] = False,
+) -> None:
+    """Create the hub configuration, the cluster's keyring and database (idempotent)."""
+    from consent_hub.keys import create_keyring_file
+    from consent_hub.storage.migrate import migrate_cluster
+
+    path = config_path()
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render_config({cluster: {
+            "display_name": f"{cluster} cluster",
+            "database_url": database_url or f"sqlite:///clusters/{cluster}.db",
+            "keys": {"provider": "keyring", "path": f"keys/{cluster}.keyring.json"},
+        }}), encoding="utf-8")
+        out.print(f"wrote {path}")
+    settings = load_settings(path)
+    cfg = settings.cluster(cluster)
+    if cfg.keys.provider == "keyring":
+        key_path = settings.resolve_path(cfg.keys.path)
+        if not key_path.exists():
+            create_keyring_file(key_path, cluster)
+            out.print(f"created keyring for cluster {cluster!r} (mode 0600)")
+    migrate_cluster(settings, cluster)
+    out.print(f"cluster {cluster!r}: database migrated")
+    if demo:
+        _seed_demo(settings, cluster, path.parent)
+
+
+def _seed_demo(settings: HubSettings, cluster: str, folder: Path) -> None:
+    from consent_hub.demo import seed_demo
+    from consent_hub.houses.service import HouseService
+
+    registry = ClusterRegistry(settings)
+    try:
+        with registry.unit_of_work(cluster) as uow:
+            already = bool(HouseService(uow).list())
+        if already:
+            out.print(f"cluster {cluster!r}: demo data already present")
+            return
+        keys = seed_demo(registry, cluster)
+    finally:
+        registry.dispose()
+    key_file = folder / "demo-api-keys.txt"
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        for role, key in keys.items():
+            fh.write(f"{role}\t{key}\n")
+    out.print(f"cluster {cluster!r}: demo houses, clients and buyers created; API keys in {key_file}")
+
+
+@app.command()
+@handled
+def migrate(cluster: Annotated[str | None, typer.Option("--cluster", "-c", help="one cluster; all if absent")] = None) -> None:
+    """Bring cluster databases and key stores to the newest schema (Alembic)."""
+    from consent_hub.storage.migrate import migrate_cluster
+
+    settings = _settings()
+    names = [cluster] if cluster else sorted(settings.clusters)
+    for name in names:
+        settings.cluster(name)
+        migrate_cluster(settings, name)
+        out.print(f"cluster {name!r}: up to date")
+
+
+@app.command()
+@handled
+def serve(
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+    workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+) -> None:
+    """Serve the HTTP API (OpenAPI at /docs)."""
+    import uvicorn
+
+    _settings()  # fail early, with a clear message
+    os.environ.setdefault(CONFIG_ENV, str(config_path()))
+    uvicorn.run("consent_hub.app:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level="info", access_log=True)
+
+
+@app.command()
+@handled
+def demo(cluster: ClusterOpt = "demo") -> None:
+    """Seed fictional demo houses, clients and buyers into an empty cluster."""
+    path = config_path()
+    _seed_demo(_settings(), cluster, path.parent)
+
+
+# -- clusters -------------------------------------------------------------------------------------
+@clusters_app.command("list")
+@handled
+def clusters_list() -> None:
+    """List configured clusters (no database is opened)."""
+    settings = _settings()
+    table = Table("cluster", "name", "database", "keys")
+    for name, cfg in sorted(settings.clusters.items()):
+        backend = cfg.database_url.split(":", 1)[0]
+        table.add_row(name, cfg.display_name, backend, cfg.keys.provider)
+    out.print(table)
+
+
+# -- houses ---------------------------------------------------------------------------------------
+@houses_app.command("add")
+@handled
+def houses_add(
+    cluster: ClusterOpt,
+    slug: Annotated[str, typer.Option(help="short name, e.g. schouwburg-kortrijk")],
+    name: Annotated[str, typer.Option(help="display name")],
+    tixly_organisation_id: Annotated[str | None, typer.Option()] = None,
+    ticketmatic_account: Annotated[str | None, typer.Option()] = None,
+    uitdatabank_organizer_id: Annotated[str | None, typer.Option()] = None,
+) -> None:
+    """Register a house in a cluster."""
+    from consent_hub.houses.service import HouseService
+
+    registry = _registry(cluster)
+    with registry.unit_of_work(cluster) as uow:
+        house = HouseService(uow).add(Actor.cli(cluster), {
+            "slug": slug, "name": name, "tixly_organisation_id": tixly_organisation_id,
+            "ticketmatic_account": ticketmatic_account, "uitdatabank_organizer_id": uitdatabank_organizer_id,
+        })
+        out.print(f"house {house.slug!r} registered in cluster {cluster!r} ({house.id})")
+
+
+@houses_app.command("list")
+@handled
+def houses_list(cluster: ClusterOpt) -> None:
+    from consent_hub.houses.service import HouseService
+
+    registry = _registry(cluster)
+    with registry.unit_of_work(cluster) as uow:
+        table = Table("slug", "name", "tixly org", "ticketmatic", "uitdatabank")
+        for h in HouseService(uow).list():
+            table.add_row(h.slug, h.name, h.tixly_organisation_id or "", h.ticketmatic_account or "",
+                          h.uitdatabank_organizer_id or "")
+    out.print(table)
+
+
+# -- clients --------------------------------------------------------------------------------------
+@clients_app.command("add")
+@handled
+def clients_add(
+    cluster: ClusterOpt,
+    role: Annotated[str, typer.Option(help="cluster-admin, cluster-service, cluster-dpo, box-office, marketer, analyst, house-dpo, connector")],
+    agreement: Annotated[str, typer.Option(help="reference of the data-processing agreement")],
+    expires: Annotated[str, typer.Option(help="last valid day, YYYY-MM-DD")],
+    house: Annotated[str | None, typer.Option(help="house slug (house roles)")] = None,
+    name: Annotated[str | None, typer.Option(help="who holds the key")] = None,
+) -> None:
+    """Issue an API key. It is printed once; only its hash is stored."""
+    from consent_hub.clients.service import ClientService
+    from consent_hub.errors import InvalidInput
+
+    try:
+        expiry = dt.date.fromisoformat(expires)
+    except ValueError:
+        raise InvalidInput([{"field": "expires", "problem": "must be a date YYYY-MM-DD"}]) from None
+    registry = _registry(cluster)
+    with registry.unit_of_work(cluster) as uow:
+        created = ClientService(uow).add(Actor.cli(cluster), {
+            "name": name or f"{role}{'@' + house if house else ''}", "house": house, "role": role,
+            "agreement": agreement, "expires": expiry,
+        })
+    err.print(f"client {created.id} ({created.role}{', house ' + created.house if created.house else ''}) "
+              f"valid until {created.expires_at:%Y-%m-%d}. The key is shown once:")
+    print(created.api_key)
+
+
+@clients_app.command("list")
+@handled
+def clients_list(cluster: ClusterOpt) -> None:
+    from consent_hub.clients.service import ClientService
+
+    registry = _registry(cluster)
+    with registry.unit_of_work(cluster) as uow:
+        rows = ClientService(uow).list(Actor.cli(cluster))
+    table = Table("id", "key id", "name", "house", "role", "agreement", "expires", "active")
+    for c in rows:
+        table.add_row(str(c.id), c.key_id, c.name, c.house or "", c.role, c.agreement,
+                      f"{c.expires_at:%Y-%m-%d}", "yes" if c.active else "no")
+    out.print(table)
+
+
+@clients_app.command("revoke")
+@handled
+def clients_revoke(cluster: ClusterOpt, client_id: Annotated[str, typer.Argument(help="client id")]) -> None:
+    from consent_hub.clients.service import ClientService
+    from consent_hub.errors import InvalidInput
+
+    try:
+        cid = uuid.UUID(client_id)
+    except ValueError:
+        raise InvalidInput([{"field": "client_id", "problem": "must be a UUID"}]) from None
+    registry = _registry(cluster)
+    with registry.unit_of_work(cluster) as uow:
+        ClientService(uow).revoke(Actor.cli(cluster), cid)
+    out.print(f"client {cid} revoked")
+
+
+# -- keys -----------------------------------------------------------------------------------------
+@keys_app.command("status")
+@handled
+def keys_status(cluster: ClusterOpt) -> None:
+    """KEK versions and how many data keys each wraps."""
+    from consent_hub.keys.rotation import key_status
+
+    status = key_status(_registry(cluster), cluster)
+    out.print(status)
+
+
+@keys_app.command("rotate")
+@handled
+def keys_rotate(
+    cluster: ClusterOpt,
+    batch_size: Annotated[int, typer.Option(min=1, max=50_000)] = 2000,
+) -> None:
+    """Re-wrap every data key under a new KEK version (resumes an interrupted rotation)."""
+    from consent_hub.keys.rotation import rotate
+
+    registry = _registry(cluster)
+    with _progress() as progress:
+        task = progress.add_task(f"re-wrapping data keys of {cluster}", total=None)
+
+        def report(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        result = rotate(registry, cluster, Actor.cli(cluster), batch_size=batch_size, progress=report)
+    what = "started" if result.started_new_version else "resumed"
+    out.print(f"rotation to KEK version {result.version} {what}: {result.rewrapped} data keys re-wrapped; "
+              f"data keys per KEK version now {result.by_version}")
+
+
+@keys_app.command("retire")
+@handled
+def keys_retire(cluster: ClusterOpt, version: Annotated[int, typer.Option(help="old KEK version")]) -> None:
+    """Remove an old KEK version from the keyring once no data key uses it."""
+    from consent_hub.keys.rotation import retire
+
+    retire(_registry(cluster), cluster, Actor.cli(cluster), version)
+    out.print(f"KEK version {version} of cluster {cluster!r} retired")
+
+
+# -- audit ----------------------------------------------------------------------------------------
+@audit_app.command("verify")
+@handled
+def audit_verify(cluster: ClusterOpt) -> None:
+    """Recompute the hash chain and check the signed checkpoints. Exits 1 on any tampering."""
+    from consent_hub.audit.service import verify_chain
+
+    registry = _registry(cluster)
+    with registry.unit_of_work(cluster) as uow:
+        report = verify_chain(uow.session, cluster, uow.rt.keys.audit_public_key())
+    if report.ok:
+        out.print(f"audit log of cluster {cluster!r} intact: {report.entries} entries, "
+                  f"{report.checkpoints} signed checkpoints ({report.seconds:.2f}s)")
+        return
+    err.print(f"[red]TAMPERED[/red] audit log of cluster {cluster!r}: first bad sequence number "
+              f"{report.first_bad_seq}: {report.problem}", highlight=False)
+    raise typer.Exit(1)
+
+
+@audit_app.command("checkpoint")
+@handled
+def audit_checkpoint(cluster: ClusterOpt) -> None:
+    """Sign the current head of the audit chain with the cluster's Ed25519 key."""
+    from consent_hub.audit.service import AuditLog
+
+    registry = _registry(cluster)
+    with registry.unit_of_work(cluster) as uow:
+        cp = AuditLog(uow.session, cluster).checkpoint(Actor.cli(cluster), uow.rt.keys)
+    if cp is None:
+        out.print("nothing new to sign")
+    else:
+        out.print(f"checkpoint at entry {cp.seq} signed (key {cp.key_id}): {cp.signature.hex()}")
+
+
+# -- people ---------------------------------------------------------------------------------------
+@people_app.command("erase")
+@handled
+def people_erase(
+    cluster: ClusterOpt,
+    person_id: Annotated[str, typer.Argument(help="person id")],
+    reference: Annotated[str | None, typer.Option(help="request register reference")] = None,
+) -> None:
+    """Crypto-shred one person (irreversible)."""
+    from consent_hub.errors import InvalidInput
+    from consent_hub.people.service import PeopleService
+
+    try:
+        pid = uuid.UUID(person_id)
+    except ValueError:
+        raise InvalidInput([{"field": "person_id", "problem": "must be a UUID"}]) from None
+    registry = _registry(cluster)
+    with registry.unit_of_work(cluster) as uow:
+        done = PeopleService(uow).erase(Actor.cli(cluster), pid, reference=reference)
+    out.print(f"person {pid} {'erased' if done else 'was already erased'}")
+
+
+def main() -> None:
+    app(prog_name="consent-hub")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

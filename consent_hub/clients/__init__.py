@@ -1,0 +1,1 @@
+"""API clients: bearer keys scoped to one cluster, at most one house, one role, an agreement."""

@@ -1,0 +1,149 @@
+"""Issue, list, revoke and check bearer keys.
+
+A key reads ``chk_<cluster>_<key id>_<secret>``: the cluster is part of the credential, so a
+request opens exactly that cluster's database and nothing else. Only SHA-256 of the 256-bit
+secret is stored (a slow hash adds nothing for a random secret of that size).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from consent_hub import roles
+from consent_hub.actors import Actor
+from consent_hub.audit.service import AuditLog, AuditRecord
+from consent_hub.clients.repository import ClientRepository
+from consent_hub.clients.schemas import ClientCreate, ClientCreated, ClientOut
+from consent_hub.clusters import UnitOfWork
+from consent_hub.config import SLUG
+from consent_hub.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
+from consent_hub.houses.repository import HouseRepository
+from consent_hub.people.fields import clean_text, safe_errors
+from consent_hub.storage.models import ApiClient, utcnow
+
+PREFIX = "chk"
+MAX_LIFETIME = dt.timedelta(days=2 * 366)
+
+
+def parse_key(token: str) -> tuple[str, str, str]:
+    """Split a bearer key into (cluster, key id, secret) without touching any database."""
+    parts = token.split("_", 3)
+    if len(parts) != 4 or parts[0] != PREFIX or not SLUG.match(parts[1]) or not parts[2].isalnum() or len(parts[3]) < 32:
+        raise Unauthenticated("malformed API key")
+    return parts[1], parts[2], parts[3]
+
+
+def _hash(secret: str) -> bytes:
+    return hashlib.sha256(secret.encode("ascii", "replace")).digest()
+
+
+def _out(client: ApiClient, house: str | None, now: dt.datetime) -> dict[str, Any]:
+    return {
+        "id": client.id, "key_id": client.key_id, "name": client.name, "house": house,
+        "role": client.role, "agreement": client.agreement_ref, "expires_at": client.expires_at,
+        "created_at": client.created_at, "revoked_at": client.revoked_at,
+        "active": client.revoked_at is None and client.expires_at > now,
+    }
+
+
+class ClientService:
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.cluster = uow.cluster
+        self.repo = ClientRepository(uow.session)
+        self.houses = HouseRepository(uow.session)
+        self.audit = AuditLog(uow.session, uow.cluster)
+
+    def add(self, actor: Actor, data: ClientCreate | dict[str, Any]) -> ClientCreated:
+        if actor.role not in roles.CLUSTER_MANAGERS:
+            raise Forbidden(f"role {actor.role!r} may not issue API keys")
+        try:
+            spec = data if isinstance(data, ClientCreate) else ClientCreate.model_validate(data)
+            name = clean_text(spec.name, 200)
+            agreement = clean_text(spec.agreement, 200)
+        except ValidationError as exc:
+            raise InvalidInput(safe_errors(exc)) from None
+        except ValueError as exc:
+            raise InvalidInput([{"field": "name/agreement", "problem": f"Value error, {exc}", "type": "value_error"}]) from None
+        problems: list[dict[str, str]] = []
+        if not name or not agreement:
+            problems.append({"field": "name/agreement", "problem": "must not be empty", "type": "value_error"})
+        if spec.role not in roles.ISSUABLE_ROLES:
+            problems.append({"field": "role", "problem": f"must be one of {sorted(roles.ISSUABLE_ROLES)}", "type": "value_error"})
+        elif spec.role in roles.HOUSE_ROLES and spec.house is None:
+            problems.append({"field": "house", "problem": f"role {spec.role!r} belongs to a house", "type": "value_error"})
+        elif spec.role in roles.CLUSTER_ROLES and spec.house is not None:
+            problems.append({"field": "house", "problem": f"role {spec.role!r} is cluster-wide; give no house", "type": "value_error"})
+        now = utcnow()
+        expires = dt.datetime.combine(spec.expires, dt.time(23, 59, 59), tzinfo=dt.UTC)
+        if expires <= now:
+            problems.append({"field": "expires", "problem": "must be in the future", "type": "value_error"})
+        elif expires - now > MAX_LIFETIME:
+            problems.append({"field": "expires", "problem": "at most two years ahead", "type": "value_error"})
+        house_id = None
+        if spec.house is not None and not problems:
+            house = self.houses.by_slug(spec.house)
+            if house is None:
+                raise NotFound(f"unknown house {spec.house!r}")
+            house_id = house.id
+        if problems:
+            raise InvalidInput(problems)
+        key_id = base64.b32encode(secrets.token_bytes(10)).decode().lower().rstrip("=")
+        secret = secrets.token_urlsafe(32)
+        client = ApiClient(
+            id=uuid.uuid4(), key_id=key_id, key_hash=_hash(secret), name=name,
+            house_id=house_id, role=spec.role, agreement_ref=agreement, expires_at=expires,
+            created_at=now,
+        )
+        self.repo.add(client)
+        self.audit.append(actor, AuditRecord("client.issue", detail={
+            "client_id": str(client.id), "house": spec.house, "client_role": spec.role,
+            "expires": spec.expires.isoformat(),
+        }))
+        return ClientCreated(**_out(client, spec.house, now), api_key=f"{PREFIX}_{self.cluster}_{key_id}_{secret}")
+
+    def list(self, actor: Actor) -> Sequence[ClientOut]:
+        if actor.role not in roles.CLUSTER_MANAGERS:
+            raise Forbidden(f"role {actor.role!r} may not list API keys")
+        now = utcnow()
+        return [ClientOut(**_out(c, h, now)) for c, h in self.repo.all_with_house()]
+
+    def revoke(self, actor: Actor, client_id: uuid.UUID) -> ClientOut:
+        if actor.role not in roles.CLUSTER_MANAGERS:
+            raise Forbidden(f"role {actor.role!r} may not revoke API keys")
+        client = self.repo.by_id(client_id)
+        if client is None:
+            raise NotFound("no such API client")
+        now = utcnow()
+        if client.revoked_at is None:
+            client.revoked_at = now
+            self.audit.append(actor, AuditRecord("client.revoke", detail={"client_id": str(client.id)}))
+        return ClientOut(**_out(client, self.repo.house_slug(client.house_id), now))
+
+    def authenticate(self, token: str, request_id: str | None = None) -> Actor:
+        cluster, key_id, secret = parse_key(token)
+        if cluster != self.cluster:
+            raise Unauthenticated("API key belongs to another cluster")
+        client = self.repo.by_key_id(key_id)
+        if client is None or not hmac.compare_digest(bytes(client.key_hash), _hash(secret)):
+            raise Unauthenticated("unknown API key")
+        if client.revoked_at is not None:
+            raise Unauthenticated("API key was revoked")
+        if client.expires_at <= utcnow():
+            raise Unauthenticated("API key has expired")
+        return Actor(
+            id=f"client:{client.id}", cluster=self.cluster, role=client.role,
+            house=self.repo.house_slug(client.house_id), request_id=request_id,
+        )
+
+
+def active_roles() -> Sequence[str]:
+    return sorted(roles.ISSUABLE_ROLES)

@@ -1,0 +1,78 @@
+"""A fictional demo cluster: invented houses and buyers, e-mail addresses at example.org only."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Iterator
+from typing import Any
+
+from consent_hub.actors import Actor
+from consent_hub.clients.service import ClientService
+from consent_hub.clusters import ClusterRegistry
+from consent_hub.houses.service import HouseService
+from consent_hub.people.service import PeopleService
+
+DEMO_HOUSES = [
+    ("schouwburg-leie", "Schouwburg aan de Leie", "1001"),
+    ("concertzaal-ijzer", "Concertzaal De IJzer", "1002"),
+    ("theater-vlasmarkt", "Theater Vlasmarkt", "1003"),
+    ("cc-de-brug", "Cultuurcentrum De Brug", "1004"),
+    ("danshuis-mandel", "Danshuis Mandel", "1005"),
+    ("jeugdtheater-pluim", "Jeugdtheater Pluim", "1006"),
+    ("festival-zomerleie", "Festival Zomerleie", "1007"),
+    ("muziekclub-kanaal", "Muziekclub Kanaal", "1008"),
+]
+
+GIVEN = ["Anouk", "Bram", "Charlotte", "Dries", "Elise", "Fien", "Gilles", "Hanne", "Ilias", "Jolien",
+         "Kobe", "Lotte", "Maarten", "Nore", "Olivier", "Pieter", "Quinten", "Roos", "Sander", "Tine",
+         "Urbain", "Veerle", "Wout", "Xander", "Yana", "Zeno", "Amélie", "Cédric", "Inès", "Loïc"]
+FAMILY = ["Vandeputte", "Claeys", "Desmet", "Verhaeghe", "Lambrecht", "Vanhoutte", "Debruyne",
+          "Vercruysse", "Goethals", "Decock", "Vandamme", "Maes", "Deprez", "Coussement", "Ryckaert",
+          "Vanneste", "Declercq", "Van den Broecke", "Dewulf", "Lefebvre"]
+STREETS = ["Leiestraat", "Kanaalweg", "Vlasmarkt", "Korenlei", "Molenstraat", "Beekstraat", "Schoolstraat"]
+CITIES = [("8500", "Kortrijk"), ("8800", "Roeselare"), ("8900", "Ieper"), ("8700", "Tielt"),
+          ("8790", "Waregem"), ("8560", "Wevelgem"), ("9000", "Gent")]
+
+
+def fictional_people(n: int, seed: int = 7) -> Iterator[dict[str, Any]]:
+    rng = random.Random(seed)
+    for i in range(n):
+        given, family = rng.choice(GIVEN), rng.choice(FAMILY)
+        postal, city = rng.choice(CITIES)
+        person: dict[str, Any] = {
+            "given_name": given,
+            "family_name": family,
+            "email": f"{given}.{family}.{i}@example.org".lower().replace(" ", ""),
+            "street_address": f"{rng.choice(STREETS)} {rng.randint(1, 240)}",
+            "postal_code": postal,
+            "city": city,
+            "country": "BE",
+            "birth_date": (dt.date(1940, 1, 1) + dt.timedelta(days=rng.randint(0, 365 * 65))).isoformat(),
+            "language": rng.choice(["nl", "nl", "nl", "fr", "en"]),
+        }
+        if rng.random() < 0.7:
+            person["phone"] = f"+32 47{rng.randint(0, 9)} {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)}"
+        yield person
+
+
+def seed_demo(registry: ClusterRegistry, cluster: str, *, people: int = 500) -> dict[str, str]:
+    """Register the demo houses, three API clients and some buyers. Returns the API keys."""
+    actor = Actor.cli(cluster)
+    expires = (dt.date.today() + dt.timedelta(days=365)).isoformat()
+    keys: dict[str, str] = {}
+    with registry.unit_of_work(cluster) as uow:
+        houses = HouseService(uow)
+        for slug, name, org in DEMO_HOUSES:
+            houses.add(actor, {"slug": slug, "name": name, "tixly_organisation_id": org})
+        clients = ClientService(uow)
+        for role, name in (("cluster-admin", "Demo cluster admin"), ("cluster-service", "Demo service account"),
+                           ("cluster-dpo", "Demo cluster DPO")):
+            created = clients.add(actor, {"name": name, "role": role, "agreement": "DEMO-DPA-2026", "expires": expires})
+            keys[role] = created.api_key
+        created = clients.add(actor, {"name": "Box office Schouwburg", "role": "box-office", "house": "schouwburg-leie",
+                                      "agreement": "DEMO-DPA-2026", "expires": expires})
+        keys["box-office@schouwburg-leie"] = created.api_key
+    with registry.unit_of_work(cluster) as uow:
+        PeopleService(uow).bulk_create(actor, list(fictional_people(people)))
+    return keys

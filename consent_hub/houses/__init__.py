@@ -1,0 +1,1 @@
+"""Houses of a cluster: theatres, concert halls, festivals."""

@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from consent_hub import roles
+from consent_hub.actors import Actor
+from consent_hub.audit.service import AuditLog, AuditRecord
+from consent_hub.clusters import UnitOfWork
+from consent_hub.errors import Conflict, Forbidden, InvalidInput, NotFound
+from consent_hub.houses.repository import HouseRepository
+from consent_hub.houses.schemas import HouseCreate
+from consent_hub.people.fields import clean_text, safe_errors
+from consent_hub.storage.models import House
+
+
+class HouseService:
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.repo = HouseRepository(uow.session)
+        self.audit = AuditLog(uow.session, uow.cluster)
+
+    def add(self, actor: Actor, data: HouseCreate | dict[str, Any]) -> House:
+        if actor.role not in roles.CLUSTER_MANAGERS:
+            raise Forbidden(f"role {actor.role!r} may not register houses")
+        try:
+            spec = data if isinstance(data, HouseCreate) else HouseCreate.model_validate(data)
+            name = clean_text(spec.name, 200)
+        except ValidationError as exc:
+            raise InvalidInput(safe_errors(exc)) from None
+        except ValueError as exc:
+            raise InvalidInput([{"field": "name", "problem": f"Value error, {exc}", "type": "value_error"}]) from None
+        if not name:
+            raise InvalidInput([{"field": "name", "problem": "must not be empty", "type": "value_error"}])
+        if self.repo.by_slug(spec.slug) is not None:
+            raise Conflict(f"house {spec.slug!r} already exists")
+        house = House(**{**spec.model_dump(), "name": name})
+        self.repo.add(house)
+        self.repo.session.flush()
+        self.audit.append(actor, AuditRecord("house.register", detail={"house": spec.slug, "house_id": str(house.id)}))
+        return house
+
+    def list(self) -> Sequence[House]:
+        return self.repo.all()
+
+    def get(self, slug: str) -> House:
+        house = self.repo.by_slug(slug)
+        if house is None:
+            raise NotFound(f"unknown house {slug!r}")
+        return house

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from consent_hub.people.fields import PersonFields
+
+PURPOSE_PATTERN = r"^[a-z][a-z0-9-]{1,79}$"
+
+
+class PersonCreate(PersonFields):
+    """Personal fields of a new person."""
+
+
+class PersonOut(BaseModel):
+    id: uuid.UUID
+    status: str
+    row_version: int
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    fields: dict[str, str | None] = Field(description="only the fields asked for")
+
+
+class PersonCreated(BaseModel):
+    id: uuid.UUID
+
+
+class PersonUpdated(BaseModel):
+    id: uuid.UUID
+    row_version: int
+
+
+class LookupRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str = Field(max_length=320)
+    purpose: str = Field(pattern=PURPOSE_PATTERN)
+    fields: list[str] | None = None
+
+
+class BulkCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    people: list[dict[str, object]] = Field(min_length=1, max_length=1000)
+    skip_invalid: bool = False
+
+
+class BulkCreated(BaseModel):
+    created: list[uuid.UUID]
+    duplicates: dict[str, uuid.UUID | None]
+    invalid: dict[str, list[dict[str, str]]]
+
+
+class ErasureRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reference: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._:/-]{1,80}$",
+                                  description="request register reference, no personal data")
+
+
+class Erased(BaseModel):
+    id: uuid.UUID
+    status: str
+    erased_now: bool
