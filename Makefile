@@ -1,0 +1,37 @@
+# consent-hub: the whole set-up is `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+HUB    := $(VENV)/bin/consent-hub
+export CONSENT_HUB_CONFIG ?= var/hub.toml
+
+.PHONY: run test lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+run: $(VENV)/.installed
+	$(HUB) init --cluster demo --demo
+	$(HUB) serve --host 127.0.0.1 --port 8000
+
+test: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check consent_hub connectors reports tests bench
+	$(VENV)/bin/mypy
+	$(VENV)/bin/pytest
+
+lint: $(VENV)/.installed-dev
+	$(VENV)/bin/ruff check consent_hub connectors reports tests bench
+	$(VENV)/bin/mypy
+
+bench: $(VENV)/.installed-dev
+	$(PY) -m bench.bench_vault
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache
