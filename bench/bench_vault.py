@@ -70,7 +70,8 @@ DECRYPT_TARGET_MS = 150.0
 AUDIT_TARGET = 20_000.0
 VERIFY_TARGET = 200_000.0
 
-console = Console()
+# wide enough for the table when the output goes to a file or pipe
+console = Console(width=None if sys.stdout.isatty() else 130)
 
 
 @dataclass

@@ -86,8 +86,7 @@ class ClusterRegistry:
     def unit_of_work(self, name: str) -> Iterator[UnitOfWork]:
         """One unit of work on one cluster: committed on success, rolled back on any error."""
         with cluster_scope(name):
-            rt = self.runtime(name)
-            uow = UnitOfWork(rt, rt.sessions(), rt.key_sessions())
+            uow = self.open(name)
             try:
                 yield uow
                 uow.commit()
@@ -96,6 +95,12 @@ class ClusterRegistry:
                 raise
             finally:
                 uow.close()
+
+    def open(self, name: str) -> UnitOfWork:
+        """A new unit of work; the caller commits or rolls back and closes it, inside
+        ``cluster_scope(name)``. Prefer ``unit_of_work``."""
+        rt = self.runtime(name)
+        return UnitOfWork(rt, rt.sessions(), rt.key_sessions())
 
     def dispose(self) -> None:
         with self._lock:

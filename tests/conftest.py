@@ -169,8 +169,9 @@ def make_hub(tmp_path: Path, backend: str, clusters: tuple[str, ...] = ("alpha",
         create_keyring_file(tmp_path / "keys" / f"{name}.json", name)
     (tmp_path / "hub.toml").write_text(render_config(spec), encoding="utf-8")
     settings = load_settings(tmp_path / "hub.toml")
-    for name in clusters:
-        migrate_cluster(settings, name)
+    if backend == "sqlite":  # PostgreSQL databases are copies of an already migrated template
+        for name in clusters:
+            migrate_cluster(settings, name)
     return Hub(tmp_path, backend, settings, ClusterRegistry(settings), pg)
 
 

@@ -4,16 +4,17 @@ work, authenticates against it and commits once, before the response is sent."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from consent_hub.actors import Actor
 from consent_hub.clients.service import ClientService, parse_key
-from consent_hub.clusters import ClusterRegistry, UnitOfWork
+from consent_hub.clusters import ClusterRegistry, UnitOfWork, cluster_scope
 from consent_hub.errors import Unauthenticated
 
 bearer = HTTPBearer(auto_error=False, description="API key: chk_<cluster>_<key id>_<secret>")
@@ -30,10 +31,10 @@ def registry_of(request: Request) -> ClusterRegistry:
     return registry
 
 
-def request_context(
+async def request_context(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> Iterator[RequestContext]:
+) -> AsyncIterator[RequestContext]:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("missing bearer API key")
     token = credentials.credentials
@@ -42,9 +43,20 @@ def request_context(
     if cluster not in registry.settings.clusters:
         raise Unauthenticated("unknown API key")
     request_id = getattr(request.state, "request_id", None) or str(uuid.uuid4())
-    with registry.unit_of_work(cluster) as uow:
-        actor = ClientService(uow).authenticate(token, request_id)
-        yield RequestContext(actor, uow)
+    # Async so that the cluster scope is set in the request's own task context: the endpoint
+    # (run in a worker thread with a copy of that context) then cannot open another cluster.
+    # Database work still runs in worker threads.
+    with cluster_scope(cluster):
+        uow = await run_in_threadpool(registry.open, cluster)
+        try:
+            actor = await run_in_threadpool(ClientService(uow).authenticate, token, request_id)
+            yield RequestContext(actor, uow)
+            await run_in_threadpool(uow.commit)
+        except BaseException:
+            await run_in_threadpool(uow.rollback)
+            raise
+        finally:
+            await run_in_threadpool(uow.close)
 
 
 # scope="function": the commit in unit_of_work runs before the response is sent, so a failed
