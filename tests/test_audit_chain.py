@@ -322,7 +322,7 @@ def test_deleted_tail_with_moved_head_is_caught_by_a_checkpoint(hub: Any) -> Non
 @pytest.mark.parametrize(("k", "expected"), [
     (2, 1),  # before the first checkpoint: nothing before it is vouched for
     (6, 4),  # between the checkpoints: named from the entry after checkpoint 3
-    (9, 4),  # the last signed entry itself
+    (8, 4),  # the last signed entry itself
     (11, None),  # after the last checkpoint: undetectable until the next checkpoint
 ])
 def test_full_rewrite_is_caught_only_by_an_earlier_checkpoint(

@@ -18,11 +18,12 @@ def upgrade() -> None:
     op.create_table(
         "person_keys",
         sa.Column("person_id", sa.Uuid(), primary_key=True),
-        sa.Column("kek_version", sa.Integer(), nullable=False, index=True),
+        sa.Column("kek_version", sa.Integer(), nullable=False),
         sa.Column("wrapped_key", sa.LargeBinary(61), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("rewrapped_at", sa.DateTime(timezone=True)),
     )
+    op.create_index("ix_person_keys_kek_version", "person_keys", ["kek_version"])
 
 
 def downgrade() -> None:

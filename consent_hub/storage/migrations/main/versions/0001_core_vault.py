@@ -37,25 +37,27 @@ def upgrade() -> None:
     op.create_table(
         "houses",
         sa.Column("id", sa.Uuid(), primary_key=True),
-        sa.Column("slug", sa.String(40), nullable=False, unique=True),
+        sa.Column("slug", sa.String(40), nullable=False),
         sa.Column("name", sa.String(200), nullable=False),
         sa.Column("tixly_organisation_id", sa.String(64)),
         sa.Column("ticketmatic_account", sa.String(64)),
         sa.Column("uitdatabank_organizer_id", sa.String(64)),
         ts("created_at"),
+        sa.UniqueConstraint("slug", name="uq_houses_slug"),
     )
     op.create_table(
         "api_clients",
         sa.Column("id", sa.Uuid(), primary_key=True),
-        sa.Column("key_id", sa.String(24), nullable=False, unique=True),
+        sa.Column("key_id", sa.String(24), nullable=False),
         sa.Column("key_hash", sa.LargeBinary(32), nullable=False),
         sa.Column("name", sa.String(200), nullable=False),
-        sa.Column("house_id", sa.Uuid(), sa.ForeignKey("houses.id")),
+        sa.Column("house_id", sa.Uuid(), sa.ForeignKey("houses.id", name="fk_api_clients_house_id_houses")),
         sa.Column("role", sa.String(40), nullable=False),
         sa.Column("agreement_ref", sa.String(200), nullable=False),
         ts("expires_at"),
         ts("created_at"),
         ts("revoked_at", nullable=True),
+        sa.UniqueConstraint("key_id", name="uq_api_clients_key_id"),
     )
     ct = [sa.Column(f"{name}_ct", sa.LargeBinary()) for name in (
         "given_name", "family_name", "email", "phone", "street_address", "postal_code",
@@ -65,15 +67,17 @@ def upgrade() -> None:
         "people",
         sa.Column("id", sa.Uuid(), primary_key=True),
         sa.Column("status", sa.String(16), nullable=False),
-        sa.Column("email_bidx", sa.LargeBinary(32), unique=True),
-        sa.Column("phone_bidx", sa.LargeBinary(32), index=True),
+        sa.Column("email_bidx", sa.LargeBinary(32)),
+        sa.Column("phone_bidx", sa.LargeBinary(32)),
         *ct,
         sa.Column("row_version", sa.Integer(), nullable=False),
         ts("created_at"),
         ts("updated_at"),
         ts("erased_at", nullable=True),
+        sa.UniqueConstraint("email_bidx", name="uq_people_email_bidx"),
     )
     op.create_index("ix_people_status", "people", ["status"])
+    op.create_index("ix_people_phone_bidx", "people", ["phone_bidx"])
     op.create_table(
         "suppressions",
         sa.Column("email_bidx", sa.LargeBinary(32), primary_key=True),
@@ -94,13 +98,14 @@ def upgrade() -> None:
         sa.Column("house", sa.String(40)),
         sa.Column("role", sa.String(40)),
         sa.Column("purpose", sa.String(80)),
-        sa.Column("action", sa.String(60), nullable=False, index=True),
+        sa.Column("action", sa.String(60), nullable=False),
         sa.Column("subjects", sa.Text(), nullable=False),
         sa.Column("fields", sa.Text(), nullable=False),
         sa.Column("detail", sa.Text(), nullable=False),
         sa.Column("prev_hash", sa.LargeBinary(32), nullable=False),
         sa.Column("hash", sa.LargeBinary(32), nullable=False),
     )
+    op.create_index("ix_audit_entries_action", "audit_entries", ["action"])
     op.create_table(
         "audit_subjects",
         sa.Column("person_id", sa.Uuid(), primary_key=True),
