@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import sys
 import uuid
 from collections.abc import Callable
 from functools import wraps
@@ -21,8 +20,11 @@ from consent_hub.clusters import ClusterRegistry
 from consent_hub.config import CONFIG_ENV, HubSettings, config_path, load_settings, render_config
 from consent_hub.errors import ConfigurationError, HubError
 
-app = typer.Typer(help="consent-hub: privacy-first customer data and consent hub.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="consent-hub: privacy-first customer data and consent hub.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 houses_app = typer.Typer(help="Houses of a cluster.", no_args_is_help=True)
 clients_app = typer.Typer(help="API clients (bearer keys).", no_args_is_help=True)
 keys_app = typer.Typer(help="Cluster keys.", no_args_is_help=True)
@@ -45,7 +47,9 @@ ClusterOpt = Annotated[str, typer.Option("--cluster", "-c", help="cluster name")
 
 @app.callback()
 def _global(
-    config: Annotated[Path | None, typer.Option("--config", help=f"hub configuration (default ${CONFIG_ENV} or var/hub.toml)")] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help=f"hub configuration (default ${CONFIG_ENV} or var/hub.toml)")
+    ] = None,
 ) -> None:
     if config is not None:
         os.environ[CONFIG_ENV] = str(config)
@@ -83,8 +87,14 @@ def _registry(cluster: str | None = None) -> ClusterRegistry:
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                    console=err, transient=False)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+    )
 
 
 # -- set-up ---------------------------------------------------------------------------------------
@@ -102,11 +112,18 @@ def init(
     path = config_path()
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(render_config({cluster: {
-            "display_name": f"{cluster} cluster",
-            "database_url": database_url or f"sqlite:///clusters/{cluster}.db",
-            "keys": {"provider": "keyring", "path": f"keys/{cluster}.keyring.json"},
-        }}), encoding="utf-8")
+        path.write_text(
+            render_config(
+                {
+                    cluster: {
+                        "display_name": f"{cluster} cluster",
+                        "database_url": database_url or f"sqlite:///clusters/{cluster}.db",
+                        "keys": {"provider": "keyring", "path": f"keys/{cluster}.keyring.json"},
+                    }
+                }
+            ),
+            encoding="utf-8",
+        )
         out.print(f"wrote {path}")
     settings = load_settings(path)
     cfg = settings.cluster(cluster)
@@ -145,7 +162,9 @@ def _seed_demo(settings: HubSettings, cluster: str, folder: Path) -> None:
 
 @app.command()
 @handled
-def migrate(cluster: Annotated[str | None, typer.Option("--cluster", "-c", help="one cluster; all if absent")] = None) -> None:
+def migrate(
+    cluster: Annotated[str | None, typer.Option("--cluster", "-c", help="one cluster; all if absent")] = None,
+) -> None:
     """Bring cluster databases and key stores to the newest schema (Alembic)."""
     from consent_hub.storage.migrate import migrate_cluster
 
@@ -169,8 +188,15 @@ def serve(
 
     _settings()  # fail early, with a clear message
     os.environ.setdefault(CONFIG_ENV, str(config_path()))
-    uvicorn.run("consent_hub.app:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level="info", access_log=True)
+    uvicorn.run(
+        "consent_hub.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        access_log=True,
+    )
 
 
 @app.command()
@@ -210,10 +236,16 @@ def houses_add(
 
     registry = _registry(cluster)
     with registry.unit_of_work(cluster) as uow:
-        house = HouseService(uow).add(Actor.cli(cluster), {
-            "slug": slug, "name": name, "tixly_organisation_id": tixly_organisation_id,
-            "ticketmatic_account": ticketmatic_account, "uitdatabank_organizer_id": uitdatabank_organizer_id,
-        })
+        house = HouseService(uow).add(
+            Actor.cli(cluster),
+            {
+                "slug": slug,
+                "name": name,
+                "tixly_organisation_id": tixly_organisation_id,
+                "ticketmatic_account": ticketmatic_account,
+                "uitdatabank_organizer_id": uitdatabank_organizer_id,
+            },
+        )
         out.print(f"house {house.slug!r} registered in cluster {cluster!r} ({house.id})")
 
 
@@ -226,8 +258,13 @@ def houses_list(cluster: ClusterOpt) -> None:
     with registry.unit_of_work(cluster) as uow:
         table = Table("slug", "name", "tixly org", "ticketmatic", "uitdatabank")
         for h in HouseService(uow).list():
-            table.add_row(h.slug, h.name, h.tixly_organisation_id or "", h.ticketmatic_account or "",
-                          h.uitdatabank_organizer_id or "")
+            table.add_row(
+                h.slug,
+                h.name,
+                h.tixly_organisation_id or "",
+                h.ticketmatic_account or "",
+                h.uitdatabank_organizer_id or "",
+            )
     out.print(table)
 
 
@@ -236,7 +273,12 @@ def houses_list(cluster: ClusterOpt) -> None:
 @handled
 def clients_add(
     cluster: ClusterOpt,
-    role: Annotated[str, typer.Option(help="cluster-admin, cluster-service, cluster-dpo, box-office, marketer, analyst, house-dpo, connector")],
+    role: Annotated[
+        str,
+        typer.Option(
+            help="cluster-admin, cluster-service, cluster-dpo, box-office, marketer, analyst, house-dpo, connector"
+        ),
+    ],
     agreement: Annotated[str, typer.Option(help="reference of the data-processing agreement")],
     expires: Annotated[str, typer.Option(help="last valid day, YYYY-MM-DD")],
     house: Annotated[str | None, typer.Option(help="house slug (house roles)")] = None,
@@ -252,12 +294,20 @@ def clients_add(
         raise InvalidInput([{"field": "expires", "problem": "must be a date YYYY-MM-DD"}]) from None
     registry = _registry(cluster)
     with registry.unit_of_work(cluster) as uow:
-        created = ClientService(uow).add(Actor.cli(cluster), {
-            "name": name or f"{role}{'@' + house if house else ''}", "house": house, "role": role,
-            "agreement": agreement, "expires": expiry,
-        })
-    err.print(f"client {created.id} ({created.role}{', house ' + created.house if created.house else ''}) "
-              f"valid until {created.expires_at:%Y-%m-%d}. The key is shown once:")
+        created = ClientService(uow).add(
+            Actor.cli(cluster),
+            {
+                "name": name or f"{role}{'@' + house if house else ''}",
+                "house": house,
+                "role": role,
+                "agreement": agreement,
+                "expires": expiry,
+            },
+        )
+    err.print(
+        f"client {created.id} ({created.role}{', house ' + created.house if created.house else ''}) "
+        f"valid until {created.expires_at:%Y-%m-%d}. The key is shown once:"
+    )
     print(created.api_key)
 
 
@@ -271,8 +321,16 @@ def clients_list(cluster: ClusterOpt) -> None:
         rows = ClientService(uow).list(Actor.cli(cluster))
     table = Table("id", "key id", "name", "house", "role", "agreement", "expires", "active")
     for c in rows:
-        table.add_row(str(c.id), c.key_id, c.name, c.house or "", c.role, c.agreement,
-                      f"{c.expires_at:%Y-%m-%d}", "yes" if c.active else "no")
+        table.add_row(
+            str(c.id),
+            c.key_id,
+            c.name,
+            c.house or "",
+            c.role,
+            c.agreement,
+            f"{c.expires_at:%Y-%m-%d}",
+            "yes" if c.active else "no",
+        )
     out.print(table)
 
 
@@ -321,8 +379,10 @@ def keys_rotate(
 
         result = rotate(registry, cluster, Actor.cli(cluster), batch_size=batch_size, progress=report)
     what = "started" if result.started_new_version else "resumed"
-    out.print(f"rotation to KEK version {result.version} {what}: {result.rewrapped} data keys re-wrapped; "
-              f"data keys per KEK version now {result.by_version}")
+    out.print(
+        f"rotation to KEK version {result.version} {what}: {result.rewrapped} data keys re-wrapped; "
+        f"data keys per KEK version now {result.by_version}"
+    )
 
 
 @keys_app.command("retire")
@@ -346,11 +406,16 @@ def audit_verify(cluster: ClusterOpt) -> None:
     with registry.unit_of_work(cluster) as uow:
         report = verify_chain(uow.session, cluster, uow.rt.keys.audit_public_key())
     if report.ok:
-        out.print(f"audit log of cluster {cluster!r} intact: {report.entries} entries, "
-                  f"{report.checkpoints} signed checkpoints ({report.seconds:.2f}s)")
+        out.print(
+            f"audit log of cluster {cluster!r} intact: {report.entries} entries, "
+            f"{report.checkpoints} signed checkpoints ({report.seconds:.2f}s)"
+        )
         return
-    err.print(f"[red]TAMPERED[/red] audit log of cluster {cluster!r}: first bad sequence number "
-              f"{report.first_bad_seq}: {report.problem}", highlight=False)
+    err.print(
+        f"[red]TAMPERED[/red] audit log of cluster {cluster!r}: first bad sequence number "
+        f"{report.first_bad_seq}: {report.problem}",
+        highlight=False,
+    )
     raise typer.Exit(1)
 
 
@@ -396,4 +461,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

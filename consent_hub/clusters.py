@@ -76,8 +76,12 @@ class ClusterRegistry:
                 engine = make_engine(self.settings.database_url(name))
                 key_engine = make_engine(key_store_url(self.settings, name))
                 rt = ClusterRuntime(
-                    name, self.settings, engine, make_sessionmaker(engine),
-                    key_engine, make_sessionmaker(key_engine),
+                    name,
+                    self.settings,
+                    engine,
+                    make_sessionmaker(engine),
+                    key_engine,
+                    make_sessionmaker(key_engine),
                 )
                 self._runtimes[name] = rt
             return rt
@@ -150,9 +154,7 @@ def cluster_scope(name: str) -> Iterator[None]:
     """Mark the current context as working on ``name``; refuse to enter a second cluster."""
     current = _open_cluster.get()
     if current is not None and current != name:
-        raise ClusterIsolationError(
-            f"a unit of work on cluster {current!r} is open; refusing to open cluster {name!r}"
-        )
+        raise ClusterIsolationError(f"a unit of work on cluster {current!r} is open; refusing to open cluster {name!r}")
     token = _open_cluster.set(name)
     try:
         yield

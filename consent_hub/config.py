@@ -49,9 +49,7 @@ class EnvironmentKeys(BaseModel):
     variable: str
 
 
-KeySource = Annotated[
-    KeyringFileKeys | SecretFileKeys | EnvironmentKeys, Field(discriminator="provider")
-]
+KeySource = Annotated[KeyringFileKeys | SecretFileKeys | EnvironmentKeys, Field(discriminator="provider")]
 
 
 class ClusterConfig(BaseModel):
@@ -65,9 +63,7 @@ class ClusterConfig(BaseModel):
 
 
 class HubSettings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="CONSENT_HUB_", env_nested_delimiter="__", extra="forbid"
-    )
+    model_config = SettingsConfigDict(env_prefix="CONSENT_HUB_", env_nested_delimiter="__", extra="forbid")
 
     clusters: dict[str, ClusterConfig] = Field(default_factory=dict)
     base_dir: Path = Path(".")
@@ -78,9 +74,7 @@ class HubSettings(BaseSettings):
     def _slugs(cls, value: dict[str, ClusterConfig]) -> dict[str, ClusterConfig]:
         for name in value:
             if not SLUG.match(name):
-                raise ValueError(
-                    "cluster names are lower-case letters, digits and '-' (at most 40)"
-                )
+                raise ValueError("cluster names are lower-case letters, digits and '-' (at most 40)")
         return value
 
     @classmethod
@@ -149,9 +143,7 @@ def load_settings(path: Path | None = None, **overrides: Any) -> HubSettings:
         overrides.setdefault("base_dir", cfg.resolve().parent)
         return HubSettings(**overrides)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         raise ConfigurationError(f"invalid hub configuration ({cfg}): {problems}") from None
     finally:
         if previous is None:

@@ -24,19 +24,74 @@ DEMO_HOUSES = [
     ("muziekclub-kanaal", "Muziekclub Kanaal", "1008"),
 ]
 
-GIVEN = ["Anouk", "Bram", "Charlotte", "Dries", "Elise", "Fien", "Gilles", "Hanne", "Ilias", "Jolien",
-         "Kobe", "Lotte", "Maarten", "Nore", "Olivier", "Pieter", "Quinten", "Roos", "Sander", "Tine",
-         "Urbain", "Veerle", "Wout", "Xander", "Yana", "Zeno", "Amélie", "Cédric", "Inès", "Loïc"]
-FAMILY = ["Vandeputte", "Claeys", "Desmet", "Verhaeghe", "Lambrecht", "Vanhoutte", "Debruyne",
-          "Vercruysse", "Goethals", "Decock", "Vandamme", "Maes", "Deprez", "Coussement", "Ryckaert",
-          "Vanneste", "Declercq", "Van den Broecke", "Dewulf", "Lefebvre"]
+GIVEN = [
+    "Anouk",
+    "Bram",
+    "Charlotte",
+    "Dries",
+    "Elise",
+    "Fien",
+    "Gilles",
+    "Hanne",
+    "Ilias",
+    "Jolien",
+    "Kobe",
+    "Lotte",
+    "Maarten",
+    "Nore",
+    "Olivier",
+    "Pieter",
+    "Quinten",
+    "Roos",
+    "Sander",
+    "Tine",
+    "Urbain",
+    "Veerle",
+    "Wout",
+    "Xander",
+    "Yana",
+    "Zeno",
+    "Amélie",
+    "Cédric",
+    "Inès",
+    "Loïc",
+]
+FAMILY = [
+    "Vandeputte",
+    "Claeys",
+    "Desmet",
+    "Verhaeghe",
+    "Lambrecht",
+    "Vanhoutte",
+    "Debruyne",
+    "Vercruysse",
+    "Goethals",
+    "Decock",
+    "Vandamme",
+    "Maes",
+    "Deprez",
+    "Coussement",
+    "Ryckaert",
+    "Vanneste",
+    "Declercq",
+    "Van den Broecke",
+    "Dewulf",
+    "Lefebvre",
+]
 STREETS = ["Leiestraat", "Kanaalweg", "Vlasmarkt", "Korenlei", "Molenstraat", "Beekstraat", "Schoolstraat"]
-CITIES = [("8500", "Kortrijk"), ("8800", "Roeselare"), ("8900", "Ieper"), ("8700", "Tielt"),
-          ("8790", "Waregem"), ("8560", "Wevelgem"), ("9000", "Gent")]
+CITIES = [
+    ("8500", "Kortrijk"),
+    ("8800", "Roeselare"),
+    ("8900", "Ieper"),
+    ("8700", "Tielt"),
+    ("8790", "Waregem"),
+    ("8560", "Wevelgem"),
+    ("9000", "Gent"),
+]
 
 
 def fictional_people(n: int, seed: int = 7) -> Iterator[dict[str, Any]]:
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - repeatable fictional data, not a secret
     for i in range(n):
         given, family = rng.choice(GIVEN), rng.choice(FAMILY)
         postal, city = rng.choice(CITIES)
@@ -52,7 +107,9 @@ def fictional_people(n: int, seed: int = 7) -> Iterator[dict[str, Any]]:
             "language": rng.choice(["nl", "nl", "nl", "fr", "en"]),
         }
         if rng.random() < 0.7:
-            person["phone"] = f"+32 47{rng.randint(0, 9)} {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)}"
+            person["phone"] = (
+                f"+32 47{rng.randint(0, 9)} {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)}"
+            )
         yield person
 
 
@@ -66,12 +123,23 @@ def seed_demo(registry: ClusterRegistry, cluster: str, *, people: int = 500) -> 
         for slug, name, org in DEMO_HOUSES:
             houses.add(actor, {"slug": slug, "name": name, "tixly_organisation_id": org})
         clients = ClientService(uow)
-        for role, name in (("cluster-admin", "Demo cluster admin"), ("cluster-service", "Demo service account"),
-                           ("cluster-dpo", "Demo cluster DPO")):
+        for role, name in (
+            ("cluster-admin", "Demo cluster admin"),
+            ("cluster-service", "Demo service account"),
+            ("cluster-dpo", "Demo cluster DPO"),
+        ):
             created = clients.add(actor, {"name": name, "role": role, "agreement": "DEMO-DPA-2026", "expires": expires})
             keys[role] = created.api_key
-        created = clients.add(actor, {"name": "Box office Schouwburg", "role": "box-office", "house": "schouwburg-leie",
-                                      "agreement": "DEMO-DPA-2026", "expires": expires})
+        created = clients.add(
+            actor,
+            {
+                "name": "Box office Schouwburg",
+                "role": "box-office",
+                "house": "schouwburg-leie",
+                "agreement": "DEMO-DPA-2026",
+                "expires": expires,
+            },
+        )
         keys["box-office@schouwburg-leie"] = created.api_key
     with registry.unit_of_work(cluster) as uow:
         PeopleService(uow).bulk_create(actor, list(fictional_people(people)))

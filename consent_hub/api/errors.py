@@ -15,9 +15,16 @@ from consent_hub.errors import HubError
 log = logging.getLogger("consent_hub.api")
 
 HTTP_NAMES = {
-    400: "BadRequest", 401: "Unauthenticated", 403: "Forbidden", 404: "NotFound",
-    405: "MethodNotAllowed", 409: "Conflict", 413: "PayloadTooLarge", 415: "UnsupportedMediaType",
-    422: "InvalidInput", 429: "TooManyRequests",
+    400: "BadRequest",
+    401: "Unauthenticated",
+    403: "Forbidden",
+    404: "NotFound",
+    405: "MethodNotAllowed",
+    409: "Conflict",
+    413: "PayloadTooLarge",
+    415: "UnsupportedMediaType",
+    422: "InvalidInput",
+    429: "TooManyRequests",
 }
 
 
@@ -46,16 +53,16 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         name = HTTP_NAMES.get(exc.status_code, "HTTPError")
-        return JSONResponse(error_body(name, exc.detail), status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+        return JSONResponse(
+            error_body(name, exc.detail), status_code=exc.status_code, headers=getattr(exc, "headers", None)
+        )
 
     @app.exception_handler(Exception)
     async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
         # The exception's message may quote data (e.g. a database error quoting parameters):
         # log its type and stack only, never its text.
         rid = getattr(request.state, "request_id", "-")
-        log.error("unhandled %s in request %s\n%s", type(exc).__name__, rid,
-                  "".join(traceback.format_tb(exc.__traceback__)))
-        return JSONResponse(
-            error_body("InternalError", f"internal error (request {rid})"), status_code=500
+        log.error(
+            "unhandled %s in request %s\n%s", type(exc).__name__, rid, "".join(traceback.format_tb(exc.__traceback__))
         )
+        return JSONResponse(error_body("InternalError", f"internal error (request {rid})"), status_code=500)

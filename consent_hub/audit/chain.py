@@ -41,8 +41,16 @@ def encode_entry(
     detail: str,
 ) -> bytes:
     parts = (
-        str(seq), format_time(at), actor, house or "", role or "", purpose or "", action,
-        subjects, fields, detail,
+        str(seq),
+        format_time(at),
+        actor,
+        house or "",
+        role or "",
+        purpose or "",
+        action,
+        subjects,
+        fields,
+        detail,
     )
     out = bytearray()
     for part in parts:
@@ -70,9 +78,7 @@ def detail_text(detail: Mapping[str, Any]) -> str:
 
 def checkpoint_note(cluster: str, seq: int, head_hash: bytes) -> bytes:
     """C2SP-style signed-note body: origin, size, head."""
-    return (
-        f"consent-hub-audit/{cluster}\n{seq}\n{base64.b64encode(head_hash).decode()}\n"
-    ).encode()
+    return (f"consent-hub-audit/{cluster}\n{seq}\n{base64.b64encode(head_hash).decode()}\n").encode()
 
 
 def key_id(public_raw: bytes) -> str:

@@ -41,5 +41,10 @@ def list_entries(
 def verify(ctx: Context) -> VerifyOut:
     _dpo(ctx)
     report = verify_chain(ctx.uow.session, ctx.uow.cluster, ctx.uow.rt.keys.audit_public_key())
-    return VerifyOut(ok=report.ok, entries=report.entries, checkpoints=report.checkpoints,
-                     first_bad_seq=report.first_bad_seq, problem=report.problem)
+    return VerifyOut(
+        ok=report.ok,
+        entries=report.entries,
+        checkpoints=report.checkpoints,
+        first_bad_seq=report.first_bad_seq,
+        problem=report.problem,
+    )

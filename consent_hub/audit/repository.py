@@ -6,15 +6,24 @@ import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import Row, func, insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from consent_hub.storage.models import AuditCheckpoint, AuditEntry, AuditHead, AuditSubject
 
 ENTRY_COLUMNS = (
-    AuditEntry.seq, AuditEntry.at, AuditEntry.actor, AuditEntry.house, AuditEntry.role,
-    AuditEntry.purpose, AuditEntry.action, AuditEntry.subjects, AuditEntry.fields,
-    AuditEntry.detail, AuditEntry.prev_hash, AuditEntry.hash,
+    AuditEntry.seq,
+    AuditEntry.at,
+    AuditEntry.actor,
+    AuditEntry.house,
+    AuditEntry.role,
+    AuditEntry.purpose,
+    AuditEntry.action,
+    AuditEntry.subjects,
+    AuditEntry.fields,
+    AuditEntry.detail,
+    AuditEntry.prev_hash,
+    AuditEntry.hash,
 )
 
 
@@ -40,7 +49,7 @@ class AuditRepository:
         if subjects:
             self.session.execute(insert(AuditSubject), list(subjects))
 
-    def stream_entries(self, batch: int = 20_000) -> Iterator[Row[Any]]:
+    def stream_entries(self, batch: int = 20_000) -> Iterator[Any]:
         result = self.session.execute(
             select(*ENTRY_COLUMNS).order_by(AuditEntry.seq).execution_options(yield_per=batch)
         )
@@ -59,7 +68,9 @@ class AuditRepository:
     def add_checkpoint(self, checkpoint: AuditCheckpoint) -> None:
         self.session.add(checkpoint)
 
-    def entries_for_person(self, person_id: uuid.UUID, limit: int = 100, before: int | None = None) -> Sequence[AuditEntry]:
+    def entries_for_person(
+        self, person_id: uuid.UUID, limit: int = 100, before: int | None = None
+    ) -> Sequence[AuditEntry]:
         stmt = (
             select(AuditEntry)
             .join(AuditSubject, AuditSubject.seq == AuditEntry.seq)

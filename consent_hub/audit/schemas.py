@@ -23,9 +23,19 @@ class AuditEntryOut(BaseModel):
 
     @classmethod
     def of(cls, e: AuditEntry) -> AuditEntryOut:
-        return cls(seq=e.seq, at=e.at, actor=e.actor, house=e.house, role=e.role, purpose=e.purpose,
-                   action=e.action, subjects=json.loads(e.subjects), fields=json.loads(e.fields),
-                   detail=json.loads(e.detail), hash=bytes(e.hash).hex())
+        return cls(
+            seq=e.seq,
+            at=e.at,
+            actor=e.actor,
+            house=e.house,
+            role=e.role,
+            purpose=e.purpose,
+            action=e.action,
+            subjects=json.loads(e.subjects),
+            fields=json.loads(e.fields),
+            detail=json.loads(e.detail),
+            hash=bytes(e.hash).hex(),
+        )
 
 
 class VerifyOut(BaseModel):

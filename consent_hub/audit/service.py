@@ -52,15 +52,34 @@ class AuditLog:
             fields = chain.fields_text(rec.fields)
             detail = chain.detail_text(rec.detail)
             encoded = chain.encode_entry(
-                seq, at, actor.id, actor.house, actor.role, rec.purpose, rec.action,
-                subjects, fields, detail,
+                seq,
+                at,
+                actor.id,
+                actor.house,
+                actor.role,
+                rec.purpose,
+                rec.action,
+                subjects,
+                fields,
+                detail,
             )
             digest = chain.link(self._tag, prev, encoded)
-            rows.append({
-                "seq": seq, "at": at, "actor": actor.id, "house": actor.house, "role": actor.role,
-                "purpose": rec.purpose, "action": rec.action, "subjects": subjects,
-                "fields": fields, "detail": detail, "prev_hash": prev, "hash": digest,
-            })
+            rows.append(
+                {
+                    "seq": seq,
+                    "at": at,
+                    "actor": actor.id,
+                    "house": actor.house,
+                    "role": actor.role,
+                    "purpose": rec.purpose,
+                    "action": rec.action,
+                    "subjects": subjects,
+                    "fields": fields,
+                    "detail": detail,
+                    "prev_hash": prev,
+                    "hash": digest,
+                }
+            )
             subject_rows.extend({"person_id": s, "seq": seq} for s in dict.fromkeys(rec.subjects))
             prev = digest
         self.repo.insert_entries(rows, subject_rows)
@@ -135,8 +154,16 @@ def verify_chain(session: Session, cluster: str, public_key: Ed25519PublicKey | 
             report.fail(seq, f"entry {seq} does not link to entry {seq - 1} (inserted, deleted or reordered)")
             break
         encoded = chain.encode_entry(
-            seq, row.at, row.actor, row.house, row.role, row.purpose, row.action,
-            row.subjects, row.fields, row.detail,
+            seq,
+            row.at,
+            row.actor,
+            row.house,
+            row.role,
+            row.purpose,
+            row.action,
+            row.subjects,
+            row.fields,
+            row.detail,
         )
         digest = chain.link(tag, prev, encoded)
         if digest != bytes(row.hash):
@@ -157,9 +184,7 @@ def verify_chain(session: Session, cluster: str, public_key: Ed25519PublicKey | 
             report.fail(last, f"entry {last} does not match the chain head")
 
     good_until = 0
-    raw_public = (
-        public_key.public_bytes(Encoding.Raw, PublicFormat.Raw) if public_key is not None else None
-    )
+    raw_public = public_key.public_bytes(Encoding.Raw, PublicFormat.Raw) if public_key is not None else None
     for cp in checkpoints:
         report.checkpoints += 1
         note = chain.checkpoint_note(cluster, cp.seq, bytes(cp.head_hash))
@@ -176,10 +201,17 @@ def verify_chain(session: Session, cluster: str, public_key: Ed25519PublicKey | 
         if report.first_bad_seq is not None and cp.seq >= report.first_bad_seq:
             break
         if cp.seq not in seen:
-            report.fail(good_until + 1, f"signed checkpoint {cp.seq} is beyond the end of the chain (entries removed after {good_until})")
+            report.fail(
+                good_until + 1,
+                f"signed checkpoint {cp.seq} is beyond the end of the chain (entries removed after {good_until})",
+            )
             break
         if seen[cp.seq] != bytes(cp.head_hash):
-            report.fail(good_until + 1, f"the chain was rewritten between entries {good_until + 1} and {cp.seq} (signed checkpoint {cp.seq} no longer matches)")
+            report.fail(
+                good_until + 1,
+                f"the chain was rewritten between entries {good_until + 1} and {cp.seq} "
+                f"(signed checkpoint {cp.seq} no longer matches)",
+            )
             break
         good_until = cp.seq
     report.seconds = time.perf_counter() - started

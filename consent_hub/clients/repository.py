@@ -26,7 +26,9 @@ class ClientRepository:
 
     def all_with_house(self) -> Sequence[tuple[ApiClient, str | None]]:
         rows = self.session.execute(
-            select(ApiClient, House.slug).outerjoin(House, House.id == ApiClient.house_id).order_by(ApiClient.created_at)
+            select(ApiClient, House.slug)
+            .outerjoin(House, House.id == ApiClient.house_id)
+            .order_by(ApiClient.created_at)
         )
         return [(c, slug) for c, slug in rows]
 

@@ -14,7 +14,9 @@ class ClientCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     house: str | None = Field(default=None, pattern=SLUG_PATTERN, description="house slug; none for cluster roles")
     role: str
-    agreement: str = Field(min_length=1, max_length=200, description="data-processing agreement the key is issued under")
+    agreement: str = Field(
+        min_length=1, max_length=200, description="data-processing agreement the key is issued under"
+    )
     expires: dt.date
 
 

@@ -37,7 +37,13 @@ MAX_LIFETIME = dt.timedelta(days=2 * 366)
 def parse_key(token: str) -> tuple[str, str, str]:
     """Split a bearer key into (cluster, key id, secret) without touching any database."""
     parts = token.split("_", 3)
-    if len(parts) != 4 or parts[0] != PREFIX or not SLUG.match(parts[1]) or not parts[2].isalnum() or len(parts[3]) < 32:
+    if (
+        len(parts) != 4
+        or parts[0] != PREFIX
+        or not SLUG.match(parts[1])
+        or not parts[2].isalnum()
+        or len(parts[3]) < 32
+    ):
         raise Unauthenticated("malformed API key")
     return parts[1], parts[2], parts[3]
 
@@ -48,9 +54,15 @@ def _hash(secret: str) -> bytes:
 
 def _out(client: ApiClient, house: str | None, now: dt.datetime) -> dict[str, Any]:
     return {
-        "id": client.id, "key_id": client.key_id, "name": client.name, "house": house,
-        "role": client.role, "agreement": client.agreement_ref, "expires_at": client.expires_at,
-        "created_at": client.created_at, "revoked_at": client.revoked_at,
+        "id": client.id,
+        "key_id": client.key_id,
+        "name": client.name,
+        "house": house,
+        "role": client.role,
+        "agreement": client.agreement_ref,
+        "expires_at": client.expires_at,
+        "created_at": client.created_at,
+        "revoked_at": client.revoked_at,
         "active": client.revoked_at is None and client.expires_at > now,
     }
 
@@ -72,16 +84,28 @@ class ClientService:
         except ValidationError as exc:
             raise InvalidInput(safe_errors(exc)) from None
         except ValueError as exc:
-            raise InvalidInput([{"field": "name/agreement", "problem": f"Value error, {exc}", "type": "value_error"}]) from None
+            raise InvalidInput(
+                [{"field": "name/agreement", "problem": f"Value error, {exc}", "type": "value_error"}]
+            ) from None
         problems: list[dict[str, str]] = []
         if not name or not agreement:
             problems.append({"field": "name/agreement", "problem": "must not be empty", "type": "value_error"})
         if spec.role not in roles.ISSUABLE_ROLES:
-            problems.append({"field": "role", "problem": f"must be one of {sorted(roles.ISSUABLE_ROLES)}", "type": "value_error"})
+            problems.append(
+                {"field": "role", "problem": f"must be one of {sorted(roles.ISSUABLE_ROLES)}", "type": "value_error"}
+            )
         elif spec.role in roles.HOUSE_ROLES and spec.house is None:
-            problems.append({"field": "house", "problem": f"role {spec.role!r} belongs to a house", "type": "value_error"})
+            problems.append(
+                {"field": "house", "problem": f"role {spec.role!r} belongs to a house", "type": "value_error"}
+            )
         elif spec.role in roles.CLUSTER_ROLES and spec.house is not None:
-            problems.append({"field": "house", "problem": f"role {spec.role!r} is cluster-wide; give no house", "type": "value_error"})
+            problems.append(
+                {
+                    "field": "house",
+                    "problem": f"role {spec.role!r} is cluster-wide; give no house",
+                    "type": "value_error",
+                }
+            )
         now = utcnow()
         expires = dt.datetime.combine(spec.expires, dt.time(23, 59, 59), tzinfo=dt.UTC)
         if expires <= now:
@@ -99,15 +123,29 @@ class ClientService:
         key_id = base64.b32encode(secrets.token_bytes(10)).decode().lower().rstrip("=")
         secret = secrets.token_urlsafe(32)
         client = ApiClient(
-            id=uuid.uuid4(), key_id=key_id, key_hash=_hash(secret), name=name,
-            house_id=house_id, role=spec.role, agreement_ref=agreement, expires_at=expires,
+            id=uuid.uuid4(),
+            key_id=key_id,
+            key_hash=_hash(secret),
+            name=name,
+            house_id=house_id,
+            role=spec.role,
+            agreement_ref=agreement,
+            expires_at=expires,
             created_at=now,
         )
         self.repo.add(client)
-        self.audit.append(actor, AuditRecord("client.issue", detail={
-            "client_id": str(client.id), "house": spec.house, "client_role": spec.role,
-            "expires": spec.expires.isoformat(),
-        }))
+        self.audit.append(
+            actor,
+            AuditRecord(
+                "client.issue",
+                detail={
+                    "client_id": str(client.id),
+                    "house": spec.house,
+                    "client_role": spec.role,
+                    "expires": spec.expires.isoformat(),
+                },
+            ),
+        )
         return ClientCreated(**_out(client, spec.house, now), api_key=f"{PREFIX}_{self.cluster}_{key_id}_{secret}")
 
     def list(self, actor: Actor) -> Sequence[ClientOut]:
@@ -140,8 +178,11 @@ class ClientService:
         if client.expires_at <= utcnow():
             raise Unauthenticated("API key has expired")
         return Actor(
-            id=f"client:{client.id}", cluster=self.cluster, role=client.role,
-            house=self.repo.house_slug(client.house_id), request_id=request_id,
+            id=f"client:{client.id}",
+            cluster=self.cluster,
+            role=client.role,
+            house=self.repo.house_slug(client.house_id),
+            request_id=request_id,
         )
 
 

@@ -49,9 +49,7 @@ class FieldCipher:
     def seal(self, value: str, table: str, column: str, row_id: uuid.UUID) -> bytes:
         nonce = os.urandom(12)
         aad = field_aad(self.cluster, table, column, row_id)
-        return bytes((FIELD_VERSION,)) + nonce + self._aead.encrypt(
-            nonce, _pad(value.encode("utf-8")), aad
-        )
+        return bytes((FIELD_VERSION,)) + nonce + self._aead.encrypt(nonce, _pad(value.encode("utf-8")), aad)
 
     def open(self, blob: bytes, table: str, column: str, row_id: uuid.UUID) -> str:
         if len(blob) < 29 or blob[0] != FIELD_VERSION:
@@ -60,9 +58,7 @@ class FieldCipher:
         try:
             raw = self._aead.decrypt(blob[1:13], blob[13:], aad)
         except InvalidTag:
-            raise DecryptionError(
-                f"ciphertext of {table}.{column} does not open for this row and key"
-            ) from None
+            raise DecryptionError(f"ciphertext of {table}.{column} does not open for this row and key") from None
         return _unpad(raw).decode("utf-8")
 
 

@@ -167,9 +167,7 @@ class LocalKeyProvider(KeyProvider):
         try:
             return self._aead[version]
         except KeyError:
-            raise KeyringError(
-                f"KEK version {version} of cluster {self.cluster!r} is not in the keyring"
-            ) from None
+            raise KeyringError(f"KEK version {version} of cluster {self.cluster!r} is not in the keyring") from None
 
     def wrap_data_key(self, data_key: bytes, person_id: bytes, kek_version: int) -> bytes:
         nonce = os.urandom(12)
@@ -241,8 +239,11 @@ class KeyringFileProvider(LocalKeyProvider):
             raise KeyringError("the current KEK version cannot be retired")
         keks = {v: k for v, k in self._keys.keks.items() if v != version}
         keys = ClusterKeys(
-            self.cluster, self._keys.current_kek, keks,
-            self._keys.blind_index_key, self._keys.audit_signing_key,
+            self.cluster,
+            self._keys.current_kek,
+            keks,
+            self._keys.blind_index_key,
+            self._keys.audit_signing_key,
         )
         _write_private(self.path, keys.to_json())
         self._replace(keys)

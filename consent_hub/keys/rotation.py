@@ -78,14 +78,27 @@ def rotate(
             from_versions: dict[int, int] = {}
             for key in batch:
                 data_key = provider.unwrap_data_key(bytes(key.wrapped_key), key.person_id.bytes, key.kek_version)
-                rows.append({"pid": key.person_id, "v": current,
-                             "w": provider.wrap_data_key(data_key, key.person_id.bytes, current), "at": now})
+                rows.append(
+                    {
+                        "pid": key.person_id,
+                        "v": current,
+                        "w": provider.wrap_data_key(data_key, key.person_id.bytes, current),
+                        "at": now,
+                    }
+                )
                 from_versions[key.kek_version] = from_versions.get(key.kek_version, 0) + 1
             repo.rewrap(rows)
-            audit.append(actor, AuditRecord("key.rewrap", detail={
-                "to_kek_version": current, "count": len(rows),
-                "from_kek_versions": {str(k): v for k, v in sorted(from_versions.items())},
-            }))
+            audit.append(
+                actor,
+                AuditRecord(
+                    "key.rewrap",
+                    detail={
+                        "to_kek_version": current,
+                        "count": len(rows),
+                        "from_kek_versions": {str(k): v for k, v in sorted(from_versions.items())},
+                    },
+                ),
+            )
         done += len(rows)
         batches += 1
         if progress:
@@ -102,6 +115,8 @@ def retire(registry: ClusterRegistry, cluster: str, actor: Actor, version: int) 
     with registry.unit_of_work(cluster) as uow:
         counts = KeyStoreRepository(uow.key_session).count_by_version()
         if counts.get(version):
-            raise KeyringError(f"{counts[version]} data keys still use KEK version {version}; finish `keys rotate` first")
+            raise KeyringError(
+                f"{counts[version]} data keys still use KEK version {version}; finish `keys rotate` first"
+            )
         uow.rt.keys.retire_kek_version(version)
         AuditLog(uow.session, cluster).append(actor, AuditRecord("key.kek.retire", detail={"kek_version": version}))

@@ -27,8 +27,14 @@ router = APIRouter(prefix="/people", tags=["people"])
 
 
 def _out(view: PersonView) -> PersonOut:
-    return PersonOut(id=view.id, status=view.status, row_version=view.row_version,
-                     created_at=view.created_at, updated_at=view.updated_at, fields=view.fields)
+    return PersonOut(
+        id=view.id,
+        status=view.status,
+        row_version=view.row_version,
+        created_at=view.created_at,
+        updated_at=view.updated_at,
+        fields=view.fields,
+    )
 
 
 def _fields(fields: str | None) -> list[str] | None:

@@ -43,7 +43,9 @@ MAX_LENGTH = {
     "language": 16,
 }
 
-_COUNTRIES = frozenset(code for code in Locale("en").territories if code.isalpha() and len(code) == 2)
+_COUNTRIES = frozenset(
+    str(code) for code in Locale("en").territories if isinstance(code, str) and code.isalpha() and len(code) == 2
+)
 _FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
@@ -93,8 +95,16 @@ class PersonFields(BaseModel):
     language: str | None = None
 
     @field_validator(
-        "given_name", "family_name", "email", "phone", "street_address", "postal_code", "city",
-        "country", "language", mode="before",
+        "given_name",
+        "family_name",
+        "email",
+        "phone",
+        "street_address",
+        "postal_code",
+        "city",
+        "country",
+        "language",
+        mode="before",
     )
     @classmethod
     def _text(cls, value: Any, info: Any) -> Any:
@@ -161,8 +171,9 @@ def safe_errors(exc: ValidationError, prefix: tuple[str | int, ...] = ()) -> lis
     ]
 
 
-def validate_fields(data: dict[str, Any] | PersonFields, *, phone_region: str = "BE",
-                    row: int | None = None) -> PersonFields:
+def validate_fields(
+    data: dict[str, Any] | PersonFields, *, phone_region: str = "BE", row: int | None = None
+) -> PersonFields:
     if isinstance(data, PersonFields):
         fields = data
     else:

@@ -87,17 +87,12 @@ class KeyStoreRepository:
     def count_by_version(self) -> dict[int, int]:
         from sqlalchemy import func
 
-        rows = self.session.execute(
-            select(PersonKey.kek_version, func.count()).group_by(PersonKey.kek_version)
-        )
+        rows = self.session.execute(select(PersonKey.kek_version, func.count()).group_by(PersonKey.kek_version))
         return {int(v): int(n) for v, n in rows}
 
     def batch_not_on(self, version: int, limit: int) -> Sequence[PersonKey]:
         return self.session.scalars(
-            select(PersonKey)
-            .where(PersonKey.kek_version != version)
-            .order_by(PersonKey.person_id)
-            .limit(limit)
+            select(PersonKey).where(PersonKey.kek_version != version).order_by(PersonKey.person_id).limit(limit)
         ).all()
 
     def rewrap(self, rows: Sequence[dict[str, Any]]) -> None:

@@ -56,8 +56,9 @@ class BulkCreated(BaseModel):
 class ErasureRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reference: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._:/-]{1,80}$",
-                                  description="request register reference, no personal data")
+    reference: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9._:/-]{1,80}$", description="request register reference, no personal data"
+    )
 
 
 class Erased(BaseModel):

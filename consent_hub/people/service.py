@@ -47,7 +47,15 @@ class BulkResult:
 
 def _check_purpose(purpose: str) -> str:
     if not isinstance(purpose, str) or not PURPOSE.match(purpose):
-        raise InvalidInput([{"field": "purpose", "problem": "must be a purpose key such as 'ticketing-service'", "type": "value_error"}])
+        raise InvalidInput(
+            [
+                {
+                    "field": "purpose",
+                    "problem": "must be a purpose key such as 'ticketing-service'",
+                    "type": "value_error",
+                }
+            ]
+        )
     return purpose
 
 
@@ -92,7 +100,9 @@ class PeopleService:
         try:
             return self.uow.rt.indexer.email(normalise_email(email)[1])
         except ValueError:
-            raise InvalidInput([{"field": "email", "problem": "Value error, is not a valid e-mail address", "type": "value_error"}]) from None
+            raise InvalidInput(
+                [{"field": "email", "problem": "Value error, is not a valid e-mail address", "type": "value_error"}]
+            ) from None
 
     # -- writes --------------------------------------------------------------------------------
     def create(self, actor: Actor, data: dict[str, Any] | PersonFields) -> uuid.UUID:
@@ -122,10 +132,14 @@ class PeopleService:
             try:
                 valid.append((i, validate_fields(data, phone_region=region, row=i)))
             except InvalidInput as exc:
-                result.invalid[i] = list(exc.detail)
+                result.invalid[i] = list(exc.detail) if isinstance(exc.detail, list) else [{"problem": str(exc.detail)}]
         if result.invalid and not skip_invalid:
-            raise InvalidInput({"message": "some rows are invalid; nothing was written",
-                                "rows": {str(k): v for k, v in result.invalid.items()}})
+            raise InvalidInput(
+                {
+                    "message": "some rows are invalid; nothing was written",
+                    "rows": {str(k): v for k, v in result.invalid.items()},
+                }
+            )
         sealed: list[tuple[int, dict[str, Any], dict[str, Any], list[str]]] = []
         for i, values in valid:
             pid = uuid.uuid4()
@@ -152,11 +166,20 @@ class PeopleService:
             fields_used.update(names)
             result.created.append(row["id"])
         if people_rows:
-            self.audit.append(actor, AuditRecord(
-                "people.create", result.created, sorted(fields_used),
-                detail={"bulk": True, "count": len(result.created),
-                        "duplicates": len(result.duplicates), "invalid": len(result.invalid)},
-            ))
+            self.audit.append(
+                actor,
+                AuditRecord(
+                    "people.create",
+                    result.created,
+                    sorted(fields_used),
+                    detail={
+                        "bulk": True,
+                        "count": len(result.created),
+                        "duplicates": len(result.duplicates),
+                        "invalid": len(result.invalid),
+                    },
+                ),
+            )
             self.repo.insert_many(people_rows)
             self.key_repo.insert_many(key_rows)
         return result
@@ -227,7 +250,9 @@ class PeopleService:
         wanted = list(PERSON_FIELDS) if fields is None else list(dict.fromkeys(fields))
         bad = [f for f in wanted if f not in PERSON_FIELDS]
         if bad:
-            raise InvalidInput([{"field": "fields", "problem": f"unknown field {f!r}", "type": "value_error"} for f in bad])
+            raise InvalidInput(
+                [{"field": "fields", "problem": f"unknown field {f!r}", "type": "value_error"} for f in bad]
+            )
         people = self.repo.get_many(list(person_ids))
         readable = [pid for pid in person_ids if pid in people and people[pid].status == "active"]
         if not readable:
@@ -241,7 +266,9 @@ class PeopleService:
             key = keys.get(pid)
             if key is None:  # an erasure whose second half did not commit yet: as good as erased
                 continue
-            cipher = FieldCipher(provider.unwrap_data_key(bytes(key.wrapped_key), pid.bytes, key.kek_version), self.cluster)
+            cipher = FieldCipher(
+                provider.unwrap_data_key(bytes(key.wrapped_key), pid.bytes, key.kek_version), self.cluster
+            )
             out: dict[str, str | None] = {}
             for name in wanted:
                 blob = getattr(person, f"{name}_ct")
@@ -249,7 +276,9 @@ class PeopleService:
             views.append(PersonView(pid, person.status, person.created_at, person.updated_at, person.row_version, out))
         return views
 
-    def get(self, actor: Actor, person_id: uuid.UUID, *, purpose: str, fields: Sequence[str] | None = None) -> PersonView:
+    def get(
+        self, actor: Actor, person_id: uuid.UUID, *, purpose: str, fields: Sequence[str] | None = None
+    ) -> PersonView:
         person = self.repo.get(person_id)
         if person is not None and person.status == "erased":
             self._require(actor, roles.PEOPLE_READERS)
@@ -259,12 +288,16 @@ class PeopleService:
             raise ErasedPerson("this person was erased")
         return views[0]
 
-    def find_by_email(self, actor: Actor, email: str, *, purpose: str, fields: Sequence[str] | None = None) -> PersonView:
+    def find_by_email(
+        self, actor: Actor, email: str, *, purpose: str, fields: Sequence[str] | None = None
+    ) -> PersonView:
         self._require(actor, roles.PEOPLE_READERS)
         _check_purpose(purpose)
         pid = self.repo.id_by_email_index(self.email_index(email))
         if pid is None:
-            self.audit.append(actor, AuditRecord("people.lookup", [], ["email"], purpose=purpose, detail={"found": False}))
+            self.audit.append(
+                actor, AuditRecord("people.lookup", [], ["email"], purpose=purpose, detail={"found": False})
+            )
             raise NotFound("no such person")
         return self.get(actor, pid, purpose=purpose, fields=fields)
 

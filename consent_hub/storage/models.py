@@ -156,7 +156,9 @@ class AuditEntry(Base):
 
     __tablename__ = "audit_entries"
 
-    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
     at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     actor: Mapped[str] = mapped_column(String(120))
     house: Mapped[str | None] = mapped_column(String(40))
@@ -184,7 +186,9 @@ class AuditCheckpoint(Base):
 
     __tablename__ = "audit_checkpoints"
 
-    seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
     head_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     signed_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     key_id: Mapped[str] = mapped_column(String(64))

@@ -59,10 +59,21 @@ def upgrade() -> None:
         ts("revoked_at", nullable=True),
         sa.UniqueConstraint("key_id", name="uq_api_clients_key_id"),
     )
-    ct = [sa.Column(f"{name}_ct", sa.LargeBinary()) for name in (
-        "given_name", "family_name", "email", "phone", "street_address", "postal_code",
-        "city", "country", "birth_date", "language",
-    )]
+    ct = [
+        sa.Column(f"{name}_ct", sa.LargeBinary())
+        for name in (
+            "given_name",
+            "family_name",
+            "email",
+            "phone",
+            "street_address",
+            "postal_code",
+            "city",
+            "country",
+            "birth_date",
+            "language",
+        )
+    ]
     op.create_table(
         "people",
         sa.Column("id", sa.Uuid(), primary_key=True),
