@@ -21,7 +21,7 @@ from sqlalchemy.engine import make_url
 from consent_hub import roles
 from consent_hub.actors import Actor
 from consent_hub.clients.service import ClientService
-from consent_hub.clusters import ClusterRegistry, UnitOfWork
+from consent_hub.clusters import ClusterRegistry
 from consent_hub.config import HubSettings, load_settings, render_config
 from consent_hub.houses.service import HouseService
 from consent_hub.keys import create_keyring_file
@@ -134,13 +134,20 @@ class Hub:
         with self.uow(cluster) as uow:
             HouseService(uow).add(self.actor(cluster), {"slug": slug, "name": slug.replace("-", " ").title()})
 
-    def issue_key(self, role: str, cluster: str = "alpha", house: str | None = None,
-                  expires: dt.date | None = None) -> str:
+    def issue_key(
+        self, role: str, cluster: str = "alpha", house: str | None = None, expires: dt.date | None = None
+    ) -> str:
         with self.uow(cluster) as uow:
-            created = ClientService(uow).add(self.actor(cluster), {
-                "name": f"test {role}", "role": role, "house": house, "agreement": "TEST-DPA",
-                "expires": expires or dt.date.today() + dt.timedelta(days=30),
-            })
+            created = ClientService(uow).add(
+                self.actor(cluster),
+                {
+                    "name": f"test {role}",
+                    "role": role,
+                    "house": house,
+                    "agreement": "TEST-DPA",
+                    "expires": expires or dt.date.today() + dt.timedelta(days=30),
+                },
+            )
         return created.api_key
 
     def database_url(self, cluster: str = "alpha") -> str:
@@ -198,5 +205,3 @@ def api(hub: Hub) -> Iterator[Any]:
 
 def auth(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
-
-

@@ -10,8 +10,13 @@ import pytest
 from consent_hub import roles
 from tests.conftest import Hub, auth
 
-PERSON = {"given_name": "Jorinde", "family_name": "Vanneste", "email": "jorinde.vanneste@example.org",
-          "phone": "+32 478 11 22 33", "language": "nl"}
+PERSON = {
+    "given_name": "Jorinde",
+    "family_name": "Vanneste",
+    "email": "jorinde.vanneste@example.org",
+    "phone": "+32 478 11 22 33",
+    "language": "nl",
+}
 
 
 def assert_error(resp, status: int, name: str) -> dict:
@@ -50,11 +55,17 @@ def test_whoami_names_cluster_and_role(api, hub: Hub) -> None:
     assert body["cluster"] == "alpha" and body["role"] == "box-office" and body["house"] == "theater-noord"
 
 
-@pytest.mark.parametrize("header", [
-    None, "Bearer", "Bearer nonsense", "Basic dXNlcjpwYXNz",
-    "Bearer chk_alpha_abc_" + "x" * 43,
-    "Bearer chk_gamma_abc_" + "x" * 43,  # unknown cluster
-])
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        "Bearer",
+        "Bearer nonsense",
+        "Basic dXNlcjpwYXNz",
+        "Bearer chk_alpha_abc_" + "x" * 43,
+        "Bearer chk_gamma_abc_" + "x" * 43,  # unknown cluster
+    ],
+)
 def test_bad_credentials_are_401(api, header) -> None:
     headers = {"Authorization": header} if header else {}
     body = assert_error(api.get("/v1/houses", headers=headers), 401, "Unauthenticated")
@@ -67,7 +78,11 @@ def test_expired_and_revoked_keys_are_refused(api, hub: Hub, admin_key: str) -> 
     key_id = key.split("_")[2]
     # time passes: move the expiry into the past
     past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
-    hub.sql("UPDATE api_clients SET expires_at = :p WHERE key_id = :k", p=past if hub.backend == "postgresql" else past.replace(tzinfo=None), k=key_id)
+    hub.sql(
+        "UPDATE api_clients SET expires_at = :p WHERE key_id = :k",
+        p=past if hub.backend == "postgresql" else past.replace(tzinfo=None),
+        k=key_id,
+    )
     assert "expired" in assert_error(api.get("/v1/houses", headers=auth(key)), 401, "Unauthenticated")["detail"]
     key2 = hub.issue_key(roles.CLUSTER_SERVICE)
     clients = api.get("/v1/clients", headers=auth(admin_key)).json()
@@ -86,19 +101,35 @@ def test_key_is_bound_to_its_cluster(api, hub: Hub) -> None:
     beta_key = hub.issue_key(roles.CLUSTER_SERVICE, cluster="beta")
     pid = api.post("/v1/people", json=PERSON, headers=auth(alpha_key)).json()["id"]
     # beta's service account cannot see alpha's person: it does not exist in beta's database
-    assert_error(api.get(f"/v1/people/{pid}", params={"purpose": "ticketing-service"}, headers=auth(beta_key)), 404, "NotFound")
+    assert_error(
+        api.get(f"/v1/people/{pid}", params={"purpose": "ticketing-service"}, headers=auth(beta_key)), 404, "NotFound"
+    )
     # relabelling alpha's key as beta's is refused
     _, _, key_id, secret = alpha_key.split("_", 3)
     assert_error(api.get("/v1/houses", headers=auth(f"chk_beta_{key_id}_{secret}")), 401, "Unauthenticated")
 
 
 def test_houses_are_registered_by_the_cluster_admin(api, hub: Hub, admin_key: str, service_key: str) -> None:
-    resp = api.post("/v1/houses", json={"slug": "concertzaal-oost", "name": "Concertzaal Oost", "tixly_organisation_id": "77"}, headers=auth(admin_key))
+    resp = api.post(
+        "/v1/houses",
+        json={"slug": "concertzaal-oost", "name": "Concertzaal Oost", "tixly_organisation_id": "77"},
+        headers=auth(admin_key),
+    )
     assert resp.status_code == 201
-    assert_error(api.post("/v1/houses", json={"slug": "concertzaal-oost", "name": "Again"}, headers=auth(admin_key)), 409, "Conflict")
-    assert_error(api.post("/v1/houses", json={"slug": "Bad Slug!", "name": "X"}, headers=auth(admin_key)), 422, "InvalidInput")
-    assert_error(api.post("/v1/houses", json={"slug": "ok-slug", "name": "X\x07"}, headers=auth(admin_key)), 422, "InvalidInput")
-    assert_error(api.post("/v1/houses", json={"slug": "other", "name": "Other"}, headers=auth(service_key)), 403, "Forbidden")
+    assert_error(
+        api.post("/v1/houses", json={"slug": "concertzaal-oost", "name": "Again"}, headers=auth(admin_key)),
+        409,
+        "Conflict",
+    )
+    assert_error(
+        api.post("/v1/houses", json={"slug": "Bad Slug!", "name": "X"}, headers=auth(admin_key)), 422, "InvalidInput"
+    )
+    assert_error(
+        api.post("/v1/houses", json={"slug": "ok-slug", "name": "X\x07"}, headers=auth(admin_key)), 422, "InvalidInput"
+    )
+    assert_error(
+        api.post("/v1/houses", json={"slug": "other", "name": "Other"}, headers=auth(service_key)), 403, "Forbidden"
+    )
     assert [h["slug"] for h in api.get("/v1/houses", headers=auth(service_key)).json()] == ["concertzaal-oost"]
     assert api.get("/v1/houses/concertzaal-oost", headers=auth(service_key)).json()["tixly_organisation_id"] == "77"
     assert_error(api.get("/v1/houses/nope", headers=auth(service_key)), 404, "NotFound")
@@ -106,8 +137,13 @@ def test_houses_are_registered_by_the_cluster_admin(api, hub: Hub, admin_key: st
 
 def test_clients_are_issued_with_a_key_shown_once(api, hub: Hub, admin_key: str) -> None:
     hub.add_house("theater-noord")
-    body = {"name": "Marketing Noord", "house": "theater-noord", "role": "marketer", "agreement": "DPA-7",
-            "expires": (dt.date.today() + dt.timedelta(days=90)).isoformat()}
+    body = {
+        "name": "Marketing Noord",
+        "house": "theater-noord",
+        "role": "marketer",
+        "agreement": "DPA-7",
+        "expires": (dt.date.today() + dt.timedelta(days=90)).isoformat(),
+    }
     created = api.post("/v1/clients", json=body, headers=auth(admin_key)).json()
     key = created["api_key"]
     assert key.startswith("chk_alpha_")
@@ -118,15 +154,18 @@ def test_clients_are_issued_with_a_key_shown_once(api, hub: Hub, admin_key: str)
     assert api.get("/v1/whoami", headers=auth(key)).json()["role"] == "marketer"
 
 
-@pytest.mark.parametrize("body, status, name", [
-    ({"role": "marketer", "house": "no-such-house"}, 404, "NotFound"),
-    ({"role": "marketer"}, 422, "InvalidInput"),
-    ({"role": "cluster-service", "house": "theater-noord"}, 422, "InvalidInput"),
-    ({"role": "superuser"}, 422, "InvalidInput"),
-    ({"role": "cluster-operator"}, 422, "InvalidInput"),
-    ({"role": "cluster-service", "expires": "2001-01-01"}, 422, "InvalidInput"),
-    ({"role": "cluster-service", "expires": "2099-01-01"}, 422, "InvalidInput"),
-])
+@pytest.mark.parametrize(
+    "body, status, name",
+    [
+        ({"role": "marketer", "house": "no-such-house"}, 404, "NotFound"),
+        ({"role": "marketer"}, 422, "InvalidInput"),
+        ({"role": "cluster-service", "house": "theater-noord"}, 422, "InvalidInput"),
+        ({"role": "superuser"}, 422, "InvalidInput"),
+        ({"role": "cluster-operator"}, 422, "InvalidInput"),
+        ({"role": "cluster-service", "expires": "2001-01-01"}, 422, "InvalidInput"),
+        ({"role": "cluster-service", "expires": "2099-01-01"}, 422, "InvalidInput"),
+    ],
+)
 def test_bad_client_requests(api, hub: Hub, admin_key: str, body: dict, status: int, name: str) -> None:
     hub.add_house("theater-noord")
     before = count(hub, "api_clients")
@@ -140,22 +179,32 @@ def test_people_roundtrip_over_http(api, hub: Hub, service_key: str) -> None:
     resp = api.post("/v1/people", json=PERSON, headers=h)
     assert resp.status_code == 201
     pid = resp.json()["id"]
-    got = api.get(f"/v1/people/{pid}", params={"purpose": "ticketing-service", "fields": "email,phone"}, headers=h).json()
+    got = api.get(
+        f"/v1/people/{pid}", params={"purpose": "ticketing-service", "fields": "email,phone"}, headers=h
+    ).json()
     assert got["fields"] == {"email": "jorinde.vanneste@example.org", "phone": "+32478112233"}
-    found = api.post("/v1/people/lookup", json={"email": " Jorinde.Vanneste@EXAMPLE.org", "purpose": "ticketing-service"}, headers=h)
+    found = api.post(
+        "/v1/people/lookup", json={"email": " Jorinde.Vanneste@EXAMPLE.org", "purpose": "ticketing-service"}, headers=h
+    )
     assert found.json()["id"] == pid
     assert api.patch(f"/v1/people/{pid}", json={"city": "Brugge"}, headers=h).json()["row_version"] == 2
     assert_error(api.post("/v1/people", json=PERSON, headers=h), 409, "Conflict")
     erased = api.post(f"/v1/people/{pid}/erase", json={"reference": "DSR-1"}, headers=h).json()
     assert erased == {"id": pid, "status": "erased", "erased_now": True}
     assert_error(api.get(f"/v1/people/{pid}", params={"purpose": "ticketing-service"}, headers=h), 404, "ErasedPerson")
-    assert_error(api.post("/v1/people/lookup", json={"email": PERSON["email"], "purpose": "ticketing-service"}, headers=h), 404, "NotFound")
+    assert_error(
+        api.post("/v1/people/lookup", json={"email": PERSON["email"], "purpose": "ticketing-service"}, headers=h),
+        404,
+        "NotFound",
+    )
 
 
 def test_people_reads_require_a_purpose(api, hub: Hub, service_key: str) -> None:
     pid = api.post("/v1/people", json=PERSON, headers=auth(service_key)).json()["id"]
     assert_error(api.get(f"/v1/people/{pid}", headers=auth(service_key)), 422, "InvalidInput")
-    assert_error(api.post("/v1/people/lookup", json={"email": PERSON["email"]}, headers=auth(service_key)), 422, "InvalidInput")
+    assert_error(
+        api.post("/v1/people/lookup", json={"email": PERSON["email"]}, headers=auth(service_key)), 422, "InvalidInput"
+    )
 
 
 @pytest.mark.parametrize("role", [roles.CLUSTER_ADMIN, roles.CLUSTER_DPO, roles.BOX_OFFICE, roles.CONNECTOR])
@@ -164,20 +213,31 @@ def test_only_the_cluster_service_role_reads_people(api, hub: Hub, service_key: 
     pid = api.post("/v1/people", json=PERSON, headers=auth(service_key)).json()["id"]
     key = hub.issue_key(role, house="theater-noord" if role in roles.HOUSE_ROLES else None)
     before = count(hub, "audit_entries")
-    assert_error(api.get(f"/v1/people/{pid}", params={"purpose": "ticketing-service"}, headers=auth(key)), 403, "Forbidden")
-    assert_error(api.post("/v1/people/lookup", json={"email": PERSON["email"], "purpose": "x-y"}, headers=auth(key)), 403, "Forbidden")
+    assert_error(
+        api.get(f"/v1/people/{pid}", params={"purpose": "ticketing-service"}, headers=auth(key)), 403, "Forbidden"
+    )
+    assert_error(
+        api.post("/v1/people/lookup", json={"email": PERSON["email"], "purpose": "x-y"}, headers=auth(key)),
+        403,
+        "Forbidden",
+    )
     assert count(hub, "audit_entries") == before
 
 
-@pytest.mark.parametrize("field, value", [
-    ("email", "jorinde.vanneste(at)example.org"),
-    ("phone", "call me maybe"),
-    ("given_name", "J" * 5000),
-    ("family_name", "Van\u0000neste"),
-    ("city", "Kortrijk\u200b"),
-    ("birth_date", "1999-02-31"),
-])
-def test_bad_person_input_is_422_echoes_nothing_and_writes_nothing(api, hub: Hub, service_key: str, field: str, value: str, caplog) -> None:
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("email", "jorinde.vanneste(at)example.org"),
+        ("phone", "call me maybe"),
+        ("given_name", "J" * 5000),
+        ("family_name", "Van\u0000neste"),
+        ("city", "Kortrijk\u200b"),
+        ("birth_date", "1999-02-31"),
+    ],
+)
+def test_bad_person_input_is_422_echoes_nothing_and_writes_nothing(
+    api, hub: Hub, service_key: str, field: str, value: str, caplog
+) -> None:
     caplog.set_level(logging.DEBUG)
     before = (count(hub, "people"), count(hub, "audit_entries"))
     resp = api.post("/v1/people", json={**PERSON, field: value}, headers=auth(service_key))
@@ -198,10 +258,14 @@ def test_bulk_create_over_http(api, hub: Hub, service_key: str) -> None:
 
 
 def test_malformed_ids_and_unknown_routes_use_the_error_shape(api, service_key: str) -> None:
-    assert_error(api.get("/v1/people/not-a-uuid", params={"purpose": "x-y"}, headers=auth(service_key)), 422, "InvalidInput")
+    assert_error(
+        api.get("/v1/people/not-a-uuid", params={"purpose": "x-y"}, headers=auth(service_key)), 422, "InvalidInput"
+    )
     assert_error(api.get("/v1/nothing-here"), 404, "NotFound")
     assert_error(api.delete("/v1/houses", headers=auth(service_key)), 405, "MethodNotAllowed")
-    resp = api.post("/v1/people", content=b"{not json", headers={**auth(service_key), "Content-Type": "application/json"})
+    resp = api.post(
+        "/v1/people", content=b"{not json", headers={**auth(service_key), "Content-Type": "application/json"}
+    )
     assert_error(resp, 422, "InvalidInput")
 
 
@@ -223,3 +287,11 @@ def test_dpo_reads_and_verifies_the_audit_log(api, hub: Hub, service_key: str) -
     assert PERSON["email"] not in str(entries)
     assert api.get("/v1/audit/verify", headers=auth(dpo)).json()["ok"] is True
     assert_error(api.get("/v1/audit/entries", headers=auth(service_key)), 403, "Forbidden")
+
+
+def test_oversized_body_is_refused_unread(api, hub: Hub, service_key: str) -> None:
+    from consent_hub.app import MAX_BODY_BYTES
+
+    huge = {**PERSON, "street_address": "x" * (MAX_BODY_BYTES + 10)}
+    assert_error(api.post("/v1/people", json=huge, headers=auth(service_key)), 413, "PayloadTooLarge")
+    assert count(hub, "people") == 0

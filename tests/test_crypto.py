@@ -35,9 +35,14 @@ def test_ciphertext_is_bound_to_its_row(value: str, row: uuid.UUID, other: uuid.
             c.open(blob, "people", "email", other)
 
 
-@pytest.mark.parametrize("where", [
-    ("beta", "people", "email"), ("alpha", "people", "phone"), ("alpha", "contacts", "email"),
-])
+@pytest.mark.parametrize(
+    "where",
+    [
+        ("beta", "people", "email"),
+        ("alpha", "people", "phone"),
+        ("alpha", "contacts", "email"),
+    ],
+)
 def test_ciphertext_is_bound_to_cluster_table_and_column(where: tuple[str, str, str]) -> None:
     row = uuid.uuid4()
     blob = FieldCipher(KEY, "alpha").seal("a@example.org", "people", "email", row)

@@ -13,7 +13,11 @@ from tests.conftest import Hub
 def _diff(engine, metadata) -> list:  # type: ignore[no-untyped-def]
     with engine.connect() as conn:
         ctx = MigrationContext.configure(conn, opts={"compare_type": False})
-        return [d for d in compare_metadata(ctx, metadata) if not (d[0] == "remove_table" and d[1].name == "alembic_version")]
+        return [
+            d
+            for d in compare_metadata(ctx, metadata)
+            if not (d[0] == "remove_table" and d[1].name == "alembic_version")
+        ]
 
 
 def test_migrations_match_models(hub: Hub) -> None:
@@ -32,8 +36,12 @@ def test_databases_are_at_head(hub: Hub) -> None:
 
 
 def test_key_store_is_a_separate_database(hub: Hub) -> None:
-    tables = {r[0] for r in hub.sql(
-        "SELECT name FROM sqlite_master WHERE type='table'" if hub.backend == "sqlite"
-        else "SELECT tablename FROM pg_tables WHERE schemaname='public'"
-    )}
+    tables = {
+        r[0]
+        for r in hub.sql(
+            "SELECT name FROM sqlite_master WHERE type='table'"
+            if hub.backend == "sqlite"
+            else "SELECT tablename FROM pg_tables WHERE schemaname='public'"
+        )
+    }
     assert "people" in tables and "person_keys" not in tables

@@ -17,9 +17,16 @@ from consent_hub.people.service import PeopleService
 from tests.conftest import Hub, make_hub, pg_url
 
 ANNA = {
-    "given_name": "Annelies", "family_name": "Vercruysse", "email": "Annelies.Vercruysse@Example.ORG",
-    "phone": "0470 12 34 56", "street_address": "Leiestraat 12", "postal_code": "8500", "city": "Kortrijk",
-    "country": "be", "birth_date": "1984-05-06", "language": "nl-be",
+    "given_name": "Annelies",
+    "family_name": "Vercruysse",
+    "email": "Annelies.Vercruysse@Example.ORG",
+    "phone": "0470 12 34 56",
+    "street_address": "Leiestraat 12",
+    "postal_code": "8500",
+    "city": "Kortrijk",
+    "country": "be",
+    "birth_date": "1984-05-06",
+    "language": "nl-be",
 }
 
 
@@ -37,9 +44,16 @@ def test_create_and_read_back_normalised(hub: Hub) -> None:
     with hub.uow() as uow:
         view = PeopleService(uow).get(hub.actor(), pid, purpose="ticketing-service")
     assert view.fields == {
-        "given_name": "Annelies", "family_name": "Vercruysse", "email": "Annelies.Vercruysse@example.org",
-        "phone": "+32470123456", "street_address": "Leiestraat 12", "postal_code": "8500", "city": "Kortrijk",
-        "country": "BE", "birth_date": "1984-05-06", "language": "nl-BE",
+        "given_name": "Annelies",
+        "family_name": "Vercruysse",
+        "email": "Annelies.Vercruysse@example.org",
+        "phone": "+32470123456",
+        "street_address": "Leiestraat 12",
+        "postal_code": "8500",
+        "city": "Kortrijk",
+        "country": "BE",
+        "birth_date": "1984-05-06",
+        "language": "nl-BE",
     }
 
 
@@ -50,10 +64,14 @@ def test_only_requested_fields_are_decrypted(hub: Hub) -> None:
     assert view.fields == {"email": "Annelies.Vercruysse@example.org", "language": "nl-BE"}
 
 
-@pytest.mark.parametrize("variant", [
-    "annelies.vercruysse@example.org", "  ANNELIES.VERCRUYSSE@EXAMPLE.ORG\t",
-    "\uff41nnelies.vercruysse@example.org",  # fullwidth 'a' folds under NFKC
-])
+@pytest.mark.parametrize(
+    "variant",
+    [
+        "annelies.vercruysse@example.org",
+        "  ANNELIES.VERCRUYSSE@EXAMPLE.ORG\t",
+        "\uff41nnelies.vercruysse@example.org",  # fullwidth 'a' folds under NFKC
+    ],
+)
 def test_find_by_email_normalises(hub: Hub, variant: str) -> None:
     pid = create(hub, ANNA)
     with hub.uow() as uow:
@@ -79,7 +97,12 @@ def test_one_person_per_email(hub: Hub) -> None:
 
 def test_bulk_create_reports_duplicates(hub: Hub) -> None:
     existing = create(hub, ANNA)
-    rows = [{"email": "b1@example.org"}, {"email": "B1@example.org"}, {"email": ANNA["email"]}, {"given_name": "Zonder"}]
+    rows = [
+        {"email": "b1@example.org"},
+        {"email": "B1@example.org"},
+        {"email": ANNA["email"]},
+        {"given_name": "Zonder"},
+    ]
     with hub.uow() as uow:
         result = PeopleService(uow).bulk_create(hub.actor(), rows)
     assert len(result.created) == 2
@@ -113,7 +136,9 @@ def test_update_reencrypts_and_moves_the_index(hub: Hub) -> None:
     pid = create(hub, ANNA)
     before = hub.sql("SELECT given_name_ct, email_bidx FROM people")[0]
     with hub.uow() as uow:
-        version = PeopleService(uow).update(hub.actor(), pid, {"given_name": "Annelies", "email": "a.v@example.org", "phone": None})
+        version = PeopleService(uow).update(
+            hub.actor(), pid, {"given_name": "Annelies", "email": "a.v@example.org", "phone": None}
+        )
     assert version == 2
     after = hub.sql("SELECT given_name_ct, email_bidx, phone_ct, phone_bidx FROM people")[0]
     assert bytes(after[0]) != bytes(before[0])  # same value, fresh nonce
@@ -121,7 +146,10 @@ def test_update_reencrypts_and_moves_the_index(hub: Hub) -> None:
     assert after[2] is None and after[3] is None
     with hub.uow() as uow:
         svc = PeopleService(uow)
-        assert svc.find_by_email(hub.actor(), "A.V@example.org", purpose="ticketing-service").fields["given_name"] == "Annelies"
+        assert (
+            svc.find_by_email(hub.actor(), "A.V@example.org", purpose="ticketing-service").fields["given_name"]
+            == "Annelies"
+        )
     with pytest.raises(NotFound), hub.uow() as uow:
         PeopleService(uow).find_by_email(hub.actor(), ANNA["email"], purpose="ticketing-service")
 
@@ -197,7 +225,7 @@ def test_erased_person_cannot_be_decrypted_from_an_older_backup(hub: Hub) -> Non
             # the hub still holds: none unwraps for this person
             from consent_hub.crypto.fields import FieldCipher
 
-            for (other_pid, wrapped, version) in hub.sql(
+            for other_pid, wrapped, version in hub.sql(
                 "SELECT person_id, wrapped_key, kek_version FROM person_keys", keystore=True
             ):
                 dk = uow.rt.keys.unwrap_data_key(bytes(wrapped), uuid.UUID(str(other_pid)).bytes, version)
@@ -229,7 +257,9 @@ def test_database_holds_no_plaintext(hub: Hub) -> None:
     else:
         blobs = b""
         for db in (hub.pg_databases["alpha"], hub.pg_databases["alpha"] + "_keys"):
-            dump = subprocess.run(["pg_dump", "--no-owner", pg_url(db).replace("+psycopg", "")], capture_output=True, check=True)
+            dump = subprocess.run(
+                ["pg_dump", "--no-owner", pg_url(db).replace("+psycopg", "")], capture_output=True, check=True
+            )
             blobs += dump.stdout
         assert b"COPY public.people" in blobs
     haystack = blobs.lower()
@@ -244,21 +274,24 @@ def test_database_holds_no_plaintext(hub: Hub) -> None:
             assert person["phone"].encode() not in haystack
 
 
-@pytest.mark.parametrize("data, field", [
-    ({"email": "no-at-sign.example.org"}, "email"),
-    ({"email": "a@b@example.org"}, "email"),
-    ({"phone": "12345"}, "phone"),
-    ({"phone": "+32 470 12 34 56 78 90"}, "phone"),
-    ({"given_name": "A" * 101}, "given_name"),
-    ({"family_name": "Evil\x00Name"}, "family_name"),
-    ({"city": "Gent\u202e"}, "city"),
-    ({"street_address": "Line1\nLine2"}, "street_address"),
-    ({"country": "XX"}, "country"),
-    ({"birth_date": "2999-01-01"}, "birth_date"),
-    ({"language": "klingon-QQ"}, "language"),
-    ({"postal_code": "85<00>"}, "postal_code"),
-    ({"shoe_size": "44"}, "shoe_size"),
-])
+@pytest.mark.parametrize(
+    "data, field",
+    [
+        ({"email": "no-at-sign.example.org"}, "email"),
+        ({"email": "a@b@example.org"}, "email"),
+        ({"phone": "12345"}, "phone"),
+        ({"phone": "+32 470 12 34 56 78 90"}, "phone"),
+        ({"given_name": "A" * 101}, "given_name"),
+        ({"family_name": "Evil\x00Name"}, "family_name"),
+        ({"city": "Gent\u202e"}, "city"),
+        ({"street_address": "Line1\nLine2"}, "street_address"),
+        ({"country": "XX"}, "country"),
+        ({"birth_date": "2999-01-01"}, "birth_date"),
+        ({"language": "klingon-QQ"}, "language"),
+        ({"postal_code": "85<00>"}, "postal_code"),
+        ({"shoe_size": "44"}, "shoe_size"),
+    ],
+)
 def test_bad_input_is_refused_without_echo(hub: Hub, data: dict, field: str) -> None:
     with pytest.raises(InvalidInput) as info, hub.uow() as uow:
         PeopleService(uow).create(hub.actor(), data)
@@ -271,7 +304,9 @@ def test_bad_input_is_refused_without_echo(hub: Hub, data: dict, field: str) -> 
     assert hub.sql("SELECT count(*) FROM person_keys", keystore=True)[0][0] == 0
 
 
-@pytest.mark.parametrize("role", [roles.CLUSTER_ADMIN, roles.CLUSTER_DPO, roles.BOX_OFFICE, roles.MARKETER, roles.CONNECTOR])
+@pytest.mark.parametrize(
+    "role", [roles.CLUSTER_ADMIN, roles.CLUSTER_DPO, roles.BOX_OFFICE, roles.MARKETER, roles.CONNECTOR]
+)
 def test_roles_other_than_cluster_service_cannot_touch_people(hub: Hub, role: str) -> None:
     pid = create(hub, ANNA)
     actor = hub.actor(role=role, house="some-house" if role in roles.HOUSE_ROLES else None)

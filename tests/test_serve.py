@@ -24,17 +24,30 @@ def free_port() -> int:
 
 def test_init_demo_and_serve(tmp_path: Path) -> None:
     env = {**os.environ, "CONSENT_HUB_CONFIG": str(tmp_path / "var" / "hub.toml")}
-    subprocess.run([*HUB, "init", "--cluster", "demo", "--demo"], env=env, check=True, cwd=tmp_path,
-                   capture_output=True, timeout=120)
-    again = subprocess.run([*HUB, "init", "--cluster", "demo", "--demo"], env=env, cwd=tmp_path,
-                           capture_output=True, text=True, timeout=120)
+    subprocess.run(
+        [*HUB, "init", "--cluster", "demo", "--demo"],
+        env=env,
+        check=True,
+        cwd=tmp_path,
+        capture_output=True,
+        timeout=120,
+    )
+    again = subprocess.run(
+        [*HUB, "init", "--cluster", "demo", "--demo"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert again.returncode == 0 and "already present" in again.stdout  # idempotent
     keyring = tmp_path / "var" / "keys" / "demo.keyring.json"
     assert keyring.stat().st_mode & 0o777 == 0o600
     keys = dict(line.split("\t") for line in (tmp_path / "var" / "demo-api-keys.txt").read_text().splitlines())
     port = free_port()
-    server = subprocess.Popen([*HUB, "serve", "--port", str(port)], env=env, cwd=tmp_path,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [*HUB, "serve", "--port", str(port)], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     try:
         base = f"http://127.0.0.1:{port}"
         for _ in range(100):
@@ -47,7 +60,9 @@ def test_init_demo_and_serve(tmp_path: Path) -> None:
         assert "swagger" in httpx.get(f"{base}/docs").text.lower()
         service = {"Authorization": f"Bearer {keys['cluster-service']}"}
         email = next(fictional_people(1))["email"]
-        found = httpx.post(f"{base}/v1/people/lookup", json={"email": email, "purpose": "ticketing-service"}, headers=service)
+        found = httpx.post(
+            f"{base}/v1/people/lookup", json={"email": email, "purpose": "ticketing-service"}, headers=service
+        )
         assert found.status_code == 200 and found.json()["fields"]["email"] == email
         houses = httpx.get(f"{base}/v1/houses", headers=service).json()
         assert len(houses) == 8
