@@ -398,13 +398,25 @@ def keys_retire(cluster: ClusterOpt, version: Annotated[int, typer.Option(help="
 # -- audit ----------------------------------------------------------------------------------------
 @audit_app.command("verify")
 @handled
-def audit_verify(cluster: ClusterOpt) -> None:
+def audit_verify(
+    cluster: ClusterOpt,
+    checkpoints: Annotated[
+        Path | None, typer.Option(help="file of checkpoints exported with `audit checkpoint --export`")
+    ] = None,
+) -> None:
     """Recompute the hash chain and check the signed checkpoints. Exits 1 on any tampering."""
-    from consent_hub.audit.service import verify_chain
+    from consent_hub.audit.service import SignedCheckpoint, verify_chain
+    from consent_hub.errors import InvalidInput
 
+    external: list[SignedCheckpoint] = []
+    if checkpoints is not None:
+        try:
+            external = SignedCheckpoint.parse_many(checkpoints.read_text("utf-8"), cluster)
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise InvalidInput(f"cannot read checkpoints from {checkpoints.name}: {exc}") from None
     registry = _registry(cluster)
     with registry.unit_of_work(cluster) as uow:
-        report = verify_chain(uow.session, cluster, uow.rt.keys.audit_public_key())
+        report = verify_chain(uow.session, cluster, uow.rt.keys.audit_public_key(), external)
     if report.ok:
         out.print(
             f"audit log of cluster {cluster!r} intact: {report.entries} entries, "
@@ -421,17 +433,28 @@ def audit_verify(cluster: ClusterOpt) -> None:
 
 @audit_app.command("checkpoint")
 @handled
-def audit_checkpoint(cluster: ClusterOpt) -> None:
+def audit_checkpoint(
+    cluster: ClusterOpt,
+    export: Annotated[
+        Path | None,
+        typer.Option(help="append the signed checkpoint to this file (keep it outside the database host)"),
+    ] = None,
+) -> None:
     """Sign the current head of the audit chain with the cluster's Ed25519 key."""
-    from consent_hub.audit.service import AuditLog
+    from consent_hub.audit.service import AuditLog, SignedCheckpoint
 
     registry = _registry(cluster)
     with registry.unit_of_work(cluster) as uow:
         cp = AuditLog(uow.session, cluster).checkpoint(Actor.cli(cluster), uow.rt.keys)
     if cp is None:
         out.print("nothing new to sign")
-    else:
-        out.print(f"checkpoint at entry {cp.seq} signed (key {cp.key_id}): {cp.signature.hex()}")
+        return
+    text = SignedCheckpoint.of(cp).to_text(cluster)
+    if export is not None:
+        with export.open("a", encoding="utf-8") as fh:
+            fh.write(text + "\n")
+    out.print(f"checkpoint at entry {cp.seq} signed (key {cp.key_id}):")
+    print(text)
 
 
 # -- people ---------------------------------------------------------------------------------------

@@ -192,11 +192,13 @@ def test_people_roundtrip_over_http(api, hub: Hub, service_key: str) -> None:
     erased = api.post(f"/v1/people/{pid}/erase", json={"reference": "DSR-1"}, headers=h).json()
     assert erased == {"id": pid, "status": "erased", "erased_now": True}
     assert_error(api.get(f"/v1/people/{pid}", params={"purpose": "ticketing-service"}, headers=h), 404, "ErasedPerson")
+    before = count(hub, "audit_entries")
     assert_error(
         api.post("/v1/people/lookup", json={"email": PERSON["email"], "purpose": "ticketing-service"}, headers=h),
         404,
         "NotFound",
     )
+    assert count(hub, "audit_entries") == before + 1  # the miss is on record
 
 
 def test_people_reads_require_a_purpose(api, hub: Hub, service_key: str) -> None:

@@ -81,10 +81,12 @@ def test_find_by_email_normalises(hub: Hub, variant: str) -> None:
 def test_unknown_email_is_not_found_and_audited(hub: Hub) -> None:
     create(hub, ANNA)
     before = count(hub, "audit_entries")
-    with pytest.raises(NotFound), hub.uow() as uow:
-        PeopleService(uow).find_by_email(hub.actor(), "nobody@example.org", purpose="ticketing-service")
-    # the NotFound rolled the unit of work back, so a miss leaves no trace and no half state
-    assert count(hub, "audit_entries") == before
+    with hub.uow() as uow:
+        assert PeopleService(uow).lookup_by_email(hub.actor(), "nobody@example.org", purpose="x-y") is None
+    assert count(hub, "audit_entries") == before + 1
+    action, subjects, detail = hub.sql("SELECT action, subjects, detail FROM audit_entries ORDER BY seq DESC")[0]
+    assert (action, subjects, detail) == ("people.lookup", "[]", '{"found":false}')
+    assert "nobody" not in detail
 
 
 def test_one_person_per_email(hub: Hub) -> None:

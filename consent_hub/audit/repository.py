@@ -62,6 +62,9 @@ class AuditRepository:
         value = self.session.scalar(select(AuditEntry.hash).where(AuditEntry.seq == seq))
         return None if value is None else bytes(value)
 
+    def entry_action(self, seq: int) -> str | None:
+        return self.session.scalar(select(AuditEntry.action).where(AuditEntry.seq == seq))
+
     def checkpoints(self) -> Sequence[AuditCheckpoint]:
         return self.session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.seq)).all()
 

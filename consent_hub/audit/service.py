@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -94,6 +96,8 @@ class AuditLog:
         existing = {c.seq for c in self.repo.checkpoints()}
         if seq in existing:
             return None
+        if seq - 1 in existing and self.repo.entry_action(seq) == "audit.checkpoint":
+            return None  # nothing happened since the last checkpoint but its own entry
         signer = keys.audit_signing_key()
         public_raw = signer.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
         cp = AuditCheckpoint(
@@ -106,6 +110,51 @@ class AuditLog:
         self.repo.add_checkpoint(cp)
         self.append(actor, AuditRecord("audit.checkpoint", detail={"checkpoint_seq": seq}))
         return cp
+
+
+@dataclass(frozen=True)
+class SignedCheckpoint:
+    """A checkpoint as exported outside the database (C2SP signed-note style text)."""
+
+    seq: int
+    head_hash: bytes
+    key_id: str
+    signature: bytes
+
+    @classmethod
+    def of(cls, cp: AuditCheckpoint) -> SignedCheckpoint:
+        return cls(int(cp.seq), bytes(cp.head_hash), cp.key_id, bytes(cp.signature))
+
+    def to_text(self, cluster: str) -> str:
+        note = chain.checkpoint_note(cluster, self.seq, self.head_hash).decode()
+        sig = base64.b64encode(self.signature).decode()
+        return f"{note}\n\u2014 consent-hub-audit/{cluster} {self.key_id} {sig}\n"
+
+    @classmethod
+    def parse_many(cls, text: str, cluster: str) -> list[SignedCheckpoint]:
+        """Read checkpoints exported with ``to_text`` (blank lines between them are ignored)."""
+        origin = f"consent-hub-audit/{cluster}"
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        if len(lines) % 4:
+            raise ValueError("checkpoint file is truncated or malformed")
+        out: list[SignedCheckpoint] = []
+        for i in range(0, len(lines), 4):
+            head, seq, digest, sig = lines[i : i + 4]
+            parts = sig.split(" ")
+            if head != origin or len(parts) != 4 or parts[0] != "\u2014" or parts[1] != origin:
+                raise ValueError(f"not a checkpoint of cluster {cluster!r}")
+            try:
+                out.append(
+                    cls(
+                        int(seq),
+                        base64.b64decode(digest, validate=True),
+                        parts[2],
+                        base64.b64decode(parts[3], validate=True),
+                    )
+                )
+            except ValueError:
+                raise ValueError("malformed checkpoint") from None
+        return out
 
 
 @dataclass
@@ -126,7 +175,12 @@ class VerifyReport:
         return self
 
 
-def verify_chain(session: Session, cluster: str, public_key: Ed25519PublicKey | None) -> VerifyReport:
+def verify_chain(
+    session: Session,
+    cluster: str,
+    public_key: Ed25519PublicKey | None,
+    external: Sequence[SignedCheckpoint] = (),
+) -> VerifyReport:
     """Recompute the whole chain and check every signed checkpoint lies on it.
 
     A plain edit, deletion, insertion or reordering breaks a link and is named by its sequence
@@ -140,8 +194,13 @@ def verify_chain(session: Session, cluster: str, public_key: Ed25519PublicKey | 
     repo = AuditRepository(session)
     report = VerifyReport()
     tag = chain.chain_tag(cluster)
-    checkpoints = list(repo.checkpoints())
-    wanted = {cp.seq: bytes(cp.head_hash) for cp in checkpoints}
+    stored = [SignedCheckpoint.of(cp) for cp in repo.checkpoints()]
+    stored_seqs = {cp.seq for cp in stored}
+    # checkpoints kept outside the database are checked like the stored ones: an attacker who
+    # rewrote the chain and deleted the stored checkpoints still cannot move an exported one
+    checkpoints = sorted({(cp.seq, cp.signature): cp for cp in [*stored, *external]}.values(), key=lambda c: c.seq)
+    wanted = {cp.seq: cp.head_hash for cp in checkpoints}
+    claimed: dict[int, int] = {}  # checkpoint seq -> entry that recorded its signing
     seen: dict[int, bytes] = {}
     expected_seq = 1
     prev = chain.GENESIS
@@ -171,6 +230,12 @@ def verify_chain(session: Session, cluster: str, public_key: Ed25519PublicKey | 
             break
         if seq in wanted:
             seen[seq] = digest
+        if row.action == "audit.checkpoint":
+            try:
+                claimed[int(json.loads(row.detail)["checkpoint_seq"])] = seq
+            except (ValueError, KeyError, TypeError):
+                report.fail(seq, f"entry {seq} records a checkpoint it does not name")
+                break
         prev = digest
         expected_seq += 1
         report.entries += 1
@@ -178,23 +243,35 @@ def verify_chain(session: Session, cluster: str, public_key: Ed25519PublicKey | 
     if report.ok:
         last = expected_seq - 1
         head = repo.read_head()
-        if head is not None and head[0] > last:
+        if head is None:
+            report.fail(max(last, 1), "the chain head row is missing")
+        elif head[0] > last:
             report.fail(last + 1, f"entries {last + 1}..{head[0]} are missing (the tail was removed)")
-        elif head is not None and head[0] == last and last > 0 and head[1] != prev:
+        elif head[0] < last:
+            report.fail(
+                head[0] + 1,
+                f"entries {head[0] + 1}..{last} lie beyond the chain head (written outside the hub, "
+                "or the head was moved back)",
+            )
+        elif last > 0 and head[1] != prev:
             report.fail(last, f"entry {last} does not match the chain head")
+        for cp_seq, entry_seq in sorted(claimed.items()):
+            if cp_seq not in stored_seqs:
+                report.fail(entry_seq, f"signed checkpoint {cp_seq}, recorded at entry {entry_seq}, was removed")
+                break
 
     good_until = 0
     raw_public = public_key.public_bytes(Encoding.Raw, PublicFormat.Raw) if public_key is not None else None
     for cp in checkpoints:
         report.checkpoints += 1
-        note = chain.checkpoint_note(cluster, cp.seq, bytes(cp.head_hash))
+        note = chain.checkpoint_note(cluster, cp.seq, cp.head_hash)
         if public_key is None or raw_public is None:
             continue
         if cp.key_id != chain.key_id(raw_public):
             report.fail(good_until + 1, f"checkpoint {cp.seq} was signed by an unknown key")
             break
         try:
-            public_key.verify(bytes(cp.signature), note)
+            public_key.verify(cp.signature, note)
         except InvalidSignature:
             report.fail(good_until + 1, f"checkpoint {cp.seq} has an invalid signature")
             break
@@ -206,7 +283,7 @@ def verify_chain(session: Session, cluster: str, public_key: Ed25519PublicKey | 
                 f"signed checkpoint {cp.seq} is beyond the end of the chain (entries removed after {good_until})",
             )
             break
-        if seen[cp.seq] != bytes(cp.head_hash):
+        if seen[cp.seq] != cp.head_hash:
             report.fail(
                 good_until + 1,
                 f"the chain was rewritten between entries {good_until + 1} and {cp.seq} "

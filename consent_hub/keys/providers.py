@@ -235,6 +235,8 @@ class KeyringFileProvider(LocalKeyProvider):
         return version
 
     def retire_kek_version(self, version: int) -> None:
+        if version not in self._keys.keks:
+            raise KeyringError(f"KEK version {version} is not in the keyring of cluster {self.cluster!r}")
         if version == self._keys.current_kek:
             raise KeyringError("the current KEK version cannot be retired")
         keks = {v: k for v, k in self._keys.keks.items() if v != version}

@@ -7,8 +7,10 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query, status
+from fastapi.responses import JSONResponse
 
 from consent_hub.api.context import Context
+from consent_hub.api.errors import error_body
 from consent_hub.people.schemas import (
     PURPOSE_PATTERN,
     BulkCreate,
@@ -56,9 +58,12 @@ def bulk_create(ctx: Context, body: BulkCreate) -> BulkCreated:
     )
 
 
-@router.post("/lookup", response_model=PersonOut)
-def lookup_by_email(ctx: Context, body: LookupRequest) -> PersonOut:
-    view = PeopleService(ctx.uow).find_by_email(ctx.actor, body.email, purpose=body.purpose, fields=body.fields)
+@router.post("/lookup", response_model=PersonOut, responses={404: {"description": "no such person"}})
+def lookup_by_email(ctx: Context, body: LookupRequest) -> PersonOut | JSONResponse:
+    view = PeopleService(ctx.uow).lookup_by_email(ctx.actor, body.email, purpose=body.purpose, fields=body.fields)
+    if view is None:
+        # returned, not raised: the unit of work commits and the audited miss is kept
+        return JSONResponse(error_body("NotFound", "no such person"), status_code=404)
     return _out(view)
 
 

@@ -288,9 +288,11 @@ class PeopleService:
             raise ErasedPerson("this person was erased")
         return views[0]
 
-    def find_by_email(
+    def lookup_by_email(
         self, actor: Actor, email: str, *, purpose: str, fields: Sequence[str] | None = None
-    ) -> PersonView:
+    ) -> PersonView | None:
+        """The person with this e-mail address, or None. A miss is audited too (someone searched
+        for an address); it returns instead of raising so that the caller's commit keeps it."""
         self._require(actor, roles.PEOPLE_READERS)
         _check_purpose(purpose)
         pid = self.repo.id_by_email_index(self.email_index(email))
@@ -298,8 +300,18 @@ class PeopleService:
             self.audit.append(
                 actor, AuditRecord("people.lookup", [], ["email"], purpose=purpose, detail={"found": False})
             )
-            raise NotFound("no such person")
+            return None
         return self.get(actor, pid, purpose=purpose, fields=fields)
+
+    def find_by_email(
+        self, actor: Actor, email: str, *, purpose: str, fields: Sequence[str] | None = None
+    ) -> PersonView:
+        """Like ``lookup_by_email`` but raises NotFound (which rolls back the miss's audit entry
+        with the rest of the unit of work)."""
+        view = self.lookup_by_email(actor, email, purpose=purpose, fields=fields)
+        if view is None:
+            raise NotFound("no such person")
+        return view
 
     # -- internals -----------------------------------------------------------------------------
     def _active(self, person_id: uuid.UUID) -> Person:
