@@ -20,7 +20,6 @@ from consent_hub.config import HubSettings, load_settings
 from consent_hub.houses.endpoints import router as houses_router
 from consent_hub.people.endpoints import router as people_router
 
-
 MAX_BODY_BYTES = 2 * 1024 * 1024
 
 

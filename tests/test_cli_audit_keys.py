@@ -4,7 +4,6 @@ and on a tampered audit log, for rotation, and for an unknown cluster or a broke
 from __future__ import annotations
 
 import base64
-
 import json
 import re
 from collections.abc import Callable
