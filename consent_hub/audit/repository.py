@@ -6,9 +6,10 @@ import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from consent_hub.storage.bulk import insert_rows
 from consent_hub.storage.models import AuditCheckpoint, AuditEntry, AuditHead, AuditSubject
 
 ENTRY_COLUMNS = (
@@ -45,12 +46,12 @@ class AuditRepository:
         self.session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=seq, hash=head_hash))
 
     def insert_entries(self, rows: Sequence[dict[str, Any]], subjects: Sequence[dict[str, Any]]) -> None:
-        self.session.execute(insert(AuditEntry), list(rows))
-        if subjects:
-            self.session.execute(insert(AuditSubject), list(subjects))
+        insert_rows(self.session, AuditEntry.__table__, rows)  # type: ignore[arg-type]
+        insert_rows(self.session, AuditSubject.__table__, subjects)  # type: ignore[arg-type]
 
     def stream_entries(self, batch: int = 20_000) -> Iterator[Any]:
-        result = self.session.execute(
+        # Core rows through the session's connection: no ORM identity work per row
+        result = self.session.connection().execute(
             select(*ENTRY_COLUMNS).order_by(AuditEntry.seq).execution_options(yield_per=batch)
         )
         yield from result

@@ -7,8 +7,10 @@ The associated data is length-prefixed so no two locations share an encoding.
 
 from __future__ import annotations
 
+import functools
 import os
 import uuid
+from collections.abc import Iterable, Mapping
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -16,13 +18,20 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from consent_hub.errors import DecryptionError
 
 FIELD_VERSION = 1
+_VERSION_BYTE = bytes((FIELD_VERSION,))
 _PAD_BLOCK = 16
 _AAD_TAG = b"consent-hub/field/v1"
 
 
+@functools.lru_cache(maxsize=1024)
+def _aad_prefix(cluster: str, table: str, column: str) -> bytes:
+    parts = (_AAD_TAG, cluster.encode(), table.encode(), column.encode())
+    return b"".join(len(p).to_bytes(2, "big") + p for p in parts) + (16).to_bytes(2, "big")
+
+
 def field_aad(cluster: str, table: str, column: str, row_id: uuid.UUID) -> bytes:
-    parts = (_AAD_TAG, cluster.encode(), table.encode(), column.encode(), row_id.bytes)
-    return b"".join(len(p).to_bytes(2, "big") + p for p in parts)
+    """Length-prefixed (tag, cluster, table, column, row id): no two locations encode alike."""
+    return _aad_prefix(cluster, table, column) + row_id.bytes
 
 
 def _pad(raw: bytes) -> bytes:
@@ -47,19 +56,43 @@ class FieldCipher:
         self.cluster = cluster
 
     def seal(self, value: str, table: str, column: str, row_id: uuid.UUID) -> bytes:
+        return self._seal(value, _aad_prefix(self.cluster, table, column) + row_id.bytes)
+
+    def _seal(self, value: str, aad: bytes) -> bytes:
         nonce = os.urandom(12)
-        aad = field_aad(self.cluster, table, column, row_id)
-        return bytes((FIELD_VERSION,)) + nonce + self._aead.encrypt(nonce, _pad(value.encode("utf-8")), aad)
+        return _VERSION_BYTE + nonce + self._aead.encrypt(nonce, _pad(value.encode("utf-8")), aad)
+
+    def seal_many(self, values: Mapping[str, str], table: str, row_id: uuid.UUID) -> dict[str, bytes]:
+        """Seal several columns of one row (the row id is encoded once)."""
+        row = row_id.bytes
+        cluster = self.cluster
+        return {
+            column: self._seal(value, _aad_prefix(cluster, table, column) + row) for column, value in values.items()
+        }
 
     def open(self, blob: bytes, table: str, column: str, row_id: uuid.UUID) -> str:
+        return self._open(blob, _aad_prefix(self.cluster, table, column) + row_id.bytes, table, column)
+
+    def _open(self, blob: bytes, aad: bytes, table: str, column: str) -> str:
         if len(blob) < 29 or blob[0] != FIELD_VERSION:
             raise DecryptionError("ciphertext has an unknown format version")
-        aad = field_aad(self.cluster, table, column, row_id)
+        view = memoryview(blob)
         try:
-            raw = self._aead.decrypt(blob[1:13], blob[13:], aad)
+            raw = self._aead.decrypt(view[1:13], view[13:], aad)
         except InvalidTag:
             raise DecryptionError(f"ciphertext of {table}.{column} does not open for this row and key") from None
         return _unpad(raw).decode("utf-8")
+
+    def open_many(
+        self, blobs: Iterable[tuple[str, bytes | None]], table: str, row_id: uuid.UUID
+    ) -> dict[str, str | None]:
+        """Open several columns of one row; ``None`` stays ``None``."""
+        row = row_id.bytes
+        cluster = self.cluster
+        return {
+            column: None if blob is None else self._open(blob, _aad_prefix(cluster, table, column) + row, table, column)
+            for column, blob in blobs
+        }
 
 
 def new_data_key() -> bytes:

@@ -7,6 +7,7 @@ personal data (pydantic's own error text is stripped of its ``input`` by the cal
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import unicodedata
 from typing import Any
 
@@ -50,12 +51,19 @@ _FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
 def clean_text(value: str, limit: int) -> str | None:
-    if any(unicodedata.category(ch) in _FORBIDDEN_CATEGORIES for ch in value):
+    # isprintable() is False for every forbidden category (and for other spaces than U+0020,
+    # which the slow path then allows): the per-character check runs only when needed
+    if not value.isprintable() and any(unicodedata.category(ch) in _FORBIDDEN_CATEGORIES for ch in value):
         raise ValueError("contains control or invisible characters")
     value = value.strip()
     if len(value) > limit:
         raise ValueError(f"is longer than {limit} characters")
     return value or None
+
+
+def email_index_form(normalised: str) -> str:
+    """The form a blind index is computed over: case-folded and NFKC of a validated address."""
+    return unicodedata.normalize("NFKC", normalised.casefold())
 
 
 def normalise_email(value: str) -> tuple[str, str]:
@@ -65,7 +73,16 @@ def normalise_email(value: str) -> tuple[str, str]:
         result = validate_email(value, check_deliverability=False)
     except EmailNotValidError:
         raise ValueError("is not a valid e-mail address") from None
-    return result.normalized, unicodedata.normalize("NFKC", result.normalized.casefold())
+    return result.normalized, email_index_form(result.normalized)
+
+
+@functools.lru_cache(maxsize=512)
+def _language_tag(value: str) -> str:
+    try:
+        locale = Locale.parse(value.replace("-", "_"))
+    except (ValueError, UnknownLocaleError):
+        raise ValueError("must be a language tag such as 'nl' or 'fr-BE'") from None
+    return locale.language if not locale.territory else f"{locale.language}-{locale.territory}"
 
 
 def normalise_phone(value: str, region: str) -> str:
@@ -138,13 +155,7 @@ class PersonFields(BaseModel):
     @field_validator("language")
     @classmethod
     def _language(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        try:
-            locale = Locale.parse(value.replace("-", "_"))
-        except (ValueError, UnknownLocaleError):
-            raise ValueError("must be a language tag such as 'nl' or 'fr-BE'") from None
-        return locale.language if not locale.territory else f"{locale.language}-{locale.territory}"
+        return None if value is None else _language_tag(value)
 
     @field_validator("birth_date")
     @classmethod

@@ -7,9 +7,11 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Uuid, any_, delete, literal, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
+from consent_hub.storage.bulk import insert_rows
 from consent_hub.storage.models import Person, PersonKey, Suppression
 
 _CHUNK = 900
@@ -47,7 +49,24 @@ class PeopleRepository:
         return out
 
     def insert_many(self, rows: Sequence[dict[str, Any]]) -> None:
-        self.session.execute(insert(Person), list(rows))
+        insert_rows(self.session, Person.__table__, rows)  # type: ignore[arg-type]
+
+    def ciphertexts(self, ids: Sequence[uuid.UUID], columns: Sequence[str]) -> dict[uuid.UUID, Any]:
+        """(status, created_at, updated_at, row_version, *columns) per person, without ORM objects."""
+        cols = [Person.id, Person.status, Person.created_at, Person.updated_at, Person.row_version]
+        cols += [getattr(Person, c) for c in columns]
+        out: dict[uuid.UUID, Any] = {}
+        for chunk in self._id_chunks(ids):
+            for row in self.session.execute(select(*cols).where(chunk)):
+                out[row[0]] = row
+        return out
+
+    def _id_chunks(self, ids: Sequence[uuid.UUID]) -> Iterable[Any]:
+        if self.session.get_bind().dialect.name == "postgresql":
+            yield Person.id == any_(literal(list(ids), ARRAY(Uuid())))
+            return
+        for chunk in _chunks(ids):
+            yield Person.id.in_(chunk)
 
     def update_row(self, person_id: uuid.UUID, values: dict[str, Any]) -> None:
         self.session.execute(update(Person).where(Person.id == person_id).values(**values))
@@ -78,7 +97,20 @@ class KeyStoreRepository:
         return out
 
     def insert_many(self, rows: Sequence[dict[str, Any]]) -> None:
-        self.session.execute(insert(PersonKey), list(rows))
+        insert_rows(self.session, PersonKey.__table__, rows)  # type: ignore[arg-type]
+
+    def wrapped(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, tuple[bytes, int]]:
+        """person id -> (wrapped key, KEK version), without ORM objects."""
+        out: dict[uuid.UUID, tuple[bytes, int]] = {}
+        cols = (PersonKey.person_id, PersonKey.wrapped_key, PersonKey.kek_version)
+        if self.session.get_bind().dialect.name == "postgresql":
+            where = [PersonKey.person_id == any_(literal(list(ids), ARRAY(Uuid())))]
+        else:
+            where = [PersonKey.person_id.in_(chunk) for chunk in _chunks(ids)]
+        for clause in where:
+            for pid, wrapped, version in self.session.execute(select(*cols).where(clause)):
+                out[pid] = (wrapped, version)
+        return out
 
     def delete(self, person_id: uuid.UUID) -> int:
         result = self.session.execute(delete(PersonKey).where(PersonKey.person_id == person_id))

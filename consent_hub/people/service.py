@@ -20,7 +20,13 @@ from consent_hub.audit.service import AuditLog, AuditRecord
 from consent_hub.clusters import UnitOfWork
 from consent_hub.crypto.fields import FieldCipher, new_data_key
 from consent_hub.errors import Conflict, ErasedPerson, Forbidden, InvalidInput, NotFound
-from consent_hub.people.fields import PERSON_FIELDS, PersonFields, normalise_email, validate_fields
+from consent_hub.people.fields import (
+    PERSON_FIELDS,
+    PersonFields,
+    email_index_form,
+    normalise_email,
+    validate_fields,
+)
 from consent_hub.people.repository import KeyStoreRepository, PeopleRepository
 from consent_hub.storage.models import Person, utcnow
 
@@ -78,11 +84,8 @@ class PeopleService:
         data_key = new_data_key()
         kek_version = rt.keys.current_kek_version()
         wrapped = rt.keys.wrap_data_key(data_key, pid.bytes, kek_version)
-        cipher = FieldCipher(data_key, self.cluster)
-        present = values.present()
-        row: dict[str, Any] = {f"{name}_ct": None for name in PERSON_FIELDS}
-        for name, value in present.items():
-            row[f"{name}_ct"] = cipher.seal(value, TABLE, name, pid)
+        sealed = FieldCipher(data_key, self.cluster).seal_many(values.present(), TABLE, pid)
+        row: dict[str, Any] = {f"{name}_ct": sealed.get(name) for name in PERSON_FIELDS}
         row.update(self._indexes(values))
         now = utcnow()
         row.update(id=pid, status="active", row_version=1, created_at=now, updated_at=now)
@@ -90,9 +93,10 @@ class PeopleService:
         return row, key_row
 
     def _indexes(self, values: PersonFields) -> dict[str, bytes | None]:
+        """Blind indexes of validated fields (PersonFields already normalised the address)."""
         indexer = self.uow.rt.indexer
         return {
-            "email_bidx": indexer.email(normalise_email(values.email)[1]) if values.email else None,
+            "email_bidx": indexer.email(email_index_form(values.email)) if values.email else None,
             "phone_bidx": indexer.phone(values.phone) if values.phone else None,
         }
 
@@ -253,27 +257,25 @@ class PeopleService:
             raise InvalidInput(
                 [{"field": "fields", "problem": f"unknown field {f!r}", "type": "value_error"} for f in bad]
             )
-        people = self.repo.get_many(list(person_ids))
-        readable = [pid for pid in person_ids if pid in people and people[pid].status == "active"]
+        ids = list(dict.fromkeys(person_ids))
+        rows = self.repo.ciphertexts(ids, [f"{name}_ct" for name in wanted])
+        readable = [pid for pid in ids if pid in rows and rows[pid][1] == "active"]
         if not readable:
-            raise NotFound("no such person") if len(person_ids) == 1 else NotFound("none of these people exist")
+            raise NotFound("no such person") if len(ids) == 1 else NotFound("none of these people exist")
+        # recorded before any key is unwrapped: a read that cannot be audited does not happen
         self.audit.append(actor, AuditRecord("people.read", readable, wanted, purpose=purpose))
-        keys = self.key_repo.get_many(readable)
-        provider = self.uow.rt.keys
+        keys = self.key_repo.wrapped(readable)
+        unwrap = self.uow.rt.keys.unwrap_data_key
+        cluster = self.cluster
         views: list[PersonView] = []
         for pid in readable:
-            person = people[pid]
             key = keys.get(pid)
             if key is None:  # an erasure whose second half did not commit yet: as good as erased
                 continue
-            cipher = FieldCipher(
-                provider.unwrap_data_key(bytes(key.wrapped_key), pid.bytes, key.kek_version), self.cluster
-            )
-            out: dict[str, str | None] = {}
-            for name in wanted:
-                blob = getattr(person, f"{name}_ct")
-                out[name] = None if blob is None else cipher.open(bytes(blob), TABLE, name, pid)
-            views.append(PersonView(pid, person.status, person.created_at, person.updated_at, person.row_version, out))
+            row = rows[pid]
+            cipher = FieldCipher(unwrap(key[0], pid.bytes, key[1]), cluster)
+            out = cipher.open_many(zip(wanted, row[5:], strict=True), TABLE, pid)
+            views.append(PersonView(pid, row[1], row[2], row[3], row[4], out))
         return views
 
     def get(
