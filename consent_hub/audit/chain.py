@@ -1,7 +1,7 @@
 """The chain's arithmetic, free of storage: canonical encoding, links, checkpoint notes.
 
 ``hash_n = SHA-256(tag(cluster) || hash_{n-1} || SHA-256(canonical(entry_n)))`` where the canonical
-encoding length-prefixes every part, so no two different entries encode alike.
+encoding is a compact JSON array of the entry's columns, so no two different entries encode alike.
 """
 
 from __future__ import annotations
@@ -24,15 +24,25 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def format_time(at: dt.datetime) -> str:
-    if at.utcoffset():
+def format_time(at: dt.datetime | str) -> str:
+    """ISO 8601 UTC with microseconds. A string is SQLite's stored form of a UTC timestamp."""
+    if isinstance(at, str):
+        if len(at) == 26:  # "YYYY-MM-DD HH:MM:SS.ffffff", as SQLAlchemy writes it
+            return at.replace(" ", "T", 1) + "+00:00"
+        at = dt.datetime.fromisoformat(at)
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=dt.UTC)
+    elif at.utcoffset():
         at = at.astimezone(dt.UTC)
-    return at.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    return at.isoformat(timespec="microseconds")
+
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
 def encode_entry(
     seq: int,
-    at: dt.datetime,
+    at: dt.datetime | str,
     actor: str,
     house: str | None,
     role: str | None,
@@ -42,24 +52,8 @@ def encode_entry(
     fields: str,
     detail: str,
 ) -> bytes:
-    parts = (
-        str(seq),
-        format_time(at),
-        actor,
-        house or "",
-        role or "",
-        purpose or "",
-        action,
-        subjects,
-        fields,
-        detail,
-    )
-    out = bytearray()
-    for part in parts:
-        raw = part.encode("utf-8")
-        out += len(raw).to_bytes(4, "big")
-        out += raw
-    return bytes(out)
+    """A JSON array: unambiguous (strings are quoted and escaped, null differs from "")."""
+    return _dumps([seq, format_time(at), actor, house, role, purpose, action, subjects, fields, detail]).encode()
 
 
 def link(tag: bytes, prev_hash: bytes, encoded_entry: bytes) -> bytes:

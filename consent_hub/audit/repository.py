@@ -49,6 +49,18 @@ class AuditRepository:
         insert_rows(self.session, AuditEntry.__table__, rows)  # type: ignore[arg-type]
         insert_rows(self.session, AuditSubject.__table__, subjects)  # type: ignore[arg-type]
 
+    def stream_raw(self, batch: int = 20_000) -> Iterator[tuple[Any, ...]]:
+        """Driver rows (seq, at, actor, house, role, purpose, action, subjects, fields, detail,
+        prev_hash, hash) in sequence order; ``at`` is SQLite's stored text or a datetime.
+        Verification reads every entry: this skips SQLAlchemy's per-row type processing."""
+        conn = self.session.connection().execution_options(stream_results=True, yield_per=batch)
+        result = conn.exec_driver_sql(
+            "SELECT seq, at, actor, house, role, purpose, action, subjects, fields, detail, prev_hash, hash "
+            "FROM audit_entries ORDER BY seq"
+        )
+        for row in result:
+            yield tuple(row)
+
     def stream_entries(self, batch: int = 20_000) -> Iterator[Any]:
         # Core rows through the session's connection: no ORM identity work per row
         result = self.session.connection().execute(

@@ -204,41 +204,29 @@ def verify_chain(
     seen: dict[int, bytes] = {}
     expected_seq = 1
     prev = chain.GENESIS
-    for row in repo.stream_entries():
-        seq = int(row.seq)
+    encode, link = chain.encode_entry, chain.link
+    for seq, at, actor, house, role, purpose, action, subjects, fields, detail, prev_hash, stored in repo.stream_raw():
         if seq != expected_seq:
             report.fail(expected_seq, f"entry {expected_seq} is missing (deleted or renumbered)")
             break
-        if bytes(row.prev_hash) != prev:
+        if bytes(prev_hash) != prev:
             report.fail(seq, f"entry {seq} does not link to entry {seq - 1} (inserted, deleted or reordered)")
             break
-        encoded = chain.encode_entry(
-            seq,
-            row.at,
-            row.actor,
-            row.house,
-            row.role,
-            row.purpose,
-            row.action,
-            row.subjects,
-            row.fields,
-            row.detail,
-        )
-        digest = chain.link(tag, prev, encoded)
-        if digest != bytes(row.hash):
+        digest = link(tag, prev, encode(seq, at, actor, house, role, purpose, action, subjects, fields, detail))
+        if digest != bytes(stored):
             report.fail(seq, f"entry {seq} was altered (its hash does not match its content)")
             break
         if seq in wanted:
             seen[seq] = digest
-        if row.action == "audit.checkpoint":
+        if action == "audit.checkpoint":
             try:
-                claimed[int(json.loads(row.detail)["checkpoint_seq"])] = seq
+                claimed[int(json.loads(detail)["checkpoint_seq"])] = seq
             except (ValueError, KeyError, TypeError):
                 report.fail(seq, f"entry {seq} records a checkpoint it does not name")
                 break
         prev = digest
         expected_seq += 1
-        report.entries += 1
+    report.entries = expected_seq - 1
 
     if report.ok:
         last = expected_seq - 1

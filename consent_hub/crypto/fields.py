@@ -86,13 +86,24 @@ class FieldCipher:
     def open_many(
         self, blobs: Iterable[tuple[str, bytes | None]], table: str, row_id: uuid.UUID
     ) -> dict[str, str | None]:
-        """Open several columns of one row; ``None`` stays ``None``."""
+        """Open several columns of one row; ``None`` stays ``None``. (The hot path of bulk reads,
+        hence written out rather than calling ``open`` per column.)"""
         row = row_id.bytes
         cluster = self.cluster
-        return {
-            column: None if blob is None else self._open(blob, _aad_prefix(cluster, table, column) + row, table, column)
-            for column, blob in blobs
-        }
+        decrypt = self._aead.decrypt
+        out: dict[str, str | None] = {}
+        for column, blob in blobs:
+            if blob is None:
+                out[column] = None
+                continue
+            if len(blob) < 29 or blob[0] != FIELD_VERSION:
+                raise DecryptionError("ciphertext has an unknown format version")
+            try:
+                raw = decrypt(blob[1:13], blob[13:], _aad_prefix(cluster, table, column) + row)
+            except InvalidTag:
+                raise DecryptionError(f"ciphertext of {table}.{column} does not open for this row and key") from None
+            out[column] = _unpad(raw).decode("utf-8")
+        return out
 
 
 def new_data_key() -> bytes:

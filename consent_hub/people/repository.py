@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Uuid, any_, delete, literal, select, update
+from sqlalchemy import String, Uuid, any_, delete, literal, select, type_coerce, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -20,6 +20,14 @@ _CHUNK = 900
 def _chunks(ids: Sequence[uuid.UUID]) -> Iterable[Sequence[uuid.UUID]]:
     for start in range(0, len(ids), _CHUNK):
         yield ids[start : start + _CHUNK]
+
+
+def _id_keys(session: Session, ids: Sequence[uuid.UUID], column: Any) -> tuple[dict[Any, uuid.UUID], Any]:
+    """On SQLite, read ids back as their stored hex text and map them to the UUIDs asked for:
+    building 10,000 uuid.UUID objects from text costs more than the query."""
+    if session.get_bind().dialect.name == "sqlite":
+        return {pid.hex: pid for pid in ids}, type_coerce(column, String())
+    return {pid: pid for pid in ids}, column
 
 
 class PeopleRepository:
@@ -53,12 +61,13 @@ class PeopleRepository:
 
     def ciphertexts(self, ids: Sequence[uuid.UUID], columns: Sequence[str]) -> dict[uuid.UUID, Any]:
         """(status, created_at, updated_at, row_version, *columns) per person, without ORM objects."""
-        cols = [Person.id, Person.status, Person.created_at, Person.updated_at, Person.row_version]
+        by_key, id_col = _id_keys(self.session, ids, Person.id)
+        cols = [id_col, Person.status, Person.created_at, Person.updated_at, Person.row_version]
         cols += [getattr(Person, c) for c in columns]
         out: dict[uuid.UUID, Any] = {}
         for chunk in self._id_chunks(ids):
             for row in self.session.execute(select(*cols).where(chunk)):
-                out[row[0]] = row
+                out[by_key[row[0]]] = row
         return out
 
     def _id_chunks(self, ids: Sequence[uuid.UUID]) -> Iterable[Any]:
@@ -102,14 +111,15 @@ class KeyStoreRepository:
     def wrapped(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, tuple[bytes, int]]:
         """person id -> (wrapped key, KEK version), without ORM objects."""
         out: dict[uuid.UUID, tuple[bytes, int]] = {}
-        cols = (PersonKey.person_id, PersonKey.wrapped_key, PersonKey.kek_version)
+        by_key, id_col = _id_keys(self.session, ids, PersonKey.person_id)
+        cols = (id_col, PersonKey.wrapped_key, PersonKey.kek_version)
         if self.session.get_bind().dialect.name == "postgresql":
             where = [PersonKey.person_id == any_(literal(list(ids), ARRAY(Uuid())))]
         else:
             where = [PersonKey.person_id.in_(chunk) for chunk in _chunks(ids)]
         for clause in where:
-            for pid, wrapped, version in self.session.execute(select(*cols).where(clause)):
-                out[pid] = (wrapped, version)
+            for key, wrapped, version in self.session.execute(select(*cols).where(clause)):
+                out[by_key[key]] = (wrapped, version)
         return out
 
     def delete(self, person_id: uuid.UUID) -> int:
