@@ -86,6 +86,15 @@ def _registry(cluster: str | None = None) -> ClusterRegistry:
     return ClusterRegistry(settings)
 
 
+def _uuid_argument(value: str, name: str) -> uuid.UUID:
+    from consent_hub.errors import InvalidInput
+
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise InvalidInput([{"field": name, "problem": "must be a UUID"}]) from None
+
+
 def _progress() -> Progress:
     return Progress(
         TextColumn("{task.description}"),
@@ -338,12 +347,8 @@ def clients_list(cluster: ClusterOpt) -> None:
 @handled
 def clients_revoke(cluster: ClusterOpt, client_id: Annotated[str, typer.Argument(help="client id")]) -> None:
     from consent_hub.clients.service import ClientService
-    from consent_hub.errors import InvalidInput
 
-    try:
-        cid = uuid.UUID(client_id)
-    except ValueError:
-        raise InvalidInput([{"field": "client_id", "problem": "must be a UUID"}]) from None
+    cid = _uuid_argument(client_id, "client_id")
     registry = _registry(cluster)
     with registry.unit_of_work(cluster) as uow:
         ClientService(uow).revoke(Actor.cli(cluster), cid)
@@ -466,13 +471,9 @@ def people_erase(
     reference: Annotated[str | None, typer.Option(help="request register reference")] = None,
 ) -> None:
     """Crypto-shred one person (irreversible)."""
-    from consent_hub.errors import InvalidInput
     from consent_hub.people.service import PeopleService
 
-    try:
-        pid = uuid.UUID(person_id)
-    except ValueError:
-        raise InvalidInput([{"field": "person_id", "problem": "must be a UUID"}]) from None
+    pid = _uuid_argument(person_id, "person_id")
     registry = _registry(cluster)
     with registry.unit_of_work(cluster) as uow:
         done = PeopleService(uow).erase(Actor.cli(cluster), pid, reference=reference)

@@ -6,15 +6,16 @@ import uuid
 from pydantic import BaseModel, ConfigDict, Field
 
 from consent_hub.houses.schemas import SLUG_PATTERN
+from consent_hub.validation import SafeText
 
 
 class ClientCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=200)
+    name: SafeText = Field(min_length=1, max_length=200)
     house: str | None = Field(default=None, pattern=SLUG_PATTERN, description="house slug; none for cluster roles")
     role: str
-    agreement: str = Field(
+    agreement: SafeText = Field(
         min_length=1, max_length=200, description="data-processing agreement the key is issued under"
     )
     expires: dt.date

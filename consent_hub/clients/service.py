@@ -16,8 +16,6 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import ValidationError
-
 from consent_hub import roles
 from consent_hub.actors import Actor
 from consent_hub.audit.service import AuditLog, AuditRecord
@@ -27,8 +25,8 @@ from consent_hub.clusters import UnitOfWork
 from consent_hub.config import SLUG
 from consent_hub.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 from consent_hub.houses.repository import HouseRepository
-from consent_hub.people.fields import clean_text, safe_errors
 from consent_hub.storage.models import ApiClient, utcnow
+from consent_hub.validation import parse
 
 PREFIX = "chk"
 MAX_LIFETIME = dt.timedelta(days=2 * 366)
@@ -77,19 +75,8 @@ class ClientService:
     def add(self, actor: Actor, data: ClientCreate | dict[str, Any]) -> ClientCreated:
         if actor.role not in roles.CLUSTER_MANAGERS:
             raise Forbidden(f"role {actor.role!r} may not issue API keys")
-        try:
-            spec = data if isinstance(data, ClientCreate) else ClientCreate.model_validate(data)
-            name = clean_text(spec.name, 200)
-            agreement = clean_text(spec.agreement, 200)
-        except ValidationError as exc:
-            raise InvalidInput(safe_errors(exc)) from None
-        except ValueError as exc:
-            raise InvalidInput(
-                [{"field": "name/agreement", "problem": f"Value error, {exc}", "type": "value_error"}]
-            ) from None
+        spec = parse(ClientCreate, data)
         problems: list[dict[str, str]] = []
-        if not name or not agreement:
-            problems.append({"field": "name/agreement", "problem": "must not be empty", "type": "value_error"})
         if spec.role not in roles.ISSUABLE_ROLES:
             problems.append(
                 {"field": "role", "problem": f"must be one of {sorted(roles.ISSUABLE_ROLES)}", "type": "value_error"}
@@ -126,10 +113,10 @@ class ClientService:
             id=uuid.uuid4(),
             key_id=key_id,
             key_hash=_hash(secret),
-            name=name,
+            name=spec.name,
             house_id=house_id,
             role=spec.role,
-            agreement_ref=agreement,
+            agreement_ref=spec.agreement,
             expires_at=expires,
             created_at=now,
         )

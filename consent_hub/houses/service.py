@@ -3,17 +3,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import ValidationError
-
 from consent_hub import roles
 from consent_hub.actors import Actor
 from consent_hub.audit.service import AuditLog, AuditRecord
 from consent_hub.clusters import UnitOfWork
-from consent_hub.errors import Conflict, Forbidden, InvalidInput, NotFound
+from consent_hub.errors import Conflict, Forbidden, NotFound
 from consent_hub.houses.repository import HouseRepository
 from consent_hub.houses.schemas import HouseCreate
-from consent_hub.people.fields import clean_text, safe_errors
 from consent_hub.storage.models import House
+from consent_hub.validation import parse
 
 
 class HouseService:
@@ -24,18 +22,10 @@ class HouseService:
     def add(self, actor: Actor, data: HouseCreate | dict[str, Any]) -> House:
         if actor.role not in roles.CLUSTER_MANAGERS:
             raise Forbidden(f"role {actor.role!r} may not register houses")
-        try:
-            spec = data if isinstance(data, HouseCreate) else HouseCreate.model_validate(data)
-            name = clean_text(spec.name, 200)
-        except ValidationError as exc:
-            raise InvalidInput(safe_errors(exc)) from None
-        except ValueError as exc:
-            raise InvalidInput([{"field": "name", "problem": f"Value error, {exc}", "type": "value_error"}]) from None
-        if not name:
-            raise InvalidInput([{"field": "name", "problem": "must not be empty", "type": "value_error"}])
+        spec = parse(HouseCreate, data)
         if self.repo.by_slug(spec.slug) is not None:
             raise Conflict(f"house {spec.slug!r} already exists")
-        house = House(**{**spec.model_dump(), "name": name})
+        house = House(**spec.model_dump())
         self.repo.add(house)
         self.repo.session.flush()
         self.audit.append(actor, AuditRecord("house.register", detail={"house": spec.slug, "house_id": str(house.id)}))

@@ -17,6 +17,7 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from consent_hub.errors import InvalidInput
+from consent_hub.validation import clean_text, safe_errors
 
 PERSON_FIELDS: tuple[str, ...] = (
     "given_name",
@@ -47,18 +48,6 @@ MAX_LENGTH = {
 _COUNTRIES = frozenset(
     str(code) for code in Locale("en").territories if isinstance(code, str) and code.isalpha() and len(code) == 2
 )
-_FORBIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
-
-
-def clean_text(value: str, limit: int) -> str | None:
-    # isprintable() is False for every forbidden category (and for other spaces than U+0020,
-    # which the slow path then allows): the per-character check runs only when needed
-    if not value.isprintable() and any(unicodedata.category(ch) in _FORBIDDEN_CATEGORIES for ch in value):
-        raise ValueError("contains control or invisible characters")
-    value = value.strip()
-    if len(value) > limit:
-        raise ValueError(f"is longer than {limit} characters")
-    return value or None
 
 
 def email_index_form(normalised: str) -> str:
@@ -172,14 +161,6 @@ class PersonFields(BaseModel):
             if value is not None:
                 out[name] = value.isoformat() if isinstance(value, dt.date) else value
         return out
-
-
-def safe_errors(exc: ValidationError, prefix: tuple[str | int, ...] = ()) -> list[dict[str, Any]]:
-    """Pydantic errors without the offending input (which may be personal data)."""
-    return [
-        {"field": ".".join(str(p) for p in (*prefix, *e["loc"])), "problem": e["msg"], "type": e["type"]}
-        for e in exc.errors(include_url=False, include_input=False, include_context=False)
-    ]
 
 
 def validate_fields(

@@ -37,13 +37,6 @@ class PeopleRepository:
     def get(self, person_id: uuid.UUID) -> Person | None:
         return self.session.get(Person, person_id)
 
-    def get_many(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Person]:
-        out: dict[uuid.UUID, Person] = {}
-        for chunk in _chunks(ids):
-            for person in self.session.scalars(select(Person).where(Person.id.in_(chunk))):
-                out[person.id] = person
-        return out
-
     def id_by_email_index(self, email_bidx: bytes) -> uuid.UUID | None:
         return self.session.scalar(select(Person.id).where(Person.email_bidx == email_bidx))
 
@@ -97,13 +90,6 @@ class KeyStoreRepository:
 
     def __init__(self, session: Session) -> None:
         self.session = session
-
-    def get_many(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, PersonKey]:
-        out: dict[uuid.UUID, PersonKey] = {}
-        for chunk in _chunks(ids):
-            for key in self.session.scalars(select(PersonKey).where(PersonKey.person_id.in_(chunk))):
-                out[key.person_id] = key
-        return out
 
     def insert_many(self, rows: Sequence[dict[str, Any]]) -> None:
         insert_rows(self.session, PersonKey.__table__, rows)  # type: ignore[arg-type]

@@ -325,8 +325,8 @@ class PeopleService:
         return person
 
     def _cipher(self, person_id: uuid.UUID) -> FieldCipher:
-        key = self.key_repo.get_many([person_id]).get(person_id)
+        key = self.key_repo.wrapped([person_id]).get(person_id)
         if key is None:
             raise ErasedPerson("this person was erased")
-        data_key = self.uow.rt.keys.unwrap_data_key(bytes(key.wrapped_key), person_id.bytes, key.kek_version)
+        data_key = self.uow.rt.keys.unwrap_data_key(bytes(key[0]), person_id.bytes, key[1])
         return FieldCipher(data_key, self.cluster)
