@@ -14,6 +14,7 @@ import unicodedata
 from collections.abc import Iterator
 from typing import Any
 
+# fmt: off
 GIVEN_NAMES = (
     "Lotte", "Jana", "Fien", "Lien", "Marieke", "Anouk", "Elien", "Griet", "Hanne", "Ilse",
     "Katrien", "Liesbeth", "Nele", "Sofie", "Wendelien", "Femke", "Roos", "Margot", "Lore",
@@ -43,6 +44,7 @@ CITIES = (
 OTHER_COUNTRIES = ("NL", "FR", "DE", "LU")
 LANGUAGES = ("nl", "fr", "en")
 LANGUAGE_WEIGHTS = (70, 20, 10)
+# fmt: on
 
 
 def _ascii_slug(text: str) -> str:
