@@ -17,6 +17,7 @@ from consent_hub.audit.endpoints import router as audit_router
 from consent_hub.clients.endpoints import router as clients_router
 from consent_hub.clusters import ClusterRegistry
 from consent_hub.config import HubSettings, load_settings
+from consent_hub.consent.endpoints import consents_router, purposes_router
 from consent_hub.houses.endpoints import router as houses_router
 from consent_hub.people.endpoints import router as people_router
 
@@ -87,6 +88,8 @@ def create_app(settings: HubSettings | None = None, registry: ClusterRegistry | 
     v1.include_router(houses_router)
     v1.include_router(clients_router)
     v1.include_router(people_router)
+    v1.include_router(purposes_router)
+    v1.include_router(consents_router)
     v1.include_router(audit_router)
     app.include_router(v1)
     return app

@@ -31,12 +31,14 @@ keys_app = typer.Typer(help="Cluster keys.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 clusters_app = typer.Typer(help="Clusters of this hub.", no_args_is_help=True)
 people_app = typer.Typer(help="People (buyers).", no_args_is_help=True)
+purposes_app = typer.Typer(help="Purposes and notices.", no_args_is_help=True)
 app.add_typer(houses_app, name="houses")
 app.add_typer(clients_app, name="clients")
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(clusters_app, name="clusters")
 app.add_typer(people_app, name="people")
+app.add_typer(purposes_app, name="purposes")
 
 out = Console()
 err = Console(stderr=True)
@@ -143,6 +145,7 @@ def init(
             out.print(f"created keyring for cluster {cluster!r} (mode 0600)")
     migrate_cluster(settings, cluster)
     out.print(f"cluster {cluster!r}: database migrated")
+    _sync_notices(ClusterRegistry(settings), cluster)
     if demo:
         _seed_demo(settings, cluster, path.parent)
 
@@ -182,6 +185,7 @@ def migrate(
     for name in names:
         settings.cluster(name)
         migrate_cluster(settings, name)
+        _sync_notices(ClusterRegistry(settings), name)
         out.print(f"cluster {name!r}: up to date")
 
 
@@ -214,6 +218,37 @@ def demo(cluster: ClusterOpt = "demo") -> None:
     """Seed fictional demo houses, clients and buyers into an empty cluster."""
     path = config_path()
     _seed_demo(_settings(), cluster, path.parent)
+
+
+# -- purposes -------------------------------------------------------------------------------------
+def _sync_notices(registry: ClusterRegistry, cluster: str) -> None:
+    from consent_hub.consent.service import ConsentService
+
+    try:
+        with registry.unit_of_work(cluster) as uow:
+            published = ConsentService(uow).sync_notices(Actor.cli(cluster))
+    finally:
+        registry.dispose()
+    for n in published:
+        out.print(f"cluster {cluster!r}: notice {n.purpose}/{n.language} version {n.version} ({n.sha256[:12]})")
+
+
+@purposes_app.command("sync")
+@handled
+def purposes_sync(cluster: ClusterOpt) -> None:
+    """Publish a new notice version for every purpose text that changed in policies/purposes.yaml."""
+    _sync_notices(_registry(cluster), cluster)
+
+
+@purposes_app.command("list")
+@handled
+def purposes_list() -> None:
+    from consent_hub.consent.catalogue import load_catalogue
+
+    table = Table("purpose", "legal basis", "scope", "field groups", "retention")
+    for p in load_catalogue().purposes:
+        table.add_row(p.key, p.legal_basis, p.scope, ", ".join(p.field_groups), p.retention)
+    out.print(table)
 
 
 # -- clusters -------------------------------------------------------------------------------------

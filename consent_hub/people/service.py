@@ -197,7 +197,7 @@ class PeopleService:
         values = validate_fields(changes, phone_region=self.uow.rt.phone_region)
         person = self._active(person_id)
         self.audit.append(actor, AuditRecord("people.update", [person_id], sorted(changes)))
-        cipher = self._cipher(person_id)
+        cipher = self.cipher(person_id)
         present = values.present()
         new: dict[str, Any] = {}
         for name in changes:
@@ -324,7 +324,9 @@ class PeopleService:
             raise ErasedPerson("this person was erased")
         return person
 
-    def _cipher(self, person_id: uuid.UUID) -> FieldCipher:
+    def cipher(self, person_id: uuid.UUID) -> FieldCipher:
+        """The person's field cipher (for data sealed with their key, e.g. consent evidence).
+        Whoever opens a ciphertext with it must audit the read."""
         key = self.key_repo.wrapped([person_id]).get(person_id)
         if key is None:
             raise ErasedPerson("this person was erased")

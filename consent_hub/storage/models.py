@@ -20,6 +20,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
     Uuid,
 )
 from sqlalchemy.engine import Dialect
@@ -196,3 +197,67 @@ class AuditCheckpoint(Base):
 
 
 Index("ix_people_status", Person.status)
+
+
+class Notice(Base):
+    """An immutable notice text, per purpose and language; its SHA-256 identifies it."""
+
+    __tablename__ = "notices"
+    __table_args__ = (
+        UniqueConstraint("purpose", "language", "version", name="uq_notices_purpose_language_version"),
+        UniqueConstraint("purpose", "language", "sha256", name="uq_notices_purpose_language_sha256"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    purpose: Mapped[str] = mapped_column(String(80))
+    language: Mapped[str] = mapped_column(String(8))
+    version: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    published_at: Mapped[dt.datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class ConsentEvent(Base):
+    """Append-only: a consent given, refused or withdrawn, with the notice shown and evidence.
+
+    ``evidence_ct`` is sealed with the person's data key: erasure makes it unreadable."""
+
+    __tablename__ = "consent_events"
+    __table_args__ = (
+        UniqueConstraint("actor", "idempotency_key", name="uq_consent_events_actor_idempotency_key"),
+        Index("ix_consent_events_person_id", "person_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    person_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    purpose: Mapped[str] = mapped_column(String(80))
+    target_kind: Mapped[str] = mapped_column(String(16))
+    target_ref: Mapped[str] = mapped_column(String(80))
+    status: Mapped[str] = mapped_column(String(16))
+    notice_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("notices.id"))
+    notice_sha256: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(8))
+    channel: Mapped[str] = mapped_column(String(24))
+    evidence_ct: Mapped[bytes | None] = mapped_column(LargeBinary)
+    given_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    recorded_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    actor: Mapped[str] = mapped_column(String(120))
+    idempotency_key: Mapped[str | None] = mapped_column(String(100))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+
+
+class ConsentState(Base):
+    """Projection: the latest event per (person, purpose, target). Rebuildable from the events."""
+
+    __tablename__ = "consent_states"
+
+    person_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(80), primary_key=True)
+    target_kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    target_ref: Mapped[str] = mapped_column(String(80), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    event_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    given_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())

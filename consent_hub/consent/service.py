@@ -1,0 +1,252 @@
+"""Recording consent (append-only events, current-state projection) and reading it back.
+
+A consent event names the exact notice version shown (by SHA-256), the language, the channel,
+when the person decided and until when it holds. Events are never updated; the state of a
+(person, purpose, target) is the event with the latest ``given_at``, so a refusal or withdrawal
+recorded after a grant wins, and a late-arriving older event does not undo a newer decision.
+Expiry is applied when the state is read, never by rewriting it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from consent_hub import roles
+from consent_hub.actors import Actor
+from consent_hub.audit.service import AuditLog, AuditRecord
+from consent_hub.clusters import UnitOfWork
+from consent_hub.consent.catalogue import Catalogue, Purpose, iso_duration_days, load_catalogue
+from consent_hub.consent.repository import ConsentRepository
+from consent_hub.consent.schemas import ConsentRecord
+from consent_hub.errors import Conflict, Forbidden, InvalidInput, NotFound
+from consent_hub.houses.repository import HouseRepository
+from consent_hub.people.service import PeopleService
+from consent_hub.storage.models import ConsentEvent, ConsentState, Notice, utcnow
+from consent_hub.validation import parse
+
+OSLO_STATUS = {
+    "granted": "toegelaten",
+    "refused": "geweigerd",
+    "withdrawn": "geweigerd",
+    "expired": "nietGekend",
+}
+CLOCK_SKEW = dt.timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class StateView:
+    state: ConsentState
+    effective_status: str
+
+    @property
+    def oslo_status(self) -> str:
+        return OSLO_STATUS[self.effective_status]
+
+
+def effective_status(status: str, expires_at: dt.datetime | None, now: dt.datetime) -> str:
+    if status == "granted" and expires_at is not None and expires_at <= now:
+        return "expired"
+    return status
+
+
+def _problem(field: str, problem: str) -> InvalidInput:
+    return InvalidInput([{"field": field, "problem": problem, "type": "value_error"}])
+
+
+class ConsentService:
+    def __init__(self, uow: UnitOfWork, catalogue: Catalogue | None = None) -> None:
+        self.uow = uow
+        self.repo = ConsentRepository(uow.session)
+        self.houses = HouseRepository(uow.session)
+        self.audit = AuditLog(uow.session, uow.cluster)
+        self.catalogue = catalogue or load_catalogue()
+
+    # -- notices -------------------------------------------------------------------------------
+    def sync_notices(self, actor: Actor) -> list[Notice]:
+        """Publish a new notice version for every (purpose, language) whose text changed."""
+        if actor.role not in roles.CLUSTER_MANAGERS:
+            raise Forbidden(f"role {actor.role!r} may not publish notices")
+        published: list[Notice] = []
+        for purpose in self.catalogue.purposes:
+            for language, text in sorted(purpose.texts.items()):
+                if self.repo.notice_by_hash(purpose.key, language, text.sha256) is not None:
+                    continue
+                current = self.repo.current_notice(purpose.key, language)
+                if current is not None and current.sha256 == text.sha256:
+                    continue
+                notice = Notice(
+                    id=uuid.uuid4(),
+                    purpose=purpose.key,
+                    language=language,
+                    version=self.repo.next_notice_version(purpose.key, language),
+                    title=text.title,
+                    text=text.notice,
+                    sha256=text.sha256,
+                    published_at=utcnow(),
+                )
+                self.repo.add_notice(notice)
+                published.append(notice)
+        if published:
+            self.audit.append(
+                actor,
+                AuditRecord(
+                    "notice.publish",
+                    detail={"notices": [f"{n.purpose}/{n.language}/v{n.version}/{n.sha256[:12]}" for n in published]},
+                ),
+            )
+        return published
+
+    def current_notice(self, purpose: str, language: str) -> Notice:
+        self.catalogue.get(purpose)
+        notice = self.repo.current_notice(purpose, language)
+        if notice is None:
+            raise NotFound(f"no notice published for {purpose!r} in {language!r}; run `consent-hub purposes sync`")
+        return notice
+
+    # -- recording -----------------------------------------------------------------------------
+    def record(
+        self,
+        actor: Actor,
+        person_id: uuid.UUID,
+        data: ConsentRecord | dict[str, Any],
+        *,
+        idempotency_key: str | None = None,
+    ) -> tuple[ConsentEvent, bool]:
+        """Append a consent event and move the projection. Returns (event, created); repeating a
+        request with the same idempotency key returns the first event and creates nothing."""
+        if actor.role not in roles.PEOPLE_WRITERS:
+            raise Forbidden(f"role {actor.role!r} may not record consent")
+        spec = parse(ConsentRecord, data)
+        request_hash = hashlib.sha256(
+            json.dumps([str(person_id), spec.model_dump(mode="json")], sort_keys=True).encode()
+        ).hexdigest()
+        if idempotency_key is not None:
+            if not (1 <= len(idempotency_key) <= 100) or not idempotency_key.isprintable():
+                raise _problem("Idempotency-Key", "must be 1 to 100 printable characters")
+            earlier = self.repo.by_idempotency_key(actor.id, idempotency_key)
+            if earlier is not None:
+                if earlier.request_hash != request_hash:
+                    raise Conflict("this idempotency key was used for a different request")
+                return earlier, False
+        purpose = self.catalogue.get(spec.purpose)
+        kind, ref = self._target(purpose, spec.target)
+        notice = self.repo.notice_by_hash(purpose.key, spec.language, spec.notice_sha256)
+        if notice is None:
+            raise _problem("notice_sha256", "no published notice of this purpose and language has this hash")
+        people = PeopleService(self.uow)
+        person = people.repo.get(person_id)
+        if person is None or person.status != "active":
+            raise NotFound("no such person")
+        now = utcnow()
+        given_at = spec.given_at or now
+        if given_at.tzinfo is None:
+            raise _problem("given_at", "must carry a time zone")
+        if given_at > now + CLOCK_SKEW:
+            raise _problem("given_at", "lies in the future")
+        expires_at = spec.expires_at
+        if expires_at is not None and expires_at.tzinfo is None:
+            raise _problem("expires_at", "must carry a time zone")
+        if spec.status == "granted":
+            if expires_at is None and purpose.consent_validity:
+                expires_at = given_at + dt.timedelta(days=iso_duration_days(purpose.consent_validity))
+            if expires_at is not None and expires_at <= given_at:
+                raise _problem("expires_at", "must lie after given_at")
+        else:
+            expires_at = None
+        event_id = uuid.uuid4()
+        self.audit.append(
+            actor,
+            AuditRecord(
+                f"consent.{spec.status}",
+                [person_id],
+                purpose=purpose.key,
+                detail={
+                    "event_id": str(event_id),
+                    "target": f"{kind}:{ref}",
+                    "channel": spec.channel,
+                    "notice": f"v{notice.version}/{notice.sha256[:12]}",
+                },
+            ),
+        )
+        evidence_ct = None
+        if spec.evidence is not None:
+            evidence = spec.evidence.model_dump(exclude_none=True)
+            if evidence:
+                evidence_ct = people.cipher(person_id).seal(
+                    json.dumps(evidence, sort_keys=True), "consent_events", "evidence", event_id
+                )
+        event = ConsentEvent(
+            id=event_id,
+            person_id=person_id,
+            purpose=purpose.key,
+            target_kind=kind,
+            target_ref=ref,
+            status=spec.status,
+            notice_id=notice.id,
+            notice_sha256=notice.sha256,
+            language=spec.language,
+            channel=spec.channel,
+            evidence_ct=evidence_ct,
+            given_at=given_at,
+            expires_at=expires_at,
+            recorded_at=now,
+            actor=actor.id,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+        )
+        self.repo.add_event(event)
+        self.repo.put_state(event)
+        return event, True
+
+    def _target(self, purpose: Purpose, target: str | None) -> tuple[str, str]:
+        kind = purpose.target_kind
+        if kind == "cluster":
+            if target not in (None, self.uow.cluster):
+                raise _problem("target", "a cluster-wide purpose names no target (or this cluster)")
+            return kind, self.uow.cluster
+        if target is None:
+            raise _problem("target", f"purpose {purpose.key!r} needs a {kind} as target")
+        if kind == "house" and self.houses.by_slug(target) is None:
+            raise NotFound(f"unknown house {target!r}")
+        if kind == "recipient" and target not in purpose.recipients:
+            raise _problem("target", f"purpose {purpose.key!r} has recipients {list(purpose.recipients)}")
+        return kind, target
+
+    # -- reading -------------------------------------------------------------------------------
+    def _readable(self, actor: Actor, person_id: uuid.UUID) -> None:
+        if actor.role not in roles.PEOPLE_READERS:
+            raise Forbidden(f"role {actor.role!r} may not read consent")
+        person = PeopleService(self.uow).repo.get(person_id)
+        if person is None:
+            raise NotFound("no such person")
+
+    def current(self, actor: Actor, person_id: uuid.UUID, *, now: dt.datetime | None = None) -> list[StateView]:
+        self._readable(actor, person_id)
+        moment = now or utcnow()
+        self.audit.append(actor, AuditRecord("consent.read", [person_id], ["consents"]))
+        return [StateView(s, effective_status(s.status, s.expires_at, moment)) for s in self.repo.states_for(person_id)]
+
+    def history(self, actor: Actor, person_id: uuid.UUID) -> Sequence[ConsentEvent]:
+        self._readable(actor, person_id)
+        self.audit.append(actor, AuditRecord("consent.history.read", [person_id], ["consents"]))
+        return self.repo.events_for(person_id)
+
+    def is_granted(
+        self, person_id: uuid.UUID, purpose: str, kind: str, ref: str, *, now: dt.datetime | None = None
+    ) -> bool:
+        """For services deciding on a send or an export (no personal data is read)."""
+        state = self.repo.state(person_id, purpose, kind, ref)
+        return state is not None and effective_status(state.status, state.expires_at, now or utcnow()) == "granted"
+
+    def oslo_jsonld(self, actor: Actor, person_id: uuid.UUID, *, now: dt.datetime | None = None) -> dict[str, Any]:
+        """The person's current consents as OSLO Toestemming JSON-LD, with W3C DPV terms."""
+        from consent_hub.consent.oslo import to_jsonld
+
+        states = self.current(actor, person_id, now=now)
+        return to_jsonld(self.uow.cluster, person_id, states, self.catalogue)
