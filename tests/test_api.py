@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import uuid
 
 import pytest
 
@@ -191,7 +192,8 @@ def test_people_roundtrip_over_http(api, hub: Hub, service_key: str) -> None:
     assert_error(api.post("/v1/people", json=PERSON, headers=h), 409, "Conflict")
     erased = api.post(f"/v1/people/{pid}/erase", json={"reference": "DSR-1"}, headers=h).json()
     assert erased == {"id": pid, "status": "erased", "erased_now": True}
-    assert_error(api.get(f"/v1/people/{pid}", params={"purpose": "ticketing-service"}, headers=h), 404, "ErasedPerson")
+    # erased is not visible: the same 404 as a person who never existed
+    assert_error(api.get(f"/v1/people/{pid}", params={"purpose": "ticketing-service"}, headers=h), 404, "NotFound")
     before = count(hub, "audit_entries")
     assert_error(
         api.post("/v1/people/lookup", json={"email": PERSON["email"], "purpose": "ticketing-service"}, headers=h),
@@ -209,8 +211,8 @@ def test_people_reads_require_a_purpose(api, hub: Hub, service_key: str) -> None
     )
 
 
-@pytest.mark.parametrize("role", [roles.CLUSTER_ADMIN, roles.CLUSTER_DPO, roles.BOX_OFFICE, roles.CONNECTOR])
-def test_only_the_cluster_service_role_reads_people(api, hub: Hub, service_key: str, role: str) -> None:
+@pytest.mark.parametrize("role", [roles.CLUSTER_ADMIN, roles.CLUSTER_DPO, roles.CONNECTOR, roles.MARKETER])
+def test_roles_without_access_for_the_purpose_get_403(api, hub: Hub, service_key: str, role: str) -> None:
     hub.add_house("theater-noord")
     pid = api.post("/v1/people", json=PERSON, headers=auth(service_key)).json()["id"]
     key = hub.issue_key(role, house="theater-noord" if role in roles.HOUSE_ROLES else None)
@@ -219,11 +221,37 @@ def test_only_the_cluster_service_role_reads_people(api, hub: Hub, service_key: 
         api.get(f"/v1/people/{pid}", params={"purpose": "ticketing-service"}, headers=auth(key)), 403, "Forbidden"
     )
     assert_error(
-        api.post("/v1/people/lookup", json={"email": PERSON["email"], "purpose": "x-y"}, headers=auth(key)),
+        api.post(
+            "/v1/people/lookup", json={"email": PERSON["email"], "purpose": "ticketing-service"}, headers=auth(key)
+        ),
         403,
         "Forbidden",
     )
+    assert_error(
+        api.get("/v1/people/count", params={"purpose": "ticketing-service"}, headers=auth(key)), 403, "Forbidden"
+    )
     assert count(hub, "audit_entries") == before
+
+
+def test_a_house_role_sees_only_people_related_to_its_house(api, hub: Hub, service_key: str) -> None:
+    hub.add_house("theater-noord")
+    pid = api.post("/v1/people", json=PERSON, headers=auth(service_key)).json()["id"]
+    box = auth(hub.issue_key(roles.BOX_OFFICE, house="theater-noord"))
+    # no relation with the house: exactly the answer for a person who does not exist
+    hidden = api.get(f"/v1/people/{pid}", params={"purpose": "ticketing-service"}, headers=box)
+    absent = api.get(f"/v1/people/{uuid.uuid4()}", params={"purpose": "ticketing-service"}, headers=box)
+    assert (
+        (hidden.status_code, hidden.json())
+        == (absent.status_code, absent.json())
+        == (404, {"error": "NotFound", "detail": "no such person"})
+    )
+    rel = api.post(
+        f"/v1/people/{pid}/relations", json={"house": "theater-noord", "kind": "customer"}, headers=auth(service_key)
+    )
+    assert rel.status_code == 204
+    seen = api.get(f"/v1/people/{pid}", params={"purpose": "ticketing-service"}, headers=box).json()
+    assert seen["bases"] == ["own-house-customer"] and seen["fields"]["email"] == PERSON["email"]
+    assert api.get("/v1/people/count", params={"purpose": "ticketing-service"}, headers=box).json()["count"] == 1
 
 
 @pytest.mark.parametrize(
@@ -273,10 +301,10 @@ def test_malformed_ids_and_unknown_routes_use_the_error_shape(api, service_key: 
 
 def test_every_read_over_http_is_audited(api, hub: Hub, service_key: str) -> None:
     pid = api.post("/v1/people", json=PERSON, headers=auth(service_key)).json()["id"]
-    api.get(f"/v1/people/{pid}", params={"purpose": "box-office-service", "fields": "email"}, headers=auth(service_key))
+    api.get(f"/v1/people/{pid}", params={"purpose": "ticketing-service", "fields": "email"}, headers=auth(service_key))
     rows = hub.sql("SELECT action, purpose, subjects, fields, actor, role FROM audit_entries ORDER BY seq DESC")
     action, purpose, subjects, fields, actor, role = rows[0]
-    assert (action, purpose, fields, role) == ("people.read", "box-office-service", '["email"]', "cluster-service")
+    assert (action, purpose, fields, role) == ("people.read", "ticketing-service", '["email"]', "cluster-service")
     assert pid in subjects and actor.startswith("client:")
 
 

@@ -104,7 +104,7 @@ class Catalogue(BaseModel):
                 return purpose
         raise NotFound(f"unknown purpose {key!r}")
 
-    def keys(self) -> list[str]:
+    def purpose_keys(self) -> list[str]:
         return [p.key for p in self.purposes]
 
 
@@ -123,7 +123,7 @@ def load_catalogue(path: Path = POLICIES_DIR / "purposes.yaml") -> Catalogue:
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         raise ConfigurationError(f"invalid purposes catalogue {path.name}: {problems}") from None
-    keys = catalogue.keys()
+    keys = catalogue.purpose_keys()
     if len(set(keys)) != len(keys):
         raise ConfigurationError("purpose keys must be unique")
     return catalogue

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Query, status
 from fastapi.responses import JSONResponse
 
+from consent_hub.access.service import AccessService, RelationService, VisiblePerson
 from consent_hub.api.context import Context
 from consent_hub.api.errors import error_body
 from consent_hub.people.schemas import (
@@ -17,11 +18,14 @@ from consent_hub.people.schemas import (
     BulkCreated,
     Erased,
     ErasureRequest,
+    ExplainOut,
     LookupRequest,
+    PeopleCount,
     PersonCreate,
     PersonCreated,
     PersonOut,
     PersonUpdated,
+    RelationIn,
 )
 from consent_hub.people.service import PeopleService, PersonView
 
@@ -37,6 +41,12 @@ def _out(view: PersonView) -> PersonOut:
         updated_at=view.updated_at,
         fields=view.fields,
     )
+
+
+def _visible_out(found: VisiblePerson) -> PersonOut:
+    out = _out(found.view)
+    out.field_groups, out.bases = found.field_groups, found.bases
+    return out
 
 
 def _fields(fields: str | None) -> list[str] | None:
@@ -60,11 +70,20 @@ def bulk_create(ctx: Context, body: BulkCreate) -> BulkCreated:
 
 @router.post("/lookup", response_model=PersonOut, responses={404: {"description": "no such person"}})
 def lookup_by_email(ctx: Context, body: LookupRequest) -> PersonOut | JSONResponse:
-    view = PeopleService(ctx.uow).lookup_by_email(ctx.actor, body.email, purpose=body.purpose, fields=body.fields)
-    if view is None:
+    """The person with this e-mail address, if visible to the caller's house for the purpose."""
+    found = AccessService(ctx.uow).lookup_by_email(ctx.actor, body.email, purpose=body.purpose, fields=body.fields)
+    if found is None:
         # returned, not raised: the unit of work commits and the audited miss is kept
         return JSONResponse(error_body("NotFound", "no such person"), status_code=404)
-    return _out(view)
+    return _visible_out(found)
+
+
+@router.get("/count", response_model=PeopleCount)
+def count_visible(
+    ctx: Context, purpose: Annotated[str, Query(pattern=PURPOSE_PATTERN, description="why they are counted")]
+) -> PeopleCount:
+    """How many people are visible to the caller's house for the purpose."""
+    return PeopleCount(purpose=purpose, count=AccessService(ctx.uow).count(ctx.actor, purpose))
 
 
 @router.get("/{person_id}", response_model=PersonOut)
@@ -72,9 +91,29 @@ def get_person(
     ctx: Context,
     person_id: uuid.UUID,
     purpose: Annotated[str, Query(pattern=PURPOSE_PATTERN, description="why the data is read")],
-    fields: Annotated[str | None, Query(description="comma-separated field names; all if absent")] = None,
+    fields: Annotated[str | None, Query(description="comma-separated field names; all allowed if absent")] = None,
 ) -> PersonOut:
-    return _out(PeopleService(ctx.uow).get(ctx.actor, person_id, purpose=purpose, fields=_fields(fields)))
+    found = AccessService(ctx.uow).get(ctx.actor, person_id, purpose=purpose, fields=_fields(fields))
+    return _visible_out(found)
+
+
+@router.get("/{person_id}/explain", response_model=ExplainOut)
+def explain_visibility(
+    ctx: Context,
+    person_id: uuid.UUID,
+    purpose: Annotated[str, Query(pattern=PURPOSE_PATTERN)],
+) -> ExplainOut:
+    """Why this person is or is not visible to the caller for the purpose (which relation or
+    consent, since when)."""
+    e = AccessService(ctx.uow).explain(ctx.actor, person_id, purpose=purpose)
+    return ExplainOut(visible=e.visible, purpose=e.purpose, field_groups=e.field_groups, reasons=e.reasons)
+
+
+@router.post("/{person_id}/relations", status_code=status.HTTP_204_NO_CONTENT)
+def record_relation(ctx: Context, person_id: uuid.UUID, body: RelationIn) -> None:
+    RelationService(ctx.uow).touch(
+        ctx.actor, person_id, body.house, body.kind, program=body.program, seen_at=body.seen_at
+    )
 
 
 @router.patch("/{person_id}", response_model=PersonUpdated)

@@ -20,7 +20,30 @@ class PersonOut(BaseModel):
     row_version: int
     created_at: dt.datetime
     updated_at: dt.datetime
-    fields: dict[str, str | None] = Field(description="only the fields asked for")
+    fields: dict[str, str | None] = Field(description="only the fields the caller may see (and asked for)")
+    field_groups: list[str] | None = Field(default=None, description="field groups the caller's access grants")
+    bases: list[str] | None = Field(default=None, description="relations and consents through which it is visible")
+
+
+class PeopleCount(BaseModel):
+    purpose: str
+    count: int
+
+
+class ExplainOut(BaseModel):
+    visible: bool
+    purpose: str
+    field_groups: list[str]
+    reasons: list[dict[str, object]]
+
+
+class RelationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    house: str = Field(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,38}[a-z0-9])?$")
+    kind: str = Field(pattern=r"^(customer|subscriber)$")
+    program: str = Field(default="", pattern=r"^([a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?)?$")
+    seen_at: dt.datetime | None = None
 
 
 class PersonCreated(BaseModel):

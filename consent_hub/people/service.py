@@ -257,13 +257,35 @@ class PeopleService:
             raise InvalidInput(
                 [{"field": "fields", "problem": f"unknown field {f!r}", "type": "value_error"} for f in bad]
             )
+        return self._decrypt(actor, person_ids, purpose=purpose, wanted=wanted)
+
+    def read_visible(
+        self, actor: Actor, person_id: uuid.UUID, *, purpose: str, fields: Sequence[str], detail: dict[str, Any]
+    ) -> PersonView:
+        """For the access service only, after it established that ``person_id`` is visible to the
+        actor for ``purpose`` and which fields that allows."""
+        views = self._decrypt(actor, [person_id], purpose=purpose, wanted=list(fields), detail=detail)
+        if not views:
+            raise NotFound("no such person")
+        return views[0]
+
+    def _decrypt(
+        self,
+        actor: Actor,
+        person_ids: Sequence[uuid.UUID],
+        *,
+        purpose: str,
+        wanted: list[str],
+        detail: dict[str, Any] | None = None,
+    ) -> list[PersonView]:
+        """The one path that decrypts a person's fields: audit first, then unwrap and open."""
         ids = list(dict.fromkeys(person_ids))
         rows = self.repo.ciphertexts(ids, [f"{name}_ct" for name in wanted])
         readable = [pid for pid in ids if pid in rows and rows[pid][1] == "active"]
         if not readable:
             raise NotFound("no such person") if len(ids) == 1 else NotFound("none of these people exist")
         # recorded before any key is unwrapped: a read that cannot be audited does not happen
-        self.audit.append(actor, AuditRecord("people.read", readable, wanted, purpose=purpose))
+        self.audit.append(actor, AuditRecord("people.read", readable, wanted, purpose=purpose, detail=detail or {}))
         keys = self.key_repo.wrapped(readable)
         unwrap = self.uow.rt.keys.unwrap_data_key
         cluster = self.cluster

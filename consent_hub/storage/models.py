@@ -252,6 +252,7 @@ class ConsentState(Base):
     """Projection: the latest event per (person, purpose, target). Rebuildable from the events."""
 
     __tablename__ = "consent_states"
+    __table_args__ = (Index("ix_consent_states_lookup", "purpose", "target_kind", "target_ref", "status"),)
 
     person_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     purpose: Mapped[str] = mapped_column(String(80), primary_key=True)
@@ -261,3 +262,18 @@ class ConsentState(Base):
     event_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     given_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     expires_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+
+
+class Relation(Base):
+    """A person's own relation with a house: ``customer`` (bought or registered there) or
+    ``subscriber`` (member of a program that covers the house). Consents are not relations."""
+
+    __tablename__ = "relations"
+    __table_args__ = (Index("ix_relations_house_id_kind", "house_id", "kind"),)
+
+    person_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    house_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("houses.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    program: Mapped[str] = mapped_column(String(80), primary_key=True, default="")
+    first_seen: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    last_seen: Mapped[dt.datetime] = mapped_column(UtcDateTime())

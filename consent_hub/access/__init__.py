@@ -1,0 +1,1 @@
+"""Per-house visibility: Casbin decides which bases grant which field groups; SQL applies them."""

@@ -1,0 +1,120 @@
+"""Each basis as a fixed, parameterised SQL predicate over people, relations and consent states.
+Lists, lookups and counts all use these; nothing else decides visibility."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select, true
+from sqlalchemy.orm import Session
+
+from consent_hub.storage.models import ConsentState, House, Person, Relation
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Who asks: the house (none for cluster-level roles), the purpose, the moment."""
+
+    cluster: str
+    house: str | None
+    house_id: uuid.UUID | None
+    purpose: str
+    now: dt.datetime
+
+
+def basis_predicate(basis: str, scope: Scope) -> ColumnElement[bool]:
+    if basis in ("own-house-customer", "program-subscriber"):
+        if scope.house_id is None:
+            return false()
+        kind = "customer" if basis == "own-house-customer" else "subscriber"
+        return exists().where(
+            Relation.person_id == Person.id, Relation.house_id == scope.house_id, Relation.kind == kind
+        )
+    if basis in ("consent-house", "consent-cluster"):
+        if scope.house is None:
+            return false()
+        kind, ref = ("house", scope.house) if basis == "consent-house" else ("cluster", scope.cluster)
+        return exists().where(
+            ConsentState.person_id == Person.id,
+            ConsentState.purpose == scope.purpose,
+            ConsentState.target_kind == kind,
+            ConsentState.target_ref == ref,
+            ConsentState.status == "granted",
+            or_(ConsentState.expires_at.is_(None), ConsentState.expires_at > scope.now),
+        )
+    if basis == "any-in-cluster":
+        return true() if scope.house is None else false()
+    raise ValueError(f"unknown basis {basis!r}")
+
+
+def visible(bases: Sequence[str], scope: Scope) -> ColumnElement[bool]:
+    if not bases:
+        return false()
+    return and_(Person.status == "active", or_(*(basis_predicate(b, scope) for b in bases)))
+
+
+class AccessRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def house_id(self, slug: str) -> uuid.UUID | None:
+        return self.session.scalar(select(House.id).where(House.slug == slug))
+
+    def count(self, bases: Sequence[str], scope: Scope) -> int:
+        return int(self.session.scalar(select(func.count()).select_from(Person).where(visible(bases, scope))) or 0)
+
+    def visible_ids(self, bases: Sequence[str], scope: Scope) -> list[uuid.UUID]:
+        return list(self.session.scalars(select(Person.id).where(visible(bases, scope))))
+
+    def bases_held(self, person_id: uuid.UUID, bases: Sequence[str], scope: Scope) -> set[str] | None:
+        """The bases through which this active person is reached; None if no such active person."""
+        if not bases:
+            return None
+        cols = [basis_predicate(b, scope).label(f"b{i}") for i, b in enumerate(bases)]
+        row = self.session.execute(
+            select(Person.id, *cols).where(Person.id == person_id, Person.status == "active")
+        ).first()
+        if row is None:
+            return None
+        return {b for i, b in enumerate(bases) if row[i + 1]}
+
+    def relations_of(self, person_id: uuid.UUID, house_id: uuid.UUID) -> Sequence[Relation]:
+        return self.session.scalars(
+            select(Relation).where(Relation.person_id == person_id, Relation.house_id == house_id)
+        ).all()
+
+    def consent_states_of(
+        self, person_id: uuid.UUID, purpose: str, targets: Sequence[tuple[str, str]]
+    ) -> Sequence[ConsentState]:
+        if not targets:
+            return []
+        return self.session.scalars(
+            select(ConsentState).where(
+                ConsentState.person_id == person_id,
+                ConsentState.purpose == purpose,
+                or_(*(and_(ConsentState.target_kind == k, ConsentState.target_ref == r) for k, r in targets)),
+            )
+        ).all()
+
+    def touch_relation(
+        self, person_id: uuid.UUID, house_id: uuid.UUID, kind: str, program: str, seen: dt.datetime
+    ) -> None:
+        current = self.session.get(Relation, (person_id, house_id, kind, program))
+        if current is None:
+            self.session.add(
+                Relation(
+                    person_id=person_id, house_id=house_id, kind=kind, program=program, first_seen=seen, last_seen=seen
+                )
+            )
+        else:
+            current.first_seen = min(current.first_seen, seen)
+            current.last_seen = max(current.last_seen, seen)
+        self.session.flush()
+
+
+def row_value(value: Any) -> bool:
+    return bool(value)

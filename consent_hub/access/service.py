@@ -1,0 +1,231 @@
+"""May this house see this buyer, for this purpose, and which fields? (invariants 2 and 3)
+
+A person is visible to a caller when one of the bases the policy grants for (role, house,
+purpose) holds for that person in the database. Not visible answers 404, exactly as a person who
+does not exist. A role with no basis at all for the purpose gets 403 (that reveals nothing about
+any person).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from consent_hub import roles
+from consent_hub.access.policy import AccessPolicy, Compiled, access_policy, fields_of
+from consent_hub.access.repository import AccessRepository, Scope
+from consent_hub.actors import Actor
+from consent_hub.audit.service import AuditLog, AuditRecord
+from consent_hub.clusters import UnitOfWork
+from consent_hub.consent.catalogue import load_catalogue
+from consent_hub.errors import Forbidden, InvalidInput, NotFound
+from consent_hub.people.fields import PERSON_FIELDS
+from consent_hub.people.service import PeopleService, PersonView
+from consent_hub.storage.models import utcnow
+
+RELATION_KINDS = ("customer", "subscriber")
+
+
+@dataclass
+class VisiblePerson:
+    view: PersonView
+    field_groups: list[str]
+    bases: list[str]
+
+
+@dataclass
+class Explanation:
+    visible: bool
+    purpose: str
+    field_groups: list[str]
+    reasons: list[dict[str, Any]] = field(default_factory=list)
+
+
+class AccessService:
+    def __init__(self, uow: UnitOfWork, policy: AccessPolicy | None = None) -> None:
+        self.uow = uow
+        self.repo = AccessRepository(uow.session)
+        self.people = PeopleService(uow)
+        self.audit = AuditLog(uow.session, uow.cluster)
+        self.policy = policy or access_policy()
+
+    def _grant(self, actor: Actor, purpose: str) -> tuple[Compiled, Scope]:
+        if purpose not in load_catalogue().purpose_keys():
+            raise InvalidInput([{"field": "purpose", "problem": "unknown purpose", "type": "value_error"}])
+        compiled = self.policy.compile(actor.role, actor.house, purpose)
+        if not compiled.bases:
+            raise Forbidden(f"role {actor.role!r} has no access to personal data for purpose {purpose!r}")
+        house_id = self.repo.house_id(actor.house) if actor.house else None
+        if actor.house and house_id is None:
+            raise Forbidden("the caller's house is not registered")
+        return compiled, Scope(self.uow.cluster, actor.house, house_id, purpose, utcnow())
+
+    def count(self, actor: Actor, purpose: str) -> int:
+        compiled, scope = self._grant(actor, purpose)
+        n = self.repo.count(compiled.bases, scope)
+        self.audit.append(
+            actor,
+            AuditRecord(
+                "people.count",
+                purpose=purpose,
+                detail={"bases": compiled.bases, "policy": compiled.policy_version, "count": n},
+            ),
+        )
+        return n
+
+    def get(
+        self, actor: Actor, person_id: uuid.UUID, *, purpose: str, fields: list[str] | None = None
+    ) -> VisiblePerson:
+        """The person with the fields the caller may see (``fields`` narrows them further)."""
+        compiled, scope = self._grant(actor, purpose)
+        held = self.repo.bases_held(person_id, compiled.bases, scope)
+        if not held:
+            raise NotFound("no such person")
+        groups = compiled.groups_for(held)
+        allowed = fields_of(groups)
+        if fields is not None:
+            unknown = sorted(set(fields) - set(PERSON_FIELDS))
+            if unknown:
+                raise InvalidInput(
+                    [{"field": "fields", "problem": f"unknown field {f!r}", "type": "value_error"} for f in unknown]
+                )
+            allowed = [f for f in allowed if f in fields]
+        view = self.people.read_visible(
+            actor,
+            person_id,
+            purpose=purpose,
+            fields=allowed,
+            detail={"bases": sorted(held), "field_groups": sorted(groups), "policy": compiled.policy_version},
+        )
+        return VisiblePerson(view, sorted(groups), sorted(held))
+
+    def lookup_by_email(
+        self, actor: Actor, email: str, *, purpose: str, fields: list[str] | None = None
+    ) -> VisiblePerson | None:
+        compiled, scope = self._grant(actor, purpose)
+        pid = self.people.repo.id_by_email_index(self.people.email_index(email))
+        held = self.repo.bases_held(pid, compiled.bases, scope) if pid is not None else None
+        if not held or pid is None:
+            # a miss and an invisible person leave the same trace
+            self.audit.append(
+                actor, AuditRecord("people.lookup", [], ["email"], purpose=purpose, detail={"found": False})
+            )
+            return None
+        return self.get(actor, pid, purpose=purpose, fields=fields)
+
+    def explain(self, actor: Actor, person_id: uuid.UUID, *, purpose: str) -> Explanation:
+        """Why the person is or is not visible to the caller for ``purpose``. Answers only about a
+        person the caller can see for some purpose; otherwise 404 like everything else."""
+        if not self._visible_for_any_purpose(actor, person_id):
+            raise NotFound("no such person")
+        compiled, scope = self._grant(actor, purpose)
+        held = self.repo.bases_held(person_id, compiled.bases, scope) or set()
+        reasons: list[dict[str, Any]] = []
+        if scope.house_id is not None:
+            for rel in self.repo.relations_of(person_id, scope.house_id):
+                basis = "own-house-customer" if rel.kind == "customer" else "program-subscriber"
+                reasons.append(
+                    {
+                        "basis": basis,
+                        "grants": basis in held,
+                        "relation": rel.kind,
+                        "program": rel.program or None,
+                        "house": scope.house,
+                        "since": rel.first_seen.isoformat(),
+                        "last_seen": rel.last_seen.isoformat(),
+                    }
+                )
+            targets = [("house", scope.house or ""), ("cluster", scope.cluster)]
+            for st in self.repo.consent_states_of(person_id, purpose, targets):
+                basis = "consent-house" if st.target_kind == "house" else "consent-cluster"
+                expired = st.expires_at is not None and st.expires_at <= scope.now
+                reasons.append(
+                    {
+                        "basis": basis,
+                        "grants": basis in held,
+                        "consent_event": str(st.event_id),
+                        "status": "expired" if st.status == "granted" and expired else st.status,
+                        "target": f"{st.target_kind}:{st.target_ref}",
+                        "since": st.given_at.isoformat(),
+                        "expires": st.expires_at.isoformat() if st.expires_at else None,
+                    }
+                )
+        elif "any-in-cluster" in held:
+            reasons.append({"basis": "any-in-cluster", "grants": True, "role": actor.role})
+        for r in reasons:
+            if r["grants"] is False and r["basis"] not in compiled.bases:
+                r["why_not"] = f"the policy grants role {actor.role!r} nothing through {r['basis']} for {purpose!r}"
+        groups = sorted(compiled.groups_for(held))
+        self.audit.append(
+            actor,
+            AuditRecord(
+                "people.explain",
+                [person_id],
+                purpose=purpose,
+                detail={"bases": sorted(held), "policy": compiled.policy_version},
+            ),
+        )
+        return Explanation(bool(held), purpose, groups, reasons)
+
+    def _visible_for_any_purpose(self, actor: Actor, person_id: uuid.UUID) -> bool:
+        for purpose in load_catalogue().purpose_keys():
+            compiled = self.policy.compile(actor.role, actor.house, purpose)
+            if not compiled.bases:
+                continue
+            house_id = self.repo.house_id(actor.house) if actor.house else None
+            scope = Scope(self.uow.cluster, actor.house, house_id, purpose, utcnow())
+            if self.repo.bases_held(person_id, compiled.bases, scope):
+                return True
+        return False
+
+
+class RelationService:
+    """Record that a person is a customer of, or a program subscriber at, a house."""
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.repo = AccessRepository(uow.session)
+        self.people = PeopleService(uow)
+        self.audit = AuditLog(uow.session, uow.cluster)
+
+    def touch(
+        self,
+        actor: Actor,
+        person_id: uuid.UUID,
+        house: str,
+        kind: str,
+        *,
+        program: str = "",
+        seen_at: dt.datetime | None = None,
+    ) -> None:
+        if actor.role not in roles.PEOPLE_WRITERS and not (actor.role == roles.CONNECTOR and actor.house == house):
+            raise Forbidden(f"role {actor.role!r} may not record relations for house {house!r}")
+        if kind not in RELATION_KINDS:
+            raise InvalidInput(
+                [{"field": "kind", "problem": f"must be one of {list(RELATION_KINDS)}", "type": "value_error"}]
+            )
+        if (kind == "subscriber") != bool(program):
+            raise InvalidInput(
+                [
+                    {
+                        "field": "program",
+                        "problem": "a subscriber relation names its program, a customer relation none",
+                        "type": "value_error",
+                    }
+                ]
+            )
+        house_id = self.repo.house_id(house)
+        if house_id is None:
+            raise NotFound(f"unknown house {house!r}")
+        person = self.people.repo.get(person_id)
+        if person is None or person.status != "active":
+            raise NotFound("no such person")
+        seen = seen_at or utcnow()
+        self.audit.append(
+            actor,
+            AuditRecord(
+                "relation.touch", [person_id], detail={"house": house, "kind": kind, "program": program or None}
+            ),
+        )
+        self.repo.touch_relation(person_id, house_id, kind, program, seen)
