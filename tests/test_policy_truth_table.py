@@ -46,7 +46,7 @@ def test_truth_table(role: str, house: str, group: str, purpose: str, basis: str
 
 def test_policy_names_only_known_groups_purposes_and_bases() -> None:
     purposes = set(load_catalogue().purpose_keys())
-    for sub, dom, obj, act, purpose, basis, eft in ENFORCER.get_policy():
+    for _sub, dom, obj, act, purpose, basis, eft in ENFORCER.get_policy():
         assert obj == "*" or obj in FIELD_GROUPS
         assert purpose == "*" or purpose in purposes
         assert basis == "*" or basis in BASES

@@ -156,7 +156,8 @@ def test_every_visible_read_is_audited_with_purpose_fields_and_basis(api, town, 
     box = town["keys"][(roles.BOX_OFFICE, "schouwburg-noord")]
     api.get(f"/v1/people/{town['pid']}", params={"purpose": "ticketing-service"}, headers=box)
     action, purpose, house, fields, detail = hub.sql(
-        "SELECT action, purpose, house, fields, detail FROM audit_entries WHERE action = 'people.read' ORDER BY seq DESC"
+        "SELECT action, purpose, house, fields, detail FROM audit_entries "
+        "WHERE action = 'people.read' ORDER BY seq DESC"
     )[0]
     assert (action, purpose, house) == ("people.read", "ticketing-service", "schouwburg-noord")
     assert "street_address" in fields and "own-house-customer" in detail and EMAIL not in detail

@@ -90,9 +90,9 @@ def oracle_bases(
         # the projection keeps the event with the latest given_at (a tie goes to the later one)
         latest = None
         for c in world["consents"]:
-            if c.person == person and c.purpose == purpose and c.house == target and _valid_target(c):
-                if latest is None or c.days_ago <= latest.days_ago:
-                    latest = c
+            same = c.person == person and c.purpose == purpose and c.house == target and _valid_target(c)
+            if same and (latest is None or c.days_ago <= latest.days_ago):
+                latest = c
         if latest is not None and latest.status == "granted" and not latest.expired:
             held.add(basis)
     return held & HOUSE_BASES
