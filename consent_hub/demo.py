@@ -141,6 +141,58 @@ def seed_demo(registry: ClusterRegistry, cluster: str, *, people: int = 500) -> 
             },
         )
         keys["box-office@schouwburg-leie"] = created.api_key
+        created = clients.add(
+            actor,
+            {
+                "name": "Marketing Concertzaal",
+                "role": "marketer",
+                "house": "concertzaal-ijzer",
+                "agreement": "DEMO-DPA-2026",
+                "expires": expires,
+            },
+        )
+        keys["marketer@concertzaal-ijzer"] = created.api_key
     with registry.unit_of_work(cluster) as uow:
-        PeopleService(uow).bulk_create(actor, list(fictional_people(people)))
+        ids = PeopleService(uow).bulk_create(actor, list(fictional_people(people))).created
+    _seed_relations_and_consents(registry, cluster, actor, ids)
     return keys
+
+
+def _seed_relations_and_consents(registry: ClusterRegistry, cluster: str, actor: Actor, ids: list[Any]) -> None:
+    """Every buyer bought at one or two houses; some agreed to a house's newsletter or to the
+    whole cluster's offers; a few refused or later withdrew."""
+    from consent_hub.access.service import RelationService
+    from consent_hub.consent.catalogue import load_catalogue
+    from consent_hub.consent.service import ConsentService
+
+    rng = random.Random(11)  # noqa: S311 - repeatable fictional data
+    catalogue = load_catalogue()
+    now = dt.datetime.now(dt.UTC)
+    slugs = [slug for slug, _, _ in DEMO_HOUSES]
+    with registry.unit_of_work(cluster) as uow:
+        relations, consents = RelationService(uow), ConsentService(uow)
+        for pid in ids:
+            houses = rng.sample(slugs, rng.choice([1, 1, 2]))
+            for house in houses:
+                relations.touch(actor, pid, house, "customer", seen_at=now - dt.timedelta(days=rng.randint(1, 700)))
+            roll = rng.random()
+            if roll < 0.35:
+                purpose, target = "newsletter", houses[0]
+            elif roll < 0.5:
+                purpose, target = "cluster-marketing", None
+            else:
+                continue
+            status = rng.choice(["granted"] * 6 + ["refused"])
+            consents.record(
+                actor,
+                pid,
+                {
+                    "purpose": purpose,
+                    "target": target,
+                    "status": status,
+                    "language": "nl",
+                    "channel": rng.choice(["web", "box-office", "website-form"]),
+                    "notice_sha256": catalogue.get(purpose).texts["nl"].sha256,
+                    "given_at": (now - dt.timedelta(days=rng.randint(1, 300))).isoformat(),
+                },
+            )
