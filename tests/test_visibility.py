@@ -161,3 +161,30 @@ def test_every_visible_read_is_audited_with_purpose_fields_and_basis(api, town, 
     )[0]
     assert (action, purpose, house) == ("people.read", "ticketing-service", "schouwburg-noord")
     assert "street_address" in fields and "own-house-customer" in detail and EMAIL not in detail
+
+
+def test_a_policy_change_is_picked_up_without_restart_and_audited(api, town, hub: Hub, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import shutil
+
+    from consent_hub.access.policy import AccessPolicy
+    from consent_hub.access.service import AccessService
+    from consent_hub.consent.catalogue import POLICIES_DIR
+
+    for name in ("model.conf", "policy.csv"):
+        shutil.copy(POLICIES_DIR / name, tmp_path / name)
+    policy = AccessPolicy(tmp_path)
+    actor = hub.actor(role=roles.MARKETER, house="schouwburg-noord")
+    pid = uuid.UUID(town["pid"])
+    with hub.uow() as uow, pytest.raises(Exception) as denied:
+        AccessService(uow, policy).get(actor, pid, purpose="ticketing-service")
+    assert type(denied.value).__name__ == "Forbidden"
+    with (tmp_path / "policy.csv").open("a") as fh:  # the DPO allows marketers service reads of own buyers
+        fh.write("p, marketer, *, contact, read, ticketing-service, own-house-customer, allow\n")
+    st = os.stat(tmp_path / "policy.csv")
+    os.utime(tmp_path / "policy.csv", (st.st_atime, st.st_mtime + 5))
+    with hub.uow() as uow:
+        seen = AccessService(uow, policy).get(actor, pid, purpose="ticketing-service")
+    assert set(seen.view.fields) == {"email", "phone"}
+    loads = hub.sql("SELECT detail FROM audit_entries WHERE action = 'policy.load' ORDER BY seq")
+    assert len({row[0] for row in loads}) >= 2 and policy.version in loads[-1][0]

@@ -13,6 +13,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import event
+
 from consent_hub import roles
 from consent_hub.access.policy import AccessPolicy, Compiled, access_policy, fields_of
 from consent_hub.access.repository import AccessRepository, Scope
@@ -26,6 +28,9 @@ from consent_hub.people.service import PeopleService, PersonView
 from consent_hub.storage.models import utcnow
 
 RELATION_KINDS = ("customer", "subscriber")
+
+# (cluster, policy directory) -> the policy version this process last recorded in that cluster's log
+_recorded_policy: dict[tuple[str, str], str] = {}
 
 
 @dataclass
@@ -55,12 +60,25 @@ class AccessService:
         if purpose not in load_catalogue().purpose_keys():
             raise InvalidInput([{"field": "purpose", "problem": "unknown purpose", "type": "value_error"}])
         compiled = self.policy.compile(actor.role, actor.house, purpose)
+        self._record_policy_version(actor, compiled.policy_version)
         if not compiled.bases:
             raise Forbidden(f"role {actor.role!r} has no access to personal data for purpose {purpose!r}")
         house_id = self.repo.house_id(actor.house) if actor.house else None
         if actor.house and house_id is None:
             raise Forbidden("the caller's house is not registered")
         return compiled, Scope(self.uow.cluster, actor.house, house_id, purpose, utcnow())
+
+    def _record_policy_version(self, actor: Actor, version: str) -> None:
+        """The first decision under a policy version in this process writes an audit entry, so the
+        log shows which policy every later read was decided by (reads also name the version)."""
+        key = (self.uow.cluster, str(self.policy.policy))
+        if _recorded_policy.get(key) != version:
+            self.audit.append(actor, AuditRecord("policy.load", detail={"policy": version}))
+
+            def remember(_session: object) -> None:  # only once the entry is really committed
+                _recorded_policy[key] = version
+
+            event.listen(self.uow.session, "after_commit", remember, once=True)
 
     def count(self, actor: Actor, purpose: str) -> int:
         compiled, scope = self._grant(actor, purpose)
