@@ -188,3 +188,25 @@ def test_a_policy_change_is_picked_up_without_restart_and_audited(api, town, hub
     assert set(seen.view.fields) == {"email", "phone"}
     loads = hub.sql("SELECT detail FROM audit_entries WHERE action = 'policy.load' ORDER BY seq")
     assert len({row[0] for row in loads}) >= 2 and policy.version in loads[-1][0]
+
+
+@pytest.mark.parametrize("role", [roles.CLUSTER_ADMIN, roles.CONNECTOR])
+def test_admin_and_connector_never_read_people_even_if_a_policy_line_says_so(town, hub: Hub, tmp_path, role) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    from consent_hub.access.policy import AccessPolicy
+    from consent_hub.access.service import AccessService
+    from consent_hub.consent.catalogue import POLICIES_DIR
+    from consent_hub.errors import Forbidden
+
+    for name in ("model.conf", "policy.csv"):
+        shutil.copy(POLICIES_DIR / name, tmp_path / name)
+    with (tmp_path / "policy.csv").open("a") as fh:
+        fh.write(f"p, {role}, *, *, read, *, *, allow\n")
+    policy = AccessPolicy(tmp_path)
+    assert policy.compile(role, "schouwburg-noord" if role == roles.CONNECTOR else None, "ticketing-service").bases
+    actor = hub.actor(role=role, house="schouwburg-noord" if role == roles.CONNECTOR else None)
+    with hub.uow() as uow, pytest.raises(Forbidden):
+        AccessService(uow, policy).get(actor, uuid.UUID(town["pid"]), purpose="ticketing-service")
+    with hub.uow() as uow, pytest.raises(Forbidden):
+        AccessService(uow, policy).count(actor, "ticketing-service")

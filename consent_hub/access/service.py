@@ -28,6 +28,7 @@ from consent_hub.people.service import PeopleService, PersonView
 from consent_hub.storage.models import utcnow
 
 RELATION_KINDS = ("customer", "subscriber")
+NEVER_READ_PEOPLE = frozenset({roles.CLUSTER_ADMIN, roles.CONNECTOR})
 
 # (cluster, policy directory) -> the policy version this process last recorded in that cluster's log
 _recorded_policy: dict[tuple[str, str], str] = {}
@@ -59,6 +60,9 @@ class AccessService:
     def _grant(self, actor: Actor, purpose: str) -> tuple[Compiled, Scope]:
         if purpose not in load_catalogue().purpose_keys():
             raise InvalidInput([{"field": "purpose", "problem": "unknown purpose", "type": "value_error"}])
+        if actor.role in NEVER_READ_PEOPLE:
+            # not a policy question: these roles are refused even if a policy line granted them
+            raise Forbidden(f"role {actor.role!r} never reads personal data")
         compiled = self.policy.compile(actor.role, actor.house, purpose)
         self._record_policy_version(actor, compiled.policy_version)
         if not compiled.bases:
