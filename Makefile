@@ -32,6 +32,7 @@ lint: $(VENV)/.installed-dev
 
 bench: $(VENV)/.installed-dev
 	$(PY) -m bench.bench_vault
+	$(PY) -m bench.bench_visibility
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -105,6 +105,31 @@ class AccessService:
         held = self.repo.bases_held(person_id, compiled.bases, scope)
         if not held:
             raise NotFound("no such person")
+        return self._read(actor, person_id, purpose, compiled, held, fields)
+
+    def lookup_by_email(
+        self, actor: Actor, email: str, *, purpose: str, fields: list[str] | None = None
+    ) -> VisiblePerson | None:
+        compiled, scope = self._grant(actor, purpose)
+        pid = self.people.repo.id_by_email_index(self.people.email_index(email))
+        held = self.repo.bases_held(pid, compiled.bases, scope) if pid is not None else None
+        if not held or pid is None:
+            # a miss and an invisible person leave the same trace
+            self.audit.append(
+                actor, AuditRecord("people.lookup", [], ["email"], purpose=purpose, detail={"found": False})
+            )
+            return None
+        return self._read(actor, pid, purpose, compiled, held, fields)
+
+    def _read(
+        self,
+        actor: Actor,
+        person_id: uuid.UUID,
+        purpose: str,
+        compiled: Compiled,
+        held: set[str],
+        fields: list[str] | None,
+    ) -> VisiblePerson:
         groups = compiled.groups_for(held)
         allowed = fields_of(groups)
         if fields is not None:
@@ -122,20 +147,6 @@ class AccessService:
             detail={"bases": sorted(held), "field_groups": sorted(groups), "policy": compiled.policy_version},
         )
         return VisiblePerson(view, sorted(groups), sorted(held))
-
-    def lookup_by_email(
-        self, actor: Actor, email: str, *, purpose: str, fields: list[str] | None = None
-    ) -> VisiblePerson | None:
-        compiled, scope = self._grant(actor, purpose)
-        pid = self.people.repo.id_by_email_index(self.people.email_index(email))
-        held = self.repo.bases_held(pid, compiled.bases, scope) if pid is not None else None
-        if not held or pid is None:
-            # a miss and an invisible person leave the same trace
-            self.audit.append(
-                actor, AuditRecord("people.lookup", [], ["email"], purpose=purpose, detail={"found": False})
-            )
-            return None
-        return self.get(actor, pid, purpose=purpose, fields=fields)
 
     def explain(self, actor: Actor, person_id: uuid.UUID, *, purpose: str) -> Explanation:
         """Why the person is or is not visible to the caller for ``purpose``. Answers only about a
