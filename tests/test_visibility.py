@@ -210,3 +210,21 @@ def test_admin_and_connector_never_read_people_even_if_a_policy_line_says_so(tow
         AccessService(uow, policy).get(actor, uuid.UUID(town["pid"]), purpose="ticketing-service")
     with hub.uow() as uow, pytest.raises(Forbidden):
         AccessService(uow, policy).count(actor, "ticketing-service")
+
+
+def test_counts_follow_consent_changes_and_erasure(api, town, hub: Hub) -> None:  # type: ignore[no-untyped-def]
+    h = town["keys"][(roles.MARKETER, "theater-west")]
+
+    def n() -> int:
+        return int(api.get("/v1/people/count", params={"purpose": "cluster-marketing"}, headers=h).json()["count"])
+
+    assert n() == 0
+    consent(api, town, "cluster-marketing", None)
+    assert n() == 1
+    consent(api, town, "cluster-marketing", None, status="withdrawn")
+    assert n() == 0
+    consent(api, town, "cluster-marketing", None)
+    assert n() == 1
+    api.post(f"/v1/people/{town['pid']}/erase", json={}, headers=town["service"])
+    assert n() == 0
+    assert hub.sql("SELECT count(*) FROM access_keys")[0][0] == 0

@@ -174,6 +174,12 @@ def test_sql_visibility_equals_per_person_enforce(world_hub: Hub, world: dict) -
             compiled = POLICY.compile(role, slug, purpose)
             scope = Scope("alpha", slug, repo.house_id(slug) if slug else None, purpose, dt.datetime.now(dt.UTC))
             sql_visible = set(repo.visible_ids(compiled.bases, scope)) & set(ids)
+            # the denormalised access keys count exactly what the reference predicates count
+            assert repo.count(compiled.bases, scope) == repo.count_by_predicates(compiled.bases, scope), (
+                role,
+                slug,
+                purpose,
+            )
             for i, pid in enumerate(ids):
                 held = oracle_bases(world, houses, i, house, purpose, "alpha")
                 expected_groups = {

@@ -12,7 +12,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
-from consent_hub.storage.models import ConsentState, House, Person, Relation
+from consent_hub.storage import access_keys
+from consent_hub.storage.models import AccessKey, ConsentState, House, Person, Relation
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,19 @@ def basis_predicate(basis: str, scope: Scope) -> ColumnElement[bool]:
     raise ValueError(f"unknown basis {basis!r}")
 
 
+def basis_key(basis: str, scope: Scope) -> str:
+    assert scope.house_id is not None and scope.house is not None
+    if basis == "own-house-customer":
+        return access_keys.relation_key("customer", scope.house_id)
+    if basis == "program-subscriber":
+        return access_keys.relation_key("subscriber", scope.house_id)
+    if basis == "consent-house":
+        return access_keys.consent_key("house", scope.house, scope.purpose)
+    if basis == "consent-cluster":
+        return access_keys.consent_key("cluster", scope.cluster, scope.purpose)
+    raise ValueError(f"basis {basis!r} has no access key")
+
+
 def visible(bases: Sequence[str], scope: Scope) -> ColumnElement[bool]:
     if not bases:
         return false()
@@ -65,6 +79,21 @@ class AccessRepository:
         return self.session.scalar(select(House.id).where(House.slug == slug))
 
     def count(self, bases: Sequence[str], scope: Scope) -> int:
+        """Counted from the access keys (index-only); the cluster-wide basis counts people."""
+        if not bases:
+            return 0
+        if "any-in-cluster" in bases or scope.house_id is None or scope.house is None:
+            return self.count_by_predicates(bases, scope)
+        keys = [basis_key(b, scope) for b in bases]
+        valid = or_(AccessKey.expires_at.is_(None), AccessKey.expires_at > scope.now)
+        if len(keys) == 1:
+            stmt = select(func.count()).select_from(AccessKey).where(AccessKey.key == keys[0], valid)
+        else:
+            stmt = select(func.count(AccessKey.person_id.distinct())).where(AccessKey.key.in_(keys), valid)
+        return int(self.session.scalar(stmt) or 0)
+
+    def count_by_predicates(self, bases: Sequence[str], scope: Scope) -> int:
+        """The reference count over people, relations and consent states (no access keys)."""
         return int(self.session.scalar(select(func.count()).select_from(Person).where(visible(bases, scope))) or 0)
 
     def visible_ids(self, bases: Sequence[str], scope: Scope) -> list[uuid.UUID]:
@@ -110,6 +139,7 @@ class AccessRepository:
                     person_id=person_id, house_id=house_id, kind=kind, program=program, first_seen=seen, last_seen=seen
                 )
             )
+            access_keys.add_relation(self.session, person_id, kind, house_id)
         else:
             current.first_seen = min(current.first_seen, seen)
             current.last_seen = max(current.last_seen, seen)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from consent_hub.storage import access_keys
 from consent_hub.storage.models import ConsentEvent, ConsentState, Notice
 
 
@@ -100,3 +101,8 @@ class ConsentRepository:
                 .values(status=event.status, event_id=event.id, given_at=event.given_at, expires_at=event.expires_at)
             )
         self.session.flush()
+        state = self.state(event.person_id, event.purpose, event.target_kind, event.target_ref)
+        if state is not None:
+            self.session.refresh(state)
+            access_keys.follow_consent_state(self.session, state)
+            self.session.flush()

@@ -28,6 +28,7 @@ from consent_hub.people.fields import (
     validate_fields,
 )
 from consent_hub.people.repository import KeyStoreRepository, PeopleRepository
+from consent_hub.storage import access_keys
 from consent_hub.storage.models import Person, utcnow
 
 TABLE = "people"
@@ -232,6 +233,7 @@ class PeopleService:
         if person.email_bidx is not None:
             self.repo.suppress(bytes(person.email_bidx), now.date())
         self.key_repo.delete(person_id)
+        access_keys.forget_person(self.uow.session, person_id)
         values: dict[str, Any] = {f"{name}_ct": None for name in PERSON_FIELDS}
         values.update(status="erased", email_bidx=None, phone_bidx=None, erased_at=now, updated_at=now)
         self.repo.update_row(person_id, values)

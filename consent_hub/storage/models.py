@@ -277,3 +277,16 @@ class Relation(Base):
     program: Mapped[str] = mapped_column(String(80), primary_key=True, default="")
     first_seen: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     last_seen: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+class AccessKey(Base):
+    """Denormalised visibility: one row per (basis key, person), kept in step with relations and
+    consent states in the same transaction, so counts are index-only. Keys:
+    ``c:<house id>`` customer, ``s:<house id>`` program subscriber, ``h:<house>:<purpose>`` consent
+    to a house, ``k:<purpose>`` consent to the whole cluster (granted ones only, with their expiry)."""
+
+    __tablename__ = "access_keys"
+
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    person_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())

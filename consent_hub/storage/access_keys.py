@@ -1,0 +1,51 @@
+"""Access keys: the denormalised index of who is reachable through which basis.
+
+Written in the same transaction as the relation, consent state or erasure that changes them, by
+the one function per change below; read only by the access repository's counts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from consent_hub.storage.models import AccessKey, ConsentState
+
+
+def relation_key(kind: str, house_id: uuid.UUID) -> str:
+    return f"{'c' if kind == 'customer' else 's'}:{house_id.hex}"
+
+
+def consent_key(target_kind: str, target_ref: str, purpose: str) -> str:
+    return f"h:{target_ref}:{purpose}" if target_kind == "house" else f"k:{purpose}"
+
+
+def add_relation(session: Session, person_id: uuid.UUID, kind: str, house_id: uuid.UUID) -> None:
+    key = relation_key(kind, house_id)
+    if session.get(AccessKey, (key, person_id)) is None:
+        session.add(AccessKey(key=key, person_id=person_id, expires_at=None))
+
+
+def follow_consent_state(session: Session, state: ConsentState) -> None:
+    """Make the key of this (person, purpose, target) mirror its current state."""
+    key = consent_key(state.target_kind, state.target_ref, state.purpose)
+    current = session.get(AccessKey, (key, state.person_id))
+    if state.status == "granted":
+        if current is None:
+            session.add(AccessKey(key=key, person_id=state.person_id, expires_at=state.expires_at))
+        else:
+            current.expires_at = state.expires_at
+    elif current is not None:
+        session.delete(current)
+
+
+def forget_person(session: Session, person_id: uuid.UUID) -> None:
+    session.execute(delete(AccessKey).where(AccessKey.person_id == person_id))
+
+
+def keys_of(session: Session, person_id: uuid.UUID) -> dict[str, dt.datetime | None]:
+    rows = session.execute(select(AccessKey.key, AccessKey.expires_at).where(AccessKey.person_id == person_id))
+    return {k: e for k, e in rows}
