@@ -25,8 +25,8 @@ def upgrade() -> None:
     house_hex = "replace(CAST(house_id AS TEXT), '-', '')" if op.get_bind().dialect.name == "postgresql" else "house_id"
     op.execute(
         "INSERT INTO access_keys (key, person_id, expires_at) "  # noqa: S608 - fixed text, no input
-        f"SELECT DISTINCT CASE WHEN kind = 'customer' THEN 'c:' ELSE 's:' END || {house_hex}, person_id, CAST(NULL AS TIMESTAMP) "
-        "FROM relations"
+        f"SELECT DISTINCT CASE WHEN kind = 'customer' THEN 'c:' ELSE 's:' END || {house_hex}, person_id, "
+        "CAST(NULL AS TIMESTAMP) FROM relations"
     )
     op.execute(
         "INSERT INTO access_keys (key, person_id, expires_at) "
