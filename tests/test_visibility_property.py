@@ -24,6 +24,7 @@ from consent_hub.access.service import RelationService
 from consent_hub.consent.catalogue import POLICIES_DIR, load_catalogue
 from consent_hub.consent.service import ConsentService
 from consent_hub.people.service import PeopleService
+from consent_hub.storage import access_keys
 from tests.conftest import Hub
 
 ENFORCER = casbin.Enforcer(str(POLICIES_DIR / "model.conf"), str(POLICIES_DIR / "policy.csv"))
@@ -158,6 +159,12 @@ def test_sql_visibility_equals_per_person_enforce(world_hub: Hub, world: dict) -
     world["consents"] = [c for c in world["consents"] if c.person < world["people"]]
     world["relations"] = [r for r in world["relations"] if r[0] < world["people"]]
     ids, houses = build(hub, world)
+    # the keys kept up change by change equal a recomputation from relations and consent states
+    snapshot = "SELECT key, person_id, expires_at FROM access_keys ORDER BY key, person_id"
+    incremental = hub.sql(snapshot)
+    with hub.uow() as uow:
+        access_keys.rebuild_all(uow.session)
+    assert hub.sql(snapshot) == incremental
     # besides the random requests, aim some at what the world holds, so that visible people,
     # refusals, withdrawals and expiries are actually exercised
     aimed = [("marketer", 0 if c.house is None else c.house, c.purpose) for c in world["consents"]]

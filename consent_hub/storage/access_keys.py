@@ -49,3 +49,21 @@ def forget_person(session: Session, person_id: uuid.UUID) -> None:
 def keys_of(session: Session, person_id: uuid.UUID) -> dict[str, dt.datetime | None]:
     rows = session.execute(select(AccessKey.key, AccessKey.expires_at).where(AccessKey.person_id == person_id))
     return {k: e for k, e in rows}
+
+
+def rebuild_all(session: Session) -> None:
+    """Recompute every key from relations and consent states (after bulk loads, or to check for
+    drift). Expired grants keep their key: the expiry is applied when counting."""
+    conn = session.connection()
+    house_hex = "replace(CAST(house_id AS TEXT), '-', '')" if conn.dialect.name == "postgresql" else "house_id"
+    conn.exec_driver_sql("DELETE FROM access_keys")
+    conn.exec_driver_sql(
+        "INSERT INTO access_keys (key, person_id, expires_at) "  # noqa: S608 - fixed text, no input
+        f"SELECT DISTINCT CASE WHEN kind = 'customer' THEN 'c:' ELSE 's:' END || {house_hex}, person_id, "
+        "CAST(NULL AS TIMESTAMP) FROM relations"
+    )
+    conn.exec_driver_sql(
+        "INSERT INTO access_keys (key, person_id, expires_at) "
+        "SELECT CASE WHEN target_kind = 'house' THEN 'h:' || target_ref || ':' || purpose ELSE 'k:' || purpose END, "
+        "person_id, expires_at FROM consent_states WHERE status = 'granted'"
+    )

@@ -286,6 +286,7 @@ class AccessKey(Base):
     to a house, ``k:<purpose>`` consent to the whole cluster (granted ones only, with their expiry)."""
 
     __tablename__ = "access_keys"
+    __table_args__ = (Index("ix_access_keys_key_expires_at_person_id", "key", "expires_at", "person_id"),)
 
     key: Mapped[str] = mapped_column(String(160), primary_key=True)
     person_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)

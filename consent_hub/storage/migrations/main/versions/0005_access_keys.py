@@ -21,6 +21,8 @@ def upgrade() -> None:
         sa.Column("person_id", sa.Uuid(), primary_key=True),
         sa.Column("expires_at", sa.DateTime(timezone=True)),
     )
+    # covers the counts (key = ?, expiry filter, person id) so they never read the table itself
+    op.create_index("ix_access_keys_key_expires_at_person_id", "access_keys", ["key", "expires_at", "person_id"])
     # backfill from what exists (a house id is keyed as 32 hex digits, as SQLite stores it)
     house_hex = "replace(CAST(house_id AS TEXT), '-', '')" if op.get_bind().dialect.name == "postgresql" else "house_id"
     op.execute(
@@ -36,4 +38,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_access_keys_key_expires_at_person_id", "access_keys")
     op.drop_table("access_keys")
