@@ -44,7 +44,7 @@ if __package__ in (None, ""):  # run as a script: make the repository root impor
 
 import casbin
 from rich.table import Table as RichTable
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import Select
@@ -52,7 +52,7 @@ from sqlalchemy.sql import Select
 from bench.bench_vault import CLUSTER, batches, cluster, console, peak_rss_mib
 from bench.generate import people as generate_people
 from consent_hub.access.policy import FIELD_GROUPS, AccessPolicy
-from consent_hub.access.repository import AccessRepository, Scope, visible
+from consent_hub.access.repository import AccessRepository, Scope
 from consent_hub.access.service import AccessService
 from consent_hub.actors import Actor
 from consent_hub.clusters import ClusterRegistry
@@ -60,7 +60,7 @@ from consent_hub.consent.catalogue import POLICIES_DIR
 from consent_hub.houses.service import HouseService
 from consent_hub.people.service import PeopleService
 from consent_hub.storage import access_keys
-from consent_hub.storage.models import Person, utcnow
+from consent_hub.storage.models import utcnow
 
 N_HOUSES = 10
 HOUSE_SLUGS = [f"bench-house-{i:02d}" for i in range(1, N_HOUSES + 1)]
@@ -369,7 +369,8 @@ def run(args: argparse.Namespace) -> tuple[list[Line], list[str]]:
                     note=f"{n:,} visible; bases {','.join(compiled.bases)}",
                 )
             )
-            stmt = select(func.count()).select_from(Person).where(visible(compiled.bases, scope))
+            with registry.unit_of_work(CLUSTER) as uow:
+                stmt = AccessRepository(uow.session).count_statement(compiled.bases, scope)
             plans[f"{role} + {purpose}"] = explain(engine, stmt)
 
         # (b) lookups by e-mail through the service, one unit of work each
@@ -406,11 +407,7 @@ def run(args: argparse.Namespace) -> tuple[list[Line], list[str]]:
 
         def sql_path() -> list[uuid.UUID]:
             with registry.unit_of_work(CLUSTER) as uow:
-                return list(
-                    uow.session.scalars(
-                        select(Person.id).where(visible(compiled.bases, scope), Person.id.in_(sample_ids))
-                    )
-                )
+                return AccessRepository(uow.session).visible_ids(compiled.bases, scope, among=sample_ids)
 
         console.log(f"(c) SQL path on {sample:,} people x{args.runs} ...")
         sql_samples, sql_ids = timed(sql_path, args.runs)

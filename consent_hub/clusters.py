@@ -4,6 +4,7 @@ clusters apart (invariant 1): a unit of work opens exactly one cluster, never tw
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -32,6 +33,8 @@ class ClusterRuntime:
     _keys: KeyProvider | None = None
     _indexer: BlindIndexer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # house slug -> id; houses are never renamed or removed, so the mapping cannot go stale
+    house_ids: dict[str, uuid.UUID] = field(default_factory=dict)
 
     @property
     def phone_region(self) -> str:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from consent_hub.storage import access_keys
@@ -82,21 +82,39 @@ class AccessRepository:
         """Counted from the access keys (index-only); the cluster-wide basis counts people."""
         if not bases:
             return 0
+        return int(self.session.scalar(self.count_statement(bases, scope)) or 0)
+
+    def count_statement(self, bases: Sequence[str], scope: Scope) -> Select[Any]:
         if "any-in-cluster" in bases or scope.house_id is None or scope.house is None:
-            return self.count_by_predicates(bases, scope)
+            return select(func.count()).select_from(Person).where(visible(bases, scope))
         keys = [basis_key(b, scope) for b in bases]
         valid = or_(AccessKey.expires_at.is_(None), AccessKey.expires_at > scope.now)
         if len(keys) == 1:
-            stmt = select(func.count()).select_from(AccessKey).where(AccessKey.key == keys[0], valid)
-        else:
-            stmt = select(func.count(AccessKey.person_id.distinct())).where(AccessKey.key.in_(keys), valid)
-        return int(self.session.scalar(stmt) or 0)
+            return select(func.count()).select_from(AccessKey).where(AccessKey.key == keys[0], valid)
+        return select(func.count(AccessKey.person_id.distinct())).where(AccessKey.key.in_(keys), valid)
 
     def count_by_predicates(self, bases: Sequence[str], scope: Scope) -> int:
         """The reference count over people, relations and consent states (no access keys)."""
         return int(self.session.scalar(select(func.count()).select_from(Person).where(visible(bases, scope))) or 0)
 
-    def visible_ids(self, bases: Sequence[str], scope: Scope) -> list[uuid.UUID]:
+    def visible_ids(self, bases: Sequence[str], scope: Scope, among: Any = None) -> list[uuid.UUID]:
+        """Ids of the visible people (optionally only those in the id subquery ``among``): from
+        the access keys for house-scoped callers, from the reference predicates otherwise."""
+        if not bases:
+            return []
+        if "any-in-cluster" in bases or scope.house_id is None or scope.house is None:
+            stmt = select(Person.id).where(visible(bases, scope))
+            if among is not None:
+                stmt = stmt.where(Person.id.in_(among))
+            return list(self.session.scalars(stmt))
+        keys = [basis_key(b, scope) for b in bases]
+        valid = or_(AccessKey.expires_at.is_(None), AccessKey.expires_at > scope.now)
+        ks = select(AccessKey.person_id).where(AccessKey.key.in_(keys), valid).distinct()
+        if among is not None:
+            ks = ks.where(AccessKey.person_id.in_(among))
+        return list(self.session.scalars(ks))
+
+    def visible_ids_by_predicates(self, bases: Sequence[str], scope: Scope) -> list[uuid.UUID]:
         return list(self.session.scalars(select(Person.id).where(visible(bases, scope))))
 
     def bases_held(self, person_id: uuid.UUID, bases: Sequence[str], scope: Scope) -> set[str] | None:

@@ -67,10 +67,19 @@ class AccessService:
         self._record_policy_version(actor, compiled.policy_version)
         if not compiled.bases:
             raise Forbidden(f"role {actor.role!r} has no access to personal data for purpose {purpose!r}")
-        house_id = self.repo.house_id(actor.house) if actor.house else None
+        house_id = self._house_id(actor.house) if actor.house else None
         if actor.house and house_id is None:
             raise Forbidden("the caller's house is not registered")
         return compiled, Scope(self.uow.cluster, actor.house, house_id, purpose, utcnow())
+
+    def _house_id(self, slug: str) -> uuid.UUID | None:
+        cache = self.uow.rt.house_ids
+        if slug not in cache:
+            house_id = self.repo.house_id(slug)
+            if house_id is None:
+                return None
+            cache[slug] = house_id
+        return cache[slug]
 
     def _record_policy_version(self, actor: Actor, version: str) -> None:
         """The first decision under a policy version in this process writes an audit entry, so the
@@ -207,7 +216,7 @@ class AccessService:
             compiled = self.policy.compile(actor.role, actor.house, purpose)
             if not compiled.bases:
                 continue
-            house_id = self.repo.house_id(actor.house) if actor.house else None
+            house_id = self._house_id(actor.house) if actor.house else None
             scope = Scope(self.uow.cluster, actor.house, house_id, purpose, utcnow())
             if self.repo.bases_held(person_id, compiled.bases, scope):
                 return True
