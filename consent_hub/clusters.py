@@ -139,10 +139,6 @@ class UnitOfWork:
         self.key_session.commit()
         self.session.commit()
 
-    def flush(self) -> None:
-        self.key_session.flush()
-        self.session.flush()
-
     def rollback(self) -> None:
         self.key_session.rollback()
         self.session.rollback()

@@ -114,9 +114,6 @@ class AccessRepository:
             ks = ks.where(AccessKey.person_id.in_(among))
         return list(self.session.scalars(ks))
 
-    def visible_ids_by_predicates(self, bases: Sequence[str], scope: Scope) -> list[uuid.UUID]:
-        return list(self.session.scalars(select(Person.id).where(visible(bases, scope))))
-
     def bases_held(self, person_id: uuid.UUID, bases: Sequence[str], scope: Scope) -> set[str] | None:
         """The bases through which this active person is reached; None if no such active person."""
         if not bases:
@@ -128,6 +125,13 @@ class AccessRepository:
         if row is None:
             return None
         return {b for i, b in enumerate(bases) if row[i + 1]}
+
+    def visible_under_any(self, person_id: uuid.UUID, grants: Sequence[tuple[Sequence[str], Scope]]) -> bool:
+        """Whether the person is visible under at least one of several (bases, scope) grants."""
+        if not grants:
+            return False
+        clause = or_(*(visible(bases, scope) for bases, scope in grants))
+        return self.session.scalar(select(Person.id).where(Person.id == person_id, clause)) is not None
 
     def relations_of(self, person_id: uuid.UUID, house_id: uuid.UUID) -> Sequence[Relation]:
         return self.session.scalars(
@@ -162,7 +166,3 @@ class AccessRepository:
             current.first_seen = min(current.first_seen, seen)
             current.last_seen = max(current.last_seen, seen)
         self.session.flush()
-
-
-def row_value(value: Any) -> bool:
-    return bool(value)

@@ -212,15 +212,14 @@ class AccessService:
         return Explanation(bool(held), purpose, groups, reasons)
 
     def _visible_for_any_purpose(self, actor: Actor, person_id: uuid.UUID) -> bool:
+        house_id = self._house_id(actor.house) if actor.house else None
+        now = utcnow()
+        grants = []
         for purpose in load_catalogue().purpose_keys():
             compiled = self.policy.compile(actor.role, actor.house, purpose)
-            if not compiled.bases:
-                continue
-            house_id = self._house_id(actor.house) if actor.house else None
-            scope = Scope(self.uow.cluster, actor.house, house_id, purpose, utcnow())
-            if self.repo.bases_held(person_id, compiled.bases, scope):
-                return True
-        return False
+            if compiled.bases:
+                grants.append((compiled.bases, Scope(self.uow.cluster, actor.house, house_id, purpose, now)))
+        return self.repo.visible_under_any(person_id, grants)
 
 
 class RelationService:

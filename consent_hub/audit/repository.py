@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from consent_hub.storage.bulk import insert_rows
@@ -67,13 +67,6 @@ class AuditRepository:
             select(*ENTRY_COLUMNS).order_by(AuditEntry.seq).execution_options(yield_per=batch)
         )
         yield from result
-
-    def last_seq(self) -> int:
-        return int(self.session.scalar(select(func.coalesce(func.max(AuditEntry.seq), 0))) or 0)
-
-    def entry_hash(self, seq: int) -> bytes | None:
-        value = self.session.scalar(select(AuditEntry.hash).where(AuditEntry.seq == seq))
-        return None if value is None else bytes(value)
 
     def entry_action(self, seq: int) -> str | None:
         return self.session.scalar(select(AuditEntry.action).where(AuditEntry.seq == seq))

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import json
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -188,8 +188,6 @@ def verify_chain(
     off a signed checkpoint (or below it, when the tail was cut); then the first entry after the
     last checkpoint that still holds is named.
     """
-    import time
-
     started = time.perf_counter()
     repo = AuditRepository(session)
     report = VerifyReport()
@@ -281,7 +279,3 @@ def verify_chain(
         good_until = cp.seq
     report.seconds = time.perf_counter() - started
     return report
-
-
-def utc(at: dt.datetime) -> dt.datetime:
-    return at.astimezone(dt.UTC)

@@ -171,7 +171,3 @@ class ClientService:
             house=self.repo.house_slug(client.house_id),
             request_id=request_id,
         )
-
-
-def active_roles() -> Sequence[str]:
-    return sorted(roles.ISSUABLE_ROLES)

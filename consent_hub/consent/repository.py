@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from consent_hub.storage import access_keys
@@ -74,35 +74,23 @@ class ConsentRepository:
         ).all()
 
     def put_state(self, event: ConsentEvent) -> None:
-        """Move the projection to ``event`` unless it already reflects a later-given event."""
-        current = self.state(event.person_id, event.purpose, event.target_kind, event.target_ref)
-        if current is None:
-            self.session.add(
-                ConsentState(
-                    person_id=event.person_id,
-                    purpose=event.purpose,
-                    target_kind=event.target_kind,
-                    target_ref=event.target_ref,
-                    status=event.status,
-                    event_id=event.id,
-                    given_at=event.given_at,
-                    expires_at=event.expires_at,
-                )
-            )
-        elif event.given_at >= current.given_at:
-            self.session.execute(
-                update(ConsentState)
-                .where(
-                    ConsentState.person_id == event.person_id,
-                    ConsentState.purpose == event.purpose,
-                    ConsentState.target_kind == event.target_kind,
-                    ConsentState.target_ref == event.target_ref,
-                )
-                .values(status=event.status, event_id=event.id, given_at=event.given_at, expires_at=event.expires_at)
-            )
-        self.session.flush()
+        """Move the projection to ``event`` unless it already reflects a later-given event, and
+        keep the person's access key in step with the resulting state."""
         state = self.state(event.person_id, event.purpose, event.target_kind, event.target_ref)
-        if state is not None:
-            self.session.refresh(state)
-            access_keys.follow_consent_state(self.session, state)
-            self.session.flush()
+        if state is None:
+            state = ConsentState(
+                person_id=event.person_id,
+                purpose=event.purpose,
+                target_kind=event.target_kind,
+                target_ref=event.target_ref,
+                status=event.status,
+                event_id=event.id,
+                given_at=event.given_at,
+                expires_at=event.expires_at,
+            )
+            self.session.add(state)
+        elif event.given_at >= state.given_at:
+            state.status, state.event_id = event.status, event.id
+            state.given_at, state.expires_at = event.given_at, event.expires_at
+        access_keys.follow_consent_state(self.session, state)
+        self.session.flush()

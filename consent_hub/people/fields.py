@@ -32,6 +32,8 @@ PERSON_FIELDS: tuple[str, ...] = (
     "language",
 )
 
+TEXT_FIELDS = tuple(f for f in PERSON_FIELDS if f != "birth_date")
+
 MAX_LENGTH = {
     "given_name": 100,
     "family_name": 100,
@@ -100,18 +102,7 @@ class PersonFields(BaseModel):
     birth_date: dt.date | None = None
     language: str | None = None
 
-    @field_validator(
-        "given_name",
-        "family_name",
-        "email",
-        "phone",
-        "street_address",
-        "postal_code",
-        "city",
-        "country",
-        "language",
-        mode="before",
-    )
+    @field_validator(*TEXT_FIELDS, mode="before")
     @classmethod
     def _text(cls, value: Any, info: Any) -> Any:
         if value is None:

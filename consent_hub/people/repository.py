@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import String, Uuid, any_, delete, literal, select, type_coerce, update
+from sqlalchemy import String, Uuid, any_, bindparam, delete, func, literal, select, type_coerce, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
@@ -113,8 +113,6 @@ class KeyStoreRepository:
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     def count_by_version(self) -> dict[int, int]:
-        from sqlalchemy import func
-
         rows = self.session.execute(select(PersonKey.kek_version, func.count()).group_by(PersonKey.kek_version))
         return {int(v): int(n) for v, n in rows}
 
@@ -124,8 +122,6 @@ class KeyStoreRepository:
         ).all()
 
     def rewrap(self, rows: Sequence[dict[str, Any]]) -> None:
-        from sqlalchemy import bindparam
-
         stmt = (
             update(PersonKey)
             .where(PersonKey.person_id == bindparam("pid"))

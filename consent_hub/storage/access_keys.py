@@ -6,10 +6,9 @@ the one function per change below; read only by the access repository's counts.
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from consent_hub.storage.models import AccessKey, ConsentState
@@ -44,11 +43,6 @@ def follow_consent_state(session: Session, state: ConsentState) -> None:
 
 def forget_person(session: Session, person_id: uuid.UUID) -> None:
     session.execute(delete(AccessKey).where(AccessKey.person_id == person_id))
-
-
-def keys_of(session: Session, person_id: uuid.UUID) -> dict[str, dt.datetime | None]:
-    rows = session.execute(select(AccessKey.key, AccessKey.expires_at).where(AccessKey.person_id == person_id))
-    return {k: e for k, e in rows}
 
 
 def rebuild_all(session: Session) -> None:
