@@ -291,3 +291,134 @@ class AccessKey(Base):
     key: Mapped[str] = mapped_column(String(160), primary_key=True)
     person_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     expires_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+
+
+# -- ticketing engine sync (issue 4) ------------------------------------------------------------
+
+
+class EngineCustomer(Base):
+    """A ticketing-engine customer record and the person it was matched to (one person per e-mail
+    in the cluster). ``fields_mac`` is a keyed MAC of the mapped fields, so an unchanged record
+    re-read by the look-back window is recognised without decrypting anything. ``person_id`` is
+    empty for a record that was not imported (its e-mail is on the suppression list)."""
+
+    __tablename__ = "engine_customers"
+    __table_args__ = (Index("ix_engine_customers_person_id", "person_id"),)
+
+    source: Mapped[str] = mapped_column(String(80), primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    person_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    house_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("houses.id"))
+    status: Mapped[str] = mapped_column(String(16))  # linked | suppressed | deleted
+    fields_mac: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    first_seen: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    last_seen: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+class Event(Base):
+    """A performance as the engine knows it (no personal data)."""
+
+    __tablename__ = "events"
+    __table_args__ = (UniqueConstraint("source", "external_id", name="uq_events_source_external_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    source: Mapped[str] = mapped_column(String(80))
+    external_id: Mapped[str] = mapped_column(String(64))
+    house_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("houses.id"))
+    title: Mapped[str] = mapped_column(String(300))
+    starts_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    ends_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    categories: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of the engine's category names
+    uit_event_type: Mapped[str | None] = mapped_column(String(40))  # UiT taxonomy term, when classified
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+class Sale(Base):
+    """One ticket line as the engine reports it; a return is its own line with a negative count."""
+
+    __tablename__ = "sales"
+    __table_args__ = (
+        Index("ix_sales_person_id", "person_id"),
+        Index("ix_sales_house_id_sold_at", "house_id", "sold_at"),
+        Index("ix_sales_event_id", "event_id"),
+        Index("ix_sales_source_order_ref", "source", "order_ref"),
+    )
+
+    source: Mapped[str] = mapped_column(String(80), primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    person_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)  # none for anonymous sales
+    house_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("houses.id"))
+    event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("events.id"))
+    order_ref: Mapped[str | None] = mapped_column(String(64))
+    ticket_type: Mapped[str | None] = mapped_column(String(80))
+    program: Mapped[str | None] = mapped_column(String(80))  # a subscription (program) ticket
+    price: Mapped[int] = mapped_column(Integer)  # euro cents
+    ticket_count: Mapped[int] = mapped_column(Integer)
+    channel: Mapped[str | None] = mapped_column(String(16))  # online | box-office
+    sold_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+class ProgramMembership(Base):
+    """A membership of a shared program (a joint subscription such as CUBO) bought by a person."""
+
+    __tablename__ = "program_memberships"
+    __table_args__ = (Index("ix_program_memberships_person_id", "person_id"),)
+
+    source: Mapped[str] = mapped_column(String(80), primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    person_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    program: Mapped[str] = mapped_column(String(80))
+    house_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("houses.id"))  # the house that sold it
+    sold_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    cancelled: Mapped[bool] = mapped_column(default=False)
+
+
+class ConnectorState(Base):
+    """The bookmark of one stream: moved only in the transaction that commits the page it follows."""
+
+    __tablename__ = "connector_state"
+
+    connector: Mapped[str] = mapped_column(String(80), primary_key=True)
+    stream: Mapped[str] = mapped_column(String(40), primary_key=True)
+    partition: Mapped[str] = mapped_column(String(80), primary_key=True, default="")
+    cursor: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+class SyncRun(Base):
+    """One run of a connector: counts are moved with each committed page, so a killed run shows
+    what it committed. ``detail`` holds per-stream counts and skip reasons (no personal data)."""
+
+    __tablename__ = "sync_runs"
+    __table_args__ = (Index("ix_sync_runs_connector_started_at", "connector", "started_at"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    connector: Mapped[str] = mapped_column(String(80))
+    trigger: Mapped[str] = mapped_column(String(16))  # cli | schedule | api | demo
+    status: Mapped[str] = mapped_column(String(16))  # running | succeeded | failed | interrupted
+    started_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    heartbeat_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    upper_bound: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    rows_read: Mapped[int] = mapped_column(Integer, default=0)
+    rows_written: Mapped[int] = mapped_column(Integer, default=0)
+    rows_skipped: Mapped[int] = mapped_column(Integer, default=0)
+    errors: Mapped[int] = mapped_column(Integer, default=0)
+    retries: Mapped[int] = mapped_column(Integer, default=0)
+    detail: Mapped[str] = mapped_column(Text, default="{}")
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class SyncSkip(Base):
+    """A record a run skipped: the engine's record id and the rule it broke, never its values."""
+
+    __tablename__ = "sync_skips"
+    __table_args__ = (Index("ix_sync_skips_run_id", "run_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("sync_runs.id"))
+    stream: Mapped[str] = mapped_column(String(40))
+    record_ref: Mapped[str] = mapped_column(String(120))
+    reason: Mapped[str] = mapped_column(String(300))
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
