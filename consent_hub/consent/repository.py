@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from consent_hub.storage import access_keys
-from consent_hub.storage.models import ConsentEvent, ConsentState, Notice
+from consent_hub.storage.models import AccessKey, ConsentEvent, ConsentState, Notice
 
 
 class ConsentRepository:
@@ -50,6 +50,67 @@ class ConsentRepository:
         return self.session.scalar(
             select(ConsentEvent).where(ConsentEvent.actor == actor, ConsentEvent.idempotency_key == key)
         )
+
+    def idempotency_hashes(self, actor: str, keys: Sequence[str]) -> dict[str, str | None]:
+        """idempotency key -> request hash, for the keys of ``actor`` already used."""
+        out: dict[str, str | None] = {}
+        for start in range(0, len(keys), 900):
+            rows = self.session.execute(
+                select(ConsentEvent.idempotency_key, ConsentEvent.request_hash).where(
+                    ConsentEvent.actor == actor, ConsentEvent.idempotency_key.in_(keys[start : start + 900])
+                )
+            )
+            out.update({str(k): h for k, h in rows})
+        return out
+
+    def add_events(self, events: Sequence[ConsentEvent]) -> None:
+        self.session.add_all(events)
+        self.session.flush()
+
+    def put_states(self, events: Sequence[ConsentEvent]) -> None:
+        """``put_state`` for many events, with one query for the current states and one for the
+        access keys instead of one per event."""
+        people = list({e.person_id for e in events})
+        states: dict[tuple[uuid.UUID, str, str, str], ConsentState] = {}
+        keys: dict[tuple[str, uuid.UUID], AccessKey] = {}
+        for start in range(0, len(people), 900):
+            chunk = people[start : start + 900]
+            for st in self.session.scalars(select(ConsentState).where(ConsentState.person_id.in_(chunk))):
+                states[(st.person_id, st.purpose, st.target_kind, st.target_ref)] = st
+            for ak in self.session.scalars(select(AccessKey).where(AccessKey.person_id.in_(chunk))):
+                keys[(ak.key, ak.person_id)] = ak
+        for event in sorted(events, key=lambda e: e.given_at):
+            ident = (event.person_id, event.purpose, event.target_kind, event.target_ref)
+            state = states.get(ident)
+            if state is None:
+                state = ConsentState(
+                    person_id=event.person_id,
+                    purpose=event.purpose,
+                    target_kind=event.target_kind,
+                    target_ref=event.target_ref,
+                    status=event.status,
+                    event_id=event.id,
+                    given_at=event.given_at,
+                    expires_at=event.expires_at,
+                )
+                self.session.add(state)
+                states[ident] = state
+            elif event.given_at >= state.given_at:
+                state.status, state.event_id = event.status, event.id
+                state.given_at, state.expires_at = event.given_at, event.expires_at
+            key = access_keys.consent_key(state.target_kind, state.target_ref, state.purpose)
+            current = keys.get((key, state.person_id))
+            if state.status == "granted":
+                if current is None:
+                    current = AccessKey(key=key, person_id=state.person_id, expires_at=state.expires_at)
+                    self.session.add(current)
+                    keys[(key, state.person_id)] = current
+                else:
+                    current.expires_at = state.expires_at
+            elif current is not None:
+                self.session.delete(current)
+                del keys[(key, state.person_id)]
+        self.session.flush()
 
     def add_event(self, event: ConsentEvent) -> None:
         self.session.add(event)

@@ -59,6 +59,17 @@ def _problem(field: str, problem: str) -> InvalidInput:
     return InvalidInput([{"field": field, "problem": problem, "type": "value_error"}])
 
 
+def _request_hash(person_id: uuid.UUID, spec: ConsentRecord) -> str:
+    return hashlib.sha256(
+        json.dumps([str(person_id), spec.model_dump(mode="json")], sort_keys=True).encode()
+    ).hexdigest()
+
+
+def _check_idempotency_key(key: str) -> None:
+    if not (1 <= len(key) <= 100) or not key.isprintable():
+        raise _problem("Idempotency-Key", "must be 1 to 100 printable characters")
+
+
 class ConsentService:
     def __init__(self, uow: UnitOfWork, catalogue: Catalogue | None = None) -> None:
         self.uow = uow
@@ -66,6 +77,7 @@ class ConsentService:
         self.houses = HouseRepository(uow.session)
         self.audit = AuditLog(uow.session, uow.cluster)
         self.catalogue = catalogue or load_catalogue()
+        self._notices: dict[tuple[str, str, str], Notice] = {}
 
     # -- notices -------------------------------------------------------------------------------
     def sync_notices(self, actor: Actor) -> list[Notice]:
@@ -123,27 +135,82 @@ class ConsentService:
         if actor.role not in roles.PEOPLE_WRITERS:
             raise Forbidden(f"role {actor.role!r} may not record consent")
         spec = parse(ConsentRecord, data)
-        request_hash = hashlib.sha256(
-            json.dumps([str(person_id), spec.model_dump(mode="json")], sort_keys=True).encode()
-        ).hexdigest()
+        request_hash = _request_hash(person_id, spec)
         if idempotency_key is not None:
-            if not (1 <= len(idempotency_key) <= 100) or not idempotency_key.isprintable():
-                raise _problem("Idempotency-Key", "must be 1 to 100 printable characters")
+            _check_idempotency_key(idempotency_key)
             earlier = self.repo.by_idempotency_key(actor.id, idempotency_key)
             if earlier is not None:
                 if earlier.request_hash != request_hash:
                     raise Conflict("this idempotency key was used for a different request")
                 return earlier, False
-        purpose = self.catalogue.get(spec.purpose)
-        kind, ref = self._target(purpose, spec.target)
-        notice = self.repo.notice_by_hash(purpose.key, spec.language, spec.notice_sha256)
-        if notice is None:
-            raise _problem("notice_sha256", "no published notice of this purpose and language has this hash")
         people = PeopleService(self.uow)
         person = people.repo.get(person_id)
         if person is None or person.status != "active":
             raise NotFound("no such person")
+        event, record, evidence = self._prepare(actor, person_id, spec, idempotency_key, request_hash, utcnow())
+        self.audit.append(actor, record)
+        if evidence:
+            event.evidence_ct = people.cipher(person_id).seal(evidence, "consent_events", "evidence", event.id)
+        self.repo.add_event(event)
+        self.repo.put_state(event)
+        return event, True
+
+    def record_many(self, actor: Actor, items: Sequence[tuple[uuid.UUID, ConsentRecord, str]]) -> list[ConsentEvent]:
+        """``record`` for imports: (person, consent, idempotency key) triples under the same rules,
+        with batched queries and one audit append. Items whose key was used before for the same
+        request are left out (a re-read page creates nothing); a key reused for a different
+        request raises Conflict; people who are not active are left out."""
+        if actor.role not in roles.PEOPLE_WRITERS:
+            raise Forbidden(f"role {actor.role!r} may not record consent")
+        if not items:
+            return []
+        for _, _, key in items:
+            _check_idempotency_key(key)
+        used = self.repo.idempotency_hashes(actor.id, [key for _, _, key in items])
+        people = PeopleService(self.uow)
+        statuses = people.repo.statuses([pid for pid, _, _ in items])
         now = utcnow()
+        prepared: list[tuple[ConsentEvent, AuditRecord, str | None]] = []
+        for person_id, spec, key in items:
+            request_hash = _request_hash(person_id, spec)
+            if key in used:
+                if used[key] != request_hash:
+                    raise Conflict("this idempotency key was used for a different request")
+                continue
+            if statuses.get(person_id) != "active":
+                continue
+            used[key] = request_hash
+            prepared.append(self._prepare(actor, person_id, spec, key, request_hash, now))
+        if not prepared:
+            return []
+        self.audit.append(actor, *(record for _, record, _ in prepared))
+        ciphers = people.ciphers([e.person_id for e, _, evidence in prepared if evidence])
+        events: list[ConsentEvent] = []
+        for event, _, evidence in prepared:
+            if evidence:
+                cipher = ciphers.get(event.person_id)
+                if cipher is None:  # erased between the status check and now: record no evidence for it
+                    continue
+                event.evidence_ct = cipher.seal(evidence, "consent_events", "evidence", event.id)
+            events.append(event)
+        self.repo.add_events(events)
+        self.repo.put_states(events)
+        return events
+
+    def _prepare(
+        self,
+        actor: Actor,
+        person_id: uuid.UUID,
+        spec: ConsentRecord,
+        idempotency_key: str | None,
+        request_hash: str,
+        now: dt.datetime,
+    ) -> tuple[ConsentEvent, AuditRecord, str | None]:
+        """Check one consent against the catalogue, the notices and the clock; return the event to
+        store, its audit record and the evidence to seal (JSON text, or None)."""
+        purpose = self.catalogue.get(spec.purpose)
+        kind, ref = self._target(purpose, spec.target)
+        notice = self._notice(purpose.key, spec.language, spec.notice_sha256)
         given_at = spec.given_at or now
         if given_at.tzinfo is None:
             raise _problem("given_at", "must carry a time zone")
@@ -160,27 +227,18 @@ class ConsentService:
         else:
             expires_at = None
         event_id = uuid.uuid4()
-        self.audit.append(
-            actor,
-            AuditRecord(
-                f"consent.{spec.status}",
-                [person_id],
-                purpose=purpose.key,
-                detail={
-                    "event_id": str(event_id),
-                    "target": f"{kind}:{ref}",
-                    "channel": spec.channel,
-                    "notice": f"v{notice.version}/{notice.sha256[:12]}",
-                },
-            ),
+        record = AuditRecord(
+            f"consent.{spec.status}",
+            [person_id],
+            purpose=purpose.key,
+            detail={
+                "event_id": str(event_id),
+                "target": f"{kind}:{ref}",
+                "channel": spec.channel,
+                "notice": f"v{notice.version}/{notice.sha256[:12]}",
+            },
         )
-        evidence_ct = None
-        if spec.evidence is not None:
-            evidence = spec.evidence.model_dump(exclude_none=True)
-            if evidence:
-                evidence_ct = people.cipher(person_id).seal(
-                    json.dumps(evidence, sort_keys=True), "consent_events", "evidence", event_id
-                )
+        evidence = spec.evidence.model_dump(exclude_none=True) if spec.evidence is not None else None
         event = ConsentEvent(
             id=event_id,
             person_id=person_id,
@@ -192,7 +250,7 @@ class ConsentService:
             notice_sha256=notice.sha256,
             language=spec.language,
             channel=spec.channel,
-            evidence_ct=evidence_ct,
+            evidence_ct=None,
             given_at=given_at,
             expires_at=expires_at,
             recorded_at=now,
@@ -200,9 +258,17 @@ class ConsentService:
             idempotency_key=idempotency_key,
             request_hash=request_hash,
         )
-        self.repo.add_event(event)
-        self.repo.put_state(event)
-        return event, True
+        return event, record, json.dumps(evidence, sort_keys=True) if evidence else None
+
+    def _notice(self, purpose: str, language: str, sha256: str) -> Notice:
+        cache_key = (purpose, language, sha256)
+        notice = self._notices.get(cache_key)
+        if notice is None:
+            notice = self.repo.notice_by_hash(purpose, language, sha256)
+            if notice is None:
+                raise _problem("notice_sha256", "no published notice of this purpose and language has this hash")
+            self._notices[cache_key] = notice
+        return notice
 
     def _target(self, purpose: Purpose, target: str | None) -> tuple[str, str]:
         kind = purpose.target_kind

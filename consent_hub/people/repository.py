@@ -52,6 +52,27 @@ class PeopleRepository:
     def insert_many(self, rows: Sequence[dict[str, Any]]) -> None:
         insert_rows(self.session, Person.__table__, rows)  # type: ignore[arg-type]
 
+    def statuses(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+        out: dict[uuid.UUID, str] = {}
+        for chunk in _chunks(list(dict.fromkeys(ids))):
+            out.update(
+                {
+                    r.id: r.status
+                    for r in self.session.execute(select(Person.id, Person.status).where(Person.id.in_(chunk)))
+                }
+            )
+        return out
+
+    def suppressed_among(self, indexes: Sequence[bytes]) -> set[bytes]:
+        out: set[bytes] = set()
+        for start in range(0, len(indexes), _CHUNK):
+            chunk = indexes[start : start + _CHUNK]
+            out.update(
+                bytes(b)
+                for b in self.session.scalars(select(Suppression.email_bidx).where(Suppression.email_bidx.in_(chunk)))
+            )
+        return out
+
     def ciphertexts(self, ids: Sequence[uuid.UUID], columns: Sequence[str]) -> dict[uuid.UUID, Any]:
         """(status, created_at, updated_at, row_version, *columns) per person, without ORM objects."""
         by_key, id_col = _id_keys(self.session, ids, Person.id)

@@ -72,7 +72,10 @@ def upgrade() -> None:
         sa.Column("person_id", sa.Uuid(), nullable=False),
         sa.Column("program", sa.String(80), nullable=False),
         sa.Column(
-            "house_id", sa.Uuid(), sa.ForeignKey("houses.id", name="fk_program_memberships_house_id_houses"), nullable=False
+            "house_id",
+            sa.Uuid(),
+            sa.ForeignKey("houses.id", name="fk_program_memberships_house_id_houses"),
+            nullable=False,
         ),
         _ts("sold_at", False),
         _ts("expires_at"),
@@ -109,7 +112,9 @@ def upgrade() -> None:
     op.create_table(
         "sync_skips",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
-        sa.Column("run_id", sa.Uuid(), sa.ForeignKey("sync_runs.id", name="fk_sync_skips_run_id_sync_runs"), nullable=False),
+        sa.Column(
+            "run_id", sa.Uuid(), sa.ForeignKey("sync_runs.id", name="fk_sync_skips_run_id_sync_runs"), nullable=False
+        ),
         sa.Column("stream", sa.String(40), nullable=False),
         sa.Column("record_ref", sa.String(120), nullable=False),
         sa.Column("reason", sa.String(300), nullable=False),
