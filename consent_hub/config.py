@@ -7,12 +7,13 @@ so a hub directory can be moved as a whole.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -52,6 +53,55 @@ class EnvironmentKeys(BaseModel):
 KeySource = Annotated[KeyringFileKeys | SecretFileKeys | EnvironmentKeys, Field(discriminator="provider")]
 
 
+class ProgramMapping(BaseModel):
+    """An engine membership (joint subscription) and the program and houses it stands for."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    program: str = Field(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?$")
+    houses: list[str] = Field(min_length=1)
+
+
+class ConnectorConfig(BaseModel):
+    """One ticketing engine feeding this cluster. Secrets come from the environment
+    (``*_env``); inline ``token`` / ``secret`` are for the demo's fake engines only."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str = Field(pattern=r"^[a-z][a-z0-9-]{1,39}$", description="tixly | ticketmatic")
+    base_url: str
+    token: str | None = None
+    token_env: str | None = None
+    access_key: str | None = None
+    secret: str | None = None
+    secret_env: str | None = None
+    accounts: list[str] = Field(default_factory=list, description="engine accounts; default: the houses' accounts")
+    every_seconds: float = Field(default=0, ge=0, description="run on this interval while the hub serves; 0 = never")
+    run_on_start: bool = False
+    page_size: int = Field(default=500, ge=1, le=1000)
+    lookback_seconds: int = Field(default=300, ge=0)
+    start_from: dt.date = dt.date(2000, 1, 1)
+    timeout_seconds: float = Field(default=30, gt=0)
+    max_attempts: int = Field(default=8, ge=1, le=50)
+    backoff_base_seconds: float = Field(default=0.5, ge=0)
+    backoff_max_seconds: float = Field(default=60, ge=0)
+    newsletter_purpose: str = "newsletter"
+    permissions: dict[str, str] = Field(
+        default_factory=dict, description="engine opt-in id -> house-scoped purpose ('' ignores it)"
+    )
+    programs: dict[str, ProgramMapping] = Field(default_factory=dict, description="engine membership id -> program")
+
+    def secret_value(self, inline: str | None, env: str | None, what: str) -> str:
+        if env:
+            value = os.environ.get(env)
+            if not value:
+                raise ConfigurationError(f"connector {what}: environment variable {env} is not set")
+            return value
+        if inline:
+            return inline
+        raise ConfigurationError(f"connector {what} is not configured")
+
+
 class ClusterConfig(BaseModel):
     display_name: str = ""
     database_url: str
@@ -60,6 +110,7 @@ class ClusterConfig(BaseModel):
     key_store_url: str | None = None
     keys: KeySource
     default_phone_region: str = "BE"
+    connectors: dict[str, ConnectorConfig] = Field(default_factory=dict)
 
 
 class HubSettings(BaseSettings):

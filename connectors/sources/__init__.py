@@ -1,0 +1,1 @@
+"""Source connectors: ticketing engines (and box-office files) into the hub."""

@@ -1,0 +1,355 @@
+"""Tixly CRM API v3 as a source: customers (with their permissions, Tixly's opt-ins), events,
+ticket lines and memberships.
+
+Shape and quirks followed (see ``connectors/fakes/tixly.py`` for the fake used in tests):
+bearer token; ``{"Data": [...], "Next": url}`` paging with ``pageSize``; timestamps without a
+zone, in UTC; ``/customers?DateFrom=`` on ``Edited``, or ``Created`` while ``Edited`` is null;
+``/events/sales?SoldFrom=&SoldTo=`` with one row per ticket line and returns as negative
+``TicketCount``; ``OrganisationID`` names the house (mapped through the hub's house table).
+
+Permissions map to purposes: a ``General`` e-mail permission is the collecting house's newsletter
+opt-in unless ``permissions`` in the connector config says otherwise; other permissions are
+ignored unless mapped. Memberships map to programs through ``programs`` (a joint subscription
+covers several houses); an unmapped membership is a program of the selling house only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from connectors.sources.base import EngineHttp, FatalSyncError, Page, RetryPolicy, Source, Stream, SyncContext
+from consent_hub.config import ConnectorConfig
+from consent_hub.ingest.records import (
+    CustomerRecord,
+    EngineOptIn,
+    EventRecord,
+    MembershipRecord,
+    PageResult,
+    SaleLine,
+)
+from consent_hub.ingest.service import IngestService
+
+LANGUAGES = {1: "nl", 2: "en", 3: "fr"}
+
+
+class BadRecord(ValueError):
+    """A record this connector cannot map; the message names the field, never its value."""
+
+
+def tixly_time(value: Any, field: str) -> dt.datetime:
+    if not isinstance(value, str):
+        raise BadRecord(f"{field}: not a timestamp")
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadRecord(f"{field}: not a timestamp") from None
+    return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
+
+
+def query_time(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="milliseconds")
+
+
+def _text(raw: dict[str, Any], name: str) -> str | None:
+    value = raw.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str | int):
+        raise BadRecord(f"{name}: not text")
+    text = str(value).strip()
+    return text or None
+
+
+def _int(raw: dict[str, Any], name: str) -> int:
+    value = raw.get(name)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadRecord(f"{name}: not a whole number")
+    return value
+
+
+def _ref(raw: dict[str, Any], name: str) -> str:
+    value = raw.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | str) or str(value) == "":
+        raise BadRecord(f"{name}: missing")
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Permission:
+    organisation: str
+    kind: str  # General | Event related
+    channel: str  # Email | SMS | Both
+
+
+class TixlyPaged(Stream):
+    path: str
+
+    def __init__(self, source: str, page_size: int) -> None:
+        self.source = source
+        self.page_size = page_size
+
+    def params(self, since: dt.datetime | None, ctx: SyncContext) -> dict[str, Any]:
+        return {"DateFrom": query_time(since)} if since is not None else {}
+
+    def record_time(self, raw: dict[str, Any]) -> dt.datetime:
+        edited = raw.get("Edited")
+        return tixly_time(edited if edited is not None else raw.get("Created"), "Edited/Created")
+
+    def pages(self, http: EngineHttp, since: dt.datetime | None, ctx: SyncContext) -> Iterator[Page]:
+        params: dict[str, Any] | None = {**self.params(since, ctx), "pageSize": self.page_size}
+        url: str | None = self.path
+        while url:
+            body = http.get_json(url, params)
+            params = None  # Next repeats every parameter
+            data = body.get("Data") if isinstance(body, dict) else None
+            if not isinstance(data, list):
+                raise FatalSyncError(f"unexpected page shape from {self.path}")
+            records = [r for r in data if isinstance(r, dict)]
+            beyond = False
+            if self.cursor_field is not None:
+                kept = []
+                for r in records:
+                    with contextlib.suppress(BadRecord):
+                        beyond = beyond or self.record_time(r) > ctx.upper_bound
+                    if not beyond:
+                        kept.append(r)
+                records = kept
+            if records:
+                yield Page(records)
+            nxt = body.get("Next")
+            url = nxt if isinstance(nxt, str) and nxt and not beyond else None
+
+    def _apply(
+        self,
+        page: Page,
+        mapper: Callable[[dict[str, Any]], Any],
+        writer: Callable[[list[Any]], PageResult],
+    ) -> tuple[PageResult, dt.datetime | None]:
+        mapped: list[Any] = []
+        skipped = PageResult()
+        reached: dt.datetime | None = None
+        for raw in page.records:
+            ref = str(raw.get(self.key, "?"))
+            try:
+                when = self.record_time(raw)
+                reached = when if reached is None else max(reached, when)
+            except BadRecord:
+                pass
+            try:
+                mapped.append(mapper(raw))
+            except BadRecord as exc:
+                skipped.skip(ref, f"malformed record: {exc}")
+        result = writer(mapped)
+        result.read += len(skipped.skipped)
+        result.skipped = skipped.skipped + result.skipped
+        return result, reached
+
+
+class EventsStream(TixlyPaged):
+    name, key, cursor_field, path = "events", "Id", "Edited", "/events"
+
+    def apply(self, ingest: IngestService, page: Page, ctx: SyncContext) -> tuple[PageResult, dt.datetime | None]:
+        def mapper(raw: dict[str, Any]) -> EventRecord:
+            org = _ref(raw, "OrganisationId")
+            house = ctx.houses.get(org)
+            if house is None:
+                raise BadRecord("OrganisationId: not mapped to a house")
+            categories = raw.get("Categories") or []
+            return EventRecord(
+                external_id=_ref(raw, "Id"),
+                house=house,
+                title=_text(raw, "Name") or "",
+                starts_at=tixly_time(raw["StartDate"], "StartDate") if raw.get("StartDate") else None,
+                ends_at=tixly_time(raw["EndDate"], "EndDate") if raw.get("EndDate") else None,
+                categories=[str(c.get("Name")) for c in categories if isinstance(c, dict) and c.get("Name")],
+                updated_at=self.record_time(raw),
+            )
+
+        return self._apply(page, mapper, ingest.upsert_events)
+
+
+class CustomersStream(TixlyPaged):
+    name, key, cursor_field, path = "customers", "Id", "Edited", "/customers"
+
+    def __init__(self, source: str, page_size: int, permissions: dict[str, Permission]) -> None:
+        super().__init__(source, page_size)
+        self.permissions = permissions
+
+    def opt_in(self, raw: dict[str, Any], ctx: SyncContext) -> EngineOptIn | None:
+        perm_id = _ref(raw, "PermissionId")
+        definition = self.permissions.get(perm_id)
+        if definition is None:
+            return None
+        purpose = ctx.config.permissions.get(perm_id)
+        if purpose is None:
+            general_mail = definition.kind == "General" and definition.channel in ("Email", "Both")
+            purpose = ctx.config.newsletter_purpose if general_mail else ""
+        house = ctx.houses.get(definition.organisation)
+        if not purpose or house is None:
+            return None
+        opted = raw.get("OptIn")
+        if not isinstance(opted, bool):
+            raise BadRecord("Permissions.OptIn: not a boolean")
+        return EngineOptIn(perm_id, purpose, house, opted, tixly_time(raw.get("Edited"), "Permissions.Edited"))
+
+    def apply(self, ingest: IngestService, page: Page, ctx: SyncContext) -> tuple[PageResult, dt.datetime | None]:
+        def mapper(raw: dict[str, Any]) -> CustomerRecord:
+            family = " ".join(p for p in (_text(raw, "LastNamePrefix"), _text(raw, "LastName")) if p) or None
+            street = _text(raw, "AddressOne")
+            if street is None and _text(raw, "StreetName"):
+                street = " ".join(
+                    p for p in (_text(raw, "StreetName"), _text(raw, "HouseNumber"), _text(raw, "HouseExtension")) if p
+                )
+            birth = _text(raw, "DateOfBirth")
+            language = raw.get("LanguageId")
+            perms = raw.get("Permissions") or []
+            if not isinstance(perms, list):
+                raise BadRecord("Permissions: not a list")
+            opt_ins = [o for p in perms if isinstance(p, dict) and (o := self.opt_in(p, ctx)) is not None]
+            return CustomerRecord(
+                external_id=_ref(raw, "Id"),
+                fields={
+                    "given_name": _text(raw, "FirstName"),
+                    "family_name": family,
+                    "email": _text(raw, "Email"),
+                    "phone": _text(raw, "Mobile"),
+                    "street_address": street,
+                    "postal_code": _text(raw, "ZipCode"),
+                    "city": _text(raw, "City"),
+                    "country": _text(raw, "Country"),
+                    "birth_date": birth[:10] if birth else None,
+                    "language": LANGUAGES.get(language) if isinstance(language, int) else None,
+                },
+                seen_at=self.record_time(raw),
+                opt_ins=opt_ins,
+            )
+
+        return self._apply(page, mapper, ingest.upsert_customers)
+
+
+class SoldWindowStream(TixlyPaged):
+    """Sales-like streams: immutable rows in ``[SoldFrom, SoldTo)`` on ``Created``."""
+
+    def params(self, since: dt.datetime | None, ctx: SyncContext) -> dict[str, Any]:
+        params = {"SoldTo": query_time(ctx.upper_bound)}
+        if since is not None:
+            params["SoldFrom"] = query_time(since)
+        return params
+
+    def record_time(self, raw: dict[str, Any]) -> dt.datetime:
+        return tixly_time(raw.get("Created"), "Created")
+
+
+class SalesStream(SoldWindowStream):
+    name, key, cursor_field, path = "sales", "SaleTicketId", "Created", "/events/sales"
+
+    def apply(self, ingest: IngestService, page: Page, ctx: SyncContext) -> tuple[PageResult, dt.datetime | None]:
+        def mapper(raw: dict[str, Any]) -> SaleLine:
+            org = _ref(raw, "OrganisationID")
+            house = ctx.houses.get(org)
+            if house is None:
+                raise BadRecord("OrganisationID: not mapped to a house")
+            anonymous = raw.get("IsAnonymousSale") is True or raw.get("CustomerId") is None
+            price = raw.get("Price")
+            if isinstance(price, bool) or not isinstance(price, int | float):
+                raise BadRecord("Price: not a number")
+            subscription = raw.get("SubscriptionTypeId")
+            program = None
+            if subscription is not None:
+                mapping = ctx.config.programs.get(str(subscription))
+                program = mapping.program if mapping else f"membership-{subscription}"
+            return SaleLine(
+                external_id=_ref(raw, "SaleTicketId"),
+                customer_id=None if anonymous else _ref(raw, "CustomerId"),
+                house=house,
+                event_id=_ref(raw, "EventId"),
+                order_ref=_text(raw, "OrderId"),
+                ticket_type=_text(raw, "TicketType"),
+                program=program,
+                price_cents=round(float(price) * 100),
+                ticket_count=_int(raw, "TicketCount"),
+                channel="online" if raw.get("Online") is True else "box-office",
+                sold_at=self.record_time(raw),
+            )
+
+        return self._apply(page, mapper, ingest.record_sales)
+
+
+class MembershipSalesStream(SoldWindowStream):
+    name, key, cursor_field, path = "membership_sales", "Id", "Created", "/memberships/sales"
+
+    def apply(self, ingest: IngestService, page: Page, ctx: SyncContext) -> tuple[PageResult, dt.datetime | None]:
+        def mapper(raw: dict[str, Any]) -> MembershipRecord:
+            org = _ref(raw, "OrganisationID")
+            seller = ctx.houses.get(org)
+            if seller is None:
+                raise BadRecord("OrganisationID: not mapped to a house")
+            membership = _ref(raw, "MembershipID")
+            mapping = ctx.config.programs.get(membership)
+            expires = raw.get("Expires")
+            return MembershipRecord(
+                external_id=_ref(raw, "Id"),
+                customer_id=_ref(raw, "CustomerId"),
+                program=mapping.program if mapping else f"membership-{membership}",
+                seller_house=seller,
+                houses=list(mapping.houses) if mapping else [seller],
+                sold_at=self.record_time(raw),
+                expires_at=tixly_time(expires, "Expires") if expires else None,
+                cancelled=raw.get("isCancelled") is True,
+            )
+
+        return self._apply(page, mapper, ingest.record_memberships)
+
+
+class TixlySource(Source):
+    def __init__(self, name: str, config: ConnectorConfig, transport: httpx.BaseTransport | None = None) -> None:
+        super().__init__(name, config, transport)
+        self.token = config.secret_value(config.token, config.token_env, f"{name}: token")
+
+    def http(self, policy: RetryPolicy) -> EngineHttp:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        return EngineHttp(
+            self.config.base_url,
+            timeout=self.config.timeout_seconds,
+            policy=policy,
+            headers=lambda _path: headers,
+            transport=self.transport,
+        )
+
+    def house_column(self) -> str:
+        return "tixly_organisation_id"
+
+    def permissions(self, http: EngineHttp) -> dict[str, Permission]:
+        out: dict[str, Permission] = {}
+        url: str | None = "/permissions"
+        params: dict[str, Any] | None = {"pageSize": 1000}
+        while url:
+            body = http.get_json(url, params)
+            params = None
+            for raw in body.get("Data") or []:
+                if isinstance(raw, dict) and raw.get("Id") is not None:
+                    out[str(raw["Id"])] = Permission(
+                        str(raw.get("OrganisationId")), str(raw.get("Type")), str(raw.get("CommunicationType"))
+                    )
+            nxt = body.get("Next")
+            url = nxt if isinstance(nxt, str) and nxt else None
+        return out
+
+    def streams(self, http: EngineHttp, ctx: SyncContext) -> Sequence[Stream]:
+        size = self.config.page_size
+        return [
+            EventsStream(self.name, size),
+            CustomersStream(self.name, size, self.permissions(http)),
+            SalesStream(self.name, size),
+            MembershipSalesStream(self.name, size),
+        ]
+
+
+def build(name: str, config: ConnectorConfig, transport: httpx.BaseTransport | None = None) -> TixlySource:
+    return TixlySource(name, config, transport)
