@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -19,6 +20,9 @@ from consent_hub.clusters import ClusterRegistry
 from consent_hub.config import HubSettings, load_settings
 from consent_hub.consent.endpoints import consents_router, purposes_router
 from consent_hub.houses.endpoints import router as houses_router
+from consent_hub.ingest.endpoints import router as sync_router
+from consent_hub.ingest.registry import fake_engine_starter
+from consent_hub.ingest.scheduler import SyncScheduler
 from consent_hub.people.endpoints import router as people_router
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
@@ -37,14 +41,33 @@ class Health(BaseModel):
     clusters: int
 
 
+def start_fake_engines(settings: HubSettings) -> list[Any]:
+    """The demo's fake engines (``[fake_engines.<kind>]`` in the config), served beside the hub."""
+    started = []
+    for kind, fake in settings.fake_engines.items():
+        start = fake_engine_starter(kind)
+        started.append(start(fake.host, fake.port, fake.seed, fake.size, fake.evolve_every))
+    return started
+
+
 def create_app(settings: HubSettings | None = None, registry: ClusterRegistry | None = None) -> FastAPI:
     settings = settings or load_settings()
     registry = registry or ClusterRegistry(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        registry.dispose()
+        fakes = start_fake_engines(settings)
+        scheduler = SyncScheduler(settings, registry) if settings.schedule_syncs else None
+        if scheduler is not None:
+            scheduler.start()
+        try:
+            yield
+        finally:
+            if scheduler is not None:
+                scheduler.stop()
+            for fake in fakes:
+                fake.stop()
+            registry.dispose()
 
     app = FastAPI(
         title="consent-hub",
@@ -91,5 +114,6 @@ def create_app(settings: HubSettings | None = None, registry: ClusterRegistry | 
     v1.include_router(purposes_router)
     v1.include_router(consents_router)
     v1.include_router(audit_router)
+    v1.include_router(sync_router)
     app.include_router(v1)
     return app

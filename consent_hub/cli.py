@@ -201,6 +201,8 @@ def serve(
 
     _settings()  # fail early, with a clear message
     os.environ.setdefault(CONFIG_ENV, str(config_path()))
+    # syncs run on their schedule while the hub serves (the API process owns the schedule)
+    os.environ.setdefault("CONSENT_HUB_SCHEDULE_SYNCS", "true")
     uvicorn.run(
         "consent_hub.app:create_app",
         factory=True,
@@ -515,7 +517,100 @@ def people_erase(
     out.print(f"person {pid} {'erased' if done else 'was already erased'}")
 
 
+# -- sync ------------------------------------------------------------------------------------------
+class _SyncProgress:
+    """Rich progress for a sync: one bar per stream (rows read; a total where the engine gives one)."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.tasks: dict[str, Any] = {}
+
+    def stream_started(self, stream: str, total: int | None) -> None:
+        self.tasks[stream] = self.progress.add_task(stream, total=total)
+
+    def page_committed(self, stream: str, result: Any) -> None:
+        self.progress.advance(self.tasks[stream], result.read)
+
+
+@app.command()
+@handled
+def sync(
+    cluster: ClusterOpt,
+    connector: Annotated[str, typer.Option("--connector", help="connector name in the cluster's configuration")],
+) -> None:
+    """Run one sync of a connector: resumable (each page commits with its bookmark), recorded as a sync run."""
+    from consent_hub.ingest.registry import sync_function
+
+    settings = _settings()
+    cfg = settings.cluster(cluster).connectors.get(connector)
+    if cfg is None:
+        raise ConfigurationError(f"cluster {cluster!r} has no connector {connector!r}")
+    registry = ClusterRegistry(settings)
+    try:
+        with Progress(
+            TextColumn("{task.description:<18}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=False,
+        ) as progress:
+            outcome = sync_function(cfg.kind)(
+                registry, cluster, connector, cfg, trigger="cli", progress=_SyncProgress(progress)
+            )
+    finally:
+        registry.dispose()
+    t = outcome.totals
+    out.print(
+        f"sync {outcome.status}: run {outcome.run_id}, read {t.read}, written {t.written}, "
+        f"skipped {len(t.skipped)}, suppressed {t.suppressed}",
+        highlight=False,
+    )
+    if outcome.status != "succeeded":
+        err.print(f"[red]error[/red] {outcome.error}", highlight=False)
+        raise typer.Exit(3)
+
+
+@app.command("sync-runs")
+@handled
+def sync_runs(
+    cluster: ClusterOpt,
+    connector: Annotated[str | None, typer.Option("--connector")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 20,
+) -> None:
+    """List the recorded sync runs of a cluster (newest first)."""
+    from consent_hub.ingest.runs import SyncRunService
+
+    registry = _registry(cluster)
+    table = Table("started (UTC)", "connector", "trigger", "status", "read", "written", "skipped", "retries", "seconds")
+    with registry.unit_of_work(cluster) as uow:
+        for r in SyncRunService(uow).list(Actor.cli(cluster), connector=connector, limit=limit):
+            seconds = f"{(r.finished_at - r.started_at).total_seconds():.1f}" if r.finished_at else ""
+            table.add_row(
+                f"{r.started_at:%Y-%m-%d %H:%M:%S}",
+                r.connector,
+                r.trigger,
+                r.status,
+                str(r.rows_read),
+                str(r.rows_written),
+                str(r.rows_skipped),
+                str(r.retries),
+                seconds,
+            )
+    registry.dispose()
+    out.print(table)
+
+
+def _add_extra_commands() -> None:
+    """Commands that connector packages announce (fake engines, file import)."""
+    from consent_hub.ingest.registry import extra_commands
+
+    for name, command in extra_commands().items():
+        app.command(name)(handled(command))
+
+
 def main() -> None:
+    _add_extra_commands()
     app(prog_name="consent-hub")
 
 

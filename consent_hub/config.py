@@ -113,12 +113,26 @@ class ClusterConfig(BaseModel):
     connectors: dict[str, ConnectorConfig] = Field(default_factory=dict)
 
 
+class FakeEngineConfig(BaseModel):
+    """A fake ticketing engine the hub serves beside itself (demo only)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(ge=1, le=65535)
+    seed: int = 7
+    size: str = "demo"
+    evolve_every: float = Field(default=0, ge=0)
+
+
 class HubSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CONSENT_HUB_", env_nested_delimiter="__", extra="forbid")
 
     clusters: dict[str, ClusterConfig] = Field(default_factory=dict)
     base_dir: Path = Path(".")
     log_level: str = "INFO"
+    schedule_syncs: bool = Field(default=False, description="run connector schedules in-process (`serve` sets it)")
+    fake_engines: dict[str, FakeEngineConfig] = Field(default_factory=dict)
 
     @field_validator("clusters")
     @classmethod

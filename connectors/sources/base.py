@@ -328,3 +328,18 @@ class SyncRunner:
                 log.info("skipped %s record %s: %s", stream.name, skip.ref, skip.reason)
             totals.merge(result)
             self.progress.page_committed(stream.name, result)
+
+
+def run_sync(
+    build: Callable[[str, ConnectorConfig], Source],
+    registry: ClusterRegistry,
+    cluster: str,
+    name: str,
+    config: ConnectorConfig,
+    *,
+    trigger: str = "cli",
+    progress: Progress | None = None,
+    policy: RetryPolicy | None = None,
+) -> RunOutcome:
+    """The entry point every source connector exposes (see pyproject.toml)."""
+    return SyncRunner(registry, cluster, build(name, config), trigger=trigger, progress=progress, policy=policy).run()

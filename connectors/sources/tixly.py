@@ -23,7 +23,18 @@ from typing import Any
 
 import httpx
 
-from connectors.sources.base import EngineHttp, FatalSyncError, Page, RetryPolicy, Source, Stream, SyncContext
+from connectors.sources.base import (
+    EngineHttp,
+    FatalSyncError,
+    Page,
+    RetryPolicy,
+    RunOutcome,
+    Source,
+    Stream,
+    SyncContext,
+    run_sync,
+)
+from consent_hub.clusters import ClusterRegistry
 from consent_hub.config import ConnectorConfig
 from consent_hub.ingest.records import (
     CustomerRecord,
@@ -353,3 +364,7 @@ class TixlySource(Source):
 
 def build(name: str, config: ConnectorConfig, transport: httpx.BaseTransport | None = None) -> TixlySource:
     return TixlySource(name, config, transport)
+
+
+def sync(registry: ClusterRegistry, cluster: str, name: str, config: ConnectorConfig, **options: Any) -> RunOutcome:
+    return run_sync(build, registry, cluster, name, config, **options)

@@ -66,10 +66,11 @@ class _Candidate:
 class IngestService:
     """Engine records of one ``source`` (a connector, or a connector's account) into the cluster."""
 
-    def __init__(self, uow: UnitOfWork, actor: Actor, source: str) -> None:
+    def __init__(self, uow: UnitOfWork, actor: Actor, source: str, *, channel: str = "engine-import") -> None:
         self.uow = uow
         self.actor = actor
         self.source = source
+        self.channel = channel  # how opt-ins reached the hub: engine-import, or box-office for counter files
         self.repo = IngestRepository(uow.session)
         self.people = PeopleService(uow)
         self.consents = ConsentService(uow)
@@ -265,7 +266,7 @@ class IngestService:
                 status=status,
                 notice_sha256=self._notice_sha(opt.purpose, language),
                 language=language,
-                channel="engine-import",
+                channel=self.channel,  # type: ignore[arg-type]
                 evidence=Evidence(source_record=f"{self.source}:{ref}"[:120], form_id=f"opt-in {opt.permission}"[:80]),
                 given_at=min(opt.decided_at, utcnow()),
             )

@@ -344,9 +344,7 @@ class PeopleService:
         are left out. Whoever opens a ciphertext with one must audit the read."""
         keys = self.key_repo.wrapped(list(dict.fromkeys(person_ids)))
         unwrap = self.uow.rt.keys.unwrap_data_key
-        return {
-            pid: FieldCipher(unwrap(bytes(key[0]), pid.bytes, key[1]), self.cluster) for pid, key in keys.items()
-        }
+        return {pid: FieldCipher(unwrap(bytes(key[0]), pid.bytes, key[1]), self.cluster) for pid, key in keys.items()}
 
     # -- internals -----------------------------------------------------------------------------
     def _active(self, person_id: uuid.UUID) -> Person:

@@ -1,0 +1,35 @@
+"""Finding connectors without importing them: ``consent_hub`` never imports ``connectors/``; a
+connector package announces itself through entry points (see pyproject.toml)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from typing import Any
+
+from consent_hub.errors import ConfigurationError
+
+CONNECTORS = "consent_hub.connectors"  # kind -> sync(registry, cluster, name, config, *, trigger, progress)
+FAKE_ENGINES = "consent_hub.fake_engines"  # kind -> start(host, port, seed, size, evolve_every) -> server
+COMMANDS = "consent_hub.commands"  # extra CLI commands (name -> function)
+
+
+def _load(group: str, name: str) -> Callable[..., Any]:
+    for ep in entry_points(group=group):
+        if ep.name == name:
+            loaded: Callable[..., Any] = ep.load()
+            return loaded
+    known = sorted(ep.name for ep in entry_points(group=group))
+    raise ConfigurationError(f"no {group} entry point named {name!r} (installed: {known})")
+
+
+def sync_function(kind: str) -> Callable[..., Any]:
+    return _load(CONNECTORS, kind)
+
+
+def fake_engine_starter(kind: str) -> Callable[..., Any]:
+    return _load(FAKE_ENGINES, kind)
+
+
+def extra_commands() -> dict[str, Callable[..., Any]]:
+    return {ep.name: ep.load() for ep in entry_points(group=COMMANDS)}
