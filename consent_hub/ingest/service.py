@@ -266,7 +266,7 @@ class IngestService:
                 status=status,
                 notice_sha256=self._notice_sha(opt.purpose, language),
                 language=language,
-                channel=self.channel,  # type: ignore[arg-type]
+                channel=self.channel,
                 evidence=Evidence(source_record=f"{self.source}:{ref}"[:120], form_id=f"opt-in {opt.permission}"[:80]),
                 given_at=min(opt.decided_at, utcnow()),
             )
