@@ -1,0 +1,1715 @@
+"""A fake of the Ticketmatic 3 REST API, with seeded, fictional, deterministic data.
+
+It follows the public shape of the real API (the generated clients, the public API docs and the Singer
+tap ``tap-ticketmatic``) closely enough for a connector to be written and tested against it:
+
+* Base path ``/api/1/{accountname}/...``. One fake serves several accounts; in the hub each account is
+  one house. An unknown account answers 404 ``{"message": ...}``.
+* Authentication: ``Authorization: TM-HMAC-SHA256 key=<accesskey> ts=<yyyy-mm-ddTHH:MM:SS> sign=<hex>``
+  with ``sign = hex(HMAC-SHA256(secret, accesskey + accountname + ts))``, ``ts`` in UTC and at most five
+  minutes away from the server clock (see :func:`sign_headers`). HTTP Basic ``accesskey:secret`` is
+  accepted too. Refusals answer 401 ``{"message": ...}``.
+* Lists ``GET .../contacts``, ``.../orders``, ``.../events`` take ``lastupdatesince``
+  (``"2014-09-26 15:24:36"``, records with ``lastupdatets >= lastupdatesince``), ``orderby``
+  (``lastupdatets`` | ``createdts``; default: id order), ``orderby_asc`` (``true`` | ``false``),
+  ``limit`` (default 100, capped at 1000), ``offset``, ``output`` (``default`` | ``ids`` | ``minimal`` |
+  ``withlookup``) and ``includearchived``. The answer is ``{"data": [...], "nbrofresults": n}`` plus
+  ``"lookup"`` for ``output=withlookup``. Paging is limit/offset; a client stops on an empty ``data``.
+  ``GET .../contacts/{id}``, ``.../orders/{id}``, ``.../events/{id}`` return one record, and
+  ``GET .../settings/system/optins`` the opt-in definitions. Bad query values answer 400 JSON.
+
+Quirks kept on purpose, because a connector has to live with them:
+
+* Timestamps are ``"YYYY-MM-DD HH:MM:SS"``: one-second resolution, no zone, UTC. Several records share a
+  ``lastupdatets``, so an incremental sync must ask ``>=`` its high-water mark and expect repeats; a
+  "nightly bulk job" touched about 2 % of the orders in one and the same second, so a page boundary can fall
+  inside one timestamp (page with ``offset``, not by moving ``lastupdatesince`` alone).
+* Deleted contacts stay in the data with ``isdeleted: true`` and ``status: "deleted"``. A plain list leaves
+  them out unless ``includearchived=true``; any list with ``lastupdatesince`` includes them, so a sync sees
+  the deletion.
+* Orders are mutable: a refund removes a ticket from the order, adds a negative payment, marks a delivered
+  order "changed after delivery" (2603) and bumps ``lastupdatets``. A sync must replace an order's lines.
+* Opt-in statuses: 7601 unknown, 7602 opted in, 7603 opted out. Order statuses: 21001 unconfirmed, 21002
+  confirmed, 21003 archived. ``paymentstatus``: 0 incomplete, 1 fully paid, 2 overpaid. ``deliverystatus``:
+  2601 not delivered, 2602 delivered, 2603 changed after delivery. Event ``currentstatus``: 19001 draft,
+  19002 active, 19003 closed (the payment, delivery and event codes are the fake's best reading of the real
+  ones). Amounts are decimal numbers (euro). ``output=ids`` gives ``[{"id": n}]`` (orders ``[{"orderid": n}]``).
+* The same buyer is often known to two houses: about a fifth of an account's contacts share an e-mail
+  (sometimes in a different letter case) with a contact of another account, under another contact id.
+  A few contacts have no e-mail. All e-mails are at ``example.org``; every name, address and phone number
+  is invented.
+
+Control endpoints (not part of the real API; same authentication, signed for any account or for ``""``):
+``POST /_fake/advance``, ``POST /_fake/faults``, ``GET /_fake/faults``, ``GET /_fake/stats``,
+``GET /_fake/truth``. See :meth:`TicketmaticWorld.advance`, :class:`Faults` and
+:meth:`TicketmaticWorld.truth`. Faults apply to ``/api/...`` requests only, before the account and the
+signature are checked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import binascii
+import calendar
+import contextlib
+import hashlib
+import hmac
+import json
+import random
+import re
+import time
+import unicodedata
+from bisect import bisect_left, insort
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Generic, Protocol, TypeVar
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+__all__ = [
+    "Faults",
+    "TicketmaticWorld",
+    "build_world",
+    "create_app",
+    "main",
+    "sign_headers",
+]
+
+DEFAULT_ACCESS_KEY = "tm-demo-key"
+DEFAULT_SECRET = "tm-demo-secret"  # noqa: S105 - a fixed demo secret of a fake, not a credential
+TS_FORMAT = "%Y-%m-%d %H:%M:%S"
+AUTH_TS_FORMAT = "%Y-%m-%dT%H:%M:%S"
+MAX_CLOCK_SKEW = 300
+MAX_LIMIT = 1000
+DEFAULT_LIMIT = 100
+
+ACCOUNTS: tuple[tuple[str, str], ...] = (
+    ("zaal-noord", "Zaal Noord"),
+    ("podium-oost", "Podium Oost"),
+    ("kunstencentrum-west", "Kunstencentrum West"),
+)
+
+OPTIN_UNKNOWN, OPTIN_YES, OPTIN_NO = 7601, 7602, 7603
+OPTIN_NEWSLETTER, OPTIN_SMS, OPTIN_TERMS = 1, 2, 3
+ORDER_UNCONFIRMED, ORDER_CONFIRMED, ORDER_ARCHIVED = 21001, 21002, 21003
+DELIVERY_NOT, DELIVERY_DONE, DELIVERY_CHANGED = 2601, 2602, 2603
+EVENT_DRAFT, EVENT_ACTIVE, EVENT_CLOSED = 19001, 19002, 19003
+CHANNEL_WEB, CHANNEL_BOX_OFFICE = 1, 2
+
+SALESCHANNELS = {CHANNEL_WEB: "Webshop", CHANNEL_BOX_OFFICE: "Kassa"}
+PRICETYPES: dict[int, tuple[str, float]] = {
+    1: ("Normaal", 1.0),
+    2: ("Reductie -26", 0.7),
+    3: ("65+", 0.85),
+    4: ("Abonnement", 0.8),
+    5: ("Vrijkaart", 0.0),
+}
+PRODUCTS: dict[int, tuple[str, str, int]] = {  # productid -> (code, name, price in cents)
+    1: ("ABO5", "Abonnement 5 voorstellingen", 9500),
+    2: ("ABO10", "Abonnement 10 voorstellingen", 17000),
+    3: ("JONG", "Jongerenpas", 1500),
+}
+PAYMENT_METHODS = {1: "Bancontact", 2: "Visa", 3: "Cash", 4: "Overschrijving"}
+CUSTOMER_TITLES = {1: "Mevrouw", 2: "Meneer", 3: "Mx."}
+ADDRESS_TYPES = {1: "Thuis", 2: "Werk"}
+PHONE_TYPES = {1: "Mobiel", 2: "Thuis"}
+
+FIRST_NAMES_F = (
+    "Anouk", "Lotte", "Fien", "Marie", "Elise", "Noor", "Zoë", "Hanne", "Ine", "Katrien", "Sofie", "Wendelien",
+    "Amélie", "Jolien", "Liesbeth", "Margot", "Nele", "Roos", "Saar", "Tine", "Yasmina", "Chloé", "Griet", "Fatima",
+)  # fmt: skip
+FIRST_NAMES_M = (
+    "Arne", "Bram", "Cedric", "Dries", "Emiel", "Florian", "Gilles", "Hannes", "Jef", "Kobe", "Lander", "Matthias",
+    "Nathan", "Olivier", "Pieter", "Quinten", "Rik", "Stijn", "Thibault", "Wout", "Yannick", "Loïc", "Mehdi", "Seppe",
+)  # fmt: skip
+LAST_NAMES = (
+    "Vermeersch", "Claeys", "De Smedt", "Van Damme", "Goossens", "Wuyts", "Verbeke", "Lambrecht", "Mertens",
+    "Van Acker", "De Wilde", "Coppens", "Declercq", "Verhaeghe", "Hermans", "Segers", "Van Hove", "Martens",
+    "Dewulf", "Bogaert", "Vanderstraeten", "Pauwels", "Van Loock", "Devos", "Maes", "Janssens", "Raes", "Tack",
+    "Lemaire", "Dubois", "El Amrani", "Öztürk", "Nowak", "Verstraete", "Van Praet", "De Coninck",
+)  # fmt: skip
+MIDDLE_NAMES = ("", "", "", "", "", "", "", "", "Maria", "Jan", "Anne")
+STREETS = (
+    "Kerkstraat", "Stationsstraat", "Molenstraat", "Dorpsstraat", "Schoolstraat", "Lindenlaan", "Kastanjelaan",
+    "Veldstraat", "Nieuwstraat", "Beekstraat", "Zandstraat", "Hoogstraat", "Meersstraat", "Bosstraat",
+)  # fmt: skip
+CITIES: tuple[tuple[str, str, str], ...] = (  # zip, city, countrycode
+    ("9000", "Gent", "BE"), ("2000", "Antwerpen", "BE"), ("8000", "Brugge", "BE"), ("3000", "Leuven", "BE"),
+    ("2800", "Mechelen", "BE"), ("8500", "Kortrijk", "BE"), ("9300", "Aalst", "BE"), ("3500", "Hasselt", "BE"),
+    ("1000", "Brussel", "BE"), ("9100", "Sint-Niklaas", "BE"), ("8400", "Oostende", "BE"), ("4000", "Liège", "BE"),
+    ("5000", "Namur", "BE"), ("4811", "Breda", "NL"), ("4331", "Middelburg", "NL"),
+)  # fmt: skip
+COUNTRIES = {"BE": "België", "NL": "Nederland"}
+EVENT_WORDS_A = (
+    "De Storm", "Nachtwacht", "Het Verloren Lied", "Zomerlicht", "Wolken", "De Vaart", "Kantelpunt", "Stille Nacht",
+    "Het Huis", "Grensland", "Echo", "Zoutwater", "De Tuin", "Lichtjaren", "Onderstroom", "Tegenwind",
+)  # fmt: skip
+EVENT_WORDS_B = (
+    "Compagnie Vlier", "Ensemble Noordzee", "Toneelhuis Kade", "Collectief Bries", "Kwartet Linde",
+    "Dansgezelschap Duin", "Muziektheater Haven", "Gezelschap Polder",
+)  # fmt: skip
+EVENT_TAGS = ("theater", "dans", "concert", "muziektheater", "jeugd", "comedy", "opera", "performance")
+LOCATIONS = ("Grote zaal", "Kleine zaal", "Studio", "Foyer")
+OPTIN_METHODS = ("web", "boxoffice", "import", "api")
+CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # 32 symbols
+
+TWO_YEARS = 2 * 365 * 86400
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Small helpers
+
+
+def fmt_ts(ts: int) -> str:
+    """Ticketmatic's wire format: ``YYYY-MM-DD HH:MM:SS``, UTC, no zone."""
+    return time.strftime(TS_FORMAT, time.gmtime(ts))
+
+
+def parse_ts(value: str) -> int:
+    """Parse ``YYYY-MM-DD HH:MM:SS`` (or with a ``T``) as UTC; ValueError otherwise."""
+    text = value.strip().replace("T", " ")
+    return calendar.timegm(time.strptime(text, TS_FORMAT))
+
+
+def _epoch(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp())
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _money(cents: int) -> float:
+    return round(cents / 100, 2)
+
+
+def _ascii(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if ch.isascii() and ch.isalnum()).lower()
+
+
+def _scramble(n: int, modulus: int, multiplier: int, offset: int) -> int:
+    """A bijection on ``range(modulus)`` when ``multiplier`` is coprime with ``modulus``: unique, random-looking."""
+    return (n * multiplier + offset) % modulus
+
+
+def _order_code(orderid: int) -> str:
+    value = _scramble(orderid, 1 << 30, 0x5DEECE66D | 1, 0x2545F491)
+    chars = []
+    for _ in range(6):
+        chars.append(CODE_ALPHABET[value & 31])
+        value >>= 5
+    return "".join(chars)
+
+
+def _barcode(ticketid: int) -> str:
+    return f"{_scramble(ticketid, 10**12, 7_919_113_337, 104_729):012d}"
+
+
+def sign_headers(access_key: str, secret: str, account: str, now: datetime | None = None) -> dict[str, str]:
+    """The ``Authorization`` header of a Ticketmatic request for ``account``, signed at ``now`` (default: now, UTC)."""
+    moment = now or _utc_now()
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    ts = moment.strftime(AUTH_TS_FORMAT)
+    sign = hmac.new(secret.encode(), (access_key + account + ts).encode(), hashlib.sha256).hexdigest()
+    return {"Authorization": f"TM-HMAC-SHA256 key={access_key} ts={ts} sign={sign}"}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Records (compact; rendered to the API's JSON on demand)
+
+
+@dataclass(slots=True)
+class OptIn:
+    optinid: int
+    status: int
+    method: str
+    remarks: str
+    userid: int | None
+    createdts: int
+    lastupdatets: int
+
+
+@dataclass(slots=True)
+class Contact:
+    id: int
+    firstname: str
+    middlename: str
+    lastname: str
+    email: str | None
+    birthdate: str | None
+    sex: str
+    customertitleid: int | None
+    languagecode: str
+    street: str
+    zipcode: str
+    city: str
+    countrycode: str
+    phone: str | None
+    phonetypeid: int
+    optins: list[OptIn]
+    emailingpreference: str
+    source: str
+    status: str
+    isdeleted: bool
+    createdts: int
+    lastupdatets: int
+
+
+@dataclass(slots=True)
+class Event:
+    id: int
+    name: str
+    subtitle: str
+    startts: int
+    endts: int
+    locationname: str
+    productionid: int
+    tags: tuple[str, ...]
+    currentstatus: int
+    seated: bool
+    baseprice: int  # cents
+    createdts: int
+    lastupdatets: int
+
+
+# ticket: (ticketid, eventid, pricetypeid, price cents, service charge cents)
+Ticket = tuple[int, int, int, int, int]
+# product line: (id, productid, price cents)
+ProductLine = tuple[int, int, int]
+# payment: (id, amount cents, paidts, paymentmethodid)
+Payment = tuple[int, int, int, int]
+
+
+@dataclass(slots=True)
+class Order:
+    id: int
+    customerid: int
+    saleschannelid: int
+    status: int
+    deliverystatus: int
+    tickets: list[Ticket]
+    products: list[ProductLine]
+    payments: list[Payment]
+    createdts: int
+    lastupdatets: int
+
+    def total(self) -> int:
+        return sum(t[3] + t[4] for t in self.tickets) + sum(p[2] for p in self.products)
+
+    def paid(self) -> int:
+        return sum(p[1] for p in self.payments)
+
+
+class _Rec(Protocol):
+    id: int
+    createdts: int
+    lastupdatets: int
+
+
+R = TypeVar("R", bound=_Rec)
+
+
+class Table(Generic[R]):
+    """Records of one kind in one account, with sorted indexes on id, ``lastupdatets`` and ``createdts``."""
+
+    def __init__(self) -> None:
+        self.records: dict[int, R] = {}
+        self.ids: list[int] = []
+        self.by_lu: list[tuple[int, int]] = []
+        self.by_created: list[tuple[int, int]] = []
+        self.version = 0
+        self._cache: dict[tuple[Any, ...], list[int]] = {}
+        self._cache_version = -1
+
+    def load(self, records: Sequence[R]) -> None:
+        """Bulk load (build time): records in any order."""
+        for rec in records:
+            self.records[rec.id] = rec
+        self.ids = sorted(self.records)
+        self.by_lu = sorted((r.lastupdatets, r.id) for r in self.records.values())
+        self.by_created = sorted((r.createdts, r.id) for r in self.records.values())
+        self.version += 1
+
+    def add(self, rec: R) -> None:
+        self.records[rec.id] = rec
+        insort(self.ids, rec.id)
+        insort(self.by_lu, (rec.lastupdatets, rec.id))
+        insort(self.by_created, (rec.createdts, rec.id))
+        self.version += 1
+
+    def touch(self, rec: R, stamp: int) -> None:
+        """Move ``rec.lastupdatets`` forward to ``stamp`` (never backwards) and keep the index sorted."""
+        if stamp <= rec.lastupdatets:
+            self.version += 1
+            return
+        old = (rec.lastupdatets, rec.id)
+        i = bisect_left(self.by_lu, old)
+        if i < len(self.by_lu) and self.by_lu[i] == old:
+            del self.by_lu[i]
+        rec.lastupdatets = stamp
+        insort(self.by_lu, (stamp, rec.id))
+        self.version += 1
+
+    def select(self, orderby: str, asc: bool, since: int | None, keep: Callable[[R], bool] | None = None) -> list[int]:
+        """Ids of the matching records in the asked order. Cached until the table changes."""
+        if self._cache_version != self.version:
+            self._cache.clear()
+            self._cache_version = self.version
+        key = (orderby, asc, since, keep)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        recs = self.records
+        if since is None:
+            if orderby == "lastupdatets":
+                ids = [i for _, i in self.by_lu]
+            elif orderby == "createdts":
+                ids = [i for _, i in self.by_created]
+            else:
+                ids = list(self.ids)
+        else:
+            tail = self.by_lu[bisect_left(self.by_lu, (since, -1)) :]
+            if orderby == "lastupdatets":
+                ids = [i for _, i in tail]
+            elif orderby == "createdts":
+                ids = [i for _, i in sorted((recs[i].createdts, i) for _, i in tail)]
+            else:
+                ids = sorted(i for _, i in tail)
+        if keep is not None:
+            ids = [i for i in ids if keep(recs[i])]
+        if not asc:
+            ids.reverse()
+        if len(self._cache) >= 16:
+            self._cache.clear()
+        self._cache[key] = ids
+        return ids
+
+
+@dataclass
+class Account:
+    name: str
+    house: str
+    index: int
+    contacts: Table[Contact] = field(default_factory=Table)
+    orders: Table[Order] = field(default_factory=Table)
+    events: Table[Event] = field(default_factory=Table)
+    optin_defs: list[dict[str, Any]] = field(default_factory=list)
+    next_contact: int = 0
+    next_order: int = 0
+    next_ticket: int = 0
+    next_payment: int = 0
+    next_product_line: int = 0
+    refunds: int = 0
+    batches: int = 0
+    emails: set[str] = field(default_factory=set)  # lower-cased e-mails ever given to a contact here
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The world
+
+
+class TicketmaticWorld:
+    """All accounts of one fake, their data and the changes applied since the build."""
+
+    def __init__(self, seed: int, size: str | int, anchor: int, accounts: list[Account]) -> None:
+        self.seed = seed
+        self.size = size
+        self.anchor = anchor
+        self.accounts: dict[str, Account] = {a.name: a for a in accounts}
+        self.last_stamp = anchor
+        self.malformed_contacts: set[int] = set()
+        self.malformed_orders: set[int] = set()
+        self._used_emails: set[str] = set()
+        for acct in accounts:
+            for c in acct.contacts.records.values():
+                if c.email:
+                    self._used_emails.add(c.email.lower())
+
+    @property
+    def anchor_dt(self) -> datetime:
+        return datetime.fromtimestamp(self.anchor, UTC)
+
+    # -- rendering ------------------------------------------------------------------------------------------
+
+    def contact_json(self, c: Contact, output: str = "default") -> dict[str, Any]:
+        if output == "ids":
+            return {"id": c.id}
+        bad = c.id in self.malformed_contacts
+        email = "not-an-address" if bad else c.email
+        createdts = "garbage" if bad else fmt_ts(c.createdts)
+        if output == "minimal":
+            return {
+                "id": c.id,
+                "firstname": c.firstname,
+                "lastname": c.lastname,
+                "email": email,
+                "status": c.status,
+                "isdeleted": c.isdeleted,
+                "createdts": createdts,
+                "lastupdatets": fmt_ts(c.lastupdatets),
+            }
+        cid = c.id
+        addresses = []
+        if c.street:
+            addresses.append(
+                {
+                    "id": cid * 10 + 1,
+                    "typeid": 1,
+                    "type": ADDRESS_TYPES[1],
+                    "street1": c.street,
+                    "street2": "",
+                    "street3": "",
+                    "zip": c.zipcode,
+                    "city": c.city,
+                    "state": "",
+                    "countrycode": c.countrycode,
+                    "country": COUNTRIES[c.countrycode],
+                    "customerid": cid,
+                }
+            )
+        phones = []
+        if c.phone:
+            phones.append(
+                {
+                    "id": cid * 10 + 1,
+                    "typeid": c.phonetypeid,
+                    "type": PHONE_TYPES[c.phonetypeid],
+                    "number": c.phone,
+                    "customerid": cid,
+                }
+            )
+        ip = f"198.51.100.{cid % 254 + 1}"
+        optins = [
+            {
+                "id": cid * 10 + o.optinid,
+                "optinid": o.optinid,
+                "status": o.status,
+                "info": {
+                    "method": o.method,
+                    "remarks": o.remarks,
+                    "ip": ip if o.method == "web" else "",
+                    "userid": o.userid,
+                },
+                "createdts": fmt_ts(o.createdts),
+                "lastupdatets": fmt_ts(o.lastupdatets),
+            }
+            for o in c.optins
+        ]
+        return {
+            "id": cid,
+            "firstname": c.firstname,
+            "middlename": c.middlename,
+            "lastname": c.lastname,
+            "email": email,
+            "birthdate": c.birthdate,
+            "sex": c.sex,
+            "customertitleid": c.customertitleid,
+            "languagecode": c.languagecode,
+            "addresses": addresses,
+            "phonenumbers": phones,
+            "optins": optins,
+            "status": c.status,
+            "isdeleted": c.isdeleted,
+            "createdts": createdts,
+            "lastupdatets": fmt_ts(c.lastupdatets),
+            "c_emailingpreference": c.emailingpreference,
+            "c_source": c.source,
+        }
+
+    def order_json(self, acct: Account, o: Order, output: str = "default") -> dict[str, Any]:
+        if output == "ids":
+            return {"orderid": o.id}
+        total, paid = o.total(), o.paid()
+        paymentstatus = 0 if paid < total else (1 if paid == total else 2)
+        if output == "minimal":
+            return {
+                "orderid": o.id,
+                "code": _order_code(o.id),
+                "customerid": o.customerid,
+                "status": o.status,
+                "totalamount": _money(total),
+                "lastupdatets": fmt_ts(o.lastupdatets),
+            }
+        events = acct.events.records
+        tickets: Any
+        if o.id in self.malformed_orders:
+            tickets = "none"
+        else:
+            tickets = []
+            for tid, eid, ptid, price, service in o.tickets:
+                seated = events[eid].seated
+                tickets.append(
+                    {
+                        "id": tid,
+                        "orderid": o.id,
+                        "eventid": eid,
+                        "tickettypeid": eid * 10 + 1,
+                        "tickettypepriceid": eid * 100 + ptid,
+                        "pricetypeid": ptid,
+                        "price": _money(price),
+                        "servicecharge": _money(service),
+                        "ticketholderid": o.customerid,
+                        "barcode": _barcode(tid),
+                        "seatname": f"Rij {tid // 20 % 25 + 1} Stoel {tid % 20 + 1}" if seated else "",
+                    }
+                )
+        return {
+            "orderid": o.id,
+            "code": _order_code(o.id),
+            "customerid": o.customerid,
+            "saleschannelid": o.saleschannelid,
+            "status": o.status,
+            "paymentstatus": paymentstatus,
+            "deliverystatus": o.deliverystatus,
+            "totalamount": _money(total),
+            "amountpaid": _money(paid),
+            "nbroftickets": len(o.tickets),
+            "tickets": tickets,
+            "products": [
+                {
+                    "id": lid,
+                    "orderid": o.id,
+                    "productid": pid,
+                    "code": PRODUCTS[pid][0],
+                    "contactid": o.customerid,
+                    "price": _money(price),
+                }
+                for lid, pid, price in o.products
+            ],
+            "payments": [
+                {"id": pid, "orderid": o.id, "amount": _money(amount), "paidts": fmt_ts(ts), "paymentmethodid": m}
+                for pid, amount, ts, m in o.payments
+            ],
+            "createdts": fmt_ts(o.createdts),
+            "lastupdatets": fmt_ts(o.lastupdatets),
+        }
+
+    @staticmethod
+    def event_json(e: Event, output: str = "default") -> dict[str, Any]:
+        if output == "ids":
+            return {"id": e.id}
+        if output == "minimal":
+            return {"id": e.id, "name": e.name, "startts": fmt_ts(e.startts), "lastupdatets": fmt_ts(e.lastupdatets)}
+        return {
+            "id": e.id,
+            "name": e.name,
+            "subtitle": e.subtitle,
+            "startts": fmt_ts(e.startts),
+            "endts": fmt_ts(e.endts),
+            "locationname": e.locationname,
+            "productionid": e.productionid,
+            "tags": list(e.tags),
+            "currentstatus": e.currentstatus,
+            "createdts": fmt_ts(e.createdts),
+            "lastupdatets": fmt_ts(e.lastupdatets),
+        }
+
+    def order_lookup(self, acct: Account, orders: list[Order]) -> dict[str, Any]:
+        event_ids = sorted({t[1] for o in orders for t in o.tickets})
+        pricetype_ids = sorted({t[2] for o in orders for t in o.tickets})
+        events = acct.events.records
+        return {
+            "events": {
+                str(eid): {
+                    "id": eid,
+                    "name": events[eid].name,
+                    "subtitle": events[eid].subtitle,
+                    "startts": fmt_ts(events[eid].startts),
+                    "endts": fmt_ts(events[eid].endts),
+                    "locationname": events[eid].locationname,
+                    "productionid": events[eid].productionid,
+                }
+                for eid in event_ids
+            },
+            "pricetypes": {str(p): {"id": p, "name": PRICETYPES[p][0]} for p in pricetype_ids},
+            "saleschannels": {str(s): {"id": s, "name": n} for s, n in SALESCHANNELS.items()},
+            "paymentmethods": {str(m): {"id": m, "name": n} for m, n in PAYMENT_METHODS.items()},
+            "products": {str(p): {"id": p, "code": c, "name": n} for p, (c, n, _) in PRODUCTS.items()},
+        }
+
+    @staticmethod
+    def contact_lookup(acct: Account) -> dict[str, Any]:
+        return {
+            "optins": {str(d["id"]): {"id": d["id"], "name": d["name"]} for d in acct.optin_defs},
+            "customertitles": {str(t): {"id": t, "name": n} for t, n in CUSTOMER_TITLES.items()},
+        }
+
+    def export(self, account: str) -> dict[str, list[dict[str, Any]]]:
+        """Every record of ``account`` as the API renders it (for tests and determinism checks)."""
+        acct = self.accounts[account]
+        return {
+            "contacts": [self.contact_json(acct.contacts.records[i]) for i in acct.contacts.ids],
+            "orders": [self.order_json(acct, acct.orders.records[i]) for i in acct.orders.ids],
+            "events": [self.event_json(acct.events.records[i]) for i in acct.events.ids],
+        }
+
+    # -- ground truth ---------------------------------------------------------------------------------------
+
+    def truth(self) -> dict[str, Any]:
+        """Ground-truth counts for checking a sync."""
+        per: dict[str, Any] = {}
+        emails_all: set[str] = set()
+        emails_active: set[str] = set()
+        owners: dict[str, set[str]] = {}
+        for acct in self.accounts.values():
+            contacts = acct.contacts.records.values()
+            deleted = sum(1 for c in contacts if c.isdeleted)
+            newsletter = Counter(
+                str(o.status) for c in contacts for o in c.optins if o.optinid == OPTIN_NEWSLETTER and not c.isdeleted
+            )
+            acct_emails = set()
+            for c in contacts:
+                if c.email:
+                    low = c.email.lower()
+                    acct_emails.add(low)
+                    emails_all.add(low)
+                    if not c.isdeleted:
+                        emails_active.add(low)
+            for low in acct_emails:
+                owners.setdefault(low, set()).add(acct.name)
+            orders = acct.orders.records.values()
+            per[acct.name] = {
+                "house": acct.house,
+                "contacts": len(acct.contacts.records),
+                "contacts_active": len(acct.contacts.records) - deleted,
+                "contacts_deleted": deleted,
+                "contacts_without_email": sum(1 for c in contacts if not c.email),
+                "distinct_emails": len(acct_emails),
+                "newsletter_optins": dict(sorted(newsletter.items())),
+                "events": len(acct.events.records),
+                "orders": len(acct.orders.records),
+                "tickets": sum(len(o.tickets) for o in orders),
+                "products": sum(len(o.products) for o in orders),
+                "refunds": acct.refunds,
+            }
+        return {
+            "anchor": fmt_ts(self.anchor),
+            "accounts": per,
+            "distinct_emails": len(emails_all),
+            "distinct_emails_active": len(emails_active),
+            "emails_in_several_accounts": sum(1 for s in owners.values() if len(s) > 1),
+            "contacts": sum(a["contacts"] for a in per.values()),
+            "tickets": sum(a["tickets"] for a in per.values()),
+            "refunds": sum(a["refunds"] for a in per.values()),
+        }
+
+    # -- changes over time ----------------------------------------------------------------------------------
+
+    def _stamp(self, now: datetime | None) -> int:
+        stamp = max(_epoch(now or _utc_now()), self.last_stamp, self.anchor)
+        self.last_stamp = stamp
+        return stamp
+
+    def _unique_email(self, rng: random.Random, first: str, last: str) -> str:
+        return _unique_email_in(self._used_emails, rng, first, last)
+
+    def advance(
+        self,
+        account: str | None = None,
+        *,
+        new_contacts: int = 0,
+        edits: int = 0,
+        orders: int = 0,
+        refunds: int = 0,
+        optin_changes: int = 0,
+        deletions: int = 0,
+        now: datetime | None = None,
+    ) -> dict[str, Any]:
+        """Apply deterministic changes to one account (or all) stamped with the current UTC second.
+
+        Which records change, and how, depends only on the seed and on how many batches the account has seen;
+        the timestamps are the real clock's (never before the anchor or the previous batch).
+        """
+        if account is not None and account not in self.accounts:
+            raise KeyError(account)
+        stamp = self._stamp(now)
+        targets = [self.accounts[account]] if account is not None else list(self.accounts.values())
+        summary: dict[str, Any] = {"stamp": fmt_ts(stamp), "accounts": {}}
+        for acct in targets:
+            acct.batches += 1
+            rng = random.Random(f"{self.seed}:{acct.name}:advance:{acct.batches}")  # noqa: S311 - fictional data
+            summary["accounts"][acct.name] = {
+                "new_contacts": [self._new_contact(acct, rng, stamp) for _ in range(new_contacts)],
+                "edits": [e for e in (self._edit(acct, rng, stamp) for _ in range(edits)) if e],
+                "orders": [o for o in (self._new_order(acct, rng, stamp) for _ in range(orders)) if o],
+                "refunds": [r for r in (self._refund(acct, rng, stamp) for _ in range(refunds)) if r],
+                "optin_changes": [c for c in (self._optin_change(acct, rng, stamp) for _ in range(optin_changes)) if c],
+                "deletions": [d for d in (self._delete(acct, rng, stamp) for _ in range(deletions)) if d],
+            }
+        return summary
+
+    def _pick_contact(self, acct: Account, rng: random.Random) -> Contact | None:
+        ids = acct.contacts.ids
+        for _ in range(50):
+            c = acct.contacts.records[ids[rng.randrange(len(ids))]]
+            if not c.isdeleted:
+                return c
+        return None
+
+    def _new_contact(self, acct: Account, rng: random.Random, stamp: int) -> int:
+        others = [a for a in self.accounts.values() if a is not acct and a.contacts.ids]
+        shared = _pick_shared(rng, others, acct.emails) if rng.random() < 0.2 else None
+        acct.next_contact += 1
+        cid = (acct.index + 1) * 10_000_000 + acct.next_contact
+        c = _make_contact(rng, cid, stamp, stamp, self._unique_email, shared, allow_no_email=True)
+        if c.email:
+            acct.emails.add(c.email.lower())
+        acct.contacts.add(c)
+        return cid
+
+    def _edit(self, acct: Account, rng: random.Random, stamp: int) -> dict[str, Any] | None:
+        c = self._pick_contact(acct, rng)
+        if c is None:
+            return None
+        what = rng.choice(("phone", "address", "email", "languagecode", "c_emailingpreference", "lastname"))
+        if what == "phone":
+            c.phone = _phone(rng)
+            c.phonetypeid = 1
+        elif what == "address":
+            zipcode, city, country = CITIES[rng.randrange(len(CITIES))]
+            c.street = f"{rng.choice(STREETS)} {rng.randint(1, 180)}"
+            c.zipcode, c.city, c.countrycode = zipcode, city, country
+        elif what == "email":
+            c.email = self._unique_email(rng, c.firstname, c.lastname + str(rng.randint(1, 99)))
+            acct.emails.add(c.email.lower())
+        elif what == "languagecode":
+            c.languagecode = rng.choice([x for x in ("NL", "FR", "EN") if x != c.languagecode])
+        elif what == "c_emailingpreference":
+            c.emailingpreference = rng.choice([x for x in ("html", "text", "") if x != c.emailingpreference])
+        else:
+            c.lastname = rng.choice([x for x in LAST_NAMES if x != c.lastname])
+        if c.status == "incomplete" and c.email and c.street:
+            c.status = ""
+        acct.contacts.touch(c, stamp)
+        return {"id": c.id, "field": what}
+
+    def _new_order(self, acct: Account, rng: random.Random, stamp: int) -> int | None:
+        c = self._pick_contact(acct, rng)
+        if c is None:
+            return None
+        upcoming = [e for e in acct.events.records.values() if e.startts > stamp] or list(acct.events.records.values())
+        event = upcoming[rng.randrange(len(upcoming))]
+        acct.next_order += 1
+        oid = (acct.index + 1) * 10_000_000 + 5_000_000 + acct.next_order
+        order = _make_order(acct, rng, oid, c.id, event, stamp, stamp, confirmed_prob=0.92)
+        acct.orders.add(order)
+        return oid
+
+    def _refund(self, acct: Account, rng: random.Random, stamp: int) -> dict[str, Any] | None:
+        ids = acct.orders.ids
+        if not ids:
+            return None
+        order = None
+        for _ in range(100):
+            cand = acct.orders.records[ids[rng.randrange(len(ids))]]
+            if cand.tickets and cand.status != ORDER_ARCHIVED:
+                order = cand
+                break
+        if order is None:
+            return None
+        ticket = order.tickets.pop(rng.randrange(len(order.tickets)))
+        amount = ticket[3] + ticket[4]
+        if order.payments and amount:
+            acct.next_payment += 1
+            pid = (acct.index + 1) * 100_000_000 + acct.next_payment
+            order.payments.append((pid, -amount, stamp, order.payments[0][3]))
+        if order.deliverystatus == DELIVERY_DONE:
+            order.deliverystatus = DELIVERY_CHANGED
+        acct.orders.touch(order, stamp)
+        acct.refunds += 1
+        return {"orderid": order.id, "ticketid": ticket[0], "amount": _money(amount)}
+
+    def _optin_change(self, acct: Account, rng: random.Random, stamp: int) -> dict[str, Any] | None:
+        c = self._pick_contact(acct, rng)
+        if c is None:
+            return None
+        optinid = OPTIN_SMS if (c.phone and rng.random() < 0.2) else OPTIN_NEWSLETTER
+        current = next((o for o in c.optins if o.optinid == optinid), None)
+        if current is None:
+            current = OptIn(optinid, OPTIN_UNKNOWN, "web", "", None, stamp, stamp)
+            c.optins.append(current)
+            c.optins.sort(key=lambda o: o.optinid)
+        new = OPTIN_NO if current.status == OPTIN_YES else OPTIN_YES
+        current.status = new
+        current.method = rng.choice(("web", "api"))
+        current.remarks = "Uitgeschreven via link in nieuwsbrief" if new == OPTIN_NO else "Ingeschreven via webshop"
+        current.userid = None
+        current.lastupdatets = max(current.lastupdatets, stamp)
+        acct.contacts.touch(c, stamp)
+        return {"contactid": c.id, "optinid": optinid, "status": new}
+
+    def _delete(self, acct: Account, rng: random.Random, stamp: int) -> int | None:
+        c = self._pick_contact(acct, rng)
+        if c is None:
+            return None
+        c.isdeleted = True
+        c.status = "deleted"
+        acct.contacts.touch(c, stamp)
+        return c.id
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Generation
+
+
+def _phone(rng: random.Random) -> str:
+    if rng.random() < 0.8:
+        return f"+32 4{rng.randint(60, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)}"
+    return f"+32 {rng.choice(('9', '3', '2', '16', '50'))} {rng.randint(100, 999)} {rng.randint(10, 99)} 00"
+
+
+def _make_contact(
+    rng: random.Random,
+    cid: int,
+    createdts: int,
+    lastupdatets: int,
+    make_email: Callable[[random.Random, str, str], str],
+    shared: Contact | None,
+    *,
+    allow_no_email: bool,
+    force_no_email: bool = False,
+) -> Contact:
+    female = rng.random() < 0.55
+    if shared is not None:
+        first, middle, last = shared.firstname, shared.middlename, shared.lastname
+        female = shared.sex == "F" if shared.sex else female
+    else:
+        first = rng.choice(FIRST_NAMES_F if female else FIRST_NAMES_M)
+        middle = rng.choice(MIDDLE_NAMES)
+        last = rng.choice(LAST_NAMES)
+    email: str | None
+    if force_no_email or (allow_no_email and shared is None and rng.random() < 0.01):
+        email = None
+    elif shared is not None and shared.email:
+        email = shared.email
+        roll = rng.random()
+        if roll < 0.15:
+            email = email.upper() if email.islower() else email.lower()
+        elif roll < 0.3:
+            email = email[:1].upper() + email[1:]
+    else:
+        email = make_email(rng, first, last)
+    sexroll = rng.random()
+    sex = "" if sexroll < 0.1 else ("F" if female else "M")
+    title = None if sexroll < 0.1 else (1 if female else 2)
+    if sexroll < 0.02:
+        title = 3
+    if rng.random() < 0.6:
+        birth = f"{rng.randint(1940, 2008)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+    else:
+        birth = None
+    zipcode, city, country = CITIES[rng.randrange(len(CITIES))]
+    lang = "FR" if city in ("Liège", "Namur") or rng.random() < 0.08 else ("EN" if rng.random() < 0.04 else "NL")
+    has_address = rng.random() < 0.85
+    phone = _phone(rng) if rng.random() < 0.7 else None
+    source = rng.choice(("web", "web", "web", "kassa", "import"))
+    optins: list[OptIn] = []
+    roll = rng.random()
+    news = OPTIN_UNKNOWN if roll < 0.3 else (OPTIN_YES if roll < 0.75 else OPTIN_NO)
+    method = OPTIN_METHODS[rng.randrange(len(OPTIN_METHODS))]
+    changed = createdts if news == OPTIN_UNKNOWN else rng.randint(createdts, lastupdatets)
+    remarks = "" if news == OPTIN_UNKNOWN else ("Aangevinkt bij aankoop" if news == OPTIN_YES else "Afgemeld")
+    userid = None if method in ("web", "api") else 100 + cid % 7
+    optins.append(OptIn(OPTIN_NEWSLETTER, news, method, remarks, userid, createdts, changed))
+    if phone:
+        sroll = rng.random()
+        sms = OPTIN_UNKNOWN if sroll < 0.5 else (OPTIN_YES if sroll < 0.7 else OPTIN_NO)
+        optins.append(OptIn(OPTIN_SMS, sms, method, "", userid, createdts, createdts))
+    terms = OPTIN_YES if source == "web" else OPTIN_UNKNOWN
+    optins.append(OptIn(OPTIN_TERMS, terms, method, "", userid, createdts, createdts))
+    status = "incomplete" if (email is None or not has_address) and rng.random() < 0.5 else ""
+    return Contact(
+        id=cid,
+        firstname=first,
+        middlename=middle,
+        lastname=last,
+        email=email,
+        birthdate=birth,
+        sex=sex,
+        customertitleid=title,
+        languagecode=lang,
+        street=f"{rng.choice(STREETS)} {rng.randint(1, 180)}" if has_address else "",
+        zipcode=zipcode if has_address else "",
+        city=city if has_address else "",
+        countrycode=country,
+        phone=phone,
+        phonetypeid=1 if phone and phone.startswith("+32 4") else 2,
+        optins=optins,
+        emailingpreference=rng.choice(("html", "html", "text", "")),
+        source=source,
+        status=status,
+        isdeleted=False,
+        createdts=createdts,
+        lastupdatets=lastupdatets,
+    )
+
+
+def _pick_shared(rng: random.Random, others: Sequence[Account], taken: set[str]) -> Contact | None:
+    """A contact of another account whose e-mail this account does not have yet (the same buyer, another house)."""
+    if not others:
+        return None
+    for _ in range(5):
+        other = others[rng.randrange(len(others))]
+        if not other.contacts.ids:
+            continue
+        c = other.contacts.records[other.contacts.ids[rng.randrange(len(other.contacts.ids))]]
+        if c.email and c.email.lower() not in taken:
+            return c
+    return None
+
+
+def _unique_email_in(used: set[str], rng: random.Random, first: str, last: str) -> str:
+    base = f"{_ascii(first)}.{_ascii(last)}"
+    local = base
+    while f"{local}@example.org" in used:
+        local = f"{base}{rng.randint(2, 9999)}"
+    email = f"{local}@example.org"
+    used.add(email)
+    if rng.random() < 0.1:
+        email = f"{local[:1].upper()}{local[1:]}@Example.org"
+    return email
+
+
+def _make_order(
+    acct: Account,
+    rng: random.Random,
+    oid: int,
+    customerid: int,
+    event: Event,
+    createdts: int,
+    lastupdatets: int,
+    *,
+    confirmed_prob: float,
+) -> Order:
+    channel = CHANNEL_WEB if rng.random() < 0.7 else CHANNEL_BOX_OFFICE
+    service = 150 if channel == CHANNEL_WEB else 0
+    n = 1 + min(int(rng.expovariate(0.9)), 7)
+    tickets: list[Ticket] = []
+    ptid = 1
+    for k in range(n):
+        if k == 0 or rng.random() < 0.3:
+            roll = rng.random()
+            ptid = 1 if roll < 0.6 else (2 if roll < 0.75 else (3 if roll < 0.9 else (4 if roll < 0.97 else 5)))
+        price = int(event.baseprice * PRICETYPES[ptid][1]) // 50 * 50
+        acct.next_ticket += 1
+        tickets.append(
+            ((acct.index + 1) * 100_000_000 + acct.next_ticket, event.id, ptid, price, service if price else 0)
+        )
+    products: list[ProductLine] = []
+    if rng.random() < 0.05:
+        pid = 1 if rng.random() < 0.6 else (2 if rng.random() < 0.5 else 3)
+        acct.next_product_line += 1
+        products.append(((acct.index + 1) * 10_000_000 + acct.next_product_line, pid, PRODUCTS[pid][2]))
+    order = Order(
+        id=oid,
+        customerid=customerid,
+        saleschannelid=channel,
+        status=ORDER_CONFIRMED,
+        deliverystatus=DELIVERY_NOT,
+        tickets=tickets,
+        products=products,
+        payments=[],
+        createdts=createdts,
+        lastupdatets=lastupdatets,
+    )
+    if rng.random() < confirmed_prob:
+        acct.next_payment += 1
+        method = 3 if channel == CHANNEL_BOX_OFFICE and rng.random() < 0.5 else rng.choice((1, 1, 2, 4))
+        paidts = min(createdts + rng.randint(0, 120), lastupdatets)
+        order.payments.append(((acct.index + 1) * 100_000_000 + acct.next_payment, order.total(), paidts, method))
+        order.deliverystatus = DELIVERY_DONE if rng.random() < 0.85 else DELIVERY_NOT
+        if lastupdatets - createdts > 180 * 86400 and rng.random() < 0.3:
+            order.status = ORDER_ARCHIVED
+    else:
+        order.status = ORDER_UNCONFIRMED
+    return order
+
+
+def _optin_defs(anchor: int) -> list[dict[str, Any]]:
+    created = fmt_ts(anchor - TWO_YEARS - 86400 * 30)
+    updated = fmt_ts(anchor - 86400 * 90)
+    base = {"isarchived": False, "createdts": created, "lastupdatets": updated}
+    channels = [{"saleschannelid": CHANNEL_WEB}, {"saleschannelid": CHANNEL_BOX_OFFICE}]
+    return [
+        {
+            "id": OPTIN_NEWSLETTER,
+            "typeid": 40002,
+            "name": "Nieuwsbrief",
+            "description": "Maandelijkse nieuwsbrief met de programmatie",
+            "caption": "Ik ontvang graag de nieuwsbrief",
+            "yescaption": "Ja, stuur mij de nieuwsbrief",
+            "nocaption": "Nee, liever niet",
+            "availability": channels,
+            **base,
+        },
+        {
+            "id": OPTIN_SMS,
+            "typeid": 40002,
+            "name": "SMS",
+            "description": "Praktische berichten per sms",
+            "caption": "Ik ontvang graag berichten per sms",
+            "yescaption": "Ja",
+            "nocaption": "Nee",
+            "availability": [{"saleschannelid": CHANNEL_WEB}],
+            **base,
+        },
+        {
+            "id": OPTIN_TERMS,
+            "typeid": 40001,
+            "name": "Algemene voorwaarden",
+            "description": "Aanvaarding van de algemene verkoopsvoorwaarden",
+            "caption": "Ik aanvaard de algemene voorwaarden",
+            "yescaption": "Ik aanvaard",
+            "nocaption": "Ik aanvaard niet",
+            "availability": channels,
+            **base,
+        },
+    ]
+
+
+def _build_account(
+    seed: int, index: int, name: str, house: str, n_contacts: int, n_events: int, anchor: int,
+    used: set[str], earlier: list[Account],
+) -> Account:  # fmt: skip
+    acct = Account(name=name, house=house, index=index, optin_defs=_optin_defs(anchor))
+    rng = random.Random(f"{seed}:{name}:build")  # noqa: S311 - repeatable fictional data
+    start = anchor - TWO_YEARS
+
+    events: list[Event] = []
+    for j in range(n_events):
+        eid = (index + 1) * 1000 + j + 1
+        day = start + 30 * 86400 + (TWO_YEARS + 150 * 86400) * j // n_events + rng.randint(0, 86400)
+        startts = day - day % 86400 + rng.choice((18, 19)) * 3600 + rng.choice((0, 1800))  # an evening (UTC)
+        created = max(start - 60 * 86400, startts - rng.randint(60, 200) * 86400 + rng.randrange(86400))
+        created = min(created, anchor - 3600)
+        updated = min(created + rng.randint(0, 40) * 86400, anchor - 60)
+        tags = tuple(sorted(rng.sample(EVENT_TAGS, rng.randint(1, 3))))
+        status = EVENT_CLOSED if startts < anchor else (EVENT_ACTIVE if rng.random() < 0.9 else EVENT_DRAFT)
+        events.append(
+            Event(
+                id=eid,
+                name=f"{rng.choice(EVENT_WORDS_A)}" + ("" if rng.random() < 0.6 else f" {rng.randint(2, 4)}"),
+                subtitle=rng.choice(EVENT_WORDS_B),
+                startts=startts,
+                endts=startts + rng.choice((75, 90, 120, 150)) * 60,
+                locationname=rng.choice(LOCATIONS),
+                productionid=(index + 1) * 1000 + j // 2 + 1,
+                tags=tags,
+                currentstatus=status,
+                seated=rng.random() < 0.6,
+                baseprice=rng.choice((1200, 1500, 1800, 2200, 2500, 3200)),
+                createdts=created,
+                lastupdatets=updated,
+            )
+        )
+    acct.events.load(events)
+    starts = [e.startts for e in events]
+
+    def make_email(r: random.Random, first: str, last: str) -> str:
+        return _unique_email_in(used, r, first, last)
+
+    contacts: list[Contact] = []
+    for i in range(n_contacts):
+        cid = (index + 1) * 10_000_000 + i + 1
+        created = start + rng.randrange(TWO_YEARS - 3600)
+        updated = created if rng.random() < 0.5 else rng.randint(created, anchor - 60)
+        shared = _pick_shared(rng, earlier, acct.emails) if rng.random() < 0.2 else None
+        c = _make_contact(
+            rng, cid, created, updated, make_email, shared, allow_no_email=True, force_no_email=i % 97 == 7
+        )
+        if c.email:
+            acct.emails.add(c.email.lower())
+        if i % 37 == 11:
+            c.isdeleted, c.status = True, "deleted"
+        contacts.append(c)
+    acct.next_contact = n_contacts
+    acct.contacts.load(contacts)
+
+    orders: list[Order] = []
+    n_orders = 3 * n_contacts
+    active = [c for c in contacts if not c.isdeleted] or contacts
+    bulk = anchor - 86400 * (3 + index) + 2 * 3600 + 17
+    for k in range(n_orders):
+        c = active[rng.randrange(len(active))]
+        created = rng.randint(c.createdts, anchor - 120)
+        j = bisect_left(starts, created)
+        event = events[rng.randrange(j, len(events))] if j < len(events) else events[rng.randrange(len(events))]
+        roll = rng.random()
+        if roll < 0.02:  # a nightly bulk job touched these orders in the same second
+            later = max(created, bulk)
+        elif roll < 0.1:
+            later = rng.randint(created, anchor - 61)
+        else:
+            later = min(created + rng.randint(0, 600), anchor - 61)
+        oid = (index + 1) * 10_000_000 + 5_000_000 + k + 1
+        orders.append(_make_order(acct, rng, oid, c.id, event, created, max(created, later), confirmed_prob=0.96))
+    acct.next_order = n_orders
+    acct.orders.load(orders)
+    return acct
+
+
+def build_world(seed: int = 11, size: str | int = "test", anchor: datetime | None = None) -> TicketmaticWorld:
+    """Seeded, fictional accounts. Same arguments, same data.
+
+    ``size``: ``"test"`` (2 accounts, 50 contacts and ~150 orders each), ``"demo"`` (3 accounts, 2,000
+    contacts each) or an int N (3 accounts, N contacts and ~3·N orders each). ``anchor`` (aware, UTC; default
+    now floored to the minute minus one minute): every generated timestamp lies in the two years before it.
+    """
+    if isinstance(size, bool):
+        raise ValueError("size must be 'test', 'demo' or a positive int")
+    if size == "test":
+        n_accounts, n_contacts, n_events = 2, 50, 12
+    elif size == "demo":
+        n_accounts, n_contacts, n_events = 3, 2000, 40
+    elif isinstance(size, int) and 1 <= size <= 1_000_000:
+        n_accounts, n_contacts, n_events = 3, size, max(12, min(400, size // 100))
+    else:
+        raise ValueError("size must be 'test', 'demo' or an int between 1 and 1,000,000")
+    if anchor is None:
+        now = _utc_now().replace(second=0, microsecond=0)
+        anchor = now - timedelta(minutes=1)
+    anchor_ts = _epoch(anchor)
+    used: set[str] = set()
+    accounts: list[Account] = []
+    for index, (name, house) in enumerate(ACCOUNTS[:n_accounts]):
+        accounts.append(_build_account(seed, index, name, house, n_contacts, n_events, anchor_ts, used, accounts))
+    # The first account shares buyers with the later ones too (it has no earlier account to copy from).
+    if len(accounts) > 1:
+        first = accounts[0]
+        rng = random.Random(f"{seed}:share-back")  # noqa: S311 - repeatable fictional data
+        sources = [c for a in accounts[1:] for c in a.contacts.records.values() if c.email]
+        taken = first.emails
+        for cid in first.contacts.ids:
+            c = first.contacts.records[cid]
+            if c.email and rng.random() < 0.12 and sources:
+                other = sources[rng.randrange(len(sources))]
+                if other.email and other.email.lower() not in taken:
+                    used.discard(c.email.lower())
+                    c.firstname, c.middlename, c.lastname = other.firstname, other.middlename, other.lastname
+                    c.email = other.email.lower() if rng.random() < 0.5 else other.email
+                    taken.add(c.email.lower())
+    return TicketmaticWorld(seed, size, anchor_ts, accounts)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Faults and stats
+
+
+@dataclass
+class Faults:
+    """Fault injection, set as a whole by ``POST /_fake/faults`` (``{}`` resets).
+
+    ``rate_limit``: the next k API requests answer 429 with ``Retry-After: retry_after``; then
+    ``server_errors``: the next k answer 503, 500, 503, ...; ``delay_ms`` delays every API response;
+    ``malformed_contacts`` / ``malformed_orders``: ids served broken; ``fail_every``: every k-th API request
+    (counted from when the faults were set) answers 503.
+    """
+
+    rate_limit: int = 0
+    retry_after: int = 1
+    server_errors: int = 0
+    delay_ms: int = 0
+    malformed_contacts: list[int] = field(default_factory=list)
+    malformed_orders: list[int] = field(default_factory=list)
+    fail_every: int = 0
+    seen: int = 0
+    errors_served: int = 0
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> Faults:
+        known = {
+            "rate_limit", "retry_after", "server_errors", "delay_ms", "malformed_contacts", "malformed_orders",
+            "fail_every",
+        }  # fmt: skip
+        unknown = set(body) - known
+        if unknown:
+            raise ValueError(f"unknown fault keys: {sorted(unknown)}")
+        ints: dict[str, int] = {}
+        for key in ("rate_limit", "retry_after", "server_errors", "delay_ms", "fail_every"):
+            value = body.get(key, 1 if key == "retry_after" else 0)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{key} must be a non-negative integer")
+            ints[key] = value
+        lists: dict[str, list[int]] = {}
+        for key in ("malformed_contacts", "malformed_orders"):
+            value = body.get(key, [])
+            if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+                raise ValueError(f"{key} must be a list of ids")
+            lists[key] = value
+        return cls(
+            rate_limit=ints["rate_limit"],
+            retry_after=ints["retry_after"],
+            server_errors=ints["server_errors"],
+            delay_ms=ints["delay_ms"],
+            fail_every=ints["fail_every"],
+            malformed_contacts=lists["malformed_contacts"],
+            malformed_orders=lists["malformed_orders"],
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "rate_limit": self.rate_limit,
+            "retry_after": self.retry_after,
+            "server_errors": self.server_errors,
+            "delay_ms": self.delay_ms,
+            "malformed_contacts": self.malformed_contacts,
+            "malformed_orders": self.malformed_orders,
+            "fail_every": self.fail_every,
+        }
+
+
+@dataclass
+class Stats:
+    requests: int = 0
+    api_requests: int = 0
+    control_requests: int = 0
+    by_endpoint: Counter[str] = field(default_factory=Counter)
+    by_status: Counter[str] = field(default_factory=Counter)
+    by_account: Counter[str] = field(default_factory=Counter)
+    rate_limited: int = 0
+    server_errors: int = 0
+    rows_served: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "requests": self.requests,
+            "api_requests": self.api_requests,
+            "control_requests": self.control_requests,
+            "by_endpoint": dict(sorted(self.by_endpoint.items())),
+            "by_status": dict(sorted(self.by_status.items())),
+            "by_account": dict(sorted(self.by_account.items())),
+            "rate_limited": self.rate_limited,
+            "server_errors": self.server_errors,
+            "rows_served": self.rows_served,
+        }
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# HTTP
+
+
+_HMAC_RE = re.compile(r"^TM-HMAC-SHA256\s+key=(\S+)\s+ts=(\S+)\s+sign=([0-9a-fA-F]+)\s*$")
+_TRUE = {"true", "1", "yes"}
+_FALSE = {"false", "0", "no"}
+
+
+class BadRequest(Exception):
+    pass
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"message": message}, status_code=status, headers=headers)
+
+
+def _bool(params: Any, name: str, default: bool) -> bool:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    low = raw.lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    raise BadRequest(f"{name} must be true or false")
+
+
+def _int(params: Any, name: str, default: int, minimum: int) -> int:
+    raw = params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"{name} must be an integer") from None
+    if value < minimum:
+        raise BadRequest(f"{name} must be at least {minimum}")
+    return value
+
+
+@dataclass
+class _ListQuery:
+    since: int | None
+    orderby: str
+    asc: bool
+    limit: int
+    offset: int
+    output: str
+    includearchived: bool
+
+
+def _list_query(params: Any) -> _ListQuery:
+    since_raw = params.get("lastupdatesince")
+    since = None
+    if since_raw:
+        try:
+            since = parse_ts(since_raw)
+        except ValueError:
+            raise BadRequest("lastupdatesince must be formatted as YYYY-MM-DD HH:MM:SS") from None
+    orderby = params.get("orderby") or "id"
+    if orderby not in ("id", "lastupdatets", "createdts"):
+        raise BadRequest("orderby must be lastupdatets or createdts")
+    output = params.get("output") or "default"
+    if output not in ("default", "ids", "minimal", "withlookup"):
+        raise BadRequest("output must be default, ids, minimal or withlookup")
+    return _ListQuery(
+        since=since,
+        orderby=orderby,
+        asc=_bool(params, "orderby_asc", True),
+        limit=min(_int(params, "limit", DEFAULT_LIMIT, 1), MAX_LIMIT),
+        offset=_int(params, "offset", 0, 0),
+        output=output,
+        includearchived=_bool(params, "includearchived", False),
+    )
+
+
+class FakeTicketmatic:
+    """The app's state: the world, the keys, faults and counters."""
+
+    def __init__(self, world: TicketmaticWorld, access_key: str, secret: str) -> None:
+        self.world = world
+        self.access_key = access_key
+        self.secret = secret
+        self.faults = Faults()
+        self.stats = Stats()
+
+    # -- plumbing -------------------------------------------------------------------------------------------
+
+    def check_auth(self, request: Request, accounts: Sequence[str]) -> str | None:
+        """None when the request is authenticated for one of ``accounts``, else the reason."""
+        header = request.headers.get("authorization", "")
+        if not header:
+            return "missing Authorization header"
+        if header.lower().startswith("basic "):
+            try:
+                decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
+            except (binascii.Error, UnicodeDecodeError):
+                return "malformed Basic credentials"
+            key, _, secret = decoded.partition(":")
+            ok = hmac.compare_digest(key, self.access_key) and hmac.compare_digest(secret, self.secret)
+            return None if ok else "invalid access key or secret"
+        match = _HMAC_RE.match(header)
+        if not match:
+            return "unsupported Authorization scheme"
+        key, ts, sign = match.groups()
+        if not hmac.compare_digest(key, self.access_key):
+            return "unknown access key"
+        try:
+            when = calendar.timegm(time.strptime(ts, AUTH_TS_FORMAT))
+        except ValueError:
+            return "malformed timestamp"
+        if abs(when - time.time()) > MAX_CLOCK_SKEW:
+            return "timestamp too far from server time"
+        for account in accounts:
+            expected = hmac.new(self.secret.encode(), (key + account + ts).encode(), hashlib.sha256).hexdigest()
+            if hmac.compare_digest(expected, sign.lower()):
+                return None
+        return "invalid signature"
+
+    async def api(self, request: Request, endpoint: str, handler: Callable[[Account], Response]) -> Response:
+        self.stats.requests += 1
+        self.stats.api_requests += 1
+        self.stats.by_endpoint[endpoint] += 1
+        response = await self._api(request, handler)
+        self.stats.by_status[str(response.status_code)] += 1
+        return response
+
+    async def _api(self, request: Request, handler: Callable[[Account], Response]) -> Response:
+        f = self.faults
+        if f.delay_ms:
+            await asyncio.sleep(f.delay_ms / 1000)
+        f.seen += 1
+        if f.rate_limit > 0:
+            f.rate_limit -= 1
+            self.stats.rate_limited += 1
+            return JSONResponse(
+                {"message": "Rate limit exceeded, retry later", "retryafter": f.retry_after},
+                status_code=429,
+                headers={"Retry-After": str(f.retry_after)},
+            )
+        if f.server_errors > 0:
+            f.server_errors -= 1
+            f.errors_served += 1
+            self.stats.server_errors += 1
+            status = 503 if f.errors_served % 2 == 1 else 500
+            return _error(status, "Service unavailable" if status == 503 else "Internal server error")
+        if f.fail_every and f.seen % f.fail_every == 0:
+            self.stats.server_errors += 1
+            return _error(503, "Service unavailable")
+        name = request.path_params["account"]
+        acct = self.world.accounts.get(name)
+        if acct is None:
+            return _error(404, f"Unknown account {name!r}")
+        self.stats.by_account[name] += 1
+        reason = self.check_auth(request, [name])
+        if reason:
+            return _error(401, f"Unauthorized: {reason}")
+        try:
+            return handler(acct)
+        except BadRequest as exc:
+            return _error(400, str(exc))
+
+    async def control(self, request: Request, handler: Callable[[], Any]) -> Response:
+        self.stats.requests += 1
+        self.stats.control_requests += 1
+        reason = self.check_auth(request, ["", *self.world.accounts])
+        if reason:
+            return _error(401, f"Unauthorized: {reason}")
+        try:
+            result = handler()
+            if asyncio.iscoroutine(result):
+                result = await result
+        except BadRequest as exc:
+            return _error(400, str(exc))
+        return JSONResponse(result)
+
+    # -- API handlers ---------------------------------------------------------------------------------------
+
+    def list_response(self, table: Table[R], q: _ListQuery, keep: Callable[[R], bool] | None,
+                      render: Callable[[list[R]], list[dict[str, Any]]],
+                      lookup: Callable[[list[R]], dict[str, Any]] | None) -> Response:  # fmt: skip
+        ids = table.select(q.orderby, q.asc, q.since, keep)
+        page = [table.records[i] for i in ids[q.offset : q.offset + q.limit]]
+        self.stats.rows_served += len(page)
+        body: dict[str, Any] = {"data": render(page), "nbrofresults": len(ids)}
+        if q.output == "withlookup" and lookup is not None:
+            body["lookup"] = lookup(page)
+        return JSONResponse(body)
+
+
+def _not_deleted(c: Contact) -> bool:
+    return not c.isdeleted
+
+
+def create_app(
+    world: TicketmaticWorld,
+    *,
+    access_key: str = DEFAULT_ACCESS_KEY,
+    secret: str = DEFAULT_SECRET,
+    evolve_every: float = 0.0,
+) -> Starlette:
+    """The fake as a Starlette app. ``evolve_every > 0`` applies a small advance every that many seconds
+    (needs the app's lifespan to run, as under ``uvicorn.run``)."""
+    fake = FakeTicketmatic(world, access_key, secret)
+
+    async def contacts(request: Request) -> Response:
+        def run(acct: Account) -> Response:
+            q = _list_query(request.query_params)
+            keep = None if (q.includearchived or q.since is not None) else _not_deleted
+            return fake.list_response(
+                acct.contacts,
+                q,
+                keep,
+                lambda page: [world.contact_json(c, q.output) for c in page],
+                lambda page: world.contact_lookup(acct),
+            )
+
+        return await fake.api(request, "contacts", run)
+
+    async def orders(request: Request) -> Response:
+        def run(acct: Account) -> Response:
+            q = _list_query(request.query_params)
+            return fake.list_response(
+                acct.orders,
+                q,
+                None,
+                lambda page: [world.order_json(acct, o, q.output) for o in page],
+                lambda page: world.order_lookup(acct, page),
+            )
+
+        return await fake.api(request, "orders", run)
+
+    async def events(request: Request) -> Response:
+        def run(acct: Account) -> Response:
+            q = _list_query(request.query_params)
+            return fake.list_response(
+                acct.events, q, None, lambda page: [world.event_json(e, q.output) for e in page], lambda page: {}
+            )
+
+        return await fake.api(request, "events", run)
+
+    def _one_id(request: Request) -> int:
+        try:
+            return int(request.path_params["id"])
+        except ValueError:
+            raise BadRequest("id must be an integer") from None
+
+    async def contact(request: Request) -> Response:
+        def run(acct: Account) -> Response:
+            c = acct.contacts.records.get(_one_id(request))
+            return JSONResponse(world.contact_json(c)) if c else _error(404, "Contact not found")
+
+        return await fake.api(request, "contact", run)
+
+    async def order(request: Request) -> Response:
+        def run(acct: Account) -> Response:
+            o = acct.orders.records.get(_one_id(request))
+            return JSONResponse(world.order_json(acct, o)) if o else _error(404, "Order not found")
+
+        return await fake.api(request, "order", run)
+
+    async def event(request: Request) -> Response:
+        def run(acct: Account) -> Response:
+            e = acct.events.records.get(_one_id(request))
+            return JSONResponse(world.event_json(e)) if e else _error(404, "Event not found")
+
+        return await fake.api(request, "event", run)
+
+    async def optins(request: Request) -> Response:
+        def run(acct: Account) -> Response:
+            return JSONResponse({"data": acct.optin_defs, "nbrofresults": len(acct.optin_defs)})
+
+        return await fake.api(request, "optins", run)
+
+    async def _json_body(request: Request) -> dict[str, Any]:
+        raw = await request.body()
+        if not raw.strip():
+            return {}
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            raise BadRequest("body must be JSON") from None
+        if not isinstance(body, dict):
+            raise BadRequest("body must be a JSON object")
+        return body
+
+    async def advance(request: Request) -> Response:
+        async def run() -> dict[str, Any]:
+            body = await _json_body(request)
+            account = body.get("account")
+            if account is not None and account not in world.accounts:
+                raise BadRequest(f"unknown account {account!r}")
+            counts = {}
+            for key in ("new_contacts", "edits", "orders", "refunds", "optin_changes", "deletions"):
+                value = body.get(key, 0)
+                if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 100_000:
+                    raise BadRequest(f"{key} must be an integer between 0 and 100000")
+                counts[key] = value
+            unknown = set(body) - {"account", *counts}
+            if unknown:
+                raise BadRequest(f"unknown keys: {sorted(unknown)}")
+            return world.advance(
+                account,
+                new_contacts=counts["new_contacts"],
+                edits=counts["edits"],
+                orders=counts["orders"],
+                refunds=counts["refunds"],
+                optin_changes=counts["optin_changes"],
+                deletions=counts["deletions"],
+            )
+
+        return await fake.control(request, run)
+
+    async def faults(request: Request) -> Response:
+        async def run() -> dict[str, Any]:
+            if request.method == "POST":
+                body = await _json_body(request)
+                try:
+                    fake.faults = Faults.from_json(body)
+                except ValueError as exc:
+                    raise BadRequest(str(exc)) from None
+                world.malformed_contacts = set(fake.faults.malformed_contacts)
+                world.malformed_orders = set(fake.faults.malformed_orders)
+            return fake.faults.as_json()
+
+        return await fake.control(request, run)
+
+    async def stats(request: Request) -> Response:
+        return await fake.control(request, fake.stats.as_json)
+
+    async def truth(request: Request) -> Response:
+        return await fake.control(request, world.truth)
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 404
+        return _error(status, "Not found" if status == 404 else "Method not allowed")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        task = asyncio.create_task(_evolve(world, evolve_every)) if evolve_every > 0 else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    prefix = "/api/1/{account}"
+    routes = [
+        Route(f"{prefix}/contacts", contacts),
+        Route(f"{prefix}/contacts/{{id}}", contact),
+        Route(f"{prefix}/orders", orders),
+        Route(f"{prefix}/orders/{{id}}", order),
+        Route(f"{prefix}/events", events),
+        Route(f"{prefix}/events/{{id}}", event),
+        Route(f"{prefix}/settings/system/optins", optins),
+        Route("/_fake/advance", advance, methods=["POST"]),
+        Route("/_fake/faults", faults, methods=["GET", "POST"]),
+        Route("/_fake/stats", stats),
+        Route("/_fake/truth", truth),
+    ]
+    app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found}, lifespan=lifespan)
+    app.state.fake = fake
+    return app
+
+
+async def _evolve(world: TicketmaticWorld, every: float) -> None:
+    tick = 0
+    while True:
+        await asyncio.sleep(every)
+        tick += 1
+        world.advance(
+            None,
+            new_contacts=1,
+            edits=2,
+            orders=2,
+            refunds=1 if tick % 2 == 0 else 0,
+            optin_changes=1,
+            deletions=1 if tick % 10 == 0 else 0,
+        )
+
+
+def main(
+    host: str = "127.0.0.1",
+    port: int = 8020,
+    seed: int = 11,
+    size: str | int = "demo",
+    access_key: str = DEFAULT_ACCESS_KEY,
+    secret: str = DEFAULT_SECRET,
+    evolve_every: float = 0.0,
+) -> None:
+    """Build a world and serve it (blocking)."""
+    world = build_world(seed=seed, size=size)
+    app = create_app(world, access_key=access_key, secret=secret, evolve_every=evolve_every)
+    uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+def _cli(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Serve a fake Ticketmatic 3 API with fictional data.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8020)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--size", default="demo", help="test, demo or a number of contacts per account")
+    parser.add_argument("--access-key", default=DEFAULT_ACCESS_KEY)
+    parser.add_argument("--secret", default=DEFAULT_SECRET)
+    parser.add_argument("--evolve-every", type=float, default=0.0, help="seconds between small changes; 0 = never")
+    args = parser.parse_args(argv)
+    size: str | int = int(args.size) if args.size.isdigit() else args.size
+    main(args.host, args.port, args.seed, size, args.access_key, args.secret, args.evolve_every)
+
+
+if __name__ == "__main__":
+    _cli()
