@@ -276,7 +276,7 @@ class SyncRunner:
         return self.registry.unit_of_work(self.cluster)
 
     def run(self) -> RunOutcome:
-        upper = utcnow().replace(microsecond=0)
+        upper = utcnow()
         with self._uow() as uow:
             run_id = SyncRunService(uow).start(self.actor, self.source.name, trigger=self.trigger, upper_bound=upper).id
             houses = IngestService(uow, self.actor, self.source.name).houses_by_engine_ref(self.source.house_column())

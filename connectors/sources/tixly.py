@@ -100,6 +100,10 @@ class Permission:
 
 class TixlyPaged(Stream):
     path: str
+    # Customers and events have no upper filter in the API and are read to their end: a customer
+    # edited after the run started must still be imported before the sales that name them. The
+    # frozen upper bound limits the windowed streams (sales, memberships) through SoldTo.
+    bounded = False
 
     def __init__(self, source: str, page_size: int) -> None:
         self.source = source
@@ -123,7 +127,7 @@ class TixlyPaged(Stream):
                 raise FatalSyncError(f"unexpected page shape from {self.path}")
             records = [r for r in data if isinstance(r, dict)]
             beyond = False
-            if self.cursor_field is not None:
+            if self.bounded:
                 kept = []
                 for r in records:
                     with contextlib.suppress(BadRecord):
@@ -246,6 +250,8 @@ class CustomersStream(TixlyPaged):
 
 class SoldWindowStream(TixlyPaged):
     """Sales-like streams: immutable rows in ``[SoldFrom, SoldTo)`` on ``Created``."""
+
+    bounded = True
 
     def params(self, since: dt.datetime | None, ctx: SyncContext) -> dict[str, Any]:
         params = {"SoldTo": query_time(ctx.upper_bound)}

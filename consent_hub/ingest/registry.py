@@ -3,6 +3,7 @@ connector package announces itself through entry points (see pyproject.toml)."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Any
@@ -32,4 +33,12 @@ def fake_engine_starter(kind: str) -> Callable[..., Any]:
 
 
 def extra_commands() -> dict[str, Callable[..., Any]]:
-    return {ep.name: ep.load() for ep in entry_points(group=COMMANDS)}
+    """Commands of installed connector packages; one that fails to import is left out (and
+    named on stderr) rather than taking every other command down with it."""
+    out: dict[str, Callable[..., Any]] = {}
+    for ep in entry_points(group=COMMANDS):
+        try:
+            out[ep.name] = ep.load()
+        except ImportError as exc:
+            print(f"consent-hub: command {ep.name!r} is unavailable ({exc})", file=sys.stderr)
+    return out

@@ -93,6 +93,28 @@ class IngestRepository:
     def add_sales(self, rows: Sequence[dict[str, Any]]) -> None:
         insert_rows(self.session, Sale.__table__, rows)  # type: ignore[arg-type]
 
+    def pending_lines(self, source: str, customer_refs: Sequence[str]) -> list[tuple[str, str, uuid.UUID, dt.datetime]]:
+        """(line id, customer ref, house, sold at) of lines still waiting for these customers."""
+        out: list[tuple[str, str, uuid.UUID, dt.datetime]] = []
+        for chunk in _chunks(list(dict.fromkeys(customer_refs))):
+            rows = self.session.execute(
+                select(Sale.external_id, Sale.customer_ref, Sale.house_id, Sale.sold_at).where(
+                    Sale.source == source, Sale.customer_ref.in_(chunk), Sale.person_id.is_(None)
+                )
+            )
+            out.extend((x, str(c), h, t) for x, c, h, t in rows)
+        return out
+
+    def claim_lines(self, source: str, claims: Sequence[dict[str, Any]]) -> None:
+        """Give waiting lines their person: ``claims`` = [{"x": line id, "p": person id}]."""
+        if claims:
+            stmt = (
+                update(Sale)
+                .where(Sale.source == source, Sale.external_id == bindparam("x"))
+                .values(person_id=bindparam("p"))
+            )
+            self.session.connection().execute(stmt, list(claims))
+
     def delete_order_lines(self, source: str, order_refs: Sequence[str]) -> int:
         removed = 0
         for chunk in _chunks(list(dict.fromkeys(order_refs))):

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import socket
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -28,6 +30,25 @@ MAX_SKIPS_KEPT = 1000  # per run; the counters stay exact beyond it
 RUN_READERS = frozenset({roles.CLUSTER_ADMIN, roles.CLUSTER_DPO, roles.CLUSTER_SERVICE, roles.CLUSTER_OPERATOR})
 
 
+def _owner_is_dead(owner: str | None) -> bool:
+    """True when the run's process was on this host and is gone (a killed sync resumes at once
+    instead of waiting for its heartbeat to go stale)."""
+    if not owner:
+        return False
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    if int(pid) == os.getpid():
+        return False  # a run of this very process that never finished (an earlier crash in-process)
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 class SyncRunService:
     def __init__(self, uow: UnitOfWork) -> None:
         self.uow = uow
@@ -37,10 +58,11 @@ class SyncRunService:
     def start(self, actor: Actor, connector: str, *, trigger: str, upper_bound: dt.datetime) -> SyncRun:
         now = utcnow()
         for other in self.repo.running(connector):
-            if now - other.heartbeat_at < STALE_AFTER:
+            dead = _owner_is_dead(json.loads(other.detail).get("owner"))
+            if not dead and now - other.heartbeat_at < STALE_AFTER:
                 raise Conflict(f"a run of connector {connector!r} is in progress (started {other.started_at:%H:%M:%S})")
             other.status, other.finished_at = "interrupted", other.heartbeat_at
-            other.error = "no heartbeat: the process stopped before the run finished"
+            other.error = "the process stopped before the run finished"
         run = SyncRun(
             id=uuid.uuid4(),
             connector=connector,
@@ -54,7 +76,7 @@ class SyncRunService:
             rows_skipped=0,
             errors=0,
             retries=0,
-            detail="{}",
+            detail=json.dumps({"owner": f"{socket.gethostname()}:{os.getpid()}"}),
         )
         self.repo.add_run(run)
         self.audit.append(actor, AuditRecord("sync.start", detail={"run": str(run.id), "connector": connector}))

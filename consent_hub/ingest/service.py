@@ -192,6 +192,7 @@ class IngestService:
                 linked.append((cand, pid))
                 result.written += 1
         self.repo.add_engine_customers(new_mappings)
+        self._claim_waiting_lines({m["external_id"]: m["person_id"] for m in new_mappings if m["person_id"]})
         # a customer registered with a house's own engine account is that house's customer
         registered = {
             (pid, hid, "customer", ""): (c.record.seen_at, c.record.seen_at)
@@ -202,6 +203,22 @@ class IngestService:
         self._import_opt_ins(linked, result)
         self.uow.session.flush()
         return result
+
+    def _claim_waiting_lines(self, people: dict[str, uuid.UUID]) -> None:
+        """Sales read before their customer was imported (a customer skipped as malformed, then
+        fixed in the engine) get their person, and the person their relation."""
+        if not people:
+            return
+        waiting = self.repo.pending_lines(self.source, list(people))
+        if not waiting:
+            return
+        self.repo.claim_lines(self.source, [{"x": x, "p": people[c]} for x, c, _, _ in waiting])
+        seen: dict[tuple[uuid.UUID, uuid.UUID, str, str], tuple[dt.datetime, dt.datetime]] = {}
+        for _, customer, house_id, sold_at in waiting:
+            key = (people[customer], house_id, "customer", "")
+            first, last = seen.get(key, (sold_at, sold_at))
+            seen[key] = (min(first, sold_at), max(last, sold_at))
+        self._touch(seen, "customer")
 
     def _update_person(self, cand: _Candidate, pid: uuid.UUID, result: PageResult) -> bool:
         if cand.email_bidx is not None:
@@ -357,18 +374,18 @@ class IngestService:
             if line.customer_id is not None:
                 mapping = customers.get(line.customer_id)
                 if mapping is None:
-                    result.skip(line.external_id, "sale of a customer the hub does not know")
-                    continue
-                if mapping.person_id is not None and statuses.get(mapping.person_id) == "active":
+                    pass  # the customer is not imported (yet): the line waits for them by customer_ref
+                elif mapping.person_id is not None and statuses.get(mapping.person_id) == "active":
                     person_id = mapping.person_id
                 else:
-                    result.suppressed += 1  # kept as an anonymous line: the house's totals stay right
+                    result.suppressed += 1  # kept without a person: the house's totals stay right
             written.add(line.external_id)
             rows.append(
                 {
                     "source": self.source,
                     "external_id": line.external_id,
                     "person_id": person_id,
+                    "customer_ref": line.customer_id,
                     "house_id": house_id,
                     "event_id": event_id,
                     "order_ref": line.order_ref,

@@ -342,11 +342,14 @@ class Sale(Base):
         Index("ix_sales_house_id_sold_at", "house_id", "sold_at"),
         Index("ix_sales_event_id", "event_id"),
         Index("ix_sales_source_order_ref", "source", "order_ref"),
+        Index("ix_sales_source_customer_ref", "source", "customer_ref"),
     )
 
     source: Mapped[str] = mapped_column(String(80), primary_key=True)
     external_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     person_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)  # none for anonymous sales
+    # the engine's customer id: a line whose customer is not (yet) imported waits here for them
+    customer_ref: Mapped[str | None] = mapped_column(String(64))
     house_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("houses.id"))
     event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("events.id"))
     order_ref: Mapped[str | None] = mapped_column(String(64))

@@ -51,6 +51,7 @@ def upgrade() -> None:
         sa.Column("source", sa.String(80), primary_key=True),
         sa.Column("external_id", sa.String(64), primary_key=True),
         sa.Column("person_id", sa.Uuid()),
+        sa.Column("customer_ref", sa.String(64)),
         sa.Column("house_id", sa.Uuid(), sa.ForeignKey("houses.id", name="fk_sales_house_id_houses"), nullable=False),
         sa.Column("event_id", sa.Uuid(), sa.ForeignKey("events.id", name="fk_sales_event_id_events"), nullable=False),
         sa.Column("order_ref", sa.String(64)),
@@ -65,6 +66,7 @@ def upgrade() -> None:
     op.create_index("ix_sales_house_id_sold_at", "sales", ["house_id", "sold_at"])
     op.create_index("ix_sales_event_id", "sales", ["event_id"])
     op.create_index("ix_sales_source_order_ref", "sales", ["source", "order_ref"])
+    op.create_index("ix_sales_source_customer_ref", "sales", ["source", "customer_ref"])
     op.create_table(
         "program_memberships",
         sa.Column("source", sa.String(80), primary_key=True),
