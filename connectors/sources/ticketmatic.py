@@ -21,7 +21,13 @@ out, 7601 unknown: nothing). Opt-in ids map to purposes through ``permissions``;
 1 is the newsletter and every other one is ignored. Orders are mutable (a refund removes a ticket),
 so each order read replaces the lines the hub holds for it. Products map to program memberships
 through ``programs``; unmapped products are ignored. Deleted contacts (``isdeleted``) are passed on
-as deletions.
+as deletions. A contact's phone is its first usable phone number: a contact whose numbers are all
+unusable is imported without one (and noted in the run's skips by contact id), since a bad number
+must not keep the customer, and the decisions the record holds, out of the hub.
+
+Before any stream runs, every account's opt-in definitions (``/settings/system/optins``) are read:
+so a refused credential fails the run before anything of any account is written, and a mapped
+opt-in id that an account does not define is logged.
 """
 
 from __future__ import annotations
@@ -490,7 +496,7 @@ class TicketmaticSource(Source):
         return "ticketmatic_account"
 
     def accounts(self, ctx: SyncContext) -> list[tuple[str, str]]:
-        names = self.config.accounts or sorted(ctx.houses)
+        names = list(dict.fromkeys(self.config.accounts)) or sorted(ctx.houses)
         if not names:
             raise FatalSyncError("no Ticketmatic account to sync: register houses with their ticketmatic_account")
         missing = [a for a in names if a not in ctx.houses]
