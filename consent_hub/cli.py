@@ -122,19 +122,19 @@ def init(
 
     path = config_path()
     if not path.exists():
+        from consent_hub.demo import demo_sync_config
+
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(
-            render_config(
-                {
-                    cluster: {
-                        "display_name": f"{cluster} cluster",
-                        "database_url": database_url or f"sqlite:///clusters/{cluster}.db",
-                        "keys": {"provider": "keyring", "path": f"keys/{cluster}.keyring.json"},
-                    }
+        text = render_config(
+            {
+                cluster: {
+                    "display_name": f"{cluster} cluster",
+                    "database_url": database_url or f"sqlite:///clusters/{cluster}.db",
+                    "keys": {"provider": "keyring", "path": f"keys/{cluster}.keyring.json"},
                 }
-            ),
-            encoding="utf-8",
+            }
         )
+        path.write_text(text + (demo_sync_config(cluster) if demo else ""), encoding="utf-8")
         out.print(f"wrote {path}")
     settings = load_settings(path)
     cfg = settings.cluster(cluster)

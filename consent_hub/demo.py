@@ -90,6 +90,34 @@ CITIES = [
 ]
 
 
+DEMO_TIXLY_PORT = 8010
+
+
+def demo_sync_config(cluster: str, port: int = DEMO_TIXLY_PORT) -> str:
+    """hub.toml sections for the demo: a fake Tixly served beside the hub (fictional cluster of
+    8 houses, 5,000 buyers, ~50,000 ticket lines, a joint subscription of two houses, opt-ins)
+    and a connector that syncs it on start and every minute."""
+    return f"""
+# Demo only: a fake Tixly CRM API served by the hub process itself, with fictional data.
+[fake_engines.tixly]
+port = {port}
+seed = 7
+size = "demo"
+evolve_every = 20
+
+[clusters.{cluster}.connectors.tixly]
+kind = "tixly"
+base_url = "http://127.0.0.1:{port}/v3"
+token = "tixly-demo-token"  # the fake's token; a real engine's token goes in token_env
+every_seconds = 60
+run_on_start = true
+
+[clusters.{cluster}.connectors.tixly.programs.9001]
+program = "duo-leie-ijzer"
+houses = ["schouwburg-leie", "concertzaal-ijzer"]
+"""
+
+
 def fictional_people(n: int, seed: int = 7) -> Iterator[dict[str, Any]]:
     rng = random.Random(seed)  # noqa: S311 - repeatable fictional data, not a secret
     for i in range(n):

@@ -41,6 +41,10 @@ def test_init_demo_and_serve(tmp_path: Path) -> None:
         timeout=120,
     )
     assert again.returncode == 0 and "already present" in again.stdout  # idempotent
+    # the demo's fake Tixly listens on a free port here, not the default one
+    config = tmp_path / "var" / "hub.toml"
+    fake_port = free_port()
+    config.write_text(config.read_text(encoding="utf-8").replace("8010", str(fake_port)), encoding="utf-8")
     keyring = tmp_path / "var" / "keys" / "demo.keyring.json"
     assert keyring.stat().st_mode & 0o777 == 0o600
     keys = dict(line.split("\t") for line in (tmp_path / "var" / "demo-api-keys.txt").read_text().splitlines())
@@ -66,6 +70,26 @@ def test_init_demo_and_serve(tmp_path: Path) -> None:
         assert found.status_code == 200 and found.json()["fields"]["email"] == email
         houses = httpx.get(f"{base}/v1/houses", headers=service).json()
         assert len(houses) == 8
+        # the fake Tixly started with the hub and its buyers were synced in on start
+        admin = {"Authorization": f"Bearer {keys['cluster-admin']}"}
+        runs: list[dict[str, object]] = []
+        for _ in range(300):
+            runs = httpx.get(f"{base}/v1/sync/runs", headers=admin).json()
+            if runs and runs[-1]["status"] != "running":
+                break
+            time.sleep(0.5)
+        assert runs[-1]["status"] == "succeeded" and runs[-1]["trigger"] == "schedule"
+        assert int(str(runs[-1]["rows_read"])) > 50_000
+        engine_buyer = httpx.get(
+            f"http://127.0.0.1:{fake_port}/v3/customers",
+            params={"pageSize": 5},
+            headers={"Authorization": "Bearer tixly-demo-token"},
+        ).json()["Data"]
+        synced_email = next(c["Email"] for c in engine_buyer if c["Email"])
+        synced = httpx.post(
+            f"{base}/v1/people/lookup", json={"email": synced_email, "purpose": "ticketing-service"}, headers=service
+        )
+        assert synced.status_code == 200
     finally:
         server.terminate()
         output = server.communicate(timeout=20)[0].decode()

@@ -39,10 +39,18 @@ class RunningServer:
         self.stop()
 
 
+class _QuietConfig(uvicorn.Config):
+    """uvicorn configures process-wide logging from its Config (and ``access_log=False`` silences
+    the shared access logger); a fake started inside the hub must leave the hub's logging alone."""
+
+    def configure_logging(self) -> None:
+        return None
+
+
 def serve_in_thread(app: Any, *, host: str = "127.0.0.1", port: int | None = None) -> RunningServer:
     """Start ``app`` and return once it accepts connections. ``port=None`` picks a free one."""
     port = port or free_port()
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="auto")
+    config = _QuietConfig(app, host=host, port=port, access_log=False, lifespan="auto")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"fake-server-{port}", daemon=True)
     thread.start()
