@@ -39,6 +39,8 @@ from consent_hub.ingest.service import IngestService
 from consent_hub.storage.models import utcnow
 
 log = logging.getLogger("consent_hub.sync")
+# pages after which table statistics are refreshed (tables grow fastest on a first sync)
+ANALYZE_AT_PAGE = frozenset({3, 10, 30, 100, 300, 1000})
 
 
 class ErrorClass(enum.Enum):
@@ -315,9 +317,11 @@ class SyncRunner:
             start = dt.datetime.combine(ctx.config.start_from, dt.time(), dt.UTC)
             since = max(start, stored - dt.timedelta(seconds=ctx.config.lookback_seconds)) if stored else start
         self.progress.stream_started(stream.name, stream.total(http, since, ctx))
-        for page in stream.pages(http, since, ctx):
+        for number, page in enumerate(stream.pages(http, since, ctx), start=1):
             with self._uow() as uow:
                 ingest = IngestService(uow, self.actor, stream.source)
+                if number in ANALYZE_AT_PAGE:
+                    ingest.refresh_statistics()
                 result, reached = stream.apply(ingest, page, ctx)
                 if stream.cursor_field is not None and reached is not None:
                     current = parse_cursor(ingest.cursor(self.source.name, stream.name, stream.partition))

@@ -78,6 +78,7 @@ class ConsentService:
         self.audit = AuditLog(uow.session, uow.cluster)
         self.catalogue = catalogue or load_catalogue()
         self._notices: dict[tuple[str, str, str], Notice] = {}
+        self._known_houses: set[str] = set()  # houses are never deleted: a positive answer holds for the unit of work
 
     # -- notices -------------------------------------------------------------------------------
     def sync_notices(self, actor: Actor) -> list[Notice]:
@@ -278,8 +279,10 @@ class ConsentService:
             return kind, self.uow.cluster
         if target is None:
             raise _problem("target", f"purpose {purpose.key!r} needs a {kind} as target")
-        if kind == "house" and self.houses.by_slug(target) is None:
-            raise NotFound(f"unknown house {target!r}")
+        if kind == "house" and target not in self._known_houses:
+            if self.houses.by_slug(target) is None:
+                raise NotFound(f"unknown house {target!r}")
+            self._known_houses.add(target)
         if kind == "recipient" and target not in purpose.recipients:
             raise _problem("target", f"purpose {purpose.key!r} has recipients {list(purpose.recipients)}")
         return kind, target

@@ -8,11 +8,13 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import and_, bindparam, delete, func, select, update
+from sqlalchemy import String, Table, Uuid, bindparam, delete, func, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from consent_hub.storage import access_keys
-from consent_hub.storage.bulk import insert_rows
+from consent_hub.storage.bulk import among, insert_rows
 from consent_hub.storage.models import (
     AccessKey,
     ConnectorState,
@@ -27,7 +29,20 @@ from consent_hub.storage.models import (
 )
 
 _CHUNK = 900
+ANALYZED = (
+    "engine_customers",
+    "people",
+    "events",
+    "sales",
+    "relations",
+    "access_keys",
+    "consent_states",
+    "consent_events",
+    "program_memberships",
+)
 T = TypeVar("T")
+RELATIONS: Table = Relation.__table__  # type: ignore[assignment]
+ACCESS_KEYS: Table = AccessKey.__table__  # type: ignore[assignment]
 
 
 def _chunks(items: Sequence[T]) -> Iterable[Sequence[T]]:
@@ -51,11 +66,21 @@ class IngestRepository:
     # engine customers -------------------------------------------------------------------------
     def engine_customers(self, source: str, ids: Sequence[str]) -> dict[str, EngineCustomer]:
         out: dict[str, EngineCustomer] = {}
-        for chunk in _chunks(list(dict.fromkeys(ids))):
-            rows = self.session.scalars(
-                select(EngineCustomer).where(EngineCustomer.source == source, EngineCustomer.external_id.in_(chunk))
-            )
+        for clause in among(self.session, EngineCustomer.external_id, ids, String()):
+            rows = self.session.scalars(select(EngineCustomer).where(EngineCustomer.source == source, clause))
             out.update({r.external_id: r for r in rows})
+        return out
+
+    def engine_people(self, source: str, ids: Sequence[str]) -> dict[str, tuple[uuid.UUID | None, str]]:
+        """external id -> (person id, status), without ORM objects (sales pages)."""
+        out: dict[str, tuple[uuid.UUID | None, str]] = {}
+        for clause in among(self.session, EngineCustomer.external_id, ids, String()):
+            rows = self.session.execute(
+                select(EngineCustomer.external_id, EngineCustomer.person_id, EngineCustomer.status).where(
+                    EngineCustomer.source == source, clause
+                )
+            )
+            out.update({x: (p, st) for x, p, st in rows})
         return out
 
     def add_engine_customers(self, rows: Sequence[dict[str, Any]]) -> None:
@@ -64,17 +89,15 @@ class IngestRepository:
     # events -----------------------------------------------------------------------------------
     def events(self, source: str, ids: Sequence[str]) -> dict[str, Event]:
         out: dict[str, Event] = {}
-        for chunk in _chunks(list(dict.fromkeys(ids))):
-            rows = self.session.scalars(select(Event).where(Event.source == source, Event.external_id.in_(chunk)))
+        for clause in among(self.session, Event.external_id, ids, String()):
+            rows = self.session.scalars(select(Event).where(Event.source == source, clause))
             out.update({r.external_id: r for r in rows})
         return out
 
     def event_ids(self, source: str, ids: Sequence[str]) -> dict[str, uuid.UUID]:
         out: dict[str, uuid.UUID] = {}
-        for chunk in _chunks(list(dict.fromkeys(ids))):
-            rows = self.session.execute(
-                select(Event.external_id, Event.id).where(Event.source == source, Event.external_id.in_(chunk))
-            )
+        for clause in among(self.session, Event.external_id, ids, String()):
+            rows = self.session.execute(select(Event.external_id, Event.id).where(Event.source == source, clause))
             out.update({ext: eid for ext, eid in rows})
         return out
 
@@ -84,10 +107,8 @@ class IngestRepository:
     # sales ------------------------------------------------------------------------------------
     def existing_sales(self, source: str, ids: Sequence[str]) -> set[str]:
         out: set[str] = set()
-        for chunk in _chunks(list(dict.fromkeys(ids))):
-            out.update(
-                self.session.scalars(select(Sale.external_id).where(Sale.source == source, Sale.external_id.in_(chunk)))
-            )
+        for clause in among(self.session, Sale.external_id, ids, String()):
+            out.update(self.session.scalars(select(Sale.external_id).where(Sale.source == source, clause)))
         return out
 
     def add_sales(self, rows: Sequence[dict[str, Any]]) -> None:
@@ -96,10 +117,10 @@ class IngestRepository:
     def pending_lines(self, source: str, customer_refs: Sequence[str]) -> list[tuple[str, str, uuid.UUID, dt.datetime]]:
         """(line id, customer ref, house, sold at) of lines still waiting for these customers."""
         out: list[tuple[str, str, uuid.UUID, dt.datetime]] = []
-        for chunk in _chunks(list(dict.fromkeys(customer_refs))):
+        for clause in among(self.session, Sale.customer_ref, customer_refs, String()):
             rows = self.session.execute(
                 select(Sale.external_id, Sale.customer_ref, Sale.house_id, Sale.sold_at).where(
-                    Sale.source == source, Sale.customer_ref.in_(chunk), Sale.person_id.is_(None)
+                    Sale.source == source, clause, Sale.person_id.is_(None)
                 )
             )
             out.extend((x, str(c), h, t) for x, c, h, t in rows)
@@ -142,76 +163,48 @@ class IngestRepository:
     def touch_relations(
         self, seen: dict[tuple[uuid.UUID, uuid.UUID, str, str], tuple[dt.datetime, dt.datetime]]
     ) -> list[uuid.UUID]:
-        """Widen (first_seen, last_seen) of existing relations, insert new ones with their access
-        keys. Returns the people who got a new relation."""
+        """Widen (first_seen, last_seen) of existing relations and insert new ones with their access
+        keys, in one upsert statement per page. Returns the people who got a new relation."""
         if not seen:
             return []
-        people = list({k[0] for k in seen})
-        current: dict[tuple[uuid.UUID, uuid.UUID, str, str], tuple[dt.datetime, dt.datetime]] = {}
-        have_keys: set[tuple[str, uuid.UUID]] = set()
-        for chunk in _chunks(people):
-            for r in self.session.execute(
-                select(
-                    Relation.person_id,
-                    Relation.house_id,
-                    Relation.kind,
-                    Relation.program,
-                    Relation.first_seen,
-                    Relation.last_seen,
-                ).where(Relation.person_id.in_(chunk))
-            ):
-                current[(r.person_id, r.house_id, r.kind, r.program)] = (r.first_seen, r.last_seen)
-            have_keys.update(
-                (k, p)
-                for k, p in self.session.execute(
-                    select(AccessKey.key, AccessKey.person_id).where(
-                        AccessKey.person_id.in_(chunk), func.substr(AccessKey.key, 1, 2).in_(("c:", "s:"))
-                    )
-                )
+        existing: set[tuple[uuid.UUID, uuid.UUID, str, str]] = set()
+        for clause in among(self.session, Relation.person_id, [k[0] for k in seen], Uuid()):
+            rows = self.session.execute(
+                select(Relation.person_id, Relation.house_id, Relation.kind, Relation.program).where(clause)
             )
-        new_rows: list[dict[str, Any]] = []
-        new_keys: list[dict[str, Any]] = []
-        changed: list[dict[str, Any]] = []
-        added: list[uuid.UUID] = []
-        for (pid, hid, kind, program), (first, last) in seen.items():
-            old = current.get((pid, hid, kind, program))
-            if old is None:
-                new_rows.append(
-                    {
-                        "person_id": pid,
-                        "house_id": hid,
-                        "kind": kind,
-                        "program": program,
-                        "first_seen": first,
-                        "last_seen": last,
-                    }
-                )
-                key = access_keys.relation_key(kind, hid)
-                if (key, pid) not in have_keys:
-                    have_keys.add((key, pid))
-                    new_keys.append({"key": key, "person_id": pid, "expires_at": None})
-                added.append(pid)
-            elif first < old[0] or last > old[1]:
-                changed.append(
-                    {"p": pid, "h": hid, "k": kind, "g": program, "f": min(first, old[0]), "l": max(last, old[1])}
-                )
-        insert_rows(self.session, Relation.__table__, new_rows)  # type: ignore[arg-type]
-        insert_rows(self.session, AccessKey.__table__, new_keys)  # type: ignore[arg-type]
-        if changed:
-            stmt = (
-                update(Relation)
-                .where(
-                    and_(
-                        Relation.person_id == bindparam("p"),
-                        Relation.house_id == bindparam("h"),
-                        Relation.kind == bindparam("k"),
-                        Relation.program == bindparam("g"),
-                    )
-                )
-                .values(first_seen=bindparam("f"), last_seen=bindparam("l"))
+            existing.update((p, h, k, g) for p, h, k, g in rows)
+        postgres = self.session.get_bind().dialect.name == "postgresql"
+        upsert = (pg_insert if postgres else sqlite_insert)(RELATIONS)
+        lower, upper = (func.least, func.greatest) if postgres else (func.min, func.max)
+        upsert = upsert.on_conflict_do_update(
+            index_elements=["person_id", "house_id", "kind", "program"],
+            set_={
+                "first_seen": lower(RELATIONS.c.first_seen, upsert.excluded.first_seen),
+                "last_seen": upper(RELATIONS.c.last_seen, upsert.excluded.last_seen),
+            },
+        )
+        touched: list[dict[str, Any]] = [
+            {"person_id": p, "house_id": h, "kind": k, "program": g, "first_seen": first, "last_seen": last}
+            for (p, h, k, g), (first, last) in seen.items()
+        ]
+        self.session.connection().execute(upsert, touched)  # Core: batched into multi-row VALUES
+        new = [key for key in seen if key not in existing]
+        if new:
+            keys = (pg_insert if postgres else sqlite_insert)(ACCESS_KEYS).on_conflict_do_nothing()
+            self.session.connection().execute(
+                keys,
+                [{"key": access_keys.relation_key(k, h), "person_id": p, "expires_at": None} for p, h, k, _ in new],
             )
-            self.session.connection().execute(stmt, changed)
-        return list(dict.fromkeys(added))
+        return list(dict.fromkeys(p for p, _, _, _ in new))
+
+    def refresh_statistics(self) -> None:
+        """ANALYZE the tables a sync fills. A first sync grows them from empty within minutes, long
+        before autovacuum samples them, and PostgreSQL would keep planning the per-page id lookups as
+        scans of a table it believes empty: one page then costs rows x page size comparisons."""
+        if self.session.get_bind().dialect.name != "postgresql":
+            return
+        for table in ANALYZED:
+            self.session.execute(text(f"ANALYZE {table}"))
 
     # bookmarks --------------------------------------------------------------------------------
     def cursor(self, connector: str, stream: str, partition: str) -> str | None:

@@ -353,8 +353,8 @@ class IngestService:
         return result
 
     def _write_lines(self, lines: Sequence[SaleLine], result: PageResult) -> None:
-        customers = self.repo.engine_customers(self.source, [x.customer_id for x in lines if x.customer_id])
-        statuses = self.people.repo.statuses([m.person_id for m in customers.values() if m.person_id is not None])
+        customers = self.repo.engine_people(self.source, [x.customer_id for x in lines if x.customer_id])
+        statuses = self.people.repo.statuses([p for p, _ in customers.values() if p is not None])
         events = self.repo.event_ids(self.source, [x.event_id for x in lines])
         rows: list[dict[str, Any]] = []
         seen: dict[tuple[uuid.UUID, uuid.UUID, str, str], tuple[dt.datetime, dt.datetime]] = {}
@@ -375,8 +375,8 @@ class IngestService:
                 mapping = customers.get(line.customer_id)
                 if mapping is None:
                     pass  # the customer is not imported (yet): the line waits for them by customer_ref
-                elif mapping.person_id is not None and statuses.get(mapping.person_id) == "active":
-                    person_id = mapping.person_id
+                elif mapping[0] is not None and statuses.get(mapping[0]) == "active":
+                    person_id = mapping[0]
                 else:
                     result.suppressed += 1  # kept without a person: the house's totals stay right
             written.add(line.external_id)
@@ -463,6 +463,9 @@ class IngestService:
         result.written += len(rows)
         self._touch(seen, "subscriber")
         return result
+
+    def refresh_statistics(self) -> None:
+        self.repo.refresh_statistics()
 
     # -- bookmarks -------------------------------------------------------------------------------
     def cursor(self, connector: str, stream: str, partition: str = "") -> str | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 import unicodedata
 from typing import Any
 
@@ -154,6 +155,9 @@ class PersonFields(BaseModel):
         return out
 
 
+_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+
+
 def validate_fields(
     data: dict[str, Any] | PersonFields, *, phone_region: str = "BE", row: int | None = None
 ) -> PersonFields:
@@ -164,7 +168,9 @@ def validate_fields(
             fields = PersonFields.model_validate(data)
         except ValidationError as exc:
             raise InvalidInput(safe_errors(exc, () if row is None else (row,))) from None
-    if fields.phone is not None:
+    # a PersonFields from an earlier validate_fields carries E.164 already; parse it only once
+    already = isinstance(data, PersonFields) and fields.phone is not None and _E164.match(fields.phone)
+    if fields.phone is not None and not already:
         try:
             fields.phone = normalise_phone(fields.phone, phone_region)
         except ValueError as exc:

@@ -11,7 +11,7 @@ from sqlalchemy import String, Uuid, any_, bindparam, delete, func, literal, sel
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
-from consent_hub.storage.bulk import insert_rows
+from consent_hub.storage.bulk import among, insert_rows
 from consent_hub.storage.models import Person, PersonKey, Suppression
 
 _CHUNK = 900
@@ -54,13 +54,8 @@ class PeopleRepository:
 
     def statuses(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
         out: dict[uuid.UUID, str] = {}
-        for chunk in _chunks(list(dict.fromkeys(ids))):
-            out.update(
-                {
-                    r.id: r.status
-                    for r in self.session.execute(select(Person.id, Person.status).where(Person.id.in_(chunk)))
-                }
-            )
+        for clause in among(self.session, Person.id, ids, Uuid()):
+            out.update({r.id: r.status for r in self.session.execute(select(Person.id, Person.status).where(clause))})
         return out
 
     def suppressed_among(self, indexes: Sequence[bytes]) -> set[bytes]:
