@@ -33,6 +33,7 @@ lint: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(PY) -m bench.bench_vault
 	$(PY) -m bench.bench_visibility
+	$(PY) -m bench.bench_sync
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
