@@ -446,3 +446,20 @@ def test_cursor_never_moves_past_the_frozen_upper_bound(engine: RunningServer, t
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__]))
+
+
+def test_access_keys_written_in_bulk_match_a_rebuild(engine: RunningServer, town: Hub) -> None:
+    """The sync writes relations, consent states and access keys with bulk statements; the keys
+    must be exactly what a rebuild from relations and consent states gives (invariant 2's index)."""
+    from consent_hub.storage import access_keys
+
+    assert run(town, connector(engine)).status == "succeeded"
+    control(engine, "advance", {"new_customers": 3, "sales": 20, "permission_changes": 6, "membership_sales": 2})
+    time.sleep(0.3)
+    assert run(town, connector(engine)).status == "succeeded"
+    query = "SELECT key, person_id, expires_at FROM access_keys ORDER BY key, person_id"
+    written = [(k, str(p), str(e)[:19]) for k, p, e in town.sql(query)]
+    with town.uow() as uow:
+        access_keys.rebuild_all(uow.session)
+    rebuilt = [(k, str(p), str(e)[:19]) for k, p, e in town.sql(query)]
+    assert written == rebuilt and len(written) > 100

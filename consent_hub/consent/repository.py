@@ -4,12 +4,23 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, Uuid, bindparam, delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from consent_hub.storage import access_keys
+from consent_hub.storage.bulk import among, insert_rows
 from consent_hub.storage.models import AccessKey, ConsentEvent, ConsentState, Notice
+
+STATES: Table = ConsentState.__table__  # type: ignore[assignment]
+ACCESS_KEYS: Table = AccessKey.__table__  # type: ignore[assignment]
+STATE_COLUMNS = [
+    STATES.c[name]
+    for name in ("person_id", "purpose", "target_kind", "target_ref", "status", "event_id", "given_at", "expires_at")
+]
 
 
 class ConsentRepository:
@@ -68,49 +79,91 @@ class ConsentRepository:
         self.session.flush()
 
     def put_states(self, events: Sequence[ConsentEvent]) -> None:
-        """``put_state`` for many events, with one query for the current states and one for the
-        access keys instead of one per event."""
-        people = list({e.person_id for e in events})
-        states: dict[tuple[uuid.UUID, str, str, str], ConsentState] = {}
-        keys: dict[tuple[str, uuid.UUID], AccessKey] = {}
-        for start in range(0, len(people), 900):
-            chunk = people[start : start + 900]
-            for st in self.session.scalars(select(ConsentState).where(ConsentState.person_id.in_(chunk))):
-                states[(st.person_id, st.purpose, st.target_kind, st.target_ref)] = st
-            for ak in self.session.scalars(select(AccessKey).where(AccessKey.person_id.in_(chunk))):
-                keys[(ak.key, ak.person_id)] = ak
+        """``put_state`` for many events in a few statements (imports): the current states and
+        access keys of the people concerned are read once, then written with Core statements."""
+        states: dict[tuple[uuid.UUID, str, str, str], dict[str, Any]] = {}
+        fresh: set[tuple[uuid.UUID, str, str, str]] = set()
+        changed: set[tuple[uuid.UUID, str, str, str]] = set()
+        people = [e.person_id for e in events]
+        for clause in among(self.session, ConsentState.person_id, people, Uuid()):
+            for row in self.session.execute(select(*STATE_COLUMNS).where(clause)).mappings():
+                states[(row["person_id"], row["purpose"], row["target_kind"], row["target_ref"])] = dict(row)
         for event in sorted(events, key=lambda e: e.given_at):
             ident = (event.person_id, event.purpose, event.target_kind, event.target_ref)
             state = states.get(ident)
-            if state is None:
-                state = ConsentState(
-                    person_id=event.person_id,
-                    purpose=event.purpose,
-                    target_kind=event.target_kind,
-                    target_ref=event.target_ref,
-                    status=event.status,
-                    event_id=event.id,
-                    given_at=event.given_at,
-                    expires_at=event.expires_at,
+            if state is not None and event.given_at < state["given_at"]:
+                continue  # a later decision is already recorded
+            states[ident] = {
+                "person_id": event.person_id,
+                "purpose": event.purpose,
+                "target_kind": event.target_kind,
+                "target_ref": event.target_ref,
+                "status": event.status,
+                "event_id": event.id,
+                "given_at": event.given_at,
+                "expires_at": event.expires_at,
+            }
+            (changed if state is not None and ident not in fresh else fresh).add(ident)
+        insert_rows(self.session, STATES, [states[i] for i in fresh])
+        if changed:
+            self.session.connection().execute(
+                update(STATES)
+                .where(
+                    STATES.c.person_id == bindparam("k_person"),
+                    STATES.c.purpose == bindparam("k_purpose"),
+                    STATES.c.target_kind == bindparam("k_kind"),
+                    STATES.c.target_ref == bindparam("k_ref"),
                 )
-                self.session.add(state)
-                states[ident] = state
-            elif event.given_at >= state.given_at:
-                state.status, state.event_id = event.status, event.id
-                state.given_at, state.expires_at = event.given_at, event.expires_at
-            key = access_keys.consent_key(state.target_kind, state.target_ref, state.purpose)
-            current = keys.get((key, state.person_id))
-            if state.status == "granted":
-                if current is None:
-                    current = AccessKey(key=key, person_id=state.person_id, expires_at=state.expires_at)
-                    self.session.add(current)
-                    keys[(key, state.person_id)] = current
-                else:
-                    current.expires_at = state.expires_at
-            elif current is not None:
-                self.session.delete(current)
-                del keys[(key, state.person_id)]
-        self.session.flush()
+                .values(
+                    status=bindparam("status"),
+                    event_id=bindparam("event_id"),
+                    given_at=bindparam("given_at"),
+                    expires_at=bindparam("expires_at"),
+                ),
+                [
+                    {
+                        "k_person": i[0],
+                        "k_purpose": i[1],
+                        "k_kind": i[2],
+                        "k_ref": i[3],
+                        **{k: states[i][k] for k in ("status", "event_id", "given_at", "expires_at")},
+                    }
+                    for i in changed
+                ],
+            )
+        touched = [states[i] for i in fresh | changed]
+        granted = [
+            {
+                "key": access_keys.consent_key(s["target_kind"], s["target_ref"], s["purpose"]),
+                "person_id": s["person_id"],
+                "expires_at": s["expires_at"],
+            }
+            for s in touched
+            if s["status"] == "granted"
+        ]
+        revoked = [
+            {"k": access_keys.consent_key(s["target_kind"], s["target_ref"], s["purpose"]), "p": s["person_id"]}
+            for s in touched
+            if s["status"] != "granted"
+        ]
+        conn = self.session.connection()
+        for obj in list(self.session.identity_map.values()):  # loaded copies of what Core rewrites
+            if isinstance(obj, ConsentState | AccessKey):
+                self.session.expire(obj)
+        if granted:
+            postgres = conn.dialect.name == "postgresql"
+            upsert = (pg_insert if postgres else sqlite_insert)(ACCESS_KEYS)
+            upsert = upsert.on_conflict_do_update(
+                index_elements=["key", "person_id"], set_={"expires_at": upsert.excluded.expires_at}
+            )
+            conn.execute(upsert, granted)
+        if revoked:
+            conn.execute(
+                delete(ACCESS_KEYS).where(
+                    ACCESS_KEYS.c.key == bindparam("k"), ACCESS_KEYS.c.person_id == bindparam("p")
+                ),
+                revoked,
+            )
 
     def add_event(self, event: ConsentEvent) -> None:
         self.session.add(event)
