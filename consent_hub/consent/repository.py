@@ -7,15 +7,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Table, Uuid, bindparam, delete, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from consent_hub.storage import access_keys
-from consent_hub.storage.bulk import among, insert_rows
+from consent_hub.storage.bulk import among, insert_rows, upsert_rows
 from consent_hub.storage.models import AccessKey, ConsentEvent, ConsentState, Notice
 
 STATES: Table = ConsentState.__table__  # type: ignore[assignment]
+EVENTS: Table = ConsentEvent.__table__  # type: ignore[assignment]
 ACCESS_KEYS: Table = AccessKey.__table__  # type: ignore[assignment]
 STATE_COLUMNS = [
     STATES.c[name]
@@ -75,8 +74,8 @@ class ConsentRepository:
         return out
 
     def add_events(self, events: Sequence[ConsentEvent]) -> None:
-        self.session.add_all(events)
-        self.session.flush()
+        """Insert many events with one COPY / executemany (they are never updated: no ORM needed)."""
+        insert_rows(self.session, EVENTS, [{c.key: getattr(e, c.key) for c in EVENTS.columns} for e in events])
 
     def put_states(self, events: Sequence[ConsentEvent]) -> None:
         """``put_state`` for many events in a few statements (imports): the current states and
@@ -150,13 +149,7 @@ class ConsentRepository:
         for obj in list(self.session.identity_map.values()):  # loaded copies of what Core rewrites
             if isinstance(obj, ConsentState | AccessKey):
                 self.session.expire(obj)
-        if granted:
-            postgres = conn.dialect.name == "postgresql"
-            upsert = (pg_insert if postgres else sqlite_insert)(ACCESS_KEYS)
-            upsert = upsert.on_conflict_do_update(
-                index_elements=["key", "person_id"], set_={"expires_at": upsert.excluded.expires_at}
-            )
-            conn.execute(upsert, granted)
+        upsert_rows(self.session, ACCESS_KEYS, granted, ["key", "person_id"], {"expires_at": "new"})
         if revoked:
             conn.execute(
                 delete(ACCESS_KEYS).where(

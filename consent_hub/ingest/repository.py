@@ -9,12 +9,10 @@ from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import String, Table, Uuid, bindparam, delete, func, select, text, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from consent_hub.storage import access_keys
-from consent_hub.storage.bulk import among, insert_rows
+from consent_hub.storage.bulk import among, insert_rows, upsert_rows
 from consent_hub.storage.models import (
     AccessKey,
     ConnectorState,
@@ -173,28 +171,24 @@ class IngestRepository:
                 select(Relation.person_id, Relation.house_id, Relation.kind, Relation.program).where(clause)
             )
             existing.update((p, h, k, g) for p, h, k, g in rows)
-        postgres = self.session.get_bind().dialect.name == "postgresql"
-        upsert = (pg_insert if postgres else sqlite_insert)(RELATIONS)
-        lower, upper = (func.least, func.greatest) if postgres else (func.min, func.max)
-        upsert = upsert.on_conflict_do_update(
-            index_elements=["person_id", "house_id", "kind", "program"],
-            set_={
-                "first_seen": lower(RELATIONS.c.first_seen, upsert.excluded.first_seen),
-                "last_seen": upper(RELATIONS.c.last_seen, upsert.excluded.last_seen),
-            },
-        )
         touched: list[dict[str, Any]] = [
             {"person_id": p, "house_id": h, "kind": k, "program": g, "first_seen": first, "last_seen": last}
             for (p, h, k, g), (first, last) in seen.items()
         ]
-        self.session.connection().execute(upsert, touched)  # Core: batched into multi-row VALUES
+        upsert_rows(
+            self.session,
+            RELATIONS,
+            touched,
+            ["person_id", "house_id", "kind", "program"],
+            {"first_seen": "least", "last_seen": "greatest"},
+        )
         new = [key for key in seen if key not in existing]
-        if new:
-            keys = (pg_insert if postgres else sqlite_insert)(ACCESS_KEYS).on_conflict_do_nothing()
-            self.session.connection().execute(
-                keys,
-                [{"key": access_keys.relation_key(k, h), "person_id": p, "expires_at": None} for p, h, k, _ in new],
-            )
+        upsert_rows(
+            self.session,
+            ACCESS_KEYS,
+            [{"key": access_keys.relation_key(k, h), "person_id": p, "expires_at": None} for p, h, k, _ in new],
+            ["key", "person_id"],
+        )
         return list(dict.fromkeys(p for p, _, _, _ in new))
 
     def refresh_statistics(self) -> None:

@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, any_, literal
+from sqlalchemy import ColumnElement, Table, any_, func, literal
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 COPY_THRESHOLD = 50  # below this, executemany is as fast and simpler
@@ -43,3 +44,70 @@ def among(session: Session, column: Any, values: Sequence[Any], sqltype: Any) ->
         return
     for start in range(0, len(values), 900):
         yield column.in_(values[start : start + 900])
+
+
+def _pg_type(column: Any) -> str:
+    name = type(column.type).__name__.lower()
+    if "uuid" in name:
+        return "uuid"
+    if "datetime" in name:
+        return "timestamptz"
+    if "biginteger" in name:
+        return "bigint"
+    if "integer" in name:
+        return "integer"
+    if "boolean" in name:
+        return "boolean"
+    return "text"
+
+
+def upsert_rows(
+    session: Session,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    conflict: Sequence[str],
+    merge: dict[str, str] | None = None,
+) -> None:
+    """INSERT ... ON CONFLICT for many rows in one statement. ``merge`` maps a column to how a
+    conflicting row updates it: "least", "greatest" or "new"; without it conflicts are ignored.
+    On PostgreSQL the rows travel as one array per column (``unnest``), a fixed statement text
+    whatever the number of rows; SQLite runs the same upsert as an in-process executemany."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        names = ", ".join(f'"{c}"' for c in columns)
+        arrays = ", ".join(f"%s::{_pg_type(table.c[c])}[]" for c in columns)
+        functions = {"least": "LEAST", "greatest": "GREATEST"}
+        if merge:
+            sets = ", ".join(
+                f'"{c}" = EXCLUDED."{c}"'
+                if how == "new"
+                else f'"{c}" = {functions[how]}("{table.name}"."{c}", EXCLUDED."{c}")'
+                for c, how in merge.items()
+            )
+            action = f"DO UPDATE SET {sets}"
+        else:
+            action = "DO NOTHING"
+        # identifiers come from the table's metadata and the caller's code, never from input
+        sql = (
+            f'INSERT INTO "{table.name}" ({names}) SELECT * FROM unnest({arrays}) '  # noqa: S608
+            f"ON CONFLICT ({', '.join(conflict)}) {action}"
+        )
+        conn.exec_driver_sql(sql, tuple([row[c] for row in rows] for c in columns))
+        return
+    stmt = sqlite_insert(table)
+    if merge:
+        sets: dict[str, Any] = {}
+        for c, how in merge.items():
+            if how == "new":
+                sets[c] = stmt.excluded[c]
+            elif how == "least":
+                sets[c] = func.min(table.c[c], stmt.excluded[c])
+            else:
+                sets[c] = func.max(table.c[c], stmt.excluded[c])
+        stmt = stmt.on_conflict_do_update(index_elements=list(conflict), set_=sets)
+    else:
+        stmt = stmt.on_conflict_do_nothing()
+    conn.execute(stmt, list(rows))
