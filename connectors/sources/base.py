@@ -19,7 +19,9 @@ import datetime as dt
 import email.utils
 import enum
 import logging
+import queue
 import random
+import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
@@ -235,6 +237,49 @@ class Source(ABC):
     def streams(self, http: EngineHttp, ctx: SyncContext) -> Sequence[Stream]: ...
 
 
+_DONE = object()
+
+
+def prefetched(pages: Iterator[Page]) -> Iterator[Page]:
+    """Fetch the next page in a thread while the caller applies this one: the HTTP wait and the
+    database work overlap. At most one page waits; an error of the fetch is raised here, in
+    order; a caller that stops early stops the fetching too."""
+    box: queue.Queue[Any] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def offer(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                box.put(item, timeout=0.2)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for page in pages:
+                if not offer(page):
+                    return
+            offer(_DONE)
+        except BaseException as exc:  # handed to the consumer, raised there
+            offer(exc)
+
+    worker = threading.Thread(target=produce, name="page-prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = box.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=30)
+
+
 def parse_cursor(value: str | None) -> dt.datetime | None:
     if value is None:
         return None
@@ -317,7 +362,7 @@ class SyncRunner:
             start = dt.datetime.combine(ctx.config.start_from, dt.time(), dt.UTC)
             since = max(start, stored - dt.timedelta(seconds=ctx.config.lookback_seconds)) if stored else start
         self.progress.stream_started(stream.name, stream.total(http, since, ctx))
-        for number, page in enumerate(stream.pages(http, since, ctx), start=1):
+        for number, page in enumerate(prefetched(stream.pages(http, since, ctx)), start=1):
             with self._uow() as uow:
                 ingest = IngestService(uow, self.actor, stream.source)
                 if number in ANALYZE_AT_PAGE:

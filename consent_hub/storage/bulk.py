@@ -81,13 +81,13 @@ def upsert_rows(
         arrays = ", ".join(f"%s::{_pg_type(table.c[c])}[]" for c in columns)
         functions = {"least": "LEAST", "greatest": "GREATEST"}
         if merge:
-            sets = ", ".join(
+            assignments = ", ".join(
                 f'"{c}" = EXCLUDED."{c}"'
                 if how == "new"
                 else f'"{c}" = {functions[how]}("{table.name}"."{c}", EXCLUDED."{c}")'
                 for c, how in merge.items()
             )
-            action = f"DO UPDATE SET {sets}"
+            action = f"DO UPDATE SET {assignments}"
         else:
             action = "DO NOTHING"
         # identifiers come from the table's metadata and the caller's code, never from input
