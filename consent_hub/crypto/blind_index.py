@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 EMAIL_INDEX = "people.email"
 PHONE_INDEX = "people.phone"
 ENGINE_RECORD_MAC = "engine.record"  # change detection of engine records, never a lookup
+EXCHANGE_PSEUDONYM = "exchange.pseudonym"  # per-export pseudonyms for outside recipients
 
 
 class BlindIndexer:
@@ -30,7 +31,7 @@ class BlindIndexer:
                 salt=None,
                 info=b"consent-hub/blind-index/v1|" + cluster.encode() + b"|" + name.encode(),
             ).derive(root_key)
-            for name in (EMAIL_INDEX, PHONE_INDEX, ENGINE_RECORD_MAC)
+            for name in (EMAIL_INDEX, PHONE_INDEX, ENGINE_RECORD_MAC, EXCHANGE_PSEUDONYM)
         }
 
     def index(self, name: str, normalised: str) -> bytes:
