@@ -10,7 +10,6 @@ from sqlalchemy import Table, Uuid, bindparam, or_, select, update
 from consent_hub.storage.bulk import among
 from consent_hub.storage.models import ConsentState, Event, House, Sale
 
-
 EVENTS: Table = Event.__table__  # type: ignore[assignment]
 
 
