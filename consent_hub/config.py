@@ -102,6 +102,38 @@ class ConnectorConfig(BaseModel):
         raise ConfigurationError(f"connector {what} is not configured")
 
 
+class DestinationConfig(BaseModel):
+    """A tool that receives consent changes, erasures and exports (a house's CRM / mailing list, a
+    signed webhook). A destination serves one ``purpose`` at one ``house`` (or the whole cluster):
+    only people whose consent covers it are sent as subscribed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str = Field(pattern=r"^[a-z][a-z0-9-]{1,39}$", description="mailchimp | webhook")
+    base_url: str
+    house: str | None = Field(default=None, description="the house whose audience this is; none = cluster")
+    purpose: str = "newsletter"
+    list_id: str | None = None
+    api_key: str | None = None
+    api_key_env: str | None = None
+    secret: str | None = None
+    secret_env: str | None = None
+    max_attempts: int = Field(default=10, ge=1, le=100)
+    backoff_base_seconds: float = Field(default=2.0, ge=0)
+    backoff_max_seconds: float = Field(default=3600.0, ge=0)
+    timeout_seconds: float = Field(default=15.0, gt=0)
+
+    def credential(self, inline: str | None, env: str | None, what: str) -> str:
+        if env:
+            value = os.environ.get(env)
+            if not value:
+                raise ConfigurationError(f"destination {what}: environment variable {env} is not set")
+            return value
+        if inline:
+            return inline
+        raise ConfigurationError(f"destination {what} is not configured")
+
+
 class ClusterConfig(BaseModel):
     display_name: str = ""
     database_url: str
@@ -111,6 +143,8 @@ class ClusterConfig(BaseModel):
     keys: KeySource
     default_phone_region: str = "BE"
     connectors: dict[str, ConnectorConfig] = Field(default_factory=dict)
+    destinations: dict[str, DestinationConfig] = Field(default_factory=dict)
+    outbox_every_seconds: float = Field(default=2.0, ge=0, description="worker cycle while serving; 0 = off")
 
 
 class FakeEngineConfig(BaseModel):

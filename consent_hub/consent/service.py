@@ -26,6 +26,7 @@ from consent_hub.consent.repository import ConsentRepository
 from consent_hub.consent.schemas import ConsentRecord
 from consent_hub.errors import Conflict, Forbidden, InvalidInput, NotFound
 from consent_hub.houses.repository import HouseRepository
+from consent_hub.outbox.service import OutboxService
 from consent_hub.people.service import PeopleService
 from consent_hub.storage.models import ConsentEvent, ConsentState, Notice, utcnow
 from consent_hub.validation import parse
@@ -154,6 +155,7 @@ class ConsentService:
             event.evidence_ct = people.cipher(person_id).seal(evidence, "consent_events", "evidence", event.id)
         self.repo.add_event(event)
         self.repo.put_state(event)
+        OutboxService(self.uow).consent_changed([event])  # same transaction: nothing is lost
         return event, True
 
     def record_many(self, actor: Actor, items: Sequence[tuple[uuid.UUID, ConsentRecord, str]]) -> list[ConsentEvent]:
@@ -196,6 +198,7 @@ class ConsentService:
             events.append(event)
         self.repo.add_events(events)
         self.repo.put_states(events)
+        OutboxService(self.uow).consent_changed(events)
         return events
 
     def _prepare(

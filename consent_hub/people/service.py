@@ -20,6 +20,7 @@ from consent_hub.audit.service import AuditLog, AuditRecord
 from consent_hub.clusters import UnitOfWork
 from consent_hub.crypto.fields import FieldCipher, new_data_key
 from consent_hub.errors import Conflict, ErasedPerson, Forbidden, InvalidInput, NotFound
+from consent_hub.outbox.service import OutboxService
 from consent_hub.people.fields import (
     PERSON_FIELDS,
     PersonFields,
@@ -230,6 +231,14 @@ class PeopleService:
         detail: dict[str, Any] = {"reference": reference} if reference else {}
         self.audit.append(actor, AuditRecord("people.erase", [person_id], list(PERSON_FIELDS), detail=detail))
         now = utcnow()
+        outbox = OutboxService(self.uow)
+        if outbox.destinations:
+            # the last moment the address can be read: destinations that know the person get what
+            # they need to erase them (the read is covered by the people.erase entry above)
+            email = None
+            if person.email_ct is not None:
+                email = self.cipher(person_id).open(bytes(person.email_ct), TABLE, "email", person_id)
+            outbox.before_erasure(email, person_id)
         if person.email_bidx is not None:
             self.repo.suppress(bytes(person.email_bidx), now.date())
         self.key_repo.delete(person_id)

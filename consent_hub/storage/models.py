@@ -425,3 +425,37 @@ class SyncSkip(Base):
     record_ref: Mapped[str] = mapped_column(String(120))
     reason: Mapped[str] = mapped_column(String(300))
     at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+# -- outbox (issue 5) ----------------------------------------------------------------------------
+
+
+class OutboxDelivery(Base):
+    """One thing a destination must learn, enqueued in the transaction of the change that causes
+    it. It carries ids only: the fields sent are read (and audited) at send time, and an upsert is
+    re-checked against the consent at send time. ``payload`` holds what an erasure still needs
+    once the person's key is gone (e.g. a destination's own hash of the address); it is cleared
+    once delivered."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_outbox_destination_person_id_created_at", "destination", "person_id", "created_at"),
+        UniqueConstraint("dedupe_key", name="uq_outbox_dedupe_key"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    destination: Mapped[str] = mapped_column(String(80))
+    person_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    kind: Mapped[str] = mapped_column(String(16))  # upsert | unsubscribe | erase
+    cause: Mapped[str] = mapped_column(String(120))  # consent:<event id> | erasure | expiry:<event id> | export:<id>
+    dedupe_key: Mapped[str | None] = mapped_column(String(160))
+    payload: Mapped[str] = mapped_column(Text, default="{}")
+    status: Mapped[str] = mapped_column(String(16))  # pending | delivered | dead | superseded
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    sent_as: Mapped[str | None] = mapped_column(String(16))  # what was sent after the send-time check
+    receipt: Mapped[str | None] = mapped_column(Text)  # the destination's answer (ids, status; no personal data)
+    last_error: Mapped[str | None] = mapped_column(Text)

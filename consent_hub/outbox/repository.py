@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Table, Uuid, and_, exists, func, or_, select, update
+from sqlalchemy.orm import Session, aliased
+
+from consent_hub.storage.bulk import among, insert_rows, upsert_rows
+from consent_hub.storage.models import ConsentState, OutboxDelivery
+
+OUTBOX: Table = OutboxDelivery.__table__  # type: ignore[assignment]
+
+
+class OutboxRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, rows: Sequence[dict[str, Any]]) -> None:
+        insert_rows(self.session, OUTBOX, rows)
+
+    def add_new(self, rows: Sequence[dict[str, Any]]) -> int:
+        """Insert rows whose dedupe key is not there yet."""
+        if not rows:
+            return 0
+        before = self.session.scalar(select(func.count()).select_from(OutboxDelivery)) or 0
+        upsert_rows(self.session, OUTBOX, rows, ["dedupe_key"])
+        after = self.session.scalar(select(func.count()).select_from(OutboxDelivery)) or 0
+        return int(after - before)
+
+    def get(self, delivery_id: uuid.UUID) -> OutboxDelivery | None:
+        return self.session.get(OutboxDelivery, delivery_id)
+
+    def known_people(self, destination: str, people: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        """People this destination received, or is about to receive, an upsert for."""
+        out: set[uuid.UUID] = set()
+        for clause in among(self.session, OutboxDelivery.person_id, people, Uuid()):
+            out.update(
+                p
+                for p in self.session.scalars(
+                    select(OutboxDelivery.person_id).where(
+                        clause,
+                        OutboxDelivery.destination == destination,
+                        OutboxDelivery.kind == "upsert",
+                        or_(
+                            OutboxDelivery.status == "pending",
+                            and_(OutboxDelivery.status == "delivered", OutboxDelivery.sent_as == "upsert"),
+                        ),
+                    )
+                )
+                if p is not None
+            )
+        return out
+
+    def ever_delivered(self, destination: str, person_id: uuid.UUID) -> bool:
+        return bool(
+            self.session.scalar(
+                select(func.count())
+                .select_from(OutboxDelivery)
+                .where(
+                    OutboxDelivery.destination == destination,
+                    OutboxDelivery.person_id == person_id,
+                    OutboxDelivery.status == "delivered",
+                    OutboxDelivery.sent_as == "upsert",
+                )
+            )
+        )
+
+    def supersede_waiting(self, person_id: uuid.UUID, kinds: Sequence[str]) -> None:
+        self.session.execute(
+            update(OutboxDelivery)
+            .where(
+                OutboxDelivery.person_id == person_id,
+                OutboxDelivery.status == "pending",
+                OutboxDelivery.kind.in_(kinds),
+            )
+            .values(status="superseded", sent_as="nothing")
+        )
+
+    def expired_grants(
+        self, destination: str, purpose: str, house: str | None, now: dt.datetime
+    ) -> list[tuple[uuid.UUID, uuid.UUID]]:
+        """(person, event) of grants for this destination's audience that have expired, for people
+        the destination received."""
+        kind = "house" if house else "cluster"
+        ref_match = ConsentState.target_ref == house if house else ConsentState.target_ref.is_not(None)
+        delivered = select(OutboxDelivery.person_id).where(
+            OutboxDelivery.destination == destination,
+            OutboxDelivery.status == "delivered",
+            OutboxDelivery.sent_as == "upsert",
+        )
+        rows = self.session.execute(
+            select(ConsentState.person_id, ConsentState.event_id).where(
+                ConsentState.purpose == purpose,
+                ConsentState.target_kind == kind,
+                ref_match,
+                ConsentState.status == "granted",
+                ConsentState.expires_at.is_not(None),
+                ConsentState.expires_at <= now,
+                ConsentState.person_id.in_(delivered),
+            )
+        )
+        return [(p, e) for p, e in rows]
+
+    def claim(self, now: dt.datetime, limit: int, lease: dt.timedelta) -> list[uuid.UUID]:
+        """Due deliveries, oldest first, at most one per (destination, person) at a time; claimed
+        by pushing their next attempt past a lease (so a crashed worker's claim expires)."""
+        older = aliased(OutboxDelivery)
+        waiting_before = exists().where(
+            older.destination == OutboxDelivery.destination,
+            older.person_id == OutboxDelivery.person_id,
+            older.status == "pending",
+            older.created_at < OutboxDelivery.created_at,
+        )
+        stmt = (
+            select(OutboxDelivery.id)
+            .where(OutboxDelivery.status == "pending", OutboxDelivery.next_attempt_at <= now, ~waiting_before)
+            .order_by(OutboxDelivery.created_at)
+            .limit(limit)
+        )
+        if self.session.get_bind().dialect.name == "postgresql":
+            stmt = stmt.with_for_update(skip_locked=True, of=OutboxDelivery)
+        ids = list(self.session.scalars(stmt))
+        for clause in among(self.session, OutboxDelivery.id, ids, Uuid()):
+            self.session.execute(update(OutboxDelivery).where(clause).values(next_attempt_at=now + lease))
+        return ids
+
+    def of_person(self, person_id: uuid.UUID) -> Sequence[OutboxDelivery]:
+        return self.session.scalars(
+            select(OutboxDelivery).where(OutboxDelivery.person_id == person_id).order_by(OutboxDelivery.created_at)
+        ).all()
+
+    def listing(self, status: str | None, destination: str | None, limit: int) -> Sequence[OutboxDelivery]:
+        stmt = select(OutboxDelivery)
+        if status:
+            stmt = stmt.where(OutboxDelivery.status == status)
+        if destination:
+            stmt = stmt.where(OutboxDelivery.destination == destination)
+        return self.session.scalars(stmt.order_by(OutboxDelivery.created_at.desc()).limit(limit)).all()
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for dest, status, n in self.session.execute(
+            select(OutboxDelivery.destination, OutboxDelivery.status, func.count()).group_by(
+                OutboxDelivery.destination, OutboxDelivery.status
+            )
+        ):
+            out.setdefault(dest, {})[status] = int(n)
+        return out

@@ -1,0 +1,266 @@
+"""Enqueueing deliveries with their cause, and delivering them.
+
+Enqueue rules (all in the caller's transaction):
+- a consent event for a destination's (purpose, house) enqueues an ``upsert`` when granted and an
+  ``unsubscribe`` when refused or withdrawn, the latter only if the destination knows the person
+  (something was delivered or is waiting); someone who never agreed is never sent anywhere;
+- an expired grant enqueues an ``unsubscribe`` once (dedupe key ``expiry:<event>``);
+- an erasure enqueues an ``erase`` for every destination that knows the person, with the handle
+  the destination needs (computed before the key is destroyed), and supersedes waiting upserts.
+
+Delivery (``OutboxWorker``): the oldest waiting delivery per (destination, person) goes first; an
+upsert is re-checked against the consent at send time and sent as an unsubscribe (or not at all)
+when the consent no longer holds; failures back off exponentially with jitter and die after the
+destination's ``max_attempts``; every send records its status and receipt.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import random
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from consent_hub import roles
+from consent_hub.actors import Actor
+from consent_hub.clusters import ClusterRegistry, UnitOfWork
+from consent_hub.config import DestinationConfig
+from consent_hub.errors import ConfigurationError, Forbidden
+from consent_hub.outbox.destinations import DeliveryFailed, Destination, Outgoing, destination_factory
+from consent_hub.outbox.repository import OutboxRepository
+from consent_hub.storage.models import ConsentEvent, OutboxDelivery, utcnow
+
+log = logging.getLogger("consent_hub.outbox")
+
+SEND_FIELDS = ("email", "given_name", "family_name", "language")  # what a mailing tool gets (contact + identity)
+READERS = frozenset({roles.CLUSTER_ADMIN, roles.CLUSTER_DPO, roles.CLUSTER_SERVICE, roles.CLUSTER_OPERATOR})
+FINAL = ("delivered", "dead", "superseded")
+
+
+def _serves(cfg: DestinationConfig, purpose: str, kind: str, ref: str) -> bool:
+    if cfg.purpose != purpose:
+        return False
+    if kind == "house":
+        return cfg.house == ref
+    return cfg.house is None and kind == "cluster"
+
+
+class OutboxService:
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+        self.repo = OutboxRepository(uow.session)
+
+    @property
+    def destinations(self) -> dict[str, DestinationConfig]:
+        return self.uow.rt.settings.cluster(self.uow.cluster).destinations
+
+    def _row(
+        self,
+        destination: str,
+        person_id: uuid.UUID | None,
+        kind: str,
+        cause: str,
+        *,
+        dedupe: str | None = None,
+        payload: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        now = utcnow()
+        return {
+            "id": uuid.uuid4(),
+            "destination": destination,
+            "person_id": person_id,
+            "kind": kind,
+            "cause": cause,
+            "dedupe_key": dedupe,
+            "payload": json.dumps(payload or {}, sort_keys=True),
+            "status": "pending",
+            "attempts": 0,
+            "created_at": now,
+            "next_attempt_at": now,
+        }
+
+    def consent_changed(self, events: Sequence[ConsentEvent]) -> int:
+        """Enqueue what these consent events mean for every destination they concern."""
+        if not self.destinations or not events:
+            return 0
+        rows: list[dict[str, Any]] = []
+        known: dict[str, set[uuid.UUID]] = {}
+        for name, cfg in self.destinations.items():
+            relevant = [e for e in events if _serves(cfg, e.purpose, e.target_kind, e.target_ref)]
+            if not relevant:
+                continue
+            if name not in known:
+                known[name] = self.repo.known_people(name, [e.person_id for e in relevant])
+            for e in sorted(relevant, key=lambda ev: ev.given_at):
+                if e.status == "granted":
+                    rows.append(self._row(name, e.person_id, "upsert", f"consent:{e.id}"))
+                    known[name].add(e.person_id)
+                elif e.person_id in known[name]:
+                    rows.append(self._row(name, e.person_id, "unsubscribe", f"consent:{e.id}"))
+        self.repo.add(rows)
+        return len(rows)
+
+    def enqueue_expiries(self, now: dt.datetime | None = None) -> int:
+        """An unsubscribe, once, for every grant that expired since it was delivered."""
+        moment = now or utcnow()
+        rows: list[dict[str, Any]] = []
+        for name, cfg in self.destinations.items():
+            for person_id, event_id in self.repo.expired_grants(name, cfg.purpose, cfg.house, moment):
+                rows.append(
+                    self._row(name, person_id, "unsubscribe", f"expiry:{event_id}", dedupe=f"{name}:expiry:{event_id}")
+                )
+        return self.repo.add_new(rows)
+
+    def before_erasure(self, email: str | None, person_id: uuid.UUID) -> int:
+        """Called by the erasure while the person's address can still be read: every destination
+        that knows the person gets an ``erase`` with its own handle; waiting upserts are dropped."""
+        rows: list[dict[str, Any]] = []
+        for name, cfg in self.destinations.items():
+            if person_id not in self.repo.known_people(name, [person_id]):
+                continue
+            adapter = destination_factory(cfg.kind)(name, cfg)
+            try:
+                handle = adapter.erasure_handle(email)
+            finally:
+                adapter.close()
+            rows.append(self._row(name, person_id, "erase", "erasure", payload={"handle": handle}))
+        self.repo.supersede_waiting(person_id, kinds=("upsert", "unsubscribe"))
+        self.repo.add(rows)
+        return len(rows)
+
+    def export_members(self, destination: str, people: Sequence[uuid.UUID], export_id: str) -> int:
+        """An export pushed to a destination: one upsert per member (re-checked at send time)."""
+        if destination not in self.destinations:
+            raise ConfigurationError(f"unknown destination {destination!r}")
+        rows = [self._row(destination, p, "upsert", f"export:{export_id}") for p in people]
+        self.repo.add(rows)
+        return len(rows)
+
+    # -- reading (ids, statuses and receipts only) ----------------------------------------------
+    def deliveries_of(self, actor: Actor, person_id: uuid.UUID) -> Sequence[OutboxDelivery]:
+        if actor.role not in READERS:
+            raise Forbidden(f"role {actor.role!r} may not read deliveries")
+        return self.repo.of_person(person_id)
+
+    def deliveries(
+        self, actor: Actor, *, status: str | None, destination: str | None, limit: int
+    ) -> Sequence[OutboxDelivery]:
+        if actor.role not in READERS:
+            raise Forbidden(f"role {actor.role!r} may not read deliveries")
+        return self.repo.listing(status, destination, limit)
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        return self.repo.counts()
+
+
+@dataclass
+class CycleReport:
+    delivered: int = 0
+    retried: int = 0
+    dead: int = 0
+    superseded: int = 0
+
+
+class OutboxWorker:
+    """Delivers due deliveries of one cluster. Safe to run in several processes on PostgreSQL: each
+    delivery is claimed with ``FOR UPDATE SKIP LOCKED`` and a lease before it is sent."""
+
+    LEASE = dt.timedelta(minutes=2)
+
+    def __init__(self, registry: ClusterRegistry, cluster: str, *, rng: random.Random | None = None) -> None:
+        self.registry = registry
+        self.cluster = cluster
+        self.actor = Actor.system(cluster, "outbox")
+        self.rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
+        self.adapters: dict[str, Destination] = {}
+
+    def _adapter(self, name: str, cfg: DestinationConfig) -> Destination:
+        if name not in self.adapters:
+            self.adapters[name] = destination_factory(cfg.kind)(name, cfg)
+        return self.adapters[name]
+
+    def close(self) -> None:
+        for adapter in self.adapters.values():
+            adapter.close()
+        self.adapters.clear()
+
+    def backoff(self, cfg: DestinationConfig, attempts: int, hinted: float | None) -> dt.timedelta:
+        if hinted is not None:
+            return dt.timedelta(seconds=hinted)
+        window = min(cfg.backoff_max_seconds, cfg.backoff_base_seconds * (2 ** max(attempts - 1, 0)))
+        return dt.timedelta(seconds=self.rng.uniform(window / 2, window))
+
+    def run_once(self, limit: int = 500) -> CycleReport:
+        report = CycleReport()
+        with self.registry.unit_of_work(self.cluster) as uow:
+            OutboxService(uow).enqueue_expiries()
+        with self.registry.unit_of_work(self.cluster) as uow:
+            claimed = OutboxRepository(uow.session).claim(utcnow(), limit, self.LEASE)
+        for delivery_id in claimed:
+            self._deliver(delivery_id, report)
+        return report
+
+    def _deliver(self, delivery_id: uuid.UUID, report: CycleReport) -> None:
+        from consent_hub.consent.service import ConsentService
+        from consent_hub.people.service import PeopleService
+
+        with self.registry.unit_of_work(self.cluster) as uow:
+            repo = OutboxRepository(uow.session)
+            delivery = repo.get(delivery_id)
+            if delivery is None or delivery.status != "pending":
+                return
+            cfg = uow.rt.settings.cluster(self.cluster).destinations.get(delivery.destination)
+            if cfg is None:
+                delivery.status, delivery.last_error = "dead", "destination no longer configured"
+                report.dead += 1
+                return
+            kind = delivery.kind
+            fields: dict[str, str | None] = {}
+            handle = json.loads(delivery.payload).get("handle", {})
+            person_id = delivery.person_id
+            if kind in ("upsert", "unsubscribe") and person_id is not None:
+                people = PeopleService(uow)
+                person = people.repo.get(person_id)
+                if person is None or person.status != "active":
+                    delivery.status, delivery.last_error = "superseded", "the person was erased"
+                    report.superseded += 1
+                    return
+                if kind == "upsert":
+                    target_kind, ref = ("house", cfg.house) if cfg.house else ("cluster", self.cluster)
+                    if not ConsentService(uow).is_granted(person_id, cfg.purpose, target_kind, ref):
+                        # the consent changed since this was enqueued: never send a subscription
+                        if repo.ever_delivered(delivery.destination, person_id):
+                            kind = "unsubscribe"
+                        else:
+                            delivery.status, delivery.sent_as = "superseded", "nothing"
+                            report.superseded += 1
+                            return
+                wanted = list(SEND_FIELDS) if kind == "upsert" else ["email"]
+                view = people.read(self.actor, [person_id], purpose=cfg.purpose, fields=wanted)[0]
+                fields = view.fields
+            message = Outgoing(delivery.id, delivery.destination, kind, str(person_id), fields, handle)
+            adapter = self._adapter(delivery.destination, cfg)
+            delivery.attempts += 1
+            now = utcnow()
+            try:
+                receipt = adapter.deliver(message)
+            except DeliveryFailed as exc:
+                delivery.last_error = exc.reason[:500]
+                if exc.retryable and delivery.attempts < cfg.max_attempts:
+                    delivery.next_attempt_at = now + self.backoff(cfg, delivery.attempts, exc.retry_after)
+                    report.retried += 1
+                else:
+                    delivery.status = "dead"
+                    report.dead += 1
+                    log.warning("delivery %s to %s is dead: %s", delivery.id, delivery.destination, exc.reason)
+                return
+            delivery.status, delivery.sent_as, delivery.delivered_at = "delivered", kind, now
+            delivery.receipt = json.dumps(receipt, sort_keys=True, default=str)[:2000]
+            delivery.last_error = None
+            if kind == "erase":
+                delivery.payload = "{}"  # the handle was only needed for this send
+            report.delivered += 1
