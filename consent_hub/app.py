@@ -23,6 +23,8 @@ from consent_hub.houses.endpoints import router as houses_router
 from consent_hub.ingest.endpoints import router as sync_router
 from consent_hub.ingest.registry import fake_engine_starter
 from consent_hub.ingest.scheduler import SyncScheduler
+from consent_hub.outbox.endpoints import router as outbox_router
+from consent_hub.outbox.worker import OutboxLoop
 from consent_hub.people.endpoints import router as people_router
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
@@ -58,13 +60,16 @@ def create_app(settings: HubSettings | None = None, registry: ClusterRegistry | 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         fakes = start_fake_engines(settings)
         scheduler = SyncScheduler(settings, registry) if settings.schedule_syncs else None
-        if scheduler is not None:
-            scheduler.start()
+        outbox = OutboxLoop(settings, registry) if settings.schedule_syncs else None
+        for job in (scheduler, outbox):
+            if job is not None:
+                job.start()
         try:
             yield
         finally:
-            if scheduler is not None:
-                scheduler.stop()
+            for job in (outbox, scheduler):
+                if job is not None:
+                    job.stop()
             for fake in fakes:
                 fake.stop()
             registry.dispose()
@@ -115,5 +120,6 @@ def create_app(settings: HubSettings | None = None, registry: ClusterRegistry | 
     v1.include_router(consents_router)
     v1.include_router(audit_router)
     v1.include_router(sync_router)
+    v1.include_router(outbox_router)
     app.include_router(v1)
     return app

@@ -601,6 +601,38 @@ def sync_runs(
     out.print(table)
 
 
+@app.command()
+@handled
+def deliver(
+    cluster: ClusterOpt,
+    until_idle: Annotated[bool, typer.Option(help="repeat cycles until nothing is due")] = False,
+) -> None:
+    """Run the outbox worker: deliver due consent changes, erasures and exports to destinations."""
+    from consent_hub.outbox.service import OutboxService, OutboxWorker
+
+    registry = _registry(cluster)
+    worker = OutboxWorker(registry, cluster)
+    try:
+        while True:
+            report = worker.run_once()
+            out.print(
+                f"delivered {report.delivered}, retried {report.retried}, dead {report.dead}, "
+                f"superseded {report.superseded}",
+                highlight=False,
+            )
+            if not until_idle or not (report.delivered or report.superseded or report.dead):
+                break
+        with registry.unit_of_work(cluster) as uow:
+            counts = OutboxService(uow).counts()
+        table = Table("destination", "pending", "delivered", "superseded", "dead")
+        for name, by_status in sorted(counts.items()):
+            table.add_row(name, *(str(by_status.get(k, 0)) for k in ("pending", "delivered", "superseded", "dead")))
+        out.print(table)
+    finally:
+        worker.close()
+        registry.dispose()
+
+
 def _add_extra_commands() -> None:
     """Commands that connector packages announce (fake engines, file import)."""
     from consent_hub.ingest.registry import extra_commands
