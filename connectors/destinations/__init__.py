@@ -1,0 +1,1 @@
+"""Destination adapters: where the outbox delivers consent changes, erasures and exports."""
