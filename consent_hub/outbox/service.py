@@ -229,6 +229,11 @@ class OutboxWorker:
                     delivery.status, delivery.last_error = "superseded", "the person was erased"
                     report.superseded += 1
                     return
+                if kind == "unsubscribe" and not repo.ever_delivered(delivery.destination, person_id):
+                    # the subscription it would undo was never sent: the destination must not learn of them
+                    delivery.status, delivery.sent_as = "superseded", "nothing"
+                    report.superseded += 1
+                    return
                 if kind == "upsert":
                     target_kind, ref = ("house", cfg.house) if cfg.house else ("cluster", self.cluster)
                     if not ConsentService(uow).is_granted(person_id, cfg.purpose, target_kind, ref):

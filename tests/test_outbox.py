@@ -1,0 +1,224 @@
+"""The outbox against a real HTTP fake CRM (Mailchimp-shaped), on SQLite and PostgreSQL.
+
+Withdrawals arrive as unsubscribes within one worker cycle, erasures as permanent deletes; while
+the CRM is down deliveries wait and retry, and once it is back each change arrives once as the
+CRM sees it (its own request log is the witness).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from connectors.fakes import mailchimp as fake_crm
+from connectors.fakes.server import RunningServer, serve_in_thread
+from consent_hub import roles
+from consent_hub.config import DestinationConfig
+from consent_hub.consent.catalogue import load_catalogue
+from consent_hub.consent.service import ConsentService
+from consent_hub.outbox.service import OutboxService, OutboxWorker
+from consent_hub.people.service import PeopleService
+from tests.conftest import Hub, auth
+
+HOUSE = "schouwburg-noord"
+OTHER = "concertzaal-zuid"
+LIST = "list-noord"
+KEY = fake_crm.DEFAULT_API_KEY
+
+
+@pytest.fixture
+def crm() -> Iterator[tuple[fake_crm.MailchimpState, RunningServer]]:
+    state = fake_crm.MailchimpState(lists=[LIST])
+    server = serve_in_thread(fake_crm.create_app(state))
+    try:
+        yield state, server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def town(hub: Hub, crm: tuple[fake_crm.MailchimpState, RunningServer]) -> Hub:
+    _, server = crm
+    with hub.uow() as uow:
+        ConsentService(uow).sync_notices(hub.actor())
+    hub.add_house(HOUSE)
+    hub.add_house(OTHER)
+    hub.settings.clusters["alpha"].destinations["crm-noord"] = DestinationConfig(
+        kind="mailchimp",
+        base_url=f"{server.url}/3.0",
+        house=HOUSE,
+        purpose="newsletter",
+        list_id=LIST,
+        api_key=KEY,
+        max_attempts=4,
+        backoff_base_seconds=0.0,
+        backoff_max_seconds=0.0,
+        timeout_seconds=2,
+    )
+    return hub
+
+
+def person(hub: Hub, n: int) -> uuid.UUID:
+    with hub.uow() as uow:
+        return PeopleService(uow).create(
+            hub.actor(),
+            {"email": f"lid.{n}@example.org", "given_name": f"Lid{n}", "family_name": "Noord", "language": "nl"},
+        )
+
+
+def consent(hub: Hub, pid: uuid.UUID, status: str, house: str = HOUSE) -> None:
+    with hub.uow() as uow:
+        ConsentService(uow).record(
+            hub.actor(),
+            pid,
+            {
+                "purpose": "newsletter",
+                "target": house,
+                "status": status,
+                "language": "nl",
+                "channel": "web",
+                "notice_sha256": load_catalogue().get("newsletter").texts["nl"].sha256,
+            },
+        )
+
+
+def cycle(hub: Hub) -> Any:
+    worker = OutboxWorker(hub.registry, "alpha")
+    try:
+        return worker.run_once()
+    finally:
+        worker.close()
+
+
+def crm_get(server: RunningServer, path: str) -> Any:
+    return httpx.get(f"{server.url}{path}", auth=("test", KEY)).json()
+
+
+def member_status(server: RunningServer, email: str) -> str | None:
+    response = httpx.get(f"{server.url}/3.0/lists/{LIST}/members/{fake_crm.subscriber_hash(email)}", auth=("test", KEY))
+    return response.json()["status"] if response.status_code == 200 else None
+
+
+def test_grant_withdraw_and_erasure_reach_the_crm(town: Hub, crm: Any) -> None:
+    _, server = crm
+    pid = person(town, 1)
+    consent(town, pid, "granted")
+    assert town.sql("SELECT kind, status FROM outbox") == [("upsert", "pending")]
+    assert cycle(town).delivered == 1
+    assert member_status(server, "lid.1@example.org") == "subscribed"
+    member = crm_get(server, f"/3.0/lists/{LIST}/members/{fake_crm.subscriber_hash('lid.1@example.org')}")
+    assert member["merge_fields"]["FNAME"] == "Lid1"
+    # a withdrawal arrives within one worker cycle
+    consent(town, pid, "withdrawn")
+    assert cycle(town).delivered == 1
+    assert member_status(server, "lid.1@example.org") == "unsubscribed"
+    # an erasure arrives as a permanent delete
+    with town.uow() as uow:
+        PeopleService(uow).erase(town.actor(), pid)
+    assert cycle(town).delivered == 1
+    assert member_status(server, "lid.1@example.org") is None
+    log = crm_get(server, "/_fake/log")
+    assert [entry["path"].rsplit("/", 1)[-1] for entry in log][-1] == "delete-permanent"
+    kinds = town.sql("SELECT kind, status, sent_as FROM outbox ORDER BY created_at")
+    assert kinds == [
+        ("upsert", "delivered", "upsert"),
+        ("unsubscribe", "delivered", "unsubscribe"),
+        ("erase", "delivered", "erase"),
+    ]
+    # the erasure handle is gone once delivered; the outbox holds no address
+    assert town.sql("SELECT payload FROM outbox WHERE kind = 'erase'") == [("{}",)]
+
+
+def test_consent_for_another_house_or_a_refusal_sends_nothing(town: Hub, crm: Any) -> None:
+    _, server = crm
+    a, b = person(town, 2), person(town, 3)
+    consent(town, a, "granted", house=OTHER)  # not this destination's audience
+    consent(town, b, "refused")  # never agreed: the CRM must not learn of them
+    assert town.sql("SELECT count(*) FROM outbox") == [(0,)]
+    cycle(town)
+    assert crm_get(server, f"/_fake/members?list_id={LIST}") in ([], {"members": []}, {LIST: []})
+
+
+def test_withdrawal_before_send_is_sent_as_unsubscribe_or_not_at_all(town: Hub, crm: Any) -> None:
+    _, server = crm
+    never, known = person(town, 4), person(town, 5)
+    consent(town, known, "granted")
+    cycle(town)
+    # an export (or any upsert) waiting while the buyer withdraws
+    with town.uow() as uow:
+        OutboxService(uow).export_members("crm-noord", [known, never], "export-1")
+    consent(town, known, "withdrawn")
+    report = cycle(town)
+    assert member_status(server, "lid.5@example.org") == "unsubscribed"
+    assert member_status(server, "lid.4@example.org") is None  # never consented: never sent
+    rows = dict(
+        town.sql("SELECT cause || ':' || CAST(person_id AS TEXT), sent_as FROM outbox WHERE cause = 'export:export-1'")
+    )
+    assert sorted(rows.values()) == ["nothing", "unsubscribe"]
+    assert report.superseded >= 1
+
+
+def test_crm_down_then_back_every_change_arrives_once(town: Hub, crm: Any) -> None:
+    state, server = crm
+    people = [person(town, 10 + i) for i in range(5)]
+    for pid in people[:3]:
+        consent(town, pid, "granted")
+    assert cycle(town).delivered == 3
+    httpx.post(f"{server.url}/_fake/faults", json={"down": True}, auth=("t", KEY))
+    consent(town, people[0], "withdrawn")  # while the CRM is down
+    for pid in people[3:]:
+        consent(town, pid, "granted")
+    report = cycle(town)
+    assert report.delivered == 0 and report.retried == 3
+    assert [s for (s,) in town.sql("SELECT status FROM outbox WHERE delivered_at IS NULL")] == ["pending"] * 3
+    # the server goes away entirely, then comes back on the same port with the same state
+    port = server.port
+    server.stop()
+    assert cycle(town).delivered == 0
+    back = serve_in_thread(fake_crm.create_app(state), port=port)
+    try:
+        httpx.post(f"{back.url}/_fake/faults", json={}, auth=("t", KEY))
+        for _ in range(10):
+            if not cycle(town).delivered:
+                break
+        statuses = {s for (s,) in town.sql("SELECT status FROM outbox")}
+        assert statuses == {"delivered"}
+        log = crm_get(back, "/_fake/log")
+        changes: dict[str, list[str]] = {}
+        for entry in log:
+            if entry["status_before"] != entry["status_after"]:
+                changes.setdefault(entry["subscriber_hash"], []).append(entry["status_after"])
+        assert changes[fake_crm.subscriber_hash("lid.10@example.org")] == ["subscribed", "unsubscribed"]
+        for i in range(1, 5):
+            assert changes[fake_crm.subscriber_hash(f"lid.{10 + i}@example.org")] == ["subscribed"]
+    finally:
+        back.stop()
+
+
+def test_dead_letter_after_bounded_attempts(town: Hub, crm: Any) -> None:
+    _, server = crm
+    pid = person(town, 20)
+    httpx.post(f"{server.url}/_fake/faults", json={"server_errors": 100}, auth=("t", KEY))
+    consent(town, pid, "granted")
+    for _ in range(6):
+        cycle(town)
+    (status, attempts, error) = town.sql("SELECT status, attempts, last_error FROM outbox")[0]
+    assert (status, attempts) == ("dead", 4) and error.startswith("HTTP 5")
+    assert "@" not in error
+
+
+def test_delivery_status_over_http(town: Hub, crm: Any, api: Any) -> None:
+    pid = person(town, 30)
+    consent(town, pid, "granted")
+    cycle(town)
+    dpo = auth(town.issue_key(roles.CLUSTER_DPO))
+    rows = api.get(f"/v1/people/{pid}/deliveries", headers=dpo).json()
+    assert [(r["destination"], r["kind"], r["status"]) for r in rows] == [("crm-noord", "upsert", "delivered")]
+    assert rows[0]["receipt"]["status"] == "subscribed"
+    box = auth(town.issue_key(roles.BOX_OFFICE, house=HOUSE))
+    assert api.get(f"/v1/people/{pid}/deliveries", headers=box).status_code == 403
+    assert api.get("/v1/outbox", params={"status": "dead"}, headers=dpo).json() == []
