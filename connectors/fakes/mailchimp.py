@@ -1,0 +1,1283 @@
+"""A fake of the Mailchimp Marketing API v3 (``https://<dc>.api.mailchimp.com/3.0``): audiences, list members,
+batch operations, the API's errors and its connection limit, with an event log for exactly-once accounting.
+
+It follows the documented shape of the real API (mailchimp.com/developer/marketing/api) closely enough for a
+consent-hub connector that pushes consent states to Mailchimp to be written and tested against it:
+
+* Base path ``/3.0``. HTTP Basic auth with any user name and the API key as the password (keys look like
+  ``<32 hex>-us21``; the fake does not check the data-centre suffix against the host). No key: 401
+  "API Key Missing"; a wrong key: 401 "API Key Invalid".
+* Every error is a problem-details document with ``Content-Type: application/problem+json``:
+  ``{"type": "https://mailchimp.com/developer/marketing/docs/errors/", "title", "status", "detail",
+  "instance": <uuid>}``, plus ``"errors": [{"field", "message"}]`` for validation errors ("Invalid Resource").
+* ``GET /3.0/lists``, ``GET /3.0/lists/{list_id}``: the audiences given to :class:`MailchimpState`.
+* ``PUT /3.0/lists/{list_id}/members/{subscriber_hash}`` adds or updates ("upsert"). ``subscriber_hash`` is
+  the MD5 hex digest of the lower-cased e-mail address (:func:`subscriber_hash`); like the real API the path
+  also accepts the address itself. A hash that does not match the body's ``email_address``: 400 "Invalid
+  Resource". For a new (or archived) member ``status_if_new`` gives the status (``status`` when that is
+  missing); for an existing member ``status`` changes it and ``status_if_new`` is ignored. Statuses:
+  ``subscribed``, ``unsubscribed``, ``cleaned``, ``pending``, ``transactional`` (``archived`` only through
+  DELETE). ``merge_fields`` are merged key by key; ``tags`` (a list of names) are applied only when the PUT
+  creates the member (use ``POST .../tags`` afterwards). A PUT that changes nothing leaves ``last_changed``.
+* ``POST /3.0/lists/{list_id}/members`` adds (400 "Member Exists" when present and not archived);
+  ``GET``/``PATCH`` ``.../members/{hash}`` (PATCH may change ``email_address``, which moves the member to the
+  new hash); ``DELETE .../members/{hash}`` archives (204; the member then reads ``status: "archived"``);
+  ``POST .../members/{hash}/actions/delete-permanent`` (204) forgets the member: a later GET is 404 and a
+  later PUT or POST for the address is 400 "Forgotten Email Not Subscribed" (the real quirk: a permanently
+  deleted address can never be re-imported through the API). ``GET``/``POST .../members/{hash}/tags``
+  (``{"tags": [{"name", "status": "active"|"inactive"}]}`` -> 204).
+* ``GET /3.0/lists/{list_id}/members?count=&offset=&status=`` -> ``{"members", "list_id", "total_items"}``;
+  ``count`` defaults to 10 and is capped at 1000; members come in the order they were first added; archived
+  members are included unless ``status`` filters them out.
+* ``POST /3.0/batches`` with ``{"operations": [{"method", "path", "params"?, "body"?, "operation_id"?}]}``
+  (``path`` relative to ``/3.0``, ``body`` a JSON *string*, as in the real API) answers
+  ``{"id", "status": "pending", "total_operations", ...}``. The operations run after ``batch_delay`` seconds,
+  ``batch_chunk`` at a time, so ``GET /3.0/batches/{id}`` shows ``pending``, ``started`` and ``finished`` with
+  ``finished_operations`` (errors included) and ``errored_operations``. When finished, ``response_body_url``
+  points at the fake itself. **Simplification**: the real API serves a gzipped tar archive of JSON files
+  there; the fake serves one JSON array ``[{"operation_id", "status_code", "response"}]`` (``response`` is
+  the operation's JSON response body as a *string*, as inside the real archive). That URL needs no auth
+  (the real one is a pre-signed link). ``GET /3.0/batches`` lists batches, ``DELETE`` cancels one.
+* Connection limit: Mailchimp allows 10 simultaneous connections per account. The fake counts requests in
+  flight and answers 429 "Too Many Requests" beyond ``MailchimpState.max_concurrent`` (or the
+  ``max_concurrent`` fault). ``GET /3.0/ping`` answers ``{"health_status": "Everything's Chimpy!"}``.
+
+Deviations: one account per fake, any data centre; no campaigns, segments, interests, merge-field
+definitions or webhooks; merge field names are not checked against the audience; the real API refuses
+addresses it finds fake-looking (``example.com`` and the like) while the fake accepts any ``local@domain.tld``;
+``fields``/``exclude_fields`` are ignored; batch results are JSON rather than tar.gz.
+
+The state (:class:`MailchimpState`) lives outside the app, so a test can stop the HTTP server and serve
+``create_app(state)`` again on the same port with the same members, batches, log and faults.
+
+Control endpoints (not part of the real API; same Basic auth; never subject to faults or the connection
+limit):
+
+* ``GET /_fake/log?list_id=&subscriber_hash=&since=`` -> every state-changing member request that reached the
+  API (PUT, PATCH, DELETE, POST add, delete-permanent, tags; refused ones included, with their
+  ``status_code``), in order: ``[{"seq", "method", "path", "list_id", "subscriber_hash", "status_before",
+  "status_after", "request_id", "status_code", "batch_id"}]``. Statuses are ``null`` for an absent member.
+  ``request_id`` is the request's ``X-Request-Id`` header (else a fresh uuid); for a batch operation it is
+  the ``operation_id`` (else a fresh uuid). Requests answered by an injected fault are not logged.
+* ``GET /_fake/members?list_id=`` -> the full current member records (archived included, forgotten not).
+* ``POST /_fake/faults`` sets the faults as a whole (``{}`` resets), ``GET /_fake/faults`` reads them:
+  ``{"down": bool, "server_errors": k, "rate_limit": k, "retry_after": s | null, "delay_ms": ms,
+  "fail_every": k, "max_concurrent": n | null}`` (see :class:`Faults`).
+* ``GET /_fake/stats`` -> request counters, the highest concurrency seen, member and batch counts, faults.
+
+Run it: ``python -m connectors.fakes.mailchimp --port 8030 --lists hub-a,hub-b``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import binascii
+import contextlib
+import hashlib
+import hmac
+import json
+import re
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+__all__ = [
+    "DEFAULT_API_KEY",
+    "ERROR_TYPE",
+    "MEMBER_STATUSES",
+    "Faults",
+    "MailchimpState",
+    "Problem",
+    "create_app",
+    "main",
+    "parse_faults",
+    "subscriber_hash",
+]
+
+DEFAULT_API_KEY = "0123456789abcdef0123456789abcdef-us21"
+ERROR_TYPE = "https://mailchimp.com/developer/marketing/docs/errors/"
+PROBLEM_JSON = "application/problem+json"
+MEMBER_STATUSES = ("subscribed", "unsubscribed", "cleaned", "pending", "transactional")
+TAG_STATUSES = ("active", "inactive")
+DEFAULT_MERGE_FIELDS: dict[str, Any] = {"FNAME": "", "LNAME": "", "ADDRESS": "", "PHONE": "", "BIRTHDAY": ""}
+MAX_COUNT = 1000
+INVALID_RESOURCE = "The resource submitted could not be validated. For field-specific details, see the 'errors' array."
+NOT_FOUND = "The requested resource could not be found."
+
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s.]+(?:\.[^@\s.]+)+$")
+_HEX32_RE = re.compile(r"^[0-9a-fA-F]{32}$")
+
+
+def subscriber_hash(email: str) -> str:
+    """The MD5 hex digest of the lower-cased address, Mailchimp's member id."""
+    return hashlib.md5(email.lower().encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+def _now() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+# --------------------------------------------------------------------------------------------------
+# errors and results
+
+
+@dataclass(slots=True)
+class _Result:
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def is_problem(self) -> bool:
+        return self.status >= 400
+
+
+class Problem(Exception):
+    """An API error; becomes a problem-details response."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        errors: Sequence[Mapping[str, str]] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(f"{status} {title}: {detail}")
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.errors = [dict(e) for e in errors] if errors else None
+        self.headers = dict(headers or {})
+
+    def document(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "type": ERROR_TYPE,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            "instance": str(uuid.uuid4()),
+        }
+        if self.errors is not None:
+            doc["errors"] = self.errors
+        return doc
+
+    def result(self) -> _Result:
+        return _Result(self.status, self.document(), self.headers)
+
+    def response(self) -> Response:
+        return JSONResponse(self.document(), status_code=self.status, headers=self.headers, media_type=PROBLEM_JSON)
+
+
+def _invalid(field_name: str, message: str) -> Problem:
+    return Problem(400, "Invalid Resource", INVALID_RESOURCE, [{"field": field_name, "message": message}])
+
+
+def _not_found() -> Problem:
+    return Problem(404, "Resource Not Found", NOT_FOUND)
+
+
+def _forgotten(email: str) -> Problem:
+    return Problem(
+        400,
+        "Forgotten Email Not Subscribed",
+        f"{email} was permanently deleted and cannot be re-imported. The contact must re-subscribe to get back on "
+        "the list.",
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# faults
+
+
+@dataclass
+class Faults:
+    """Fault injection for ``/3.0`` requests, set as a whole by ``POST /_fake/faults`` (``{}`` resets).
+
+    Order for each API request: the connection limit (429, counted while the request is in flight,
+    ``delay_ms`` included), then ``delay_ms``, then ``down`` (503), then auth (401), then a pending
+    ``rate_limit`` (429, with ``Retry-After: retry_after`` when that is set), then a pending ``server_errors``
+    (500 and 503 alternate), then every ``fail_every``-th request (503), then the answer.
+    ``max_concurrent`` overrides :attr:`MailchimpState.max_concurrent` while set."""
+
+    down: bool = False
+    server_errors: int = 0
+    rate_limit: int = 0
+    retry_after: float | None = None
+    delay_ms: float = 0
+    fail_every: int = 0
+    max_concurrent: int | None = None
+    next_server_error: int = 500
+    fail_counter: int = 0
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "down": self.down,
+            "server_errors": self.server_errors,
+            "rate_limit": self.rate_limit,
+            "retry_after": self.retry_after,
+            "delay_ms": self.delay_ms,
+            "fail_every": self.fail_every,
+            "max_concurrent": self.max_concurrent,
+        }
+
+
+def parse_faults(body: Mapping[str, Any]) -> Faults:
+    """A fresh fault configuration from a control request (keys left out are off). Raises ``ValueError``."""
+    known = {"down", "server_errors", "rate_limit", "retry_after", "delay_ms", "fail_every", "max_concurrent"}
+    unknown = set(body) - known
+    if unknown:
+        raise ValueError(f"Unknown fault keys: {sorted(unknown)}")
+
+    def count(key: str) -> int:
+        value = body.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"'{key}' must be a non-negative integer")
+        return value
+
+    def number(key: str) -> float:
+        value = body.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ValueError(f"'{key}' must be a non-negative number")
+        return float(value)
+
+    down = body.get("down", False)
+    if not isinstance(down, bool):
+        raise ValueError("'down' must be true or false")
+    retry_after = number("retry_after") if body.get("retry_after") is not None else None
+    max_concurrent: int | None = None
+    if body.get("max_concurrent") is not None:
+        max_concurrent = count("max_concurrent")
+        if max_concurrent < 1:
+            raise ValueError("'max_concurrent' must be at least 1")
+    return Faults(
+        down=down,
+        server_errors=count("server_errors"),
+        rate_limit=count("rate_limit"),
+        retry_after=retry_after,
+        delay_ms=number("delay_ms"),
+        fail_every=count("fail_every"),
+        max_concurrent=max_concurrent,
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# records
+
+
+@dataclass(slots=True)
+class _Audience:
+    id: str
+    name: str
+    web_id: int
+    date_created: str
+
+
+@dataclass(slots=True)
+class _Member:
+    list_id: str
+    hash: str
+    email_address: str
+    status: str
+    merge_fields: dict[str, Any]
+    language: str
+    web_id: int
+    timestamp_signup: str
+    timestamp_opt: str
+    last_changed: str
+    tags: dict[str, str] = field(default_factory=dict)  # name -> date added
+
+    def to_json(self, tag_ids: Mapping[str, int]) -> dict[str, Any]:
+        first, last = self.merge_fields.get("FNAME", ""), self.merge_fields.get("LNAME", "")
+        full_name = f"{first} {last}".strip() if isinstance(first, str) and isinstance(last, str) else ""
+        ident = f"{self.list_id}:{self.hash}".encode()
+        return {
+            "id": self.hash,
+            "email_address": self.email_address,
+            "unique_email_id": hashlib.sha1(ident, usedforsecurity=False).hexdigest()[:10],
+            "contact_id": hashlib.sha1(b"contact:" + self.hash.encode(), usedforsecurity=False).hexdigest()[:32],
+            "full_name": full_name,
+            "web_id": self.web_id,
+            "email_type": "html",
+            "status": self.status,
+            "consents_to_one_to_one_messaging": True,
+            "merge_fields": dict(self.merge_fields),
+            "interests": {},
+            "stats": {"avg_open_rate": 0, "avg_click_rate": 0},
+            "ip_signup": "",
+            "timestamp_signup": self.timestamp_signup,
+            "ip_opt": "",
+            "timestamp_opt": self.timestamp_opt,
+            "member_rating": 2,
+            "last_changed": self.last_changed,
+            "language": self.language,
+            "vip": False,
+            "email_client": "",
+            "location": {"latitude": 0, "longitude": 0, "gmtoff": 0, "dstoff": 0, "country_code": "", "timezone": ""},
+            "marketing_permissions": [],
+            "source": "API - Generic",
+            "tag_count": len(self.tags),
+            "tags": [{"id": tag_ids[name], "name": name} for name in self.tags],
+            "list_id": self.list_id,
+            "_links": [],
+        }
+
+
+@dataclass(slots=True)
+class _Batch:
+    id: str
+    operations: list[dict[str, Any]]
+    submitted_at: str
+    due: float
+    status: str = "pending"
+    finished: int = 0
+    errored: int = 0
+    completed_at: str = ""
+    results: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self, base_url: str) -> dict[str, Any]:
+        url = f"{base_url}/_fake/batches/{self.id}/response.json" if self.status == "finished" else ""
+        return {
+            "id": self.id,
+            "status": self.status,
+            "total_operations": len(self.operations),
+            "finished_operations": self.finished,
+            "errored_operations": self.errored,
+            "submitted_at": self.submitted_at,
+            "completed_at": self.completed_at,
+            "response_body_url": url,
+            "_links": [],
+        }
+
+
+@dataclass(slots=True)
+class _Call:
+    name: str
+    method: str
+    params: dict[str, str]
+    query: Mapping[str, str]
+    body: bytes
+    request_id: str
+    base_url: str
+    batch_id: str | None
+
+    def json(self) -> dict[str, Any]:
+        if not self.body.strip():
+            return {}
+        try:
+            value = json.loads(self.body)
+        except (ValueError, UnicodeDecodeError):
+            raise Problem(400, "JSON Parse Error", "We encountered an unspecified JSON parsing error.") from None
+        if not isinstance(value, dict):
+            raise Problem(400, "JSON Parse Error", "The request body must be a JSON object.")
+        return value
+
+
+# route name -> pattern; member paths carry ``list_id`` and ``hash``
+_ROUTES: list[tuple[str, re.Pattern[str]]] = [
+    ("root", re.compile(r"^$")),
+    ("ping", re.compile(r"^ping$")),
+    ("lists", re.compile(r"^lists$")),
+    ("list", re.compile(r"^lists/(?P<list_id>[^/]+)$")),
+    ("members", re.compile(r"^lists/(?P<list_id>[^/]+)/members$")),
+    ("member", re.compile(r"^lists/(?P<list_id>[^/]+)/members/(?P<hash>[^/]+)$")),
+    ("forget", re.compile(r"^lists/(?P<list_id>[^/]+)/members/(?P<hash>[^/]+)/actions/delete-permanent$")),
+    ("tags", re.compile(r"^lists/(?P<list_id>[^/]+)/members/(?P<hash>[^/]+)/tags$")),
+    ("batches", re.compile(r"^batches$")),
+    ("batch", re.compile(r"^batches/(?P<batch_id>[^/]+)$")),
+]
+_MUTATING = {
+    ("members", "POST"),
+    ("member", "PUT"),
+    ("member", "PATCH"),
+    ("member", "DELETE"),
+    ("forget", "POST"),
+    ("tags", "POST"),
+}
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _route(path: str) -> tuple[str, re.Match[str]] | None:
+    for name, pattern in _ROUTES:
+        match = pattern.match(path)
+        if match is not None:
+            return name, match
+    return None
+
+
+def _normalise_hash(raw: str) -> str:
+    """A path's member id: an MD5 hex digest (any case) or, as the real API allows, the address itself."""
+    return subscriber_hash(raw) if "@" in raw else raw.lower()
+
+
+# --------------------------------------------------------------------------------------------------
+# the world
+
+
+class MailchimpState:
+    """Everything the fake knows: audiences, members, forgotten addresses, batches, the event log, faults and
+    counters. It outlives any one app or server; all access goes through :attr:`lock`.
+
+    ``lists`` is a sequence of audience ids (the name repeats the id) or a mapping id -> name.
+    ``max_concurrent`` is the connection limit (Mailchimp's is 10)."""
+
+    def __init__(self, lists: Sequence[str] | Mapping[str, str] = ("list-a",), *, max_concurrent: int = 10) -> None:
+        if isinstance(lists, str):
+            raise TypeError("lists must be a sequence of ids or a mapping id -> name, not a string")
+        names = dict(lists) if isinstance(lists, Mapping) else {list_id: list_id for list_id in lists}
+        if not names:
+            raise ValueError("a Mailchimp account needs at least one audience")
+        created = _now()
+        self.lock = threading.RLock()
+        self.max_concurrent = max_concurrent
+        self.faults = Faults()
+        self.audiences: dict[str, _Audience] = {
+            list_id: _Audience(list_id, name, 100_000 + i, created) for i, (list_id, name) in enumerate(names.items())
+        }
+        self._members: dict[str, dict[str, _Member]] = {list_id: {} for list_id in names}
+        self._forgotten: dict[str, set[str]] = {list_id: set() for list_id in names}
+        self._tag_ids: dict[str, dict[str, int]] = {list_id: {} for list_id in names}
+        self._batches: dict[str, _Batch] = {}
+        self._log: list[dict[str, Any]] = []
+        self._next_web_id = 1_000_001
+        self._next_tag_id = 1
+        self.counters: Counter[str] = Counter()
+        self.by_status: Counter[int] = Counter()
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._handlers: dict[tuple[str, str], Callable[[_Call], _Result]] = {
+            ("root", "GET"): self._root,
+            ("ping", "GET"): self._ping,
+            ("lists", "GET"): self._lists,
+            ("list", "GET"): self._list,
+            ("members", "GET"): self._list_members,
+            ("members", "POST"): self._add_member,
+            ("member", "GET"): self._get_member,
+            ("member", "PUT"): self._put_member,
+            ("member", "PATCH"): self._patch_member,
+            ("member", "DELETE"): self._archive_member,
+            ("forget", "POST"): self._forget_member,
+            ("tags", "GET"): self._get_tags,
+            ("tags", "POST"): self._post_tags,
+            ("batches", "GET"): self._list_batches,
+            ("batches", "POST"): self._start_batch,
+            ("batch", "GET"): self._get_batch,
+            ("batch", "DELETE"): self._delete_batch,
+        }
+        self.batch_delay = 0.0
+
+    # -- reading, for tests ----------------------------------------------------------------------
+
+    def member(self, list_id: str, email_or_hash: str) -> dict[str, Any] | None:
+        """The member's API record, or ``None`` (absent or permanently deleted)."""
+        with self.lock:
+            found = self._members.get(list_id, {}).get(_normalise_hash(email_or_hash))
+            return None if found is None else found.to_json(self._tag_ids[list_id])
+
+    def members(self, list_id: str | None = None) -> list[dict[str, Any]]:
+        """Full member records of one audience (or all), archived included, in the order first added."""
+        with self.lock:
+            ids = [list_id] if list_id is not None else list(self._members)
+            return [m.to_json(self._tag_ids[i]) for i in ids for m in self._members.get(i, {}).values()]
+
+    def log(
+        self, *, list_id: str | None = None, subscriber_hash: str | None = None, since: int = 0
+    ) -> list[dict[str, Any]]:
+        """Event log entries with ``seq > since``, optionally for one audience and/or one member."""
+        with self.lock:
+            wanted = _normalise_hash(subscriber_hash) if subscriber_hash else None
+            return [
+                dict(e)
+                for e in self._log
+                if e["seq"] > since
+                and (list_id is None or e["list_id"] == list_id)
+                and (wanted is None or e["subscriber_hash"] == wanted)
+            ]
+
+    def is_forgotten(self, list_id: str, email_or_hash: str) -> bool:
+        with self.lock:
+            return _normalise_hash(email_or_hash) in self._forgotten.get(list_id, set())
+
+    def stats(self) -> dict[str, Any]:
+        with self.lock:
+            batch_states = Counter(b.status for b in self._batches.values())
+            return {
+                "requests": self.counters["requests"],
+                "unauthorized": self.counters["unauthorized"],
+                "rate_limited": self.counters["rate_limited"],
+                "over_connection_limit": self.counters["over_connection_limit"],
+                "server_errors": self.counters["server_errors"],
+                "down": self.counters["down"],
+                "by_status": {str(k): v for k, v in sorted(self.by_status.items())},
+                "in_flight": self.in_flight,
+                "max_in_flight": self.max_in_flight,
+                "max_concurrent": self.faults.max_concurrent or self.max_concurrent,
+                "log_entries": len(self._log),
+                "members": {
+                    list_id: dict(Counter(m.status for m in members.values()))
+                    for list_id, members in self._members.items()
+                },
+                "forgotten": {list_id: len(hashes) for list_id, hashes in self._forgotten.items()},
+                "batches": {s: batch_states.get(s, 0) for s in ("pending", "started", "finished")},
+                "faults": self.faults.describe(),
+            }
+
+    # -- dispatch ----------------------------------------------------------------------------------
+
+    def handle(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, str],
+        body: bytes,
+        *,
+        request_id: str,
+        base_url: str = "",
+        batch_id: str | None = None,
+    ) -> _Result:
+        """Answer one API call; ``path`` is relative to ``/3.0`` (already URL-decoded)."""
+        path = path.strip("/")
+        method = method.upper()
+        routed = _route(path)
+        if routed is None:
+            return _not_found().result()
+        name, match = routed
+        handler = self._handlers.get((name, method))
+        if handler is None:
+            allowed = ", ".join(m for m in _METHODS if (name, m) in self._handlers)
+            return Problem(
+                405,
+                "Method Not Allowed",
+                "The requested method and resource are not compatible. See the Allow header for this resource's "
+                "available methods.",
+                headers={"Allow": allowed},
+            ).result()
+        params = dict(match.groupdict())
+        if "hash" in params:
+            params["hash"] = _normalise_hash(params["hash"])
+        call = _Call(name, method, params, query, body, request_id, base_url, batch_id)
+        with self.lock:
+            mutating = (name, method) in _MUTATING
+            list_id = params.get("list_id")
+            member_hash = params.get("hash") or (self._body_hash(call) if mutating else None)
+            before = self._status_of(list_id, member_hash) if mutating else None
+            try:
+                result = handler(call)
+            except Problem as problem:
+                result = problem.result()
+            if mutating:
+                moved_to = None
+                if result.status < 300 and isinstance(result.body, dict) and result.body.get("id") != member_hash:
+                    moved_to = result.body.get("id")
+                self._log.append(
+                    {
+                        "seq": len(self._log) + 1,
+                        "method": method,
+                        "path": f"/3.0/{path}",
+                        "list_id": list_id,
+                        "subscriber_hash": member_hash,
+                        "status_before": before,
+                        "status_after": self._status_of(list_id, moved_to or member_hash),
+                        "request_id": request_id,
+                        "status_code": result.status,
+                        "batch_id": batch_id,
+                        **({"moved_to": moved_to} if moved_to else {}),
+                    }
+                )
+            return result
+
+    def _body_hash(self, call: _Call) -> str | None:
+        try:
+            email = call.json().get("email_address")
+        except Problem:
+            return None
+        return subscriber_hash(email) if isinstance(email, str) else None
+
+    def _status_of(self, list_id: str | None, member_hash: str | None) -> str | None:
+        if list_id is None or member_hash is None:
+            return None
+        found = self._members.get(list_id, {}).get(member_hash)
+        return None if found is None else found.status
+
+    # -- helpers -----------------------------------------------------------------------------------
+
+    def _audience(self, call: _Call) -> _Audience:
+        audience = self.audiences.get(call.params["list_id"])
+        if audience is None:
+            raise _not_found()
+        return audience
+
+    def _existing(self, call: _Call) -> _Member:
+        audience = self._audience(call)
+        found = self._members[audience.id].get(call.params["hash"])
+        if found is None:
+            raise _not_found()
+        return found
+
+    def _render(self, member: _Member) -> dict[str, Any]:
+        return member.to_json(self._tag_ids[member.list_id])
+
+    def _tag_id(self, list_id: str, name: str) -> int:
+        ids = self._tag_ids[list_id]
+        if name not in ids:
+            ids[name] = self._next_tag_id
+            self._next_tag_id += 1
+        return ids[name]
+
+    @staticmethod
+    def _paging(query: Mapping[str, str]) -> tuple[int, int]:
+        def integer(key: str, default: int) -> int:
+            raw = query.get(key)
+            if raw is None or raw == "":
+                return default
+            try:
+                value = int(raw)
+            except ValueError:
+                raise _invalid(key, f"{key} must be an integer.") from None
+            if value < 0:
+                raise _invalid(key, f"{key} must not be negative.")
+            return value
+
+        return min(integer("count", 10), MAX_COUNT), integer("offset", 0)
+
+    @staticmethod
+    def _optional_email(body: Mapping[str, Any]) -> str | None:
+        return None if body.get("email_address") is None else MailchimpState._email(body)
+
+    @staticmethod
+    def _email(body: Mapping[str, Any]) -> str:
+        email = body.get("email_address")
+        if not isinstance(email, str) or not email:
+            raise _invalid("email_address", "This value should not be blank.")
+        if not _EMAIL_RE.match(email):
+            raise Problem(400, "Invalid Resource", f"{email} looks fake or invalid, please enter a real email address.")
+        return email
+
+    @staticmethod
+    def _status_value(body: Mapping[str, Any], key: str) -> str | None:
+        value = body.get(key)
+        if value is None or value == "":
+            return None
+        if value not in MEMBER_STATUSES:
+            raise _invalid(key, f"Data presented is not one of the accepted values: {', '.join(MEMBER_STATUSES)}.")
+        return str(value)
+
+    @staticmethod
+    def _merge_fields(body: Mapping[str, Any]) -> dict[str, Any] | None:
+        value = body.get("merge_fields")
+        if value is None:
+            return None
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise _invalid("merge_fields", "Schema describes object, but the value is not an object.")
+        return value
+
+    @staticmethod
+    def _language(body: Mapping[str, Any]) -> str | None:
+        value = body.get("language")
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise _invalid("language", "Schema describes string, but the value is not a string.")
+        return value
+
+    @staticmethod
+    def _tag_names(body: Mapping[str, Any]) -> list[str]:
+        value = body.get("tags")
+        if value is None:
+            return []
+        if not isinstance(value, list) or not all(isinstance(t, str) and t.strip() for t in value):
+            raise _invalid("tags", "Schema describes array of strings.")
+        return [t.strip() for t in value]
+
+    def _set_status(self, member: _Member, status: str, now: str) -> bool:
+        if member.status == status:
+            return False
+        member.status = status
+        if status == "subscribed":
+            member.timestamp_opt = now
+        return True
+
+    def _create(self, list_id: str, member_hash: str, email: str, status: str, body: Mapping[str, Any]) -> _Member:
+        now = _now()
+        existing = self._members[list_id].get(member_hash)  # an archived member comes back in its old place
+        member = _Member(
+            list_id=list_id,
+            hash=member_hash,
+            email_address=email,
+            status=status,
+            merge_fields=dict(existing.merge_fields) if existing else dict(DEFAULT_MERGE_FIELDS),
+            language=existing.language if existing else "",
+            web_id=existing.web_id if existing else self._next_web_id,
+            timestamp_signup=existing.timestamp_signup if existing else "",
+            timestamp_opt=now if status == "subscribed" else (existing.timestamp_opt if existing else ""),
+            last_changed=now,
+            tags=dict(existing.tags) if existing else {},
+        )
+        if existing is None:
+            self._next_web_id += 1
+        member.merge_fields.update(self._merge_fields(body) or {})
+        member.language = self._language(body) or member.language
+        for name in self._tag_names(body):
+            self._tag_id(list_id, name)
+            member.tags.setdefault(name, now)
+        self._members[list_id][member_hash] = member
+        return member
+
+    def _update(self, member: _Member, body: Mapping[str, Any], status: str | None) -> None:
+        now = _now()
+        changed = False
+        if status is not None:
+            changed = self._set_status(member, status, now)
+        merge = self._merge_fields(body)
+        if merge:
+            updated = {**member.merge_fields, **merge}
+            if updated != member.merge_fields:
+                member.merge_fields = updated
+                changed = True
+        language = self._language(body)
+        if language is not None and language != member.language:
+            member.language = language
+            changed = True
+        if changed:
+            member.last_changed = now
+
+    # -- endpoints ---------------------------------------------------------------------------------
+
+    def _root(self, call: _Call) -> _Result:
+        return _Result(
+            200,
+            {
+                "account_id": "fake0account0id0000000001",
+                "account_name": "Consent hub fake account",
+                "email": "marketing@example.org",
+                "role": "owner",
+                "total_subscribers": sum(
+                    1 for members in self._members.values() for m in members.values() if m.status == "subscribed"
+                ),
+                "_links": [],
+            },
+        )
+
+    def _ping(self, call: _Call) -> _Result:
+        return _Result(200, {"health_status": "Everything's Chimpy!"})
+
+    def _audience_json(self, audience: _Audience) -> dict[str, Any]:
+        members = self._members[audience.id].values()
+        statuses = Counter(m.status for m in members)
+        return {
+            "id": audience.id,
+            "web_id": audience.web_id,
+            "name": audience.name,
+            "date_created": audience.date_created,
+            "double_optin": False,
+            "list_rating": 0,
+            "email_type_option": False,
+            "visibility": "prv",
+            "stats": {
+                "member_count": statuses["subscribed"],
+                "total_contacts": len(self._members[audience.id]) - statuses["archived"],
+                "unsubscribe_count": statuses["unsubscribed"],
+                "cleaned_count": statuses["cleaned"],
+                "merge_field_count": len(DEFAULT_MERGE_FIELDS),
+            },
+            "_links": [],
+        }
+
+    def _lists(self, call: _Call) -> _Result:
+        count, offset = self._paging(call.query)
+        audiences = list(self.audiences.values())
+        return _Result(
+            200,
+            {
+                "lists": [self._audience_json(a) for a in audiences[offset : offset + count]],
+                "total_items": len(audiences),
+                "constraints": {
+                    "may_create": False,
+                    "max_instances": len(audiences),
+                    "current_total_instances": len(audiences),
+                },
+                "_links": [],
+            },
+        )
+
+    def _list(self, call: _Call) -> _Result:
+        return _Result(200, self._audience_json(self._audience(call)))
+
+    def _list_members(self, call: _Call) -> _Result:
+        audience = self._audience(call)
+        count, offset = self._paging(call.query)
+        wanted = call.query.get("status") or None
+        if wanted is not None and wanted not in (*MEMBER_STATUSES, "archived"):
+            raise _invalid("status", "Data presented is not one of the accepted values.")
+        selected = [m for m in self._members[audience.id].values() if wanted is None or m.status == wanted]
+        return _Result(
+            200,
+            {
+                "members": [self._render(m) for m in selected[offset : offset + count]],
+                "list_id": audience.id,
+                "total_items": len(selected),
+                "_links": [],
+            },
+        )
+
+    def _add_member(self, call: _Call) -> _Result:
+        audience = self._audience(call)
+        body = call.json()
+        email = self._email(body)
+        status = self._status_value(body, "status")
+        if status is None:
+            raise _invalid("status", "This value should not be blank.")
+        member_hash = subscriber_hash(email)
+        if member_hash in self._forgotten[audience.id]:
+            raise _forgotten(email)
+        existing = self._members[audience.id].get(member_hash)
+        if existing is not None and existing.status != "archived":
+            raise Problem(
+                400,
+                "Member Exists",
+                f"{email} is already a list member. Use PUT to insert or update list members.",
+            )
+        return _Result(200, self._render(self._create(audience.id, member_hash, email, status, body)))
+
+    def _get_member(self, call: _Call) -> _Result:
+        return _Result(200, self._render(self._existing(call)))
+
+    def _put_member(self, call: _Call) -> _Result:
+        audience = self._audience(call)
+        body = call.json()
+        email = self._email(body)
+        member_hash = call.params["hash"]
+        if subscriber_hash(email) != member_hash:
+            raise _invalid("email_address", "The email address does not match the subscriber hash in the URL.")
+        if member_hash in self._forgotten[audience.id]:
+            raise _forgotten(email)
+        status_if_new = self._status_value(body, "status_if_new")
+        status = self._status_value(body, "status")
+        existing = self._members[audience.id].get(member_hash)
+        if existing is None or existing.status == "archived":
+            initial = status_if_new or status
+            if initial is None:
+                raise _invalid("status_if_new", "This value should not be blank.")
+            member = self._create(audience.id, member_hash, email, initial, body)
+        else:
+            member = existing
+            if email != member.email_address:
+                member.email_address = email
+                member.last_changed = _now()
+            self._update(member, body, status)
+        return _Result(200, self._render(member))
+
+    def _patch_member(self, call: _Call) -> _Result:
+        member = self._existing(call)
+        body = call.json()
+        status = self._status_value(body, "status")
+        email = self._optional_email(body)
+        members = self._members[member.list_id]
+        if email is not None and email != member.email_address:
+            new_hash = subscriber_hash(email)
+            if new_hash != member.hash:
+                if new_hash in members or new_hash in self._forgotten[member.list_id]:
+                    raise _invalid("email_address", f"{email} is already a list member or cannot be re-imported.")
+                del members[member.hash]
+                member.hash = new_hash
+                members[new_hash] = member
+            member.email_address = email
+            member.last_changed = _now()
+        self._update(member, body, status)
+        return _Result(200, self._render(member))
+
+    def _archive_member(self, call: _Call) -> _Result:
+        member = self._existing(call)
+        if member.status != "archived":
+            member.status = "archived"
+            member.last_changed = _now()
+        return _Result(204)
+
+    def _forget_member(self, call: _Call) -> _Result:
+        member = self._existing(call)
+        del self._members[member.list_id][member.hash]
+        self._forgotten[member.list_id].add(member.hash)
+        return _Result(204)
+
+    def _get_tags(self, call: _Call) -> _Result:
+        member = self._existing(call)
+        ids = self._tag_ids[member.list_id]
+        tags = [{"id": ids[name], "name": name, "date_added": added} for name, added in member.tags.items()]
+        return _Result(200, {"tags": tags, "total_items": len(tags), "_links": []})
+
+    def _post_tags(self, call: _Call) -> _Result:
+        member = self._existing(call)
+        tags = call.json().get("tags")
+        if not isinstance(tags, list) or not all(
+            isinstance(t, dict) and isinstance(t.get("name"), str) and t.get("status") in TAG_STATUSES for t in tags
+        ):
+            raise _invalid("tags", "Expected an array of {name, status: active|inactive}.")
+        now = _now()
+        changed = False
+        for tag in tags:
+            name = tag["name"].strip()
+            if tag["status"] == "active" and name not in member.tags:
+                self._tag_id(member.list_id, name)
+                member.tags[name] = now
+                changed = True
+            elif tag["status"] == "inactive" and name in member.tags:
+                del member.tags[name]
+                changed = True
+        if changed:
+            member.last_changed = now
+        return _Result(204)
+
+    # -- batches -----------------------------------------------------------------------------------
+
+    def _list_batches(self, call: _Call) -> _Result:
+        count, offset = self._paging(call.query)
+        batches = list(self._batches.values())
+        return _Result(
+            200,
+            {
+                "batches": [b.to_json(call.base_url) for b in batches[offset : offset + count]],
+                "total_items": len(batches),
+                "_links": [],
+            },
+        )
+
+    def _start_batch(self, call: _Call) -> _Result:
+        if call.batch_id is not None:
+            raise Problem(400, "Invalid Action", "A batch operation cannot start another batch.")
+        operations = call.json().get("operations")
+        if not isinstance(operations, list):
+            raise _invalid("operations", "Schema describes array, but the value is not an array.")
+        checked: list[dict[str, Any]] = []
+        for i, op in enumerate(operations):
+            if not isinstance(op, dict):
+                raise _invalid(f"operations.item:{i}", "Schema describes object.")
+            method = op.get("method")
+            if not isinstance(method, str) or method.upper() not in _METHODS:
+                raise _invalid(f"operations.item:{i}.method", f"Data presented is not one of {', '.join(_METHODS)}.")
+            if not isinstance(op.get("path"), str):
+                raise _invalid(f"operations.item:{i}.path", "This value should not be blank.")
+            for key, kind in (("body", str), ("operation_id", str), ("params", dict)):
+                if op.get(key) is not None and not isinstance(op[key], kind):
+                    raise _invalid(f"operations.item:{i}.{key}", f"Schema describes {kind.__name__}.")
+            checked.append(
+                {
+                    "method": method.upper(),
+                    "path": op["path"],
+                    "params": {str(k): str(v) for k, v in (op.get("params") or {}).items()},
+                    "body": op.get("body") or "",
+                    "operation_id": op.get("operation_id"),
+                }
+            )
+        batch_id = uuid.uuid4().hex[:10]
+        batch = _Batch(batch_id, checked, _now(), time.monotonic() + self.batch_delay)
+        self._batches[batch_id] = batch
+        return _Result(200, batch.to_json(call.base_url))
+
+    def _get_batch(self, call: _Call) -> _Result:
+        batch = self._batches.get(call.params["batch_id"])
+        if batch is None:
+            raise _not_found()
+        return _Result(200, batch.to_json(call.base_url))
+
+    def _delete_batch(self, call: _Call) -> _Result:
+        if self._batches.pop(call.params["batch_id"], None) is None:
+            raise _not_found()
+        return _Result(204)
+
+    def batch_results(self, batch_id: str) -> list[dict[str, Any]] | None:
+        """The per-operation results of a finished batch (``None`` when unknown or not finished)."""
+        with self.lock:
+            batch = self._batches.get(batch_id)
+            if batch is None or batch.status != "finished":
+                return None
+            return [dict(r) for r in batch.results]
+
+    def process_batches(self, *, max_ops: int | None = None, now: float | None = None) -> int:
+        """Run operations of batches whose start time has come, at most ``max_ops``; returns how many ran."""
+        with self.lock:
+            moment = time.monotonic() if now is None else now
+            done = 0
+            for batch in list(self._batches.values()):
+                if batch.status == "finished" or batch.due > moment:
+                    continue
+                batch.status = "started"
+                while batch.finished < len(batch.operations):
+                    if max_ops is not None and done >= max_ops:
+                        return done
+                    op = batch.operations[batch.finished]
+                    result = self.handle(
+                        op["method"],
+                        unquote(op["path"]),
+                        op["params"],
+                        op["body"].encode("utf-8"),
+                        request_id=op["operation_id"] or str(uuid.uuid4()),
+                        batch_id=batch.id,
+                    )
+                    batch.results.append(
+                        {
+                            "operation_id": op["operation_id"],
+                            "status_code": result.status,
+                            "response": "" if result.body is None else json.dumps(result.body),
+                        }
+                    )
+                    batch.finished += 1
+                    batch.errored += result.status >= 400
+                    done += 1
+                batch.status = "finished"
+                batch.completed_at = _now()
+            return done
+
+
+# --------------------------------------------------------------------------------------------------
+# the HTTP app
+
+
+def _authorised(request: Request, api_key: str) -> Problem | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if not header or scheme.lower() != "basic":
+        return Problem(401, "API Key Missing", "Your request did not include an API key.")
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        decoded = ""
+    _, sep, password = decoded.partition(":")
+    if not sep or not hmac.compare_digest(password.encode("utf-8"), api_key.encode("utf-8")):
+        return Problem(
+            401,
+            "API Key Invalid",
+            "Your API key may be invalid, or you've attempted to access the wrong datacenter.",
+        )
+    return None
+
+
+def _respond(result: _Result) -> Response:
+    if result.body is None:
+        return Response(status_code=result.status, headers=result.headers)
+    media_type = PROBLEM_JSON if result.is_problem else "application/json"
+    return JSONResponse(result.body, status_code=result.status, headers=result.headers, media_type=media_type)
+
+
+def create_app(
+    state: MailchimpState,
+    *,
+    api_key: str = DEFAULT_API_KEY,
+    batch_delay: float = 0.0,
+    batch_chunk: int = 100,
+    batch_tick: float = 0.01,
+) -> Starlette:
+    """The fake's Starlette app over ``state``; call it again with the same state to serve it anew.
+
+    Batches start ``batch_delay`` seconds after submission; a worker (running while the app's lifespan runs,
+    as under :func:`connectors.fakes.server.serve_in_thread`) works through ``batch_chunk`` operations every
+    ``batch_tick`` seconds. Without a lifespan, due batches run whole at the start of each API request."""
+    state.batch_delay = batch_delay
+    worker_running = False
+
+    async def api(request: Request) -> Response:
+        with state.lock:
+            state.counters["requests"] += 1
+            state.in_flight += 1
+            state.max_in_flight = max(state.max_in_flight, state.in_flight)
+            limit = state.faults.max_concurrent or state.max_concurrent
+            crowded = state.in_flight > limit
+        try:
+            response = await answer(request, crowded, limit)
+        finally:
+            with state.lock:
+                state.in_flight -= 1
+        with state.lock:
+            state.by_status[response.status_code] += 1
+        return response
+
+    async def answer(request: Request, crowded: bool, limit: int) -> Response:
+        faults = state.faults
+        if crowded:
+            with state.lock:
+                state.counters["over_connection_limit"] += 1
+            return Problem(
+                429, "Too Many Requests", f"You have exceeded the limit of {limit} simultaneous connections."
+            ).response()
+        if faults.delay_ms > 0:
+            await asyncio.sleep(faults.delay_ms / 1000)
+        with state.lock:
+            refusal = _fault(request)
+        if refusal is not None:
+            return refusal.response()
+        if not worker_running:
+            state.process_batches()
+        body = await request.body()
+        request_id = request.headers.get("x-request-id") or str(uuid.uuid4())
+        path = request.scope["path"][len("/3.0") :]
+        result = state.handle(
+            request.method,
+            path,
+            dict(request.query_params),
+            body,
+            request_id=request_id,
+            base_url=str(request.base_url).rstrip("/"),
+        )
+        return _respond(result)
+
+    def _fault(request: Request) -> Problem | None:
+        faults = state.faults
+        if faults.down:
+            state.counters["down"] += 1
+            return Problem(503, "Service Unavailable", "The Mailchimp API is temporarily unavailable.")
+        refusal = _authorised(request, api_key)
+        if refusal is not None:
+            state.counters["unauthorized"] += 1
+            return refusal
+        if faults.rate_limit > 0:
+            faults.rate_limit -= 1
+            state.counters["rate_limited"] += 1
+            headers: dict[str, str] = {}
+            if faults.retry_after is not None:
+                retry = faults.retry_after
+                headers["Retry-After"] = str(int(retry)) if retry.is_integer() else str(retry)
+            return Problem(429, "Too Many Requests", "You have exceeded the limit of requests.", headers=headers)
+        status = 0
+        if faults.server_errors > 0:
+            faults.server_errors -= 1
+            status = faults.next_server_error
+            faults.next_server_error = 503 if status == 500 else 500
+        elif faults.fail_every > 0:
+            faults.fail_counter += 1
+            if faults.fail_counter % faults.fail_every == 0:
+                status = 503
+        if status:
+            state.counters["server_errors"] += 1
+            if status == 500:
+                return Problem(
+                    500,
+                    "Internal Server Error",
+                    "An unexpected internal error has occurred. Please contact Support for more information.",
+                )
+            return Problem(503, "Service Unavailable", "The Mailchimp API is temporarily unavailable.")
+        return None
+
+    def control(handler: Callable[[Request], Awaitable[Any]]) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            refusal = _authorised(request, api_key)
+            if refusal is not None:
+                return refusal.response()
+            if not worker_running:
+                state.process_batches()
+            try:
+                return JSONResponse(await handler(request))
+            except ValueError as exc:
+                return Problem(400, "Bad Request", str(exc)).response()
+
+        return endpoint
+
+    async def fake_log(request: Request) -> Any:
+        query = request.query_params
+        since = query.get("since", "0")
+        if not since.isdigit():
+            raise ValueError("'since' must be a non-negative integer")
+        return state.log(
+            list_id=query.get("list_id") or None,
+            subscriber_hash=query.get("subscriber_hash") or None,
+            since=int(since),
+        )
+
+    async def fake_members(request: Request) -> Any:
+        list_id = request.query_params.get("list_id") or None
+        if list_id is not None and list_id not in state.audiences:
+            raise ValueError(f"unknown list_id {list_id!r}")
+        return state.members(list_id)
+
+    async def fake_faults(request: Request) -> Any:
+        if request.method == "POST":
+            raw = await request.body()
+            try:
+                body = json.loads(raw) if raw.strip() else {}
+            except ValueError:
+                raise ValueError("The request body is not valid JSON.") from None
+            if not isinstance(body, dict):
+                raise ValueError("The request body must be a JSON object.")
+            faults = parse_faults(body)
+            with state.lock:
+                state.faults = faults
+        return {"faults": state.faults.describe()}
+
+    async def fake_stats(request: Request) -> Any:
+        return state.stats()
+
+    async def batch_results(request: Request) -> Response:
+        results = state.batch_results(request.path_params["batch_id"])
+        if results is None:
+            return _not_found().response()
+        return JSONResponse(results)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        nonlocal worker_running
+
+        async def work() -> None:
+            while True:
+                state.process_batches(max_ops=batch_chunk)
+                await asyncio.sleep(batch_tick)
+
+        task = asyncio.create_task(work())
+        worker_running = True
+        try:
+            yield
+        finally:
+            worker_running = False
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    methods = list(_METHODS)
+    routes = [
+        Route("/3.0", api, methods=methods),
+        Route("/3.0/{rest:path}", api, methods=methods),
+        Route("/_fake/log", control(fake_log), methods=["GET"]),
+        Route("/_fake/members", control(fake_members), methods=["GET"]),
+        Route("/_fake/faults", control(fake_faults), methods=["GET", "POST"]),
+        Route("/_fake/stats", control(fake_stats), methods=["GET"]),
+        Route("/_fake/batches/{batch_id}/response.json", batch_results, methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.fake = state
+    return app
+
+
+# --------------------------------------------------------------------------------------------------
+# running it
+
+
+def main(
+    host: str = "127.0.0.1", port: int = 8030, lists: Sequence[str] = ("list-a",), api_key: str = DEFAULT_API_KEY
+) -> None:
+    """Serve a fresh fake (blocking)."""
+    uvicorn.run(create_app(MailchimpState(lists), api_key=api_key), host=host, port=port, log_level="info")
+
+
+def _cli(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Serve a fake Mailchimp Marketing API v3.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8030)
+    parser.add_argument("--lists", default="list-a", help="comma-separated audience ids")
+    parser.add_argument("--api-key", default=DEFAULT_API_KEY)
+    args = parser.parse_args(argv)
+    main(args.host, args.port, [x.strip() for x in args.lists.split(",") if x.strip()], args.api_key)
+
+
+if __name__ == "__main__":
+    _cli()
