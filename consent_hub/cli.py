@@ -633,6 +633,49 @@ def deliver(
         registry.dispose()
 
 
+@app.command()
+@handled
+def worker(
+    cluster: ClusterOpt,
+    concurrency: Annotated[int, typer.Option(min=1, max=32, help="jobs at once (PostgreSQL)")] = 2,
+    burst: Annotated[bool, typer.Option(help="stop once nothing is due")] = False,
+) -> None:
+    """Run the outbox worker. On PostgreSQL it is a procrastinate worker: start one on every machine
+    that should share the cluster's deliveries. On SQLite it runs in this process."""
+    import time
+
+    from consent_hub.outbox.service import OutboxWorker
+
+    settings = _settings()
+    cfg = settings.cluster(cluster)
+    registry = ClusterRegistry(settings)
+    try:
+        url = settings.database_url(cluster)
+        if url.startswith("postgresql"):
+            from consent_hub.outbox.queue import QUEUE, ensure_schema, make_app
+
+            app_ = make_app(url, registry)
+            if ensure_schema(app_, url):
+                out.print("applied the procrastinate schema")
+            with app_.open():
+                app_.deliver_outbox.defer(cluster=cluster)  # type: ignore[attr-defined]
+                app_.run_worker(queues=[QUEUE], concurrency=concurrency, wait=not burst)
+            return
+        outbox = OutboxWorker(registry, cluster)
+        try:
+            while True:
+                report = outbox.run_once()
+                busy = report.delivered or report.retried or report.superseded or report.dead
+                if burst and not busy:
+                    return
+                if not busy:
+                    time.sleep(cfg.outbox_every_seconds or 2.0)
+        finally:
+            outbox.close()
+    finally:
+        registry.dispose()
+
+
 def _add_extra_commands() -> None:
     """Commands that connector packages announce (fake engines, file import)."""
     from consent_hub.ingest.registry import extra_commands

@@ -222,3 +222,52 @@ def test_delivery_status_over_http(town: Hub, crm: Any, api: Any) -> None:
     box = auth(town.issue_key(roles.BOX_OFFICE, house=HOUSE))
     assert api.get(f"/v1/people/{pid}/deliveries", headers=box).status_code == 403
     assert api.get("/v1/outbox", params={"status": "dead"}, headers=dpo).json() == []
+
+
+def test_two_workers_never_send_one_delivery_twice(town: Hub, crm: Any) -> None:
+    """Several workers (threads here, processes or machines in production) share one cluster:
+    on PostgreSQL claims skip rows another worker holds; SQLite serialises writers."""
+    import threading
+
+    _, server = crm
+    people = [person(town, 40 + i) for i in range(12)]
+    for pid in people:
+        consent(town, pid, "granted")
+    reports: list[Any] = []
+
+    def work() -> None:
+        reports.append(cycle(town))
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    while cycle(town).delivered:
+        pass
+    assert sum(r.delivered for r in reports) <= 12
+    assert {s for (s,) in town.sql("SELECT status FROM outbox")} == {"delivered"}
+    puts = [e for e in crm_get(server, "/_fake/log") if e["method"] == "PUT"]
+    assert len(puts) == 12 and len({e["subscriber_hash"] for e in puts}) == 12
+
+
+def test_procrastinate_worker_delivers_on_postgresql(town: Hub, crm: Any) -> None:
+    if town.backend != "postgresql":
+        pytest.skip("procrastinate runs the outbox on PostgreSQL; SQLite runs it in-process")
+    from consent_hub.outbox.queue import QUEUE, ensure_schema, make_app
+
+    _, server = crm
+    people = [person(town, 60 + i) for i in range(6)]
+    for pid in people:
+        consent(town, pid, "granted")
+    url = town.database_url("alpha")
+    app = make_app(url, town.registry)
+    assert ensure_schema(app, url) is True
+    assert ensure_schema(app, url) is False
+    with app.open():
+        app.deliver_outbox.defer(cluster="alpha")
+        app.run_worker(queues=[QUEUE], concurrency=2, wait=False, install_signal_handlers=False)
+    assert {s for (s,) in town.sql("SELECT status FROM outbox")} == {"delivered"}
+    jobs = "SELECT status FROM procrastinate_jobs WHERE task_name = 'consent_hub.deliver_outbox'"
+    assert town.sql(jobs) == [("succeeded",)]
+    assert len([e for e in crm_get(server, "/_fake/log") if e["method"] == "PUT"]) == 6
