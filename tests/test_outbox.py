@@ -271,3 +271,47 @@ def test_procrastinate_worker_delivers_on_postgresql(town: Hub, crm: Any) -> Non
     jobs = "SELECT status FROM procrastinate_jobs WHERE task_name = 'consent_hub.deliver_outbox'"
     assert town.sql(jobs) == [("succeeded",)]
     assert len([e for e in crm_get(server, "/_fake/log") if e["method"] == "PUT"]) == 6
+
+
+def test_signed_webhook_destination(hub: Hub) -> None:
+    """A cluster-wide purpose delivered to a generic signed webhook, verified by the receiver."""
+    from connectors.fakes import webhook_receiver
+
+    with hub.uow() as uow:
+        ConsentService(uow).sync_notices(hub.actor())
+    state = webhook_receiver.WebhookReceiverState()
+    with serve_in_thread(webhook_receiver.create_app("hook-secret", state=state)) as receiver:
+        hub.settings.clusters["alpha"].destinations["events-hook"] = DestinationConfig(
+            kind="webhook",
+            base_url=f"{receiver.url}/hooks/hub",
+            purpose="cluster-marketing",
+            secret="hook-secret",
+            backoff_base_seconds=0.0,
+            backoff_max_seconds=0.0,
+        )
+        pid = person(hub, 70)
+        notice = load_catalogue().get("cluster-marketing").texts["nl"].sha256
+        for status in ("granted", "withdrawn"):
+            with hub.uow() as uow:
+                ConsentService(uow).record(
+                    hub.actor(),
+                    pid,
+                    {
+                        "purpose": "cluster-marketing",
+                        "status": status,
+                        "language": "nl",
+                        "channel": "web",
+                        "notice_sha256": notice,
+                    },
+                )
+            assert cycle(hub).delivered == 1
+        got = state.received("hub")
+        assert [r["json"]["kind"] for r in got] == ["upsert", "unsubscribe"]
+        assert got[0]["json"]["fields"]["email"] == "lid.70@example.org" and got[1]["json"]["fields"] == {}
+        assert got[0]["json"]["person"] == str(pid)
+        # a wrong secret is refused by the receiver and the delivery dies (not retryable)
+        hub.settings.clusters["alpha"].destinations["events-hook"].secret = "wrong"
+        with hub.uow() as uow:
+            PeopleService(uow).erase(hub.actor(), pid)
+        cycle(hub)
+        assert hub.sql("SELECT kind, status FROM outbox WHERE kind = 'erase'") == [("erase", "dead")]
