@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from consent_hub import __version__
 from consent_hub.api import errors
 from consent_hub.api.context import Context
+from consent_hub.audiences.endpoints import router as audiences_router
 from consent_hub.audit.endpoints import router as audit_router
 from consent_hub.clients.endpoints import router as clients_router
 from consent_hub.clusters import ClusterRegistry
@@ -121,5 +122,6 @@ def create_app(settings: HubSettings | None = None, registry: ClusterRegistry | 
     v1.include_router(audit_router)
     v1.include_router(sync_router)
     v1.include_router(outbox_router)
+    v1.include_router(audiences_router)
     app.include_router(v1)
     return app

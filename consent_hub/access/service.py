@@ -57,7 +57,7 @@ class AccessService:
         self.audit = AuditLog(uow.session, uow.cluster)
         self.policy = policy or access_policy()
 
-    def _grant(self, actor: Actor, purpose: str) -> tuple[Compiled, Scope]:
+    def grant(self, actor: Actor, purpose: str) -> tuple[Compiled, Scope]:
         if purpose not in load_catalogue().purpose_keys():
             raise InvalidInput([{"field": "purpose", "problem": "unknown purpose", "type": "value_error"}])
         if actor.role in NEVER_READ_PEOPLE:
@@ -94,7 +94,7 @@ class AccessService:
             event.listen(self.uow.session, "after_commit", remember, once=True)
 
     def count(self, actor: Actor, purpose: str) -> int:
-        compiled, scope = self._grant(actor, purpose)
+        compiled, scope = self.grant(actor, purpose)
         n = self.repo.count(compiled.bases, scope)
         self.audit.append(
             actor,
@@ -110,7 +110,7 @@ class AccessService:
         self, actor: Actor, person_id: uuid.UUID, *, purpose: str, fields: list[str] | None = None
     ) -> VisiblePerson:
         """The person with the fields the caller may see (``fields`` narrows them further)."""
-        compiled, scope = self._grant(actor, purpose)
+        compiled, scope = self.grant(actor, purpose)
         held = self.repo.bases_held(person_id, compiled.bases, scope)
         if not held:
             raise NotFound("no such person")
@@ -119,7 +119,7 @@ class AccessService:
     def lookup_by_email(
         self, actor: Actor, email: str, *, purpose: str, fields: list[str] | None = None
     ) -> VisiblePerson | None:
-        compiled, scope = self._grant(actor, purpose)
+        compiled, scope = self.grant(actor, purpose)
         pid = self.people.repo.id_by_email_index(self.people.email_index(email))
         held = self.repo.bases_held(pid, compiled.bases, scope) if pid is not None else None
         if not held or pid is None:
@@ -162,7 +162,7 @@ class AccessService:
         person the caller can see for some purpose; otherwise 404 like everything else."""
         if not self._visible_for_any_purpose(actor, person_id):
             raise NotFound("no such person")
-        compiled, scope = self._grant(actor, purpose)
+        compiled, scope = self.grant(actor, purpose)
         held = self.repo.bases_held(person_id, compiled.bases, scope) or set()
         reasons: list[dict[str, Any]] = []
         if scope.house_id is not None:

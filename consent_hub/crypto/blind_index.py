@@ -18,6 +18,7 @@ EMAIL_INDEX = "people.email"
 PHONE_INDEX = "people.phone"
 ENGINE_RECORD_MAC = "engine.record"  # change detection of engine records, never a lookup
 EXCHANGE_PSEUDONYM = "exchange.pseudonym"  # per-export pseudonyms for outside recipients
+AUDIENCE_NOISE = "audience.noise"  # seeds of the noise added to audience counts
 
 
 class BlindIndexer:
@@ -31,7 +32,7 @@ class BlindIndexer:
                 salt=None,
                 info=b"consent-hub/blind-index/v1|" + cluster.encode() + b"|" + name.encode(),
             ).derive(root_key)
-            for name in (EMAIL_INDEX, PHONE_INDEX, ENGINE_RECORD_MAC, EXCHANGE_PSEUDONYM)
+            for name in (EMAIL_INDEX, PHONE_INDEX, ENGINE_RECORD_MAC, EXCHANGE_PSEUDONYM, AUDIENCE_NOISE)
         }
 
     def index(self, name: str, normalised: str) -> bytes:

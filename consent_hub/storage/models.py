@@ -459,3 +459,48 @@ class OutboxDelivery(Base):
     sent_as: Mapped[str | None] = mapped_column(String(16))  # what was sent after the send-time check
     receipt: Mapped[str | None] = mapped_column(Text)  # the destination's answer (ids, status; no personal data)
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+# -- audiences (issue 5) -------------------------------------------------------------------------
+
+
+class Segment(Base):
+    """A saved audience definition of one house (filters over purchase history, and a purpose)."""
+
+    __tablename__ = "segments"
+    __table_args__ = (UniqueConstraint("house", "name", name="uq_segments_house_name"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    house: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(120))
+    purpose: Mapped[str] = mapped_column(String(80))
+    definition: Mapped[str] = mapped_column(Text)  # canonical JSON
+    created_by: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+class AudienceExport(Base):
+    """An audited snapshot: the definition, purpose, caller, destination and exact count; its
+    members with the consent event that made each one eligible at that moment."""
+
+    __tablename__ = "audience_exports"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    segment_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    house: Mapped[str] = mapped_column(String(40))
+    purpose: Mapped[str] = mapped_column(String(80))
+    definition: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(120))
+    destination: Mapped[str] = mapped_column(String(80))  # csv | xlsx | <destination name>
+    fields: Mapped[str] = mapped_column(Text)  # JSON list of the fields exported
+    member_count: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+class AudienceExportMember(Base):
+    __tablename__ = "audience_export_members"
+
+    export_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("audience_exports.id"), primary_key=True)
+    person_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    consent_event_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
