@@ -1,0 +1,260 @@
+"""Segments, protected counts and audited exports (issue 5), on SQLite and PostgreSQL.
+
+A fictional town of three houses: dance and theatre buyers, some of whom opted in to a house's
+newsletter. The marketer of one house builds audiences for the newsletter purpose.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import uuid
+from typing import Any
+
+import pytest
+from openpyxl import load_workbook
+
+from consent_hub import roles
+from consent_hub.access.service import AccessService
+from consent_hub.actors import Actor
+from consent_hub.audiences.repository import AudienceRepository
+from consent_hub.audiences.schemas import SegmentDefinition
+from consent_hub.audiences.service import BELOW, MIN_COHORT, AudienceService
+from consent_hub.config import DestinationConfig
+from consent_hub.consent.service import ConsentService
+from consent_hub.errors import NotFound
+from consent_hub.ingest.records import CustomerRecord, EngineOptIn, EventRecord, SaleLine
+from consent_hub.ingest.service import IngestService
+from tests.conftest import Hub, auth
+
+A, B, C = "leie", "ijzer", "brug"
+DANCE, THEATRE = "0.54.0.0.0", "0.55.0.0.0"
+T0 = dt.datetime(2026, 3, 1, 19, 0, tzinfo=dt.UTC)
+MARKETER = Actor("test:marketer", "alpha", roles.MARKETER, A)
+
+
+def build_town(hub: Hub) -> dict[str, list[str]]:
+    """Returns the engine ids of each group of buyers."""
+    with hub.uow() as uow:
+        ConsentService(uow).sync_notices(hub.actor())
+    for h in (A, B, C):
+        hub.add_house(h)
+    groups = {"dance_a": 30, "dance_b_only": 6, "theatre_a": 12, "dance_a_no_optin": 8}
+    refs: dict[str, list[str]] = {}
+    customers: list[CustomerRecord] = []
+    lines: list[SaleLine] = []
+    n = 0
+    for group, size in groups.items():
+        for i in range(size):
+            n += 1
+            ref = f"c{n}"
+            refs.setdefault(group, []).append(ref)
+            house = B if group == "dance_b_only" else A
+            opt_in = [] if group == "dance_a_no_optin" else [EngineOptIn("news", "newsletter", house, True, T0)]
+            given = '=HYPERLINK("http://x.invalid")' if n == 1 else f"Naam{n}"
+            customers.append(
+                CustomerRecord(
+                    ref,
+                    {
+                        "email": f"koper.{n}@example.org",
+                        "given_name": given,
+                        "family_name": "Fictief",
+                        "postal_code": "8500",
+                        "language": "nl",
+                    },
+                    T0,
+                    opt_ins=opt_in,
+                )
+            )
+            event = "e-dance-b" if group == "dance_b_only" else ("e-theatre" if group == "theatre_a" else "e-dance-a")
+            visits = 1 + (i % 3)
+            for v in range(visits):
+                lines.append(
+                    SaleLine(
+                        f"s{n}-{v}",
+                        ref,
+                        house,
+                        event,
+                        f"o{n}",
+                        "Volw.",
+                        None,
+                        2500,
+                        1,
+                        "online",
+                        T0 + dt.timedelta(days=30 * v + i),
+                    )
+                )
+    with hub.uow() as uow:
+        ingest = IngestService(uow, hub.actor(), "tixly")
+        ingest.upsert_events(
+            [
+                EventRecord("e-dance-a", A, "Dansvoorstelling", T0 + dt.timedelta(days=60), None, ["Dans"], T0),
+                EventRecord("e-dance-b", B, "Dans elders", T0 + dt.timedelta(days=60), None, ["Dans"], T0),
+                EventRecord("e-theatre", A, "Toneel", T0 + dt.timedelta(days=90), None, ["Theater"], T0),
+            ]
+        )
+        ingest.upsert_customers(customers)
+        ingest.record_sales(lines)
+    hub.sql(f"UPDATE events SET uit_event_type = '{DANCE}' WHERE external_id LIKE 'e-dance%'")
+    hub.sql(f"UPDATE events SET uit_event_type = '{THEATRE}' WHERE external_id = 'e-theatre'")
+    return refs
+
+
+def person_of(hub: Hub, ref: str) -> uuid.UUID:
+    return uuid.UUID(str(hub.sql("SELECT person_id FROM engine_customers WHERE external_id = :r", r=ref)[0][0]))
+
+
+def definition(**filters: Any) -> dict[str, Any]:
+    return {"name": "test", "purpose": "newsletter", "filters": filters}
+
+
+@pytest.fixture
+def town(hub: Hub) -> tuple[Hub, dict[str, list[str]]]:
+    return hub, build_town(hub)
+
+
+def true_count(hub: Hub, data: dict[str, Any], actor: Actor = MARKETER) -> int:
+    with hub.uow() as uow:
+        spec = SegmentDefinition.model_validate(data)
+        compiled, scope = AccessService(uow).grant(actor, spec.purpose)
+        return AudienceRepository(uow.session).count(spec.filters, compiled.bases, scope)
+
+
+def test_counts_are_noisy_repeatable_and_never_below_the_cohort(town: Any) -> None:
+    hub, _ = town
+    dance = definition(uit_event_types=[DANCE])
+    # 30 dance buyers at A opted in to A; B's dance buyers and A's non-opted buyers are not visible
+    assert true_count(hub, dance) == 30
+    with hub.uow() as uow:
+        first = AudienceService(uow).count(MARKETER, dance, "house")
+    with hub.uow() as uow:
+        again = AudienceService(uow).count(MARKETER, dance, "house")
+    assert first == again  # seeded per definition: repeating reveals nothing new
+    assert isinstance(first["count"], int) and abs(first["count"] - 30) <= 15
+    assert set(first["breakdown"]) == {A}  # B's buyers are not in any cell
+    # small cohorts: three-visit dance buyers (10 of the 30) and narrower ones
+    for filters in ({"min_visits": 3}, {"min_visits": 3, "bought_to": "2026-03-05"}, {"houses": [B]}):
+        data = definition(uit_event_types=[DANCE], **filters)
+        truth = true_count(hub, data)
+        with hub.uow() as uow:
+            shown = AudienceService(uow).count(MARKETER, data, "month")
+        if truth < MIN_COHORT:
+            assert shown["count"] == BELOW
+        for cell in shown["breakdown"].values():
+            assert cell == BELOW or cell >= MIN_COHORT
+
+
+def test_near_identical_definitions_do_not_single_out_one_buyer(town: Any) -> None:
+    """Differencing: ``base`` minus ``minus_one`` is exactly one buyer. Over many variants of the
+    pair (an upper purchase date after all the data, so the members stay the same) the shown
+    difference scatters around 1 instead of being 1, so it does not tell whether that buyer is in."""
+    import statistics
+
+    hub, _ = town
+    base = definition(uit_event_types=[DANCE])
+    minus_one = definition(uit_event_types=[DANCE], first_visit_after="2026-03-02")  # drops the first buyer
+    assert true_count(hub, base) - true_count(hub, minus_one) == 1
+    differences = []
+    with hub.uow() as uow:
+        service = AudienceService(uow)
+        for day in range(40):
+            bound = (dt.date(2027, 1, 1) + dt.timedelta(days=day)).isoformat()
+            a = service.count(MARKETER, definition(uit_event_types=[DANCE], bought_to=bound))["count"]
+            b = service.count(
+                MARKETER, definition(uit_event_types=[DANCE], first_visit_after="2026-03-02", bought_to=bound)
+            )["count"]
+            differences.append(a - b)
+    assert sum(d == 1 for d in differences) < 20
+    assert statistics.pstdev(differences) > 2
+
+
+def test_a_person_not_visible_to_the_house_is_never_counted_or_exported(town: Any) -> None:
+    hub, refs = town
+    outsider = person_of(hub, refs["dance_b_only"][0])  # dance buyer at B, newsletter of B only
+    silent = person_of(hub, refs["dance_a_no_optin"][0])  # customer of A without opt-in
+    with hub.uow() as uow:
+        for pid in (outsider, silent):
+            with pytest.raises(NotFound):
+                AccessService(uow).get(MARKETER, pid, purpose="newsletter")
+    with hub.uow() as uow:
+        result = AudienceService(uow).export(MARKETER, definition(uit_event_types=[DANCE]), fmt="csv")
+    members = {
+        uuid.UUID(str(p))
+        for (p,) in hub.sql(
+            "SELECT person_id FROM audience_export_members WHERE export_id = :e",
+            e=result.export.id.hex if hub.backend == "sqlite" else str(result.export.id),
+        )
+    }
+    assert len(members) == 30 and outsider not in members and silent not in members
+    rows = list(csv.reader(io.StringIO(result.content.decode())))
+    assert len(rows) == 31
+    emails = {r[0] for r in rows[1:]}
+    assert f"koper.{31}@example.org" not in emails  # the first dance_b_only buyer
+
+
+def test_exports_hold_only_the_purpose_fields_as_text(town: Any) -> None:
+    hub, _ = town
+    with hub.uow() as uow:
+        result = AudienceService(uow).export(MARKETER, definition(uit_event_types=[DANCE]), fmt="csv")
+    rows = list(csv.reader(io.StringIO(result.content.decode())))
+    # newsletter for a marketer: contact + identity; never the postal code or birth date
+    assert rows[0] == ["email", "phone", "given_name", "family_name", "language"]
+    assert not any("8500" in cell for row in rows for cell in row)
+    formula_row = next(r for r in rows if r[0] == "koper.1@example.org")
+    assert formula_row[2].startswith("'=")
+    with hub.uow() as uow:
+        xlsx = AudienceService(uow).export(MARKETER, definition(uit_event_types=[DANCE]), fmt="xlsx")
+    sheet = load_workbook(io.BytesIO(xlsx.content)).active
+    cells = [c for row in sheet.iter_rows() for c in row]
+    formula = next(c for c in cells if isinstance(c.value, str) and c.value.startswith("=HYPERLINK"))
+    assert formula.data_type == "s"
+    assert all(c.data_type != "f" for c in cells)
+    # every export is an audited snapshot naming its members and fields
+    entries = hub.sql("SELECT fields, detail FROM audit_entries WHERE action = 'audience.export'")
+    assert len(entries) == 2 and json.loads(entries[0][0]) == [
+        "email",
+        "phone",
+        "given_name",
+        "family_name",
+        "language",
+    ]
+    assert json.loads(entries[0][1])["count"] == 30
+
+
+def test_export_to_a_destination_goes_through_the_outbox(town: Any) -> None:
+    hub, _ = town
+    hub.settings.clusters["alpha"].destinations["crm-leie"] = DestinationConfig(
+        kind="mailchimp", base_url="http://127.0.0.1:9/3.0", house=A, purpose="newsletter", list_id="l", api_key="k"
+    )
+    with hub.uow() as uow:
+        result = AudienceService(uow).export(
+            MARKETER, definition(uit_event_types=[DANCE]), fmt="destination", destination="crm-leie"
+        )
+    causes = hub.sql("SELECT count(*) FROM outbox WHERE cause = :c", c=f"export:{result.export.id}")
+    assert causes == [(30,)]
+
+
+def test_segments_over_http(town: Any, api: Any) -> None:
+    hub, _ = town
+    marketer = auth(hub.issue_key(roles.MARKETER, house=A))
+    box = auth(hub.issue_key(roles.BOX_OFFICE, house=A))
+    saved = api.post("/v1/segments", json=definition(uit_event_types=[DANCE], min_visits=2), headers=marketer)
+    assert saved.status_code == 201, saved.text
+    sid = saved.json()["id"]
+    assert (
+        api.post(
+            "/v1/segments", json=definition(uit_event_types=[DANCE]) | {"name": "test"}, headers=marketer
+        ).status_code
+        == 409
+    )
+    counted = api.get(f"/v1/segments/{sid}/count", params={"breakdown": "month"}, headers=marketer).json()
+    assert counted["minimum_cohort"] == MIN_COHORT and "noise" in counted["noise"].lower()
+    export = api.post(f"/v1/segments/{sid}/exports", json={"format": "csv"}, headers=marketer)
+    assert export.status_code == 200 and export.headers["content-type"].startswith("text/csv")
+    assert export.text.splitlines()[0] == "email,phone,given_name,family_name,language"
+    bad = api.post("/v1/segments/count", json={"definition": definition(min_visits=0)}, headers=marketer)
+    assert bad.status_code == 422 and bad.json()["error"] == "InvalidInput"
+    # a box office has no newsletter basis: 403, and nothing about any person
+    assert api.post("/v1/segments/count", json={"definition": definition()}, headers=box).status_code == 403
