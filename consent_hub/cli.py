@@ -635,6 +635,45 @@ def deliver(
 
 @app.command()
 @handled
+def reconcile(
+    cluster: ClusterOpt,
+    destination: Annotated[str, typer.Option("--destination", help="destination name in the cluster's configuration")],
+    dry_run: Annotated[bool, typer.Option(help="report the drift, repair nothing")] = False,
+) -> None:
+    """Compare what a destination holds with what it should hold; repair the drift (then delivered)."""
+    from consent_hub.outbox.reconcile import reconcile as run_reconcile
+    from consent_hub.outbox.service import OutboxWorker
+
+    registry = _registry(cluster)
+    try:
+        report = run_reconcile(registry, cluster, destination, repair=not dry_run)
+        table = Table(
+            "destination", "held there", "checked", "in step", "to resubscribe", "to unsubscribe", "unknown to the hub"
+        )
+        table.add_row(
+            destination,
+            str(report.held),
+            str(report.checked),
+            str(report.in_step),
+            str(report.resubscribe),
+            str(report.unsubscribe),
+            str(report.unknown_to_hub),
+        )
+        out.print(table)
+        if report.repaired:
+            worker = OutboxWorker(registry, cluster)
+            try:
+                while worker.run_once().delivered:
+                    pass
+            finally:
+                worker.close()
+            out.print(f"repaired: {len(report.repaired)} deliveries enqueued and sent")
+    finally:
+        registry.dispose()
+
+
+@app.command()
+@handled
 def worker(
     cluster: ClusterOpt,
     concurrency: Annotated[int, typer.Option(min=1, max=32, help="jobs at once (PostgreSQL)")] = 2,

@@ -315,3 +315,38 @@ def test_signed_webhook_destination(hub: Hub) -> None:
             PeopleService(uow).erase(hub.actor(), pid)
         cycle(hub)
         assert hub.sql("SELECT kind, status FROM outbox WHERE kind = 'erase'") == [("erase", "dead")]
+
+
+def test_reconcile_repairs_drift_in_the_crm(town: Hub, crm: Any) -> None:
+    from consent_hub.outbox.reconcile import reconcile
+
+    _, server = crm
+    a, b, c = person(town, 80), person(town, 81), person(town, 82)
+    for pid in (a, b, c):
+        consent(town, pid, "granted")
+    cycle(town)
+    consent(town, b, "withdrawn")
+    cycle(town)
+
+    def put(email: str, status: str) -> None:
+        body = {"email_address": email, "status": status, "status_if_new": status}
+        httpx.put(
+            f"{server.url}/3.0/lists/{LIST}/members/{fake_crm.subscriber_hash(email)}", json=body, auth=("t", KEY)
+        ).raise_for_status()
+
+    put("lid.80@example.org", "unsubscribed")  # someone unsubscribed them in the tool
+    put("lid.81@example.org", "subscribed")  # re-subscribed in the tool after withdrawing in the hub
+    put("stranger@example.org", "subscribed")  # never sent by the hub
+    dry = reconcile(town.registry, "alpha", "crm-noord", repair=False)
+    assert (dry.resubscribe, dry.unsubscribe, dry.unknown_to_hub, dry.in_step) == (1, 1, 1, 1)
+    assert not dry.repaired
+    report = reconcile(town.registry, "alpha", "crm-noord")
+    assert len(report.repaired) == 2
+    while cycle(town).delivered:
+        pass
+    assert member_status(server, "lid.80@example.org") == "subscribed"
+    assert member_status(server, "lid.81@example.org") == "unsubscribed"
+    assert member_status(server, "stranger@example.org") == "subscribed"  # not the hub's to touch
+    again = reconcile(town.registry, "alpha", "crm-noord")
+    assert (again.resubscribe, again.unsubscribe, again.in_step) == (0, 0, 3)
+    assert town.sql("SELECT count(*) FROM audit_entries WHERE action = 'outbox.reconcile'") == [(3,)]

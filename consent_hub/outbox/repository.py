@@ -54,6 +54,20 @@ class OutboxRepository:
             )
         return out
 
+    def delivered_people(self, destination: str) -> list[uuid.UUID]:
+        """Everyone this destination was ever sent a subscription for."""
+        rows = self.session.scalars(
+            select(OutboxDelivery.person_id)
+            .where(
+                OutboxDelivery.destination == destination,
+                OutboxDelivery.status == "delivered",
+                OutboxDelivery.sent_as == "upsert",
+                OutboxDelivery.person_id.is_not(None),
+            )
+            .distinct()
+        )
+        return [p for p in rows if p is not None]
+
     def ever_delivered(self, destination: str, person_id: uuid.UUID) -> bool:
         return bool(
             self.session.scalar(

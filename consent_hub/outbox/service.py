@@ -58,7 +58,7 @@ class OutboxService:
     def destinations(self) -> dict[str, DestinationConfig]:
         return self.uow.rt.settings.cluster(self.uow.cluster).destinations
 
-    def _row(
+    def row(
         self,
         destination: str,
         person_id: uuid.UUID | None,
@@ -97,10 +97,10 @@ class OutboxService:
                 known[name] = self.repo.known_people(name, [e.person_id for e in relevant])
             for e in sorted(relevant, key=lambda ev: ev.given_at):
                 if e.status == "granted":
-                    rows.append(self._row(name, e.person_id, "upsert", f"consent:{e.id}"))
+                    rows.append(self.row(name, e.person_id, "upsert", f"consent:{e.id}"))
                     known[name].add(e.person_id)
                 elif e.person_id in known[name]:
-                    rows.append(self._row(name, e.person_id, "unsubscribe", f"consent:{e.id}"))
+                    rows.append(self.row(name, e.person_id, "unsubscribe", f"consent:{e.id}"))
         self.repo.add(rows)
         return len(rows)
 
@@ -111,7 +111,7 @@ class OutboxService:
         for name, cfg in self.destinations.items():
             for person_id, event_id in self.repo.expired_grants(name, cfg.purpose, cfg.house, moment):
                 rows.append(
-                    self._row(name, person_id, "unsubscribe", f"expiry:{event_id}", dedupe=f"{name}:expiry:{event_id}")
+                    self.row(name, person_id, "unsubscribe", f"expiry:{event_id}", dedupe=f"{name}:expiry:{event_id}")
                 )
         return self.repo.add_new(rows)
 
@@ -127,7 +127,7 @@ class OutboxService:
                 handle = adapter.erasure_handle(email)
             finally:
                 adapter.close()
-            rows.append(self._row(name, person_id, "erase", "erasure", payload={"handle": handle}))
+            rows.append(self.row(name, person_id, "erase", "erasure", payload={"handle": handle}))
         self.repo.supersede_waiting(person_id, kinds=("upsert", "unsubscribe"))
         self.repo.add(rows)
         return len(rows)
@@ -136,7 +136,7 @@ class OutboxService:
         """An export pushed to a destination: one upsert per member (re-checked at send time)."""
         if destination not in self.destinations:
             raise ConfigurationError(f"unknown destination {destination!r}")
-        rows = [self._row(destination, p, "upsert", f"export:{export_id}") for p in people]
+        rows = [self.row(destination, p, "upsert", f"export:{export_id}") for p in people]
         self.repo.add(rows)
         return len(rows)
 
