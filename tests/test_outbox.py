@@ -350,3 +350,17 @@ def test_reconcile_repairs_drift_in_the_crm(town: Hub, crm: Any) -> None:
     again = reconcile(town.registry, "alpha", "crm-noord")
     assert (again.resubscribe, again.unsubscribe, again.in_step) == (0, 0, 3)
     assert town.sql("SELECT count(*) FROM audit_entries WHERE action = 'outbox.reconcile'") == [(3,)]
+
+
+def test_large_pushes_go_as_batch_operations(town: Hub, crm: Any) -> None:
+    _, server = crm
+    people = [person(town, 100 + i) for i in range(30)]
+    for pid in people:
+        consent(town, pid, "granted")
+    report = cycle(town)
+    assert report.delivered == 30
+    puts = [e for e in crm_get(server, "/_fake/log") if e["method"] == "PUT"]
+    assert len(puts) == 30 and all(e.get("batch_id") for e in puts)
+    assert all(member_status(server, f"lid.{100 + i}@example.org") == "subscribed" for i in range(30))
+    receipts = town.sql("SELECT receipt FROM outbox")
+    assert all('"batch"' in r for (r,) in receipts)

@@ -12,6 +12,9 @@ The API's error ``detail`` can quote the address; only the status and ``title`` 
 from __future__ import annotations
 
 import hashlib
+import json
+import time
+import uuid
 from typing import Any
 
 import httpx
@@ -35,6 +38,7 @@ class MailchimpDestination:
         key = config.credential(config.api_key, config.api_key_env, f"{name}: api key")
         self.name = name
         self.list_id = config.list_id
+        self.batch_timeout = 120.0
         self.client = httpx.Client(
             base_url=config.base_url.rstrip("/"),
             auth=("consent-hub", key),
@@ -100,6 +104,93 @@ class MailchimpDestination:
             "status": member.get("status"),
             "last_changed": member.get("last_changed"),
         }
+
+    def _operation(self, message: Outgoing) -> dict[str, Any] | None:
+        members = f"/lists/{self.list_id}/members"
+        if message.kind == "erase":
+            handle = message.handle.get("subscriber_hash")
+            if not handle:
+                return None
+            return {
+                "method": "POST",
+                "path": f"{members}/{handle}/actions/delete-permanent",
+                "operation_id": str(message.delivery_id),
+            }
+        email = message.fields.get("email")
+        if not email:
+            return None
+        status = "subscribed" if message.kind == "upsert" else "unsubscribed"
+        body: dict[str, Any] = {"email_address": email, "status": status, "status_if_new": status}
+        if message.kind == "upsert":
+            body["merge_fields"] = {
+                "FNAME": message.fields.get("given_name") or "",
+                "LNAME": message.fields.get("family_name") or "",
+            }
+            language = LANGUAGES.get((message.fields.get("language") or "")[:2])
+            if language:
+                body["language"] = language
+        return {
+            "method": "PUT",
+            "path": f"{members}/{subscriber_hash(email)}",
+            "body": json.dumps(body),
+            "operation_id": str(message.delivery_id),
+        }
+
+    def deliver_many(self, messages: list[Outgoing]) -> dict[uuid.UUID, dict[str, Any] | DeliveryFailed]:
+        """One batch operation (``POST /batches``), polled until finished; each operation's own
+        status decides its delivery's fate, as a single request's would."""
+        out: dict[uuid.UUID, dict[str, Any] | DeliveryFailed] = {}
+        operations = []
+        kinds = {str(m.delivery_id): m.kind for m in messages}
+        for message in messages:
+            op = self._operation(message)
+            if op is None:
+                out[message.delivery_id] = (
+                    {"erased": False, "reason": "no address was known"}
+                    if message.kind == "erase"
+                    else DeliveryFailed("the person has no e-mail address", retryable=False)
+                )
+            else:
+                operations.append(op)
+        if not operations:
+            return out
+        response = self._call("POST", "/batches", {"operations": operations})
+        if response.status_code != 200:
+            raise DeliveryFailed(self._title(response), retryable=False)
+        batch_id = response.json()["id"]
+        deadline = time.monotonic() + self.batch_timeout
+        while True:
+            state = self._call("GET", f"/batches/{batch_id}").json()
+            if state.get("status") == "finished":
+                break
+            if time.monotonic() > deadline:
+                raise DeliveryFailed("batch did not finish in time", retryable=True)
+            time.sleep(0.05)
+        results_url = state.get("response_body_url")
+        try:
+            results = httpx.get(results_url, timeout=self.client.timeout).json() if results_url else []
+        except (httpx.HTTPError, ValueError):
+            raise DeliveryFailed("batch results unreadable", retryable=True) from None
+        for result in results:
+            delivery_id = uuid.UUID(str(result.get("operation_id")))
+            code = int(result.get("status_code", 0))
+            erase = kinds.get(str(result.get("operation_id"))) == "erase"
+            if code in (200, 204) or (code == 404 and erase):
+                try:
+                    member = json.loads(result.get("response") or "{}")
+                except ValueError:
+                    member = {}
+                out[delivery_id] = {
+                    "member_id": member.get("id"),
+                    "status": member.get("status"),
+                    "batch": batch_id,
+                    "http": code,
+                }
+            elif code == 429 or code >= 500:
+                out[delivery_id] = DeliveryFailed(f"HTTP {code} in batch", retryable=True)
+            else:
+                out[delivery_id] = DeliveryFailed(f"HTTP {code} in batch", retryable=False)
+        return out
 
     def members(self) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []

@@ -118,6 +118,20 @@ class OutboxRepository:
         )
         return [(p, e) for p, e in rows]
 
+    def claim_with_destination(self, now: dt.datetime, limit: int, lease: dt.timedelta) -> list[tuple[uuid.UUID, str]]:
+        ids = self.claim(now, limit, lease)
+        destinations: dict[uuid.UUID, str] = {}
+        for clause in among(self.session, OutboxDelivery.id, ids, Uuid()):
+            destinations.update(
+                {
+                    i: d
+                    for i, d in self.session.execute(
+                        select(OutboxDelivery.id, OutboxDelivery.destination).where(clause)
+                    )
+                }
+            )
+        return [(i, destinations[i]) for i in ids]
+
     def claim(self, now: dt.datetime, limit: int, lease: dt.timedelta) -> list[uuid.UUID]:
         """Due deliveries, oldest first, at most one per (destination, person) at a time; claimed
         by pushing their next attempt past a lease (so a crashed worker's claim expires)."""

@@ -39,6 +39,8 @@ log = logging.getLogger("consent_hub.outbox")
 SEND_FIELDS = ("email", "given_name", "family_name", "language")  # what a mailing tool gets (contact + identity)
 READERS = frozenset({roles.CLUSTER_ADMIN, roles.CLUSTER_DPO, roles.CLUSTER_SERVICE, roles.CLUSTER_OPERATOR})
 FINAL = ("delivered", "dead", "superseded")
+BATCH_FROM = 20  # this many due deliveries to one destination go as batches, where it offers them
+BATCH_SIZE = 500
 
 
 def _serves(cfg: DestinationConfig, purpose: str, kind: str, ref: str) -> bool:
@@ -199,73 +201,124 @@ class OutboxWorker:
         with self.registry.unit_of_work(self.cluster) as uow:
             OutboxService(uow).enqueue_expiries()
         with self.registry.unit_of_work(self.cluster) as uow:
-            claimed = OutboxRepository(uow.session).claim(utcnow(), limit, self.LEASE)
-        for delivery_id in claimed:
-            self._deliver(delivery_id, report)
+            claimed = OutboxRepository(uow.session).claim_with_destination(utcnow(), limit, self.LEASE)
+            configured = uow.rt.settings.cluster(self.cluster).destinations
+        by_destination: dict[str, list[uuid.UUID]] = {}
+        for delivery_id, destination in claimed:
+            by_destination.setdefault(destination, []).append(delivery_id)
+        for destination, ids in by_destination.items():
+            cfg = configured.get(destination)
+            adapter = self._adapter(destination, cfg) if cfg is not None else None
+            if adapter is not None and hasattr(adapter, "deliver_many") and len(ids) >= BATCH_FROM:
+                for start in range(0, len(ids), BATCH_SIZE):
+                    self._deliver_batch(destination, ids[start : start + BATCH_SIZE], report)
+            else:
+                for delivery_id in ids:
+                    self._deliver(delivery_id, report)
         return report
 
     def _deliver(self, delivery_id: uuid.UUID, report: CycleReport) -> None:
+        with self.registry.unit_of_work(self.cluster) as uow:
+            prepared = self._prepare(uow, delivery_id, report)
+            if prepared is None:
+                return
+            delivery, cfg, message = prepared
+            adapter = self._adapter(delivery.destination, cfg)
+            try:
+                outcome: dict[str, Any] | DeliveryFailed = adapter.deliver(message)
+            except DeliveryFailed as exc:
+                outcome = exc
+            self._record(delivery, cfg, message.kind, outcome, report)
+
+    def _deliver_batch(self, destination: str, delivery_ids: Sequence[uuid.UUID], report: CycleReport) -> None:
+        """Many deliveries to one destination in one request (e.g. Mailchimp batch operations):
+        prepared and recorded exactly as single ones, in one unit of work."""
+        with self.registry.unit_of_work(self.cluster) as uow:
+            ready = [p for i in delivery_ids if (p := self._prepare(uow, i, report)) is not None]
+            if not ready:
+                return
+            cfg = ready[0][1]
+            adapter: Any = self._adapter(destination, cfg)
+            try:
+                outcomes: dict[uuid.UUID, dict[str, Any] | DeliveryFailed] = adapter.deliver_many(
+                    [m for _, _, m in ready]
+                )
+            except DeliveryFailed as exc:
+                outcomes = {m.delivery_id: exc for _, _, m in ready}
+            for delivery, cfg, message in ready:
+                outcome = outcomes.get(message.delivery_id) or DeliveryFailed("no result in the batch", retryable=True)
+                self._record(delivery, cfg, message.kind, outcome, report)
+
+    def _prepare(
+        self, uow: UnitOfWork, delivery_id: uuid.UUID, report: CycleReport
+    ) -> tuple[OutboxDelivery, DestinationConfig, Outgoing] | None:
+        """Load a claimed delivery, apply the send-time checks, read (audited) what it sends."""
         from consent_hub.consent.service import ConsentService
         from consent_hub.people.service import PeopleService
 
-        with self.registry.unit_of_work(self.cluster) as uow:
-            repo = OutboxRepository(uow.session)
-            delivery = repo.get(delivery_id)
-            if delivery is None or delivery.status != "pending":
-                return
-            cfg = uow.rt.settings.cluster(self.cluster).destinations.get(delivery.destination)
-            if cfg is None:
-                delivery.status, delivery.last_error = "dead", "destination no longer configured"
+        repo = OutboxRepository(uow.session)
+        delivery = repo.get(delivery_id)
+        if delivery is None or delivery.status != "pending":
+            return None
+        cfg = uow.rt.settings.cluster(self.cluster).destinations.get(delivery.destination)
+        if cfg is None:
+            delivery.status, delivery.last_error = "dead", "destination no longer configured"
+            report.dead += 1
+            return None
+        kind = delivery.kind
+        fields: dict[str, str | None] = {}
+        handle = json.loads(delivery.payload).get("handle", {})
+        person_id = delivery.person_id
+        if kind in ("upsert", "unsubscribe") and person_id is not None:
+            people = PeopleService(uow)
+            person = people.repo.get(person_id)
+            if person is None or person.status != "active":
+                delivery.status, delivery.last_error = "superseded", "the person was erased"
+                report.superseded += 1
+                return None
+            if kind == "unsubscribe" and not repo.ever_delivered(delivery.destination, person_id):
+                # the subscription it would undo was never sent: the destination must not learn of them
+                delivery.status, delivery.sent_as = "superseded", "nothing"
+                report.superseded += 1
+                return None
+            if kind == "upsert":
+                target_kind, ref = ("house", cfg.house) if cfg.house else ("cluster", self.cluster)
+                if not ConsentService(uow).is_granted(person_id, cfg.purpose, target_kind, ref):
+                    # the consent changed since this was enqueued: never send a subscription
+                    if repo.ever_delivered(delivery.destination, person_id):
+                        kind = "unsubscribe"
+                    else:
+                        delivery.status, delivery.sent_as = "superseded", "nothing"
+                        report.superseded += 1
+                        return None
+            wanted = list(SEND_FIELDS) if kind == "upsert" else ["email"]
+            view = people.read(self.actor, [person_id], purpose=cfg.purpose, fields=wanted)[0]
+            fields = view.fields
+        return delivery, cfg, Outgoing(delivery.id, delivery.destination, kind, str(person_id), fields, handle)
+
+    def _record(
+        self,
+        delivery: OutboxDelivery,
+        cfg: DestinationConfig,
+        kind: str,
+        outcome: dict[str, Any] | DeliveryFailed,
+        report: CycleReport,
+    ) -> None:
+        delivery.attempts += 1
+        now = utcnow()
+        if isinstance(outcome, DeliveryFailed):
+            delivery.last_error = outcome.reason[:500]
+            if outcome.retryable and delivery.attempts < cfg.max_attempts:
+                delivery.next_attempt_at = now + self.backoff(cfg, delivery.attempts, outcome.retry_after)
+                report.retried += 1
+            else:
+                delivery.status = "dead"
                 report.dead += 1
-                return
-            kind = delivery.kind
-            fields: dict[str, str | None] = {}
-            handle = json.loads(delivery.payload).get("handle", {})
-            person_id = delivery.person_id
-            if kind in ("upsert", "unsubscribe") and person_id is not None:
-                people = PeopleService(uow)
-                person = people.repo.get(person_id)
-                if person is None or person.status != "active":
-                    delivery.status, delivery.last_error = "superseded", "the person was erased"
-                    report.superseded += 1
-                    return
-                if kind == "unsubscribe" and not repo.ever_delivered(delivery.destination, person_id):
-                    # the subscription it would undo was never sent: the destination must not learn of them
-                    delivery.status, delivery.sent_as = "superseded", "nothing"
-                    report.superseded += 1
-                    return
-                if kind == "upsert":
-                    target_kind, ref = ("house", cfg.house) if cfg.house else ("cluster", self.cluster)
-                    if not ConsentService(uow).is_granted(person_id, cfg.purpose, target_kind, ref):
-                        # the consent changed since this was enqueued: never send a subscription
-                        if repo.ever_delivered(delivery.destination, person_id):
-                            kind = "unsubscribe"
-                        else:
-                            delivery.status, delivery.sent_as = "superseded", "nothing"
-                            report.superseded += 1
-                            return
-                wanted = list(SEND_FIELDS) if kind == "upsert" else ["email"]
-                view = people.read(self.actor, [person_id], purpose=cfg.purpose, fields=wanted)[0]
-                fields = view.fields
-            message = Outgoing(delivery.id, delivery.destination, kind, str(person_id), fields, handle)
-            adapter = self._adapter(delivery.destination, cfg)
-            delivery.attempts += 1
-            now = utcnow()
-            try:
-                receipt = adapter.deliver(message)
-            except DeliveryFailed as exc:
-                delivery.last_error = exc.reason[:500]
-                if exc.retryable and delivery.attempts < cfg.max_attempts:
-                    delivery.next_attempt_at = now + self.backoff(cfg, delivery.attempts, exc.retry_after)
-                    report.retried += 1
-                else:
-                    delivery.status = "dead"
-                    report.dead += 1
-                    log.warning("delivery %s to %s is dead: %s", delivery.id, delivery.destination, exc.reason)
-                return
-            delivery.status, delivery.sent_as, delivery.delivered_at = "delivered", kind, now
-            delivery.receipt = json.dumps(receipt, sort_keys=True, default=str)[:2000]
-            delivery.last_error = None
-            if kind == "erase":
-                delivery.payload = "{}"  # the handle was only needed for this send
-            report.delivered += 1
+                log.warning("delivery %s to %s is dead: %s", delivery.id, delivery.destination, outcome.reason)
+            return
+        delivery.status, delivery.sent_as, delivery.delivered_at = "delivered", kind, now
+        delivery.receipt = json.dumps(outcome, sort_keys=True, default=str)[:2000]
+        delivery.last_error = None
+        if kind == "erase":
+            delivery.payload = "{}"  # the handle was only needed for this send
+        report.delivered += 1
