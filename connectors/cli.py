@@ -31,6 +31,14 @@ def start_fake_ticketmatic(host: str, port: int, seed: int, size: str, evolve_ev
     return serve_in_thread(app, host=host, port=port)
 
 
+def start_fake_mailchimp(host: str, port: int, seed: int, size: str, evolve_every: float = 0.0) -> RunningServer:
+    """The demo's CRM: one audience per house slug given as ``size`` (comma-separated)."""
+    from connectors.fakes import mailchimp
+
+    state = mailchimp.MailchimpState(lists=[name for name in size.split(",") if name] or ["demo"])
+    return serve_in_thread(mailchimp.create_app(state), host=host, port=port)
+
+
 def fake_engine(
     kind: Annotated[str, typer.Argument(help="tixly | ticketmatic")],
     port: Annotated[int, typer.Option(help="port on the loopback interface")] = 0,

@@ -91,9 +91,10 @@ CITIES = [
 
 
 DEMO_TIXLY_PORT = 8010
+DEMO_CRM_PORT = 8030
 
 
-def demo_sync_config(cluster: str, port: int = DEMO_TIXLY_PORT) -> str:
+def demo_sync_config(cluster: str, port: int = DEMO_TIXLY_PORT, crm_port: int = DEMO_CRM_PORT) -> str:
     """hub.toml sections for the demo: a fake Tixly served beside the hub (fictional cluster of
     8 houses, 5,000 buyers, ~50,000 ticket lines, a joint subscription of two houses, opt-ins)
     and a connector that syncs it on start and every minute."""
@@ -115,6 +116,19 @@ run_on_start = true
 [clusters.{cluster}.connectors.tixly.programs.9001]
 program = "duo-leie-ijzer"
 houses = ["schouwburg-leie", "concertzaal-ijzer"]
+
+# Demo only: a fake Mailchimp-shaped CRM holding the Schouwburg's newsletter audience.
+[fake_engines.mailchimp]
+port = {crm_port}
+size = "leie-newsletter"
+
+[clusters.{cluster}.destinations.crm-leie]
+kind = "mailchimp"
+base_url = "http://127.0.0.1:{crm_port}/3.0"
+list_id = "leie-newsletter"
+api_key = "0123456789abcdef0123456789abcdef-us21"  # the fake's key; a real one goes in api_key_env
+house = "schouwburg-leie"
+purpose = "newsletter"
 """
 
 

@@ -43,8 +43,9 @@ def test_init_demo_and_serve(tmp_path: Path) -> None:
     assert again.returncode == 0 and "already present" in again.stdout  # idempotent
     # the demo's fake Tixly listens on a free port here, not the default one
     config = tmp_path / "var" / "hub.toml"
-    fake_port = free_port()
-    config.write_text(config.read_text(encoding="utf-8").replace("8010", str(fake_port)), encoding="utf-8")
+    fake_port, crm_port = free_port(), free_port()
+    text = config.read_text(encoding="utf-8").replace("8010", str(fake_port)).replace("8030", str(crm_port))
+    config.write_text(text, encoding="utf-8")
     keyring = tmp_path / "var" / "keys" / "demo.keyring.json"
     assert keyring.stat().st_mode & 0o777 == 0o600
     keys = dict(line.split("\t") for line in (tmp_path / "var" / "demo-api-keys.txt").read_text().splitlines())
@@ -90,6 +91,18 @@ def test_init_demo_and_serve(tmp_path: Path) -> None:
             f"{base}/v1/people/lookup", json={"email": synced_email, "purpose": "ticketing-service"}, headers=service
         )
         assert synced.status_code == 200
+        # the Schouwburg's newsletter opt-ins reach its (fake) CRM through the outbox
+        crm_members: list[object] = []
+        for _ in range(120):
+            crm_members = httpx.get(
+                f"http://127.0.0.1:{crm_port}/3.0/lists/leie-newsletter/members",
+                params={"count": 1000},
+                auth=("demo", "0123456789abcdef0123456789abcdef-us21"),
+            ).json()["members"]
+            if crm_members:
+                break
+            time.sleep(0.5)
+        assert crm_members
     finally:
         server.terminate()
         output = server.communicate(timeout=20)[0].decode()

@@ -5,7 +5,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table, Uuid, bindparam, or_, select, update
+from sqlalchemy import Table, Uuid, bindparam, func, or_, select, update
 
 from consent_hub.storage.bulk import among
 from consent_hub.storage.models import ConsentState, Event, House, Sale
@@ -34,6 +34,8 @@ class ExchangeRepository:
     ) -> dict[uuid.UUID, list[tuple[Any, ...]]]:
         out: dict[uuid.UUID, list[tuple[Any, ...]]] = {}
         for clause in among(self.session, Sale.person_id, people, Uuid()):
+            # one attendance per person and event whose tickets were not all returned (a return is
+            # its own negative line); the time bought is the first purchase
             stmt = (
                 select(
                     Sale.person_id,
@@ -43,15 +45,25 @@ class ExchangeRepository:
                     Event.categories,
                     Event.starts_at,
                     House.slug,
-                    Sale.sold_at,
+                    func.min(Sale.sold_at),
                 )
                 .join(Event, Event.id == Sale.event_id)
                 .join(House, House.id == Sale.house_id)
-                .where(clause, Sale.ticket_count > 0)
+                .where(clause)
+                .group_by(
+                    Sale.person_id,
+                    Event.id,
+                    Event.title,
+                    Event.uit_event_type,
+                    Event.categories,
+                    Event.starts_at,
+                    House.slug,
+                )
+                .having(func.sum(Sale.ticket_count) > 0)
             )
             if since is not None:
-                stmt = stmt.where(Sale.sold_at >= since)
-            for row in self.session.execute(stmt.order_by(Sale.sold_at)):
+                stmt = stmt.having(func.min(Sale.sold_at) >= since)
+            for row in self.session.execute(stmt.order_by(func.min(Sale.sold_at))):
                 out.setdefault(row[0], []).append(tuple(row[1:]))
         return out
 
