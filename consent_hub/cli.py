@@ -500,6 +500,26 @@ def audit_checkpoint(
 
 
 # -- people ---------------------------------------------------------------------------------------
+@people_app.command("reindex")
+@handled
+def people_reindex(cluster: ClusterOpt) -> None:
+    """Fill the coarse language / postal-area indexes (audience filters) of people created before them."""
+    from consent_hub.people.service import PeopleService
+
+    registry = _registry(cluster)
+    total = 0
+    try:
+        while True:
+            with registry.unit_of_work(cluster) as uow:
+                done = PeopleService(uow).reindex_coarse(Actor.cli(cluster))
+            total += done
+            if not done:
+                break
+    finally:
+        registry.dispose()
+    out.print(f"indexed {total} people")
+
+
 @people_app.command("erase")
 @handled
 def people_erase(

@@ -96,18 +96,25 @@ class AudienceRepository:
         having = buyer_filters(f)
         return stmt.having(and_(*having)) if having else stmt
 
-    def members_statement(self, f: SegmentFilters, bases: Sequence[str], scope: Scope) -> Select[Any]:
-        """The one statement: visible (and so consented) people among the matching buyers."""
-        return select(Person.id).where(visible(bases, scope), Person.id.in_(self._buyers(f)))
+    def members_statement(
+        self, f: SegmentFilters, bases: Sequence[str], scope: Scope, person: Sequence[Any] = ()
+    ) -> Select[Any]:
+        """The one statement: visible (and so consented) people among the matching buyers;
+        ``person`` adds conditions on the people's coarse indexes (language, postal area)."""
+        return select(Person.id).where(visible(bases, scope), Person.id.in_(self._buyers(f)), *person)
 
-    def count(self, f: SegmentFilters, bases: Sequence[str], scope: Scope) -> int:
-        inner = self.members_statement(f, bases, scope).subquery()
+    def count(self, f: SegmentFilters, bases: Sequence[str], scope: Scope, person: Sequence[Any] = ()) -> int:
+        inner = self.members_statement(f, bases, scope, person).subquery()
         return int(self.session.scalar(select(func.count()).select_from(inner)) or 0)
 
-    def members(self, f: SegmentFilters, bases: Sequence[str], scope: Scope) -> list[uuid.UUID]:
-        return list(self.session.scalars(self.members_statement(f, bases, scope)))
+    def members(
+        self, f: SegmentFilters, bases: Sequence[str], scope: Scope, person: Sequence[Any] = ()
+    ) -> list[uuid.UUID]:
+        return list(self.session.scalars(self.members_statement(f, bases, scope, person)))
 
-    def breakdown(self, f: SegmentFilters, bases: Sequence[str], scope: Scope, by: str) -> dict[str, int]:
+    def breakdown(
+        self, f: SegmentFilters, bases: Sequence[str], scope: Scope, by: str, person: Sequence[Any] = ()
+    ) -> dict[str, int]:
         """Members per house, event type or month of their matching ticket lines."""
         if by == "house":
             dim: Any = House.slug
@@ -115,7 +122,7 @@ class AudienceRepository:
             dim = func.coalesce(Event.uit_event_type, "unclassified")
         else:
             dim = func.substr(cast(Sale.sold_at, String), 1, 7)
-        members = self.members_statement(f, bases, scope).subquery()
+        members = self.members_statement(f, bases, scope, person).subquery()
         stmt = (
             select(dim, func.count(distinct(Sale.person_id)))
             .join(Event, Event.id == Sale.event_id)

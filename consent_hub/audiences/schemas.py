@@ -37,8 +37,12 @@ class SegmentFilters(BaseModel):
     first_visit_after: dt.date | None = None
     last_visit_after: dt.date | None = None
     last_visit_before: dt.date | None = None
+    languages: list[Literal["nl", "fr", "en", "de"]] = Field(default_factory=list, max_length=4)
+    postal_areas: list[Annotated[str, Field(pattern=r"^(?:[A-Z]{2}:)?[0-9A-Z]{2}$")]] = Field(
+        default_factory=list, max_length=100, description="first two characters of the postal code, e.g. 85 or NL:10"
+    )
 
-    @field_validator("houses", "uit_event_types", "categories", "ticket_types", "programs")
+    @field_validator("houses", "uit_event_types", "categories", "ticket_types", "programs", "languages", "postal_areas")
     @classmethod
     def _sorted(cls, value: list[str]) -> list[str]:
         return sorted(set(value))  # one canonical form: equal definitions get equal noise

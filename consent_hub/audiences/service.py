@@ -40,11 +40,11 @@ from consent_hub.audiences.schemas import SegmentDefinition
 from consent_hub.audit.service import AuditLog, AuditRecord
 from consent_hub.clusters import UnitOfWork
 from consent_hub.consent.catalogue import load_catalogue
-from consent_hub.crypto.blind_index import AUDIENCE_NOISE
+from consent_hub.crypto.blind_index import AUDIENCE_NOISE, LANGUAGE_INDEX, POSTAL_AREA_INDEX
 from consent_hub.errors import Conflict, Forbidden, InvalidInput, NotFound
 from consent_hub.outbox.service import OutboxService
 from consent_hub.people.service import PeopleService
-from consent_hub.storage.models import AudienceExport, Segment, utcnow
+from consent_hub.storage.models import AudienceExport, Person, Segment, utcnow
 from consent_hub.validation import parse
 
 MIN_COHORT = 10
@@ -75,6 +75,18 @@ class AudienceService:
         self.access = AccessService(uow)
         self.audit = AuditLog(uow.session, uow.cluster)
 
+    def _person_filters(self, definition: SegmentDefinition) -> list[Any]:
+        """Language and postal area match through coarse keyed indexes (the values stay encrypted)."""
+        indexer = self.uow.rt.indexer
+        f = definition.filters
+        out: list[Any] = []
+        if f.languages:
+            out.append(Person.language_bidx.in_([indexer.index(LANGUAGE_INDEX, lang) for lang in f.languages]))
+        if f.postal_areas:
+            areas = [a if ":" in a else f"BE:{a}" for a in f.postal_areas]
+            out.append(Person.postal_area_bidx.in_([indexer.index(POSTAL_AREA_INDEX, a) for a in areas]))
+        return out
+
     @staticmethod
     def _house_caller(actor: Actor) -> str:
         if not actor.house:
@@ -98,10 +110,11 @@ class AudienceService:
         definition = parse(SegmentDefinition, data)
         house = self._house_caller(actor)
         compiled, scope = self.access.grant(actor, definition.purpose)
-        true_total = self.repo.count(definition.filters, compiled.bases, scope)
+        person = self._person_filters(definition)
+        true_total = self.repo.count(definition.filters, compiled.bases, scope, person)
         out: dict[str, Any] = {"count": self._noisy(house, definition, "total", true_total), "breakdown": None}
         if breakdown is not None:
-            cells = self.repo.breakdown(definition.filters, compiled.bases, scope, breakdown)
+            cells = self.repo.breakdown(definition.filters, compiled.bases, scope, breakdown, person)
             out["breakdown"] = {
                 k: self._noisy(house, definition, f"{breakdown}:{k}", v) for k, v in sorted(cells.items())
             }
@@ -181,7 +194,7 @@ class AudienceService:
         fields = [f for f in fields_of(groups) if f]
         if not fields:
             raise Forbidden(f"purpose {definition.purpose!r} allows no personal fields to this role")
-        members = self.repo.members(definition.filters, compiled.bases, scope)
+        members = self.repo.members(definition.filters, compiled.bases, scope, self._person_filters(definition))
         consent_events = self.repo.consent_events(members, definition.purpose, house)
         export = AudienceExport(
             id=uuid.uuid4(),

@@ -19,6 +19,8 @@ PHONE_INDEX = "people.phone"
 ENGINE_RECORD_MAC = "engine.record"  # change detection of engine records, never a lookup
 EXCHANGE_PSEUDONYM = "exchange.pseudonym"  # per-export pseudonyms for outside recipients
 AUDIENCE_NOISE = "audience.noise"  # seeds of the noise added to audience counts
+LANGUAGE_INDEX = "people.language"  # coarse: segment filters only
+POSTAL_AREA_INDEX = "people.postal_area"  # coarse: segment filters only
 
 
 class BlindIndexer:
@@ -32,7 +34,15 @@ class BlindIndexer:
                 salt=None,
                 info=b"consent-hub/blind-index/v1|" + cluster.encode() + b"|" + name.encode(),
             ).derive(root_key)
-            for name in (EMAIL_INDEX, PHONE_INDEX, ENGINE_RECORD_MAC, EXCHANGE_PSEUDONYM, AUDIENCE_NOISE)
+            for name in (
+                EMAIL_INDEX,
+                PHONE_INDEX,
+                ENGINE_RECORD_MAC,
+                EXCHANGE_PSEUDONYM,
+                AUDIENCE_NOISE,
+                LANGUAGE_INDEX,
+                POSTAL_AREA_INDEX,
+            )
         }
 
     def index(self, name: str, normalised: str) -> bytes:
@@ -43,3 +53,13 @@ class BlindIndexer:
 
     def phone(self, e164: str) -> bytes:
         return self.index(PHONE_INDEX, e164)
+
+
+def language_form(language: str) -> str:
+    """A language tag reduced to its language (``fr-BE`` -> ``fr``)."""
+    return language.split("-")[0].lower()
+
+
+def postal_area_form(postal_code: str, country: str | None) -> str:
+    """A postal code reduced to its area: country and first two characters (``BE:85``)."""
+    return f"{(country or 'BE').upper()}:{postal_code.replace(' ', '').upper()[:2]}"

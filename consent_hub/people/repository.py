@@ -52,6 +52,20 @@ class PeopleRepository:
     def insert_many(self, rows: Sequence[dict[str, Any]]) -> None:
         insert_rows(self.session, Person.__table__, rows)  # type: ignore[arg-type]
 
+    def missing_coarse_indexes(self, limit: int) -> list[uuid.UUID]:
+        """Active people with a language or postal code but no coarse index yet."""
+        return list(
+            self.session.scalars(
+                select(Person.id)
+                .where(
+                    Person.status == "active",
+                    ((Person.language_ct.is_not(None)) & (Person.language_bidx.is_(None)))
+                    | ((Person.postal_code_ct.is_not(None)) & (Person.postal_area_bidx.is_(None))),
+                )
+                .limit(limit)
+            )
+        )
+
     def statuses(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
         out: dict[uuid.UUID, str] = {}
         for clause in among(self.session, Person.id, ids, Uuid()):

@@ -18,6 +18,7 @@ from consent_hub import roles
 from consent_hub.actors import Actor
 from consent_hub.audit.service import AuditLog, AuditRecord
 from consent_hub.clusters import UnitOfWork
+from consent_hub.crypto.blind_index import LANGUAGE_INDEX, POSTAL_AREA_INDEX, language_form, postal_area_form
 from consent_hub.crypto.fields import FieldCipher, new_data_key
 from consent_hub.errors import Conflict, ErasedPerson, Forbidden, InvalidInput, NotFound
 from consent_hub.outbox.service import OutboxService
@@ -100,6 +101,12 @@ class PeopleService:
         return {
             "email_bidx": indexer.email(email_index_form(values.email)) if values.email else None,
             "phone_bidx": indexer.phone(values.phone) if values.phone else None,
+            "language_bidx": indexer.index(LANGUAGE_INDEX, language_form(values.language)) if values.language else None,
+            "postal_area_bidx": (
+                indexer.index(POSTAL_AREA_INDEX, postal_area_form(values.postal_code, values.country))
+                if values.postal_code
+                else None
+            ),
         }
 
     def email_index(self, email: str) -> bytes:
@@ -213,6 +220,11 @@ class PeopleService:
             new["email_bidx"] = idx["email_bidx"]
         if "phone" in changes:
             new["phone_bidx"] = idx["phone_bidx"]
+        if "language" in changes:
+            new["language_bidx"] = idx["language_bidx"]
+        if "postal_code" in changes or "country" in changes:
+            # the area needs both fields: recompute from what the update leaves in place
+            new["postal_area_bidx"] = idx["postal_area_bidx"] if "postal_code" in changes else person.postal_area_bidx
         new["row_version"] = person.row_version + 1
         new["updated_at"] = utcnow()
         self.repo.update_row(person_id, new)
@@ -244,9 +256,33 @@ class PeopleService:
         self.key_repo.delete(person_id)
         access_keys.forget_person(self.uow.session, person_id)
         values: dict[str, Any] = {f"{name}_ct": None for name in PERSON_FIELDS}
-        values.update(status="erased", email_bidx=None, phone_bidx=None, erased_at=now, updated_at=now)
+        values.update(
+            status="erased",
+            email_bidx=None,
+            phone_bidx=None,
+            language_bidx=None,
+            postal_area_bidx=None,
+            erased_at=now,
+            updated_at=now,
+        )
         self.repo.update_row(person_id, values)
         return True
+
+    def reindex_coarse(self, actor: Actor, *, batch: int = 1000) -> int:
+        """Fill the language and postal-area indexes of people created before they existed (an
+        audited read of those three fields). Returns how many people were indexed."""
+        self._require(actor, roles.PEOPLE_WRITERS)
+        ids = self.repo.missing_coarse_indexes(batch)
+        if not ids:
+            return 0
+        views = self.read(actor, ids, purpose="index-maintenance", fields=["language", "postal_code", "country"])
+        for view in views:
+            values = PersonFields.model_validate(view.fields)
+            idx = self._indexes(values)
+            self.repo.update_row(
+                view.id, {"language_bidx": idx["language_bidx"], "postal_area_bidx": idx["postal_area_bidx"]}
+            )
+        return len(views)
 
     def is_suppressed(self, email: str) -> bool:
         return self.repo.is_suppressed(self.email_index(email))

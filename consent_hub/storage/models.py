@@ -97,6 +97,9 @@ class Person(Base):
     status: Mapped[str] = mapped_column(String(16), default="active")  # active | erased
     email_bidx: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True)
     phone_bidx: Mapped[bytes | None] = mapped_column(LargeBinary(32), index=True)
+    # coarse keyed indexes for audience filters (language; postal area = country + 2 characters)
+    language_bidx: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    postal_area_bidx: Mapped[bytes | None] = mapped_column(LargeBinary(32))
     given_name_ct: Mapped[bytes | None] = mapped_column(LargeBinary)
     family_name_ct: Mapped[bytes | None] = mapped_column(LargeBinary)
     email_ct: Mapped[bytes | None] = mapped_column(LargeBinary)
