@@ -68,6 +68,49 @@ class OutboxRepository:
         )
         return [p for p in rows if p is not None]
 
+    def get_many(self, ids: Sequence[uuid.UUID]) -> list[OutboxDelivery]:
+        found: dict[uuid.UUID, OutboxDelivery] = {}
+        for clause in among(self.session, OutboxDelivery.id, ids, Uuid()):
+            found.update({d.id: d for d in self.session.scalars(select(OutboxDelivery).where(clause))})
+        return [found[i] for i in ids if i in found]
+
+    def delivered_among(self, destination: str, people: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        """Those of ``people`` this destination was sent a subscription for."""
+        out: set[uuid.UUID] = set()
+        for clause in among(self.session, OutboxDelivery.person_id, people, Uuid()):
+            out.update(
+                p
+                for p in self.session.scalars(
+                    select(OutboxDelivery.person_id).where(
+                        clause,
+                        OutboxDelivery.destination == destination,
+                        OutboxDelivery.status == "delivered",
+                        OutboxDelivery.sent_as == "upsert",
+                    )
+                )
+                if p is not None
+            )
+        return out
+
+    def granted_among(
+        self, people: Sequence[uuid.UUID], purpose: str, kind: str, ref: str, now: dt.datetime
+    ) -> set[uuid.UUID]:
+        out: set[uuid.UUID] = set()
+        for clause in among(self.session, ConsentState.person_id, people, Uuid()):
+            out.update(
+                self.session.scalars(
+                    select(ConsentState.person_id).where(
+                        clause,
+                        ConsentState.purpose == purpose,
+                        ConsentState.target_kind == kind,
+                        ConsentState.target_ref == ref,
+                        ConsentState.status == "granted",
+                        or_(ConsentState.expires_at.is_(None), ConsentState.expires_at > now),
+                    )
+                )
+            )
+        return out
+
     def ever_delivered(self, destination: str, person_id: uuid.UUID) -> bool:
         return bool(
             self.session.scalar(

@@ -234,7 +234,7 @@ class OutboxWorker:
         """Many deliveries to one destination in one request (e.g. Mailchimp batch operations):
         prepared and recorded exactly as single ones, in one unit of work."""
         with self.registry.unit_of_work(self.cluster) as uow:
-            ready = [p for i in delivery_ids if (p := self._prepare(uow, i, report)) is not None]
+            ready = self._prepare_many(uow, destination, delivery_ids, report)
             if not ready:
                 return
             cfg = ready[0][1]
@@ -248,6 +248,58 @@ class OutboxWorker:
             for delivery, cfg, message in ready:
                 outcome = outcomes.get(message.delivery_id) or DeliveryFailed("no result in the batch", retryable=True)
                 self._record(delivery, cfg, message.kind, outcome, report)
+
+    def _prepare_many(
+        self, uow: UnitOfWork, destination: str, delivery_ids: Sequence[uuid.UUID], report: CycleReport
+    ) -> list[tuple[OutboxDelivery, DestinationConfig, Outgoing]]:
+        """``_prepare`` for a batch: the same checks, with one query per kind of fact and one
+        audited read naming every person sent (instead of one read per delivery)."""
+        from consent_hub.people.service import PeopleService
+
+        cfg = uow.rt.settings.cluster(self.cluster).destinations.get(destination)
+        if cfg is None:
+            return [p for i in delivery_ids if (p := self._prepare(uow, i, report)) is not None]
+        repo = OutboxRepository(uow.session)
+        deliveries = [d for d in repo.get_many(delivery_ids) if d.status == "pending"]
+        people_ids = [d.person_id for d in deliveries if d.person_id is not None]
+        people = PeopleService(uow)
+        statuses = people.repo.statuses(people_ids)
+        sent_before = repo.delivered_among(destination, people_ids)
+        kind_ref = ("house", cfg.house) if cfg.house else ("cluster", self.cluster)
+        granted = repo.granted_among(people_ids, cfg.purpose, kind_ref[0], str(kind_ref[1]), utcnow())
+        plan: list[tuple[OutboxDelivery, str]] = []
+        for delivery in deliveries:
+            kind, pid = delivery.kind, delivery.person_id
+            if kind in ("upsert", "unsubscribe") and pid is not None:
+                if statuses.get(pid) != "active":
+                    delivery.status, delivery.last_error = "superseded", "the person was erased"
+                    report.superseded += 1
+                    continue
+                if kind == "upsert" and pid not in granted:
+                    kind = "unsubscribe"  # the consent changed since this was enqueued
+                if kind == "unsubscribe" and pid not in sent_before:
+                    delivery.status, delivery.sent_as = "superseded", "nothing"
+                    report.superseded += 1
+                    continue
+            plan.append((delivery, kind))
+        fields_of_person: dict[uuid.UUID, dict[str, str | None]] = {}
+        for kind, wanted in (("upsert", list(SEND_FIELDS)), ("unsubscribe", ["email"])):
+            ids = [d.person_id for d, k in plan if k == kind and d.person_id is not None]
+            if ids:
+                for view in people.read(self.actor, ids, purpose=cfg.purpose, fields=wanted):
+                    fields_of_person[view.id] = view.fields
+        out: list[tuple[OutboxDelivery, DestinationConfig, Outgoing]] = []
+        for delivery, kind in plan:
+            handle = json.loads(delivery.payload).get("handle", {})
+            fields = fields_of_person.get(delivery.person_id, {}) if delivery.person_id is not None else {}
+            out.append(
+                (
+                    delivery,
+                    cfg,
+                    Outgoing(delivery.id, delivery.destination, kind, str(delivery.person_id), fields, handle),
+                )
+            )
+        return out
 
     def _prepare(
         self, uow: UnitOfWork, delivery_id: uuid.UUID, report: CycleReport
