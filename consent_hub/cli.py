@@ -739,8 +739,10 @@ def _add_extra_commands() -> None:
     """Commands that connector packages announce (fake engines, file import)."""
     from consent_hub.ingest.registry import extra_commands
 
+    present = {c.name for c in app.registered_commands}
     for name, command in extra_commands().items():
-        app.command(name)(handled(command))
+        if name not in present:
+            app.command(name)(handled(command))
 
 
 def main() -> None:

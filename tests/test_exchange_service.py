@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
 from consent_hub.consent.catalogue import load_catalogue
 from consent_hub.consent.service import ConsentService
@@ -65,3 +66,23 @@ def test_returned_tickets_are_no_attendance_and_only_consenting_people_appear(hu
     assert only.birth_year == 1990 and [a.event_title for a in only.attendances] == ["Attended show"]
     assert first.participants[0].pseudonym != second.participants[0].pseudonym
     assert str(c1) not in only.pseudonym and uuid.UUID(str(c1)).hex not in only.pseudonym
+
+
+def test_uit_export_command_writes_turtle(hub: Hub, tmp_path: Any, monkeypatch: Any) -> None:
+    from rdflib import Graph
+    from typer.testing import CliRunner
+
+    from consent_hub import cli
+
+    test_returned_tickets_are_no_attendance_and_only_consenting_people_appear(hub)
+    monkeypatch.setenv("CONSENT_HUB_CONFIG", str(hub.dir / "hub.toml"))
+    cli._add_extra_commands()
+    target = tmp_path / "participation.ttl"
+    result = CliRunner().invoke(
+        cli.app,
+        ["uit-export", "--cluster", "alpha", "--base-iri", "https://data.example.org/hub/", "--out", str(target)],
+    )
+    assert result.exit_code == 0, result.output
+    graph = Graph().parse(target, format="turtle")
+    assert len(graph) > 10
+    assert "deelnemer@example.org" not in target.read_text(encoding="utf-8")
