@@ -23,7 +23,6 @@ from consent_hub.audiences.repository import AudienceRepository
 from consent_hub.audiences.schemas import SegmentDefinition
 from consent_hub.audiences.service import BELOW, MIN_COHORT, AudienceService
 from consent_hub.config import DestinationConfig
-from consent_hub.consent.catalogue import load_catalogue
 from consent_hub.consent.service import ConsentService
 from consent_hub.errors import NotFound
 from consent_hub.ingest.records import CustomerRecord, EngineOptIn, EventRecord, SaleLine
@@ -289,39 +288,3 @@ def test_language_and_postal_area_filters_use_coarse_indexes(town: Any) -> None:
                 break
     assert true_count(hub, definition(**dance, languages=["fr"])) == 12
     assert hub.sql("SELECT count(*) FROM audit_entries WHERE purpose = 'index-maintenance'")[0][0] >= 2
-
-
-def test_members_from_access_keys_equal_the_basis_predicates(town: Any) -> None:
-    """House callers aggregate only over people their access keys name; the reference is the basis
-    predicates over relations and consent states (the two must never disagree)."""
-    from sqlalchemy import select
-
-    from consent_hub.access.repository import visible
-    from consent_hub.storage.models import Person
-
-    hub, refs = town
-    with hub.uow() as uow:  # a withdrawal and an erasure move the keys too
-        ConsentService(uow).record(
-            hub.actor(),
-            person_of(hub, refs["dance_a"][0]),
-            {
-                "purpose": "newsletter",
-                "target": A,
-                "status": "withdrawn",
-                "language": "nl",
-                "channel": "web",
-                "notice_sha256": load_catalogue().get("newsletter").texts["nl"].sha256,
-            },
-        )
-    for filters in ({}, {"uit_event_types": [DANCE]}, {"min_visits": 2}, {"houses": [B]}, {"categories": ["Theater"]}):
-        spec = SegmentDefinition.model_validate(definition(**filters))
-        with hub.uow() as uow:
-            compiled, scope = AccessService(uow).grant(MARKETER, "newsletter")
-            repo = AudienceRepository(uow.session)
-            keyed = set(repo.members(spec.filters, compiled.bases, scope))
-            reference = set(
-                uow.session.scalars(
-                    select(Person.id).where(visible(compiled.bases, scope), Person.id.in_(repo._buyers(spec.filters)))
-                )
-            )
-        assert keyed == reference, filters

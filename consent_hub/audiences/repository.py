@@ -11,11 +11,10 @@ from typing import Any
 from sqlalchemy import Select, String, Uuid, and_, cast, distinct, func, or_, select
 from sqlalchemy.orm import Session
 
-from consent_hub.access.repository import Scope, basis_key, visible
+from consent_hub.access.repository import Scope, visible
 from consent_hub.audiences.schemas import SegmentFilters
 from consent_hub.storage.bulk import among, insert_rows
 from consent_hub.storage.models import (
-    AccessKey,
     AudienceExport,
     AudienceExportMember,
     ConsentState,
@@ -87,33 +86,21 @@ class AudienceRepository:
     def house_ids(self) -> dict[str, uuid.UUID]:
         return {s: i for s, i in self.session.execute(select(House.slug, House.id))}
 
-    def _buyers(self, f: SegmentFilters, among_people: Select[Any] | None = None) -> Select[Any]:
-        where = [Sale.person_id.is_not(None), Sale.ticket_count > 0, *line_filters(f, self.house_ids())]
-        if among_people is not None:
-            where.append(Sale.person_id.in_(among_people))
-        stmt = select(Sale.person_id).join(Event, Event.id == Sale.event_id).where(*where).group_by(Sale.person_id)
+    def _buyers(self, f: SegmentFilters) -> Select[Any]:
+        stmt = (
+            select(Sale.person_id)
+            .join(Event, Event.id == Sale.event_id)
+            .where(Sale.person_id.is_not(None), Sale.ticket_count > 0, *line_filters(f, self.house_ids()))
+            .group_by(Sale.person_id)
+        )
         having = buyer_filters(f)
         return stmt.having(and_(*having)) if having else stmt
-
-    @staticmethod
-    def _keyed(bases: Sequence[str], scope: Scope) -> Select[Any] | None:
-        """The caller's visible people from the access keys (kept equal to the basis predicates in
-        the same transactions), so the purchase aggregation only sees them; None for cluster-level
-        callers, who use the predicates."""
-        if "any-in-cluster" in bases or scope.house_id is None or scope.house is None:
-            return None
-        keys = [basis_key(b, scope) for b in bases]
-        valid = or_(AccessKey.expires_at.is_(None), AccessKey.expires_at > scope.now)
-        return select(AccessKey.person_id).where(AccessKey.key.in_(keys), valid)
 
     def members_statement(
         self, f: SegmentFilters, bases: Sequence[str], scope: Scope, person: Sequence[Any] = ()
     ) -> Select[Any]:
         """The one statement: visible (and so consented) people among the matching buyers;
         ``person`` adds conditions on the people's coarse indexes (language, postal area)."""
-        keyed = self._keyed(bases, scope)
-        if keyed is not None:
-            return select(Person.id).where(Person.status == "active", Person.id.in_(self._buyers(f, keyed)), *person)
         return select(Person.id).where(visible(bases, scope), Person.id.in_(self._buyers(f)), *person)
 
     def count(self, f: SegmentFilters, bases: Sequence[str], scope: Scope, person: Sequence[Any] = ()) -> int:
