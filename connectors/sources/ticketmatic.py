@@ -54,6 +54,10 @@ from connectors.sources.base import (
     SyncContext,
     run_sync,
 )
+from connectors.sources.mapping import BadRecord, utc_time
+from connectors.sources.mapping import cents as _cents
+from connectors.sources.mapping import ref as _ref
+from connectors.sources.mapping import text as _text
 from consent_hub.clusters import ClusterRegistry
 from consent_hub.config import ConnectorConfig
 from consent_hub.errors import ConfigurationError
@@ -78,47 +82,13 @@ NEWSLETTER_OPTIN = "1"
 CHANNELS = {1: "online", 2: "box-office"}
 
 
-class BadRecord(ValueError):
-    """A record this connector cannot map; the message names the field, never its value."""
-
-
 def tm_time(value: Any, field: str) -> dt.datetime:
     """A Ticketmatic timestamp (UTC without a zone) as an aware datetime."""
-    if not isinstance(value, str):
-        raise BadRecord(f"{field}: not a timestamp")
-    try:
-        parsed = dt.datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise BadRecord(f"{field}: not a timestamp") from None
-    return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
+    return utc_time(value, field)
 
 
 def query_time(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).strftime(QUERY_FORMAT)
-
-
-def _text(raw: dict[str, Any], name: str) -> str | None:
-    value = raw.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise BadRecord(f"{name}: not text")
-    text = str(value).strip()
-    return text or None
-
-
-def _ref(raw: dict[str, Any], name: str) -> str:
-    value = raw.get(name)
-    if isinstance(value, bool) or not isinstance(value, int | str) or str(value).strip() == "":
-        raise BadRecord(f"{name}: missing")
-    return str(value).strip()
-
-
-def _cents(raw: dict[str, Any], name: str) -> int:
-    value = raw.get(name)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise BadRecord(f"{name}: not a number")
-    return round(float(value) * 100)
 
 
 def _list(raw: dict[str, Any], name: str) -> list[dict[str, Any]]:

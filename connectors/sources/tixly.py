@@ -34,6 +34,10 @@ from connectors.sources.base import (
     SyncContext,
     run_sync,
 )
+from connectors.sources.mapping import BadRecord, cents, utc_time
+from connectors.sources.mapping import ref as _ref
+from connectors.sources.mapping import text as _text
+from connectors.sources.mapping import whole_number as _int
 from consent_hub.clusters import ClusterRegistry
 from consent_hub.config import ConnectorConfig
 from consent_hub.ingest.records import (
@@ -49,46 +53,21 @@ from consent_hub.ingest.service import IngestService
 LANGUAGES = {1: "nl", 2: "en", 3: "fr"}
 
 
-class BadRecord(ValueError):
-    """A record this connector cannot map; the message names the field, never its value."""
-
-
 def tixly_time(value: Any, field: str) -> dt.datetime:
-    if not isinstance(value, str):
-        raise BadRecord(f"{field}: not a timestamp")
-    try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise BadRecord(f"{field}: not a timestamp") from None
-    return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
+    return utc_time(value, field)
 
 
 def query_time(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="milliseconds")
 
 
-def _text(raw: dict[str, Any], name: str) -> str | None:
-    value = raw.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str | int):
-        raise BadRecord(f"{name}: not text")
-    text = str(value).strip()
-    return text or None
-
-
-def _int(raw: dict[str, Any], name: str) -> int:
-    value = raw.get(name)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise BadRecord(f"{name}: not a whole number")
-    return value
-
-
-def _ref(raw: dict[str, Any], name: str) -> str:
-    value = raw.get(name)
-    if isinstance(value, bool) or not isinstance(value, int | str) or str(value) == "":
-        raise BadRecord(f"{name}: missing")
-    return str(value)
+def program_of(ctx: SyncContext, membership: str) -> tuple[str, list[str] | None]:
+    """The program a membership (or a subscription ticket) stands for, and the houses it covers;
+    an unmapped membership is a program of the selling house alone (houses None)."""
+    mapping = ctx.config.programs.get(membership)
+    if mapping is None:
+        return f"membership-{membership}", None
+    return mapping.program, list(mapping.houses)
 
 
 @dataclass(frozen=True)
@@ -273,14 +252,8 @@ class SalesStream(SoldWindowStream):
             if house is None:
                 raise BadRecord("OrganisationID: not mapped to a house")
             anonymous = raw.get("IsAnonymousSale") is True or raw.get("CustomerId") is None
-            price = raw.get("Price")
-            if isinstance(price, bool) or not isinstance(price, int | float):
-                raise BadRecord("Price: not a number")
             subscription = raw.get("SubscriptionTypeId")
-            program = None
-            if subscription is not None:
-                mapping = ctx.config.programs.get(str(subscription))
-                program = mapping.program if mapping else f"membership-{subscription}"
+            program = program_of(ctx, str(subscription))[0] if subscription is not None else None
             return SaleLine(
                 external_id=_ref(raw, "SaleTicketId"),
                 customer_id=None if anonymous else _ref(raw, "CustomerId"),
@@ -289,7 +262,7 @@ class SalesStream(SoldWindowStream):
                 order_ref=_text(raw, "OrderId"),
                 ticket_type=_text(raw, "TicketType"),
                 program=program,
-                price_cents=round(float(price) * 100),
+                price_cents=cents(raw, "Price"),
                 ticket_count=_int(raw, "TicketCount"),
                 channel="online" if raw.get("Online") is True else "box-office",
                 sold_at=self.record_time(raw),
@@ -308,14 +281,14 @@ class MembershipSalesStream(SoldWindowStream):
             if seller is None:
                 raise BadRecord("OrganisationID: not mapped to a house")
             membership = _ref(raw, "MembershipID")
-            mapping = ctx.config.programs.get(membership)
+            program, houses = program_of(ctx, membership)
             expires = raw.get("Expires")
             return MembershipRecord(
                 external_id=_ref(raw, "Id"),
                 customer_id=_ref(raw, "CustomerId"),
-                program=mapping.program if mapping else f"membership-{membership}",
+                program=program,
                 seller_house=seller,
-                houses=list(mapping.houses) if mapping else [seller],
+                houses=houses or [seller],
                 sold_at=self.record_time(raw),
                 expires_at=tixly_time(expires, "Expires") if expires else None,
                 cancelled=raw.get("isCancelled") is True,
