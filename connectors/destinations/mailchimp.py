@@ -72,50 +72,12 @@ class MailchimpDestination:
             title = None
         return f"HTTP {response.status_code}" + (f" {title}" if isinstance(title, str) else "")
 
-    def deliver(self, message: Outgoing) -> dict[str, Any]:
+    def _request(self, message: Outgoing) -> tuple[str, str, dict[str, Any] | None] | None:
+        """(method, path, body) of one delivery; None when there is nothing to address."""
         members = f"/lists/{self.list_id}/members"
         if message.kind == "erase":
             handle = message.handle.get("subscriber_hash")
-            if not handle:
-                return {"erased": False, "reason": "no address was known"}
-            response = self._call("POST", f"{members}/{handle}/actions/delete-permanent")
-            if response.status_code in (200, 204, 404):
-                return {"erased": True, "http": response.status_code}
-            raise DeliveryFailed(self._title(response), retryable=False)
-        email = message.fields.get("email")
-        if not email:
-            raise DeliveryFailed("the person has no e-mail address", retryable=False)
-        status = "subscribed" if message.kind == "upsert" else "unsubscribed"
-        body: dict[str, Any] = {"email_address": email, "status": status, "status_if_new": status}
-        if message.kind == "upsert":
-            body["merge_fields"] = {
-                "FNAME": message.fields.get("given_name") or "",
-                "LNAME": message.fields.get("family_name") or "",
-            }
-            language = LANGUAGES.get((message.fields.get("language") or "")[:2])
-            if language:
-                body["language"] = language
-        response = self._call("PUT", f"{members}/{subscriber_hash(email)}", body)
-        if response.status_code != 200:
-            raise DeliveryFailed(self._title(response), retryable=False)
-        member = response.json()
-        return {
-            "member_id": member.get("id"),
-            "status": member.get("status"),
-            "last_changed": member.get("last_changed"),
-        }
-
-    def _operation(self, message: Outgoing) -> dict[str, Any] | None:
-        members = f"/lists/{self.list_id}/members"
-        if message.kind == "erase":
-            handle = message.handle.get("subscriber_hash")
-            if not handle:
-                return None
-            return {
-                "method": "POST",
-                "path": f"{members}/{handle}/actions/delete-permanent",
-                "operation_id": str(message.delivery_id),
-            }
+            return ("POST", f"{members}/{handle}/actions/delete-permanent", None) if handle else None
         email = message.fields.get("email")
         if not email:
             return None
@@ -129,11 +91,32 @@ class MailchimpDestination:
             language = LANGUAGES.get((message.fields.get("language") or "")[:2])
             if language:
                 body["language"] = language
+        return "PUT", f"{members}/{subscriber_hash(email)}", body
+
+    @staticmethod
+    def _nothing_to_address(message: Outgoing) -> dict[str, Any] | DeliveryFailed:
+        if message.kind == "erase":
+            return {"erased": False, "reason": "no address was known"}
+        return DeliveryFailed("the person has no e-mail address", retryable=False)
+
+    def deliver(self, message: Outgoing) -> dict[str, Any]:
+        request = self._request(message)
+        if request is None:
+            outcome = self._nothing_to_address(message)
+            if isinstance(outcome, DeliveryFailed):
+                raise outcome
+            return outcome
+        method, path, body = request
+        response = self._call(method, path, body)
+        if message.kind == "erase" and response.status_code in (200, 204, 404):
+            return {"erased": True, "http": response.status_code}
+        if message.kind == "erase" or response.status_code != 200:
+            raise DeliveryFailed(self._title(response), retryable=False)
+        member = response.json()
         return {
-            "method": "PUT",
-            "path": f"{members}/{subscriber_hash(email)}",
-            "body": json.dumps(body),
-            "operation_id": str(message.delivery_id),
+            "member_id": member.get("id"),
+            "status": member.get("status"),
+            "last_changed": member.get("last_changed"),
         }
 
     def deliver_many(self, messages: list[Outgoing]) -> dict[uuid.UUID, dict[str, Any] | DeliveryFailed]:
@@ -143,15 +126,15 @@ class MailchimpDestination:
         operations = []
         kinds = {str(m.delivery_id): m.kind for m in messages}
         for message in messages:
-            op = self._operation(message)
-            if op is None:
-                out[message.delivery_id] = (
-                    {"erased": False, "reason": "no address was known"}
-                    if message.kind == "erase"
-                    else DeliveryFailed("the person has no e-mail address", retryable=False)
-                )
-            else:
-                operations.append(op)
+            request = self._request(message)
+            if request is None:
+                out[message.delivery_id] = self._nothing_to_address(message)
+                continue
+            method, path, body = request
+            op: dict[str, Any] = {"method": method, "path": path, "operation_id": str(message.delivery_id)}
+            if body is not None:
+                op["body"] = json.dumps(body)
+            operations.append(op)
         if not operations:
             return out
         response = self._call("POST", "/batches", {"operations": operations})
