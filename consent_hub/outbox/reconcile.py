@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from consent_hub.actors import Actor
 from consent_hub.audit.service import AuditLog, AuditRecord
 from consent_hub.clusters import ClusterRegistry
-from consent_hub.consent.service import ConsentService
 from consent_hub.errors import ConfigurationError
 from consent_hub.outbox.destinations import destination_factory
 from consent_hub.outbox.repository import OutboxRepository
@@ -57,8 +56,8 @@ def reconcile(registry: ClusterRegistry, cluster: str, destination: str, *, repa
             statuses = people.repo.statuses(sent)
             active = [p for p in sent if statuses.get(p) == "active"]
             views = people.read(actor, active, purpose=cfg.purpose, fields=["email"]) if active else []
-            consents = ConsentService(uow)
             kind, ref = ("house", cfg.house) if cfg.house else ("cluster", cluster)
+            granted = OutboxRepository(uow.session).granted_among(active, cfg.purpose, kind, str(ref), utcnow())
             matched: set[str] = set()
             outbox = OutboxService(uow)
             run = uuid.uuid4().hex[:12]
@@ -67,7 +66,7 @@ def reconcile(registry: ClusterRegistry, cluster: str, destination: str, *, repa
                 key = _key(adapter.erasure_handle(view.fields.get("email")))
                 matched.add(key)
                 report.checked += 1
-                should = consents.is_granted(view.id, cfg.purpose, kind, ref)
+                should = view.id in granted
                 shows = held.get(key) == "subscribed"
                 if should == shows:
                     report.in_step += 1

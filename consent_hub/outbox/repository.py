@@ -111,20 +111,6 @@ class OutboxRepository:
             )
         return out
 
-    def ever_delivered(self, destination: str, person_id: uuid.UUID) -> bool:
-        return bool(
-            self.session.scalar(
-                select(func.count())
-                .select_from(OutboxDelivery)
-                .where(
-                    OutboxDelivery.destination == destination,
-                    OutboxDelivery.person_id == person_id,
-                    OutboxDelivery.status == "delivered",
-                    OutboxDelivery.sent_as == "upsert",
-                )
-            )
-        )
-
     def supersede_waiting(self, person_id: uuid.UUID, kinds: Sequence[str]) -> None:
         self.session.execute(
             update(OutboxDelivery)

@@ -214,16 +214,16 @@ class OutboxWorker:
                     self._deliver_batch(destination, ids[start : start + BATCH_SIZE], report)
             else:
                 for delivery_id in ids:
-                    self._deliver(delivery_id, report)
+                    self._deliver(destination, delivery_id, report)
         return report
 
-    def _deliver(self, delivery_id: uuid.UUID, report: CycleReport) -> None:
+    def _deliver(self, destination: str, delivery_id: uuid.UUID, report: CycleReport) -> None:
         with self.registry.unit_of_work(self.cluster) as uow:
-            prepared = self._prepare(uow, delivery_id, report)
-            if prepared is None:
+            prepared = self._prepare(uow, destination, [delivery_id], report)
+            if not prepared:
                 return
-            delivery, cfg, message = prepared
-            adapter = self._adapter(delivery.destination, cfg)
+            ((delivery, cfg, message),) = prepared
+            adapter = self._adapter(destination, cfg)
             try:
                 outcome: dict[str, Any] | DeliveryFailed = adapter.deliver(message)
             except DeliveryFailed as exc:
@@ -234,7 +234,7 @@ class OutboxWorker:
         """Many deliveries to one destination in one request (e.g. Mailchimp batch operations):
         prepared and recorded exactly as single ones, in one unit of work."""
         with self.registry.unit_of_work(self.cluster) as uow:
-            ready = self._prepare_many(uow, destination, delivery_ids, report)
+            ready = self._prepare(uow, destination, delivery_ids, report)
             if not ready:
                 return
             cfg = ready[0][1]
@@ -249,18 +249,22 @@ class OutboxWorker:
                 outcome = outcomes.get(message.delivery_id) or DeliveryFailed("no result in the batch", retryable=True)
                 self._record(delivery, cfg, message.kind, outcome, report)
 
-    def _prepare_many(
+    def _prepare(
         self, uow: UnitOfWork, destination: str, delivery_ids: Sequence[uuid.UUID], report: CycleReport
     ) -> list[tuple[OutboxDelivery, DestinationConfig, Outgoing]]:
-        """``_prepare`` for a batch: the same checks, with one query per kind of fact and one
-        audited read naming every person sent (instead of one read per delivery)."""
+        """Load claimed deliveries of one destination and apply the send-time checks (erased
+        people, consent re-check, no unsubscribe for someone never subscribed there), with one
+        query per kind of fact; then read what they send in one audited read per kind."""
         from consent_hub.people.service import PeopleService
 
         cfg = uow.rt.settings.cluster(self.cluster).destinations.get(destination)
-        if cfg is None:
-            return [p for i in delivery_ids if (p := self._prepare(uow, i, report)) is not None]
         repo = OutboxRepository(uow.session)
         deliveries = [d for d in repo.get_many(delivery_ids) if d.status == "pending"]
+        if cfg is None:
+            for delivery in deliveries:
+                delivery.status, delivery.last_error = "dead", "destination no longer configured"
+                report.dead += 1
+            return []
         people_ids = [d.person_id for d in deliveries if d.person_id is not None]
         people = PeopleService(uow)
         statuses = people.repo.statuses(people_ids)
@@ -300,53 +304,6 @@ class OutboxWorker:
                 )
             )
         return out
-
-    def _prepare(
-        self, uow: UnitOfWork, delivery_id: uuid.UUID, report: CycleReport
-    ) -> tuple[OutboxDelivery, DestinationConfig, Outgoing] | None:
-        """Load a claimed delivery, apply the send-time checks, read (audited) what it sends."""
-        from consent_hub.consent.service import ConsentService
-        from consent_hub.people.service import PeopleService
-
-        repo = OutboxRepository(uow.session)
-        delivery = repo.get(delivery_id)
-        if delivery is None or delivery.status != "pending":
-            return None
-        cfg = uow.rt.settings.cluster(self.cluster).destinations.get(delivery.destination)
-        if cfg is None:
-            delivery.status, delivery.last_error = "dead", "destination no longer configured"
-            report.dead += 1
-            return None
-        kind = delivery.kind
-        fields: dict[str, str | None] = {}
-        handle = json.loads(delivery.payload).get("handle", {})
-        person_id = delivery.person_id
-        if kind in ("upsert", "unsubscribe") and person_id is not None:
-            people = PeopleService(uow)
-            person = people.repo.get(person_id)
-            if person is None or person.status != "active":
-                delivery.status, delivery.last_error = "superseded", "the person was erased"
-                report.superseded += 1
-                return None
-            if kind == "unsubscribe" and not repo.ever_delivered(delivery.destination, person_id):
-                # the subscription it would undo was never sent: the destination must not learn of them
-                delivery.status, delivery.sent_as = "superseded", "nothing"
-                report.superseded += 1
-                return None
-            if kind == "upsert":
-                target_kind, ref = ("house", cfg.house) if cfg.house else ("cluster", self.cluster)
-                if not ConsentService(uow).is_granted(person_id, cfg.purpose, target_kind, ref):
-                    # the consent changed since this was enqueued: never send a subscription
-                    if repo.ever_delivered(delivery.destination, person_id):
-                        kind = "unsubscribe"
-                    else:
-                        delivery.status, delivery.sent_as = "superseded", "nothing"
-                        report.superseded += 1
-                        return None
-            wanted = list(SEND_FIELDS) if kind == "upsert" else ["email"]
-            view = people.read(self.actor, [person_id], purpose=cfg.purpose, fields=wanted)[0]
-            fields = view.fields
-        return delivery, cfg, Outgoing(delivery.id, delivery.destination, kind, str(person_id), fields, handle)
 
     def _record(
         self,
