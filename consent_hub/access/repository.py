@@ -154,15 +154,4 @@ class AccessRepository:
     def touch_relation(
         self, person_id: uuid.UUID, house_id: uuid.UUID, kind: str, program: str, seen: dt.datetime
     ) -> None:
-        current = self.session.get(Relation, (person_id, house_id, kind, program))
-        if current is None:
-            self.session.add(
-                Relation(
-                    person_id=person_id, house_id=house_id, kind=kind, program=program, first_seen=seen, last_seen=seen
-                )
-            )
-            access_keys.add_relation(self.session, person_id, kind, house_id)
-        else:
-            current.first_seen = min(current.first_seen, seen)
-            current.last_seen = max(current.last_seen, seen)
-        self.session.flush()
+        access_keys.touch_relations(self.session, {(person_id, house_id, kind, program): (seen, seen)})

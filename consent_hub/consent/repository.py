@@ -183,21 +183,4 @@ class ConsentRepository:
     def put_state(self, event: ConsentEvent) -> None:
         """Move the projection to ``event`` unless it already reflects a later-given event, and
         keep the person's access key in step with the resulting state."""
-        state = self.state(event.person_id, event.purpose, event.target_kind, event.target_ref)
-        if state is None:
-            state = ConsentState(
-                person_id=event.person_id,
-                purpose=event.purpose,
-                target_kind=event.target_kind,
-                target_ref=event.target_ref,
-                status=event.status,
-                event_id=event.id,
-                given_at=event.given_at,
-                expires_at=event.expires_at,
-            )
-            self.session.add(state)
-        elif event.given_at >= state.given_at:
-            state.status, state.event_id = event.status, event.id
-            state.given_at, state.expires_at = event.given_at, event.expires_at
-        access_keys.follow_consent_state(self.session, state)
-        self.session.flush()
+        self.put_states([event])

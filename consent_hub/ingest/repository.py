@@ -8,19 +8,17 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
-from sqlalchemy import String, Table, Uuid, bindparam, delete, func, select, text, update
+from sqlalchemy import String, bindparam, delete, func, select, text, update
 from sqlalchemy.orm import Session
 
 from consent_hub.storage import access_keys
-from consent_hub.storage.bulk import among, insert_rows, upsert_rows
+from consent_hub.storage.bulk import among, insert_rows
 from consent_hub.storage.models import (
-    AccessKey,
     ConnectorState,
     EngineCustomer,
     Event,
     House,
     ProgramMembership,
-    Relation,
     Sale,
     SyncRun,
     SyncSkip,
@@ -39,8 +37,6 @@ ANALYZED = (
     "program_memberships",
 )
 T = TypeVar("T")
-RELATIONS: Table = Relation.__table__  # type: ignore[assignment]
-ACCESS_KEYS: Table = AccessKey.__table__  # type: ignore[assignment]
 
 
 def _chunks(items: Sequence[T]) -> Iterable[Sequence[T]]:
@@ -161,35 +157,7 @@ class IngestRepository:
     def touch_relations(
         self, seen: dict[tuple[uuid.UUID, uuid.UUID, str, str], tuple[dt.datetime, dt.datetime]]
     ) -> list[uuid.UUID]:
-        """Widen (first_seen, last_seen) of existing relations and insert new ones with their access
-        keys, in one upsert statement per page. Returns the people who got a new relation."""
-        if not seen:
-            return []
-        existing: set[tuple[uuid.UUID, uuid.UUID, str, str]] = set()
-        for clause in among(self.session, Relation.person_id, [k[0] for k in seen], Uuid()):
-            rows = self.session.execute(
-                select(Relation.person_id, Relation.house_id, Relation.kind, Relation.program).where(clause)
-            )
-            existing.update((p, h, k, g) for p, h, k, g in rows)
-        touched: list[dict[str, Any]] = [
-            {"person_id": p, "house_id": h, "kind": k, "program": g, "first_seen": first, "last_seen": last}
-            for (p, h, k, g), (first, last) in seen.items()
-        ]
-        upsert_rows(
-            self.session,
-            RELATIONS,
-            touched,
-            ["person_id", "house_id", "kind", "program"],
-            {"first_seen": "least", "last_seen": "greatest"},
-        )
-        new = [key for key in seen if key not in existing]
-        upsert_rows(
-            self.session,
-            ACCESS_KEYS,
-            [{"key": access_keys.relation_key(k, h), "person_id": p, "expires_at": None} for p, h, k, _ in new],
-            ["key", "person_id"],
-        )
-        return list(dict.fromkeys(p for p, _, _, _ in new))
+        return access_keys.touch_relations(self.session, seen)
 
     def refresh_statistics(self) -> None:
         """ANALYZE the tables a sync fills. A first sync grows them from empty within minutes, long

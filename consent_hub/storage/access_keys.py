@@ -6,12 +6,18 @@ the one function per change below; read only by the access repository's counts.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import Table, Uuid, delete, select
 from sqlalchemy.orm import Session
 
-from consent_hub.storage.models import AccessKey, ConsentState
+from consent_hub.storage.bulk import among, upsert_rows
+from consent_hub.storage.models import AccessKey, Relation
+
+RELATIONS: Table = Relation.__table__  # type: ignore[assignment]
+ACCESS_KEYS: Table = AccessKey.__table__  # type: ignore[assignment]
 
 
 def relation_key(kind: str, house_id: uuid.UUID) -> str:
@@ -22,23 +28,39 @@ def consent_key(target_kind: str, target_ref: str, purpose: str) -> str:
     return f"h:{target_ref}:{purpose}" if target_kind == "house" else f"k:{purpose}"
 
 
-def add_relation(session: Session, person_id: uuid.UUID, kind: str, house_id: uuid.UUID) -> None:
-    key = relation_key(kind, house_id)
-    if session.get(AccessKey, (key, person_id)) is None:
-        session.add(AccessKey(key=key, person_id=person_id, expires_at=None))
-
-
-def follow_consent_state(session: Session, state: ConsentState) -> None:
-    """Make the key of this (person, purpose, target) mirror its current state."""
-    key = consent_key(state.target_kind, state.target_ref, state.purpose)
-    current = session.get(AccessKey, (key, state.person_id))
-    if state.status == "granted":
-        if current is None:
-            session.add(AccessKey(key=key, person_id=state.person_id, expires_at=state.expires_at))
-        else:
-            current.expires_at = state.expires_at
-    elif current is not None:
-        session.delete(current)
+def touch_relations(
+    session: Session, seen: dict[tuple[uuid.UUID, uuid.UUID, str, str], tuple[dt.datetime, dt.datetime]]
+) -> list[uuid.UUID]:
+    """Relations (person, house, kind, program) seen between two moments: widen the range of
+    existing ones and insert new ones with their access keys, one upsert statement each. Returns
+    the people who got a new relation."""
+    if not seen:
+        return []
+    existing: set[tuple[uuid.UUID, uuid.UUID, str, str]] = set()
+    for clause in among(session, Relation.person_id, [k[0] for k in seen], Uuid()):
+        rows = session.execute(
+            select(Relation.person_id, Relation.house_id, Relation.kind, Relation.program).where(clause)
+        )
+        existing.update((p, h, k, g) for p, h, k, g in rows)
+    touched: list[dict[str, Any]] = [
+        {"person_id": p, "house_id": h, "kind": k, "program": g, "first_seen": first, "last_seen": last}
+        for (p, h, k, g), (first, last) in seen.items()
+    ]
+    upsert_rows(
+        session,
+        RELATIONS,
+        touched,
+        ["person_id", "house_id", "kind", "program"],
+        {"first_seen": "least", "last_seen": "greatest"},
+    )
+    new = [key for key in seen if key not in existing]
+    upsert_rows(
+        session,
+        ACCESS_KEYS,
+        [{"key": relation_key(k, h), "person_id": p, "expires_at": None} for p, h, k, _ in new],
+        ["key", "person_id"],
+    )
+    return list(dict.fromkeys(p for p, _, _, _ in new))
 
 
 def forget_person(session: Session, person_id: uuid.UUID) -> None:
