@@ -53,6 +53,18 @@ class EnvironmentKeys(BaseModel):
 KeySource = Annotated[KeyringFileKeys | SecretFileKeys | EnvironmentKeys, Field(discriminator="provider")]
 
 
+def secret_from(inline: str | None, env: str | None, what: str) -> str:
+    """A credential from the environment variable named ``env``, else the inline value (demo)."""
+    if env:
+        value = os.environ.get(env)
+        if not value:
+            raise ConfigurationError(f"{what}: environment variable {env} is not set")
+        return value
+    if inline:
+        return inline
+    raise ConfigurationError(f"{what} is not configured")
+
+
 class ProgramMapping(BaseModel):
     """An engine membership (joint subscription) and the program and houses it stands for."""
 
@@ -92,14 +104,7 @@ class ConnectorConfig(BaseModel):
     programs: dict[str, ProgramMapping] = Field(default_factory=dict, description="engine membership id -> program")
 
     def secret_value(self, inline: str | None, env: str | None, what: str) -> str:
-        if env:
-            value = os.environ.get(env)
-            if not value:
-                raise ConfigurationError(f"connector {what}: environment variable {env} is not set")
-            return value
-        if inline:
-            return inline
-        raise ConfigurationError(f"connector {what} is not configured")
+        return secret_from(inline, env, f"connector {what}")
 
 
 class DestinationConfig(BaseModel):
@@ -124,14 +129,7 @@ class DestinationConfig(BaseModel):
     timeout_seconds: float = Field(default=15.0, gt=0)
 
     def credential(self, inline: str | None, env: str | None, what: str) -> str:
-        if env:
-            value = os.environ.get(env)
-            if not value:
-                raise ConfigurationError(f"destination {what}: environment variable {env} is not set")
-            return value
-        if inline:
-            return inline
-        raise ConfigurationError(f"destination {what} is not configured")
+        return secret_from(inline, env, f"destination {what}")
 
 
 class ClusterConfig(BaseModel):

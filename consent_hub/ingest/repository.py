@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import String, bindparam, delete, func, select, text, update
 from sqlalchemy.orm import Session
@@ -24,7 +24,6 @@ from consent_hub.storage.models import (
     SyncSkip,
 )
 
-_CHUNK = 900
 ANALYZED = (
     "engine_customers",
     "people",
@@ -36,12 +35,6 @@ ANALYZED = (
     "consent_events",
     "program_memberships",
 )
-T = TypeVar("T")
-
-
-def _chunks(items: Sequence[T]) -> Iterable[Sequence[T]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]
 
 
 class IngestRepository:
@@ -132,20 +125,18 @@ class IngestRepository:
 
     def delete_order_lines(self, source: str, order_refs: Sequence[str]) -> int:
         removed = 0
-        for chunk in _chunks(list(dict.fromkeys(order_refs))):
-            result = self.session.execute(delete(Sale).where(Sale.source == source, Sale.order_ref.in_(chunk)))
+        for clause in among(self.session, Sale.order_ref, order_refs, String()):
+            result = self.session.execute(delete(Sale).where(Sale.source == source, clause))
             removed += int(result.rowcount or 0)  # type: ignore[attr-defined]
         return removed
 
     # memberships ------------------------------------------------------------------------------
     def existing_memberships(self, source: str, ids: Sequence[str]) -> set[str]:
         out: set[str] = set()
-        for chunk in _chunks(list(dict.fromkeys(ids))):
+        for clause in among(self.session, ProgramMembership.external_id, ids, String()):
             out.update(
                 self.session.scalars(
-                    select(ProgramMembership.external_id).where(
-                        ProgramMembership.source == source, ProgramMembership.external_id.in_(chunk)
-                    )
+                    select(ProgramMembership.external_id).where(ProgramMembership.source == source, clause)
                 )
             )
         return out

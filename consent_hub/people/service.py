@@ -311,7 +311,7 @@ class PeopleService:
     ) -> PersonView:
         """For the access service only, after it established that ``person_id`` is visible to the
         actor for ``purpose`` and which fields that allows."""
-        views = self._decrypt(actor, [person_id], purpose=purpose, wanted=list(fields), detail=detail)
+        views = self.read_members(actor, [person_id], purpose=purpose, fields=fields, detail=detail)
         if not views:
             raise NotFound("no such person")
         return views[0]
