@@ -23,6 +23,9 @@ def is_sqlite(url: str) -> bool:
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     url = normalise_url(url)
+    # a database error names the statement, never its values: the scheduler and the outbox loop log
+    # tracebacks, and a parameter may be a person's ciphertext, blind index or an engine's record
+    kwargs.setdefault("hide_parameters", True)
     if is_sqlite(url):
         database = make_url(url).database
         if database and database != ":memory:":
