@@ -333,6 +333,7 @@ class Event(Base):
     ends_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
     categories: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of the engine's category names
     uit_event_type: Mapped[str | None] = mapped_column(String(40))  # UiT taxonomy term, when classified
+    uit_themes: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of UiT theme terms, when classified
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
 
 
@@ -343,7 +344,14 @@ class Sale(Base):
     __table_args__ = (
         Index("ix_sales_person_id", "person_id"),
         Index("ix_sales_house_id_sold_at", "house_id", "sold_at"),
-        Index("ix_sales_event_id", "event_id"),
+        # segments filter lines by event (type, theme, date) and aggregate them per buyer: on
+        # PostgreSQL the covering columns let that read the index alone, never the heap
+        Index(
+            "ix_sales_event_id_person_id",
+            "event_id",
+            "person_id",
+            postgresql_include=["ticket_count", "price", "sold_at"],
+        ),
         Index("ix_sales_source_order_ref", "source", "order_ref"),
         Index("ix_sales_source_customer_ref", "source", "customer_ref"),
     )
