@@ -24,7 +24,7 @@ from consent_hub.audiences.schemas import SegmentDefinition
 from consent_hub.audiences.service import BELOW, MIN_COHORT, AudienceService
 from consent_hub.config import DestinationConfig
 from consent_hub.consent.service import ConsentService
-from consent_hub.errors import NotFound
+from consent_hub.errors import InvalidInput, NotFound
 from consent_hub.ingest.records import CustomerRecord, EngineOptIn, EventRecord, SaleLine
 from consent_hub.ingest.service import IngestService
 from tests.conftest import Hub, auth
@@ -288,3 +288,51 @@ def test_language_and_postal_area_filters_use_coarse_indexes(town: Any) -> None:
                 break
     assert true_count(hub, definition(**dance, languages=["fr"])) == 12
     assert hub.sql("SELECT count(*) FROM audit_entries WHERE purpose = 'index-maintenance'")[0][0] >= 2
+
+
+def test_visits_net_returns_filter_themes_and_feed_the_breakdowns(town: Any) -> None:
+    from consent_hub.exchange.service import EventClassificationService
+
+    hub, refs = town
+    buyers = refs["dance_a"][:12]  # 12 of A's opted-in dance buyers also see a second dance show
+    at = T0 + dt.timedelta(days=100)
+    lines = [
+        SaleLine(f"m{i}", ref, A, "e-dance-a2", f"om{i}", "Volw.", None, 3000, 1, "online", at)
+        for i, ref in enumerate(buyers)
+    ]
+    # three of them return their ticket: a line of its own, with a negative count
+    lines += [
+        SaleLine(f"r{i}", ref, A, "e-dance-a2", f"om{i}", "Volw.", None, 3000, -1, "online", at + dt.timedelta(days=1))
+        for i, ref in enumerate(buyers[:3])
+    ]
+    with hub.uow() as uow:
+        ingest = IngestService(uow, hub.actor(), "tixly")
+        ingest.upsert_events(
+            [EventRecord("e-dance-a2", A, "Moderne dans", T0 + dt.timedelta(days=120), None, ["Dans"], T0)]
+        )
+        ingest.record_sales(lines)
+    event = uuid.UUID(str(hub.sql("SELECT id FROM events WHERE external_id = 'e-dance-a2'")[0][0]))
+    with hub.uow() as uow:
+        EventClassificationService(uow).set_types(hub.actor(), {event: DANCE}, {event: ["1.9.2.0.0"]})
+
+    assert true_count(hub, definition(uit_event_types=[DANCE], min_visits=2)) == 9
+    assert true_count(hub, definition(uit_event_types=[DANCE], max_visits=1)) == 21
+    assert true_count(hub, definition(uit_themes=["1.9.2.0.0"])) == 9  # Moderne dans
+    assert true_count(hub, definition(uit_themes=["1.9.1.0.0"])) == 0  # Ballet en klassieke dans
+    # spend: 2500 a line for 1 + i % 3 lines, plus 3000 for buyers 3..11 (0..2 returned theirs): over 7500
+    # are i = 4, 5, 7, 8, 10, 11; an unnetted return would add i = 2 (7500 + 3000)
+    assert true_count(hub, definition(uit_event_types=[DANCE], min_spend_cents=7501)) == 6
+    # the breakdowns come from the same visits as the count (one statement), by the visit's first purchase
+    with hub.uow() as uow:
+        spec = SegmentDefinition.model_validate(definition(uit_event_types=[DANCE]))
+        compiled, scope = AccessService(uow).grant(MARKETER, "newsletter")
+        repo = AudienceRepository(uow.session)
+        assert repo.count_with_breakdown(spec.filters, compiled.bases, scope, "house") == (30, {A: 30})
+        assert repo.count_with_breakdown(spec.filters, compiled.bases, scope, "event_type") == (30, {DANCE: 30})
+        assert repo.count_with_breakdown(spec.filters, compiled.bases, scope, "month") == (
+            30,
+            {"2026-03": 30, "2026-06": 9},
+        )
+    # a validation error names the bad term and changes nothing
+    with hub.uow() as uow, pytest.raises(InvalidInput):
+        AudienceService(uow).count(MARKETER, definition(uit_themes=["dans"]))

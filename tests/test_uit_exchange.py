@@ -161,6 +161,25 @@ def test_classification_takes_the_uit_type_and_falls_back_on_categories(
     )
     assert summary.matched > 10 and summary.fallback > 10 and summary.unclassified > 0, summary
     assert summary.ambiguous == 0
+    # themes come with a listing: each is one its listings carry, and a type from categories carries none
+    themes = {uid(e): json.loads(t) for e, t in town.sql("SELECT id, uit_themes FROM events")}
+    organizer_of = {
+        uid(e): o
+        for e, o in town.sql("SELECT e.id, h.uitdatabank_organizer_id FROM events e JOIN houses h ON h.id = e.house_id")
+    }
+    titles = {uid(e): normalise_title(t) for e, t in town.sql("SELECT id, title FROM events")}
+    for event_id, (_term, source) in expected.items():
+        if source != "uitdatabank":
+            assert themes[event_id] == [], event_id
+            continue
+        listed_themes = {
+            t
+            for e in catalogue.events
+            if e.organizer_id == organizer_of[event_id] and normalise_title(e.name["nl"]) == titles[event_id]
+            for t in e.themes
+        }
+        assert set(themes[event_id]) <= listed_themes
+    assert sum(1 for t in themes.values() if t) > 5
     # the listing decided, not the category: some matched events got a type their categories do not give
     categories = {uid(e): json.loads(c) for e, c in town.sql("SELECT id, categories FROM events")}
     overruled = [

@@ -1,4 +1,5 @@
-"""Give the hub's events their UiT event type (a UiTdatabank ``eventtype`` term such as ``0.55.0.0.0``).
+"""Give the hub's events their UiT event type (a UiTdatabank ``eventtype`` term such as ``0.55.0.0.0``) and,
+when a UiTdatabank listing matches, its themes (``theme`` terms such as ``1.9.2.0.0`` Moderne dans).
 
 For every house with a UiTdatabank organizer id, the connector asks the Search API (``GET /events``) for that
 organizer's events in the date window of the hub's events to classify, and matches a hub event to a UiT event
@@ -80,6 +81,7 @@ Source = Literal["uitdatabank", "category"]
 class Decision:
     term: str | None
     source: Source | None  # None: unclassified
+    themes: tuple[str, ...] = ()  # UiT theme terms (``1.x``); only a UiTdatabank listing gives them
 
 
 @dataclass
@@ -206,20 +208,21 @@ class UitSearch:
             page = self._page(organizer_id, lo, hi, start)
 
 
+def _terms_of(event: Mapping[str, Any], domain: str) -> list[str]:
+    terms = event.get("terms")
+    return [
+        t["id"]
+        for t in (terms if isinstance(terms, list) else [])
+        if isinstance(t, dict) and t.get("domain") == domain and isinstance(t.get("id"), str)
+    ]
+
+
 def listing_keys(event: Mapping[str, Any]) -> tuple[str | None, set[tuple[str, dt.date]]]:
     """(eventtype term, {(normalised title, local start day)}) of one UiT event; no keys for a periodic or
     permanent event (not a performance) or one that is not published."""
     if event.get("workflowStatus") not in PUBLISHED:
         return None, set()
-    terms = event.get("terms")
-    eventtype = next(
-        (
-            t.get("id")
-            for t in (terms if isinstance(terms, list) else [])
-            if isinstance(t, dict) and t.get("domain") == "eventtype" and isinstance(t.get("id"), str)
-        ),
-        None,
-    )
+    eventtype = next(iter(_terms_of(event, "eventtype")), None)
     if eventtype is None or event.get("calendarType") not in ("single", "multiple"):
         return eventtype, set()
     starts: list[dt.datetime] = []
@@ -276,7 +279,8 @@ def classify_events(
         if organizer_id and starts_at is not None:
             by_organizer.setdefault(organizer_id, []).append((event_id, title, starts_at))
 
-    listings: dict[str, dict[tuple[str, dt.date], set[str]]] = {}
+    # (title, day) -> {(eventtype, themes)} of the organizer's listings with that title on that day
+    listings: dict[str, dict[tuple[str, dt.date], set[tuple[str, tuple[str, ...]]]]] = {}
     if by_organizer:
         with UitSearch(
             base_url, api_key, policy=policy, page_size=page_size, timeout=timeout, transport=transport
@@ -293,21 +297,27 @@ def classify_events(
                     term, keys = listing_keys(uit_event)
                     if term is None:
                         continue
+                    listed_themes = tuple(sorted(_terms_of(uit_event, "theme")))
                     for key in keys:
-                        index.setdefault(key, set()).add(term)
+                        index.setdefault(key, set()).add((term, listed_themes))
             summary.requests = search.requests
             summary.retries = search.http.take_retries()
 
     types: dict[uuid.UUID, str] = {}
+    themes: dict[uuid.UUID, tuple[str, ...]] = {}
     for event_id, title, _house, starts_at, organizer_id in todo:
-        found: set[str] = set()
+        found: set[tuple[str, tuple[str, ...]]] = set()
         if organizer_id and starts_at is not None:
             found = listings.get(organizer_id, {}).get((normalise_title(title), local_day(starts_at)), set())
-        if len(found) == 1:
-            decision = Decision(next(iter(found)), "uitdatabank")
+        found_types = {term for term, _ in found}
+        if len(found_types) == 1:
+            # listings that agree on the type: their themes together (one listing per language, say)
+            decision = Decision(
+                next(iter(found_types)), "uitdatabank", tuple(sorted({t for _, ts in found for t in ts}))
+            )
             summary.matched += 1
         else:
-            summary.ambiguous += len(found) > 1
+            summary.ambiguous += len(found_types) > 1
             term = category_type(categories.get(event_id, []))
             decision = Decision(term, "category" if term else None)
             if term:
@@ -317,8 +327,9 @@ def classify_events(
         summary.decisions[event_id] = decision
         if decision.term is not None:
             types[event_id] = decision.term
+            themes[event_id] = decision.themes
 
     if types:
         with registry.unit_of_work(cluster) as uow:
-            EventClassificationService(uow).set_types(actor, types)
+            EventClassificationService(uow).set_types(actor, types, themes)
     return summary

@@ -4,17 +4,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, String, Uuid, and_, cast, distinct, func, or_, select
+from sqlalchemy import Select, String, Uuid, and_, cast, distinct, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
-from consent_hub.access.repository import Scope, visible
+from consent_hub.access.repository import Scope, basis_key, visible
 from consent_hub.audiences.schemas import SegmentFilters
 from consent_hub.storage.bulk import among, insert_rows
 from consent_hub.storage.models import (
+    AccessKey,
     AudienceExport,
     AudienceExportMember,
     ConsentState,
@@ -36,8 +38,10 @@ def line_filters(f: SegmentFilters, house_ids: dict[str, uuid.UUID]) -> list[Any
         where.append(Sale.house_id.in_([house_ids[h] for h in f.houses if h in house_ids] or [uuid.UUID(int=0)]))
     if f.uit_event_types:
         where.append(Event.uit_event_type.in_(f.uit_event_types))
+    if f.uit_themes:
+        where.append(_any_listed(Event.uit_themes, f.uit_themes))
     if f.categories:
-        where.append(_any_category(f.categories))
+        where.append(_any_listed(Event.categories, f.categories))
     if f.ticket_types:
         where.append(Sale.ticket_type.in_(f.ticket_types))
     if f.programs:
@@ -53,29 +57,28 @@ def line_filters(f: SegmentFilters, house_ids: dict[str, uuid.UUID]) -> list[Any
     return where
 
 
-def _any_category(categories: Sequence[str]) -> Any:
-    # the engine's category names are stored as a JSON list: match the quoted name
-    return or_(*(Event.categories.contains(f'"{c}"', autoescape=True) for c in categories))
+def _any_listed(column: Any, names: Sequence[str]) -> Any:
+    # category names and theme terms are stored as a JSON list of strings: match the quoted name
+    return or_(*(column.contains(json.dumps(n), autoescape=True) for n in names))
 
 
-def buyer_filters(f: SegmentFilters) -> list[Any]:
+def buyer_filters(visits: Any, f: SegmentFilters) -> list[Any]:
+    """Conditions on a buyer's visits (one row per attended event, see ``_visits``)."""
     having: list[Any] = []
-    visits = func.count(distinct(Sale.event_id))
-    spend = func.sum(Sale.price * Sale.ticket_count)
     if f.min_visits is not None:
-        having.append(visits >= f.min_visits)
+        having.append(func.count() >= f.min_visits)
     if f.max_visits is not None:
-        having.append(visits <= f.max_visits)
+        having.append(func.count() <= f.max_visits)
     if f.min_spend_cents is not None:
-        having.append(spend >= f.min_spend_cents)
+        having.append(func.sum(visits.c.spend) >= f.min_spend_cents)
     if f.max_spend_cents is not None:
-        having.append(spend <= f.max_spend_cents)
+        having.append(func.sum(visits.c.spend) <= f.max_spend_cents)
     if f.first_visit_after is not None:
-        having.append(func.min(Sale.sold_at) >= _day(f.first_visit_after))
+        having.append(func.min(visits.c.first_bought) >= _day(f.first_visit_after))
     if f.last_visit_after is not None:
-        having.append(func.max(Sale.sold_at) >= _day(f.last_visit_after))
+        having.append(func.max(visits.c.last_bought) >= _day(f.last_visit_after))
     if f.last_visit_before is not None:
-        having.append(func.max(Sale.sold_at) < _day(f.last_visit_before))
+        having.append(func.max(visits.c.last_bought) < _day(f.last_visit_before))
     return having
 
 
@@ -86,22 +89,53 @@ class AudienceRepository:
     def house_ids(self) -> dict[str, uuid.UUID]:
         return {s: i for s, i in self.session.execute(select(House.slug, House.id))}
 
-    def _buyers(self, f: SegmentFilters) -> Select[Any]:
-        stmt = (
-            select(Sale.person_id)
+    @staticmethod
+    def _visible_people(bases: Sequence[str], scope: Scope) -> Select[Any]:
+        """Ids of the people the caller may reach for the purpose. A house-scoped caller's come
+        from the access keys (one index range per basis, no per-person predicate); the
+        cluster-wide basis uses the reference predicates."""
+        if "any-in-cluster" in bases or scope.house_id is None or scope.house is None:
+            return select(Person.id).where(visible(bases, scope))
+        keys = [basis_key(b, scope) for b in bases]
+        valid = or_(AccessKey.expires_at.is_(None), AccessKey.expires_at > scope.now)
+        return select(AccessKey.person_id).where(AccessKey.key.in_(keys), valid)
+
+    def _visits(self, f: SegmentFilters, bases: Sequence[str], scope: Scope, person: Sequence[Any]) -> Any:
+        """One row per (visible buyer, attended event) among the lines that pass the line filters.
+        Visibility is applied to the lines before they are aggregated, so a question costs the
+        lines of the people the caller may reach, not of the whole cluster. A return is its own
+        negative line: an event whose tickets were all returned was not attended."""
+        where = [Sale.person_id.is_not(None), Sale.person_id.in_(self._visible_people(bases, scope))]
+        if person:
+            where.append(Sale.person_id.in_(select(Person.id).where(*person)))
+        return (
+            select(
+                Sale.person_id.label("person_id"),
+                Sale.event_id.label("event_id"),
+                Sale.house_id.label("house_id"),
+                func.sum(Sale.price * Sale.ticket_count).label("spend"),
+                func.min(Sale.sold_at).label("first_bought"),
+                func.max(Sale.sold_at).label("last_bought"),
+            )
             .join(Event, Event.id == Sale.event_id)
-            .where(Sale.person_id.is_not(None), Sale.ticket_count > 0, *line_filters(f, self.house_ids()))
-            .group_by(Sale.person_id)
+            .where(*where, *line_filters(f, self.house_ids()))
+            .group_by(Sale.person_id, Sale.event_id, Sale.house_id)
+            .having(func.sum(Sale.ticket_count) > 0)
+            .cte("visits")
         )
-        having = buyer_filters(f)
-        return stmt.having(and_(*having)) if having else stmt
 
     def members_statement(
         self, f: SegmentFilters, bases: Sequence[str], scope: Scope, person: Sequence[Any] = ()
     ) -> Select[Any]:
-        """The one statement: visible (and so consented) people among the matching buyers;
-        ``person`` adds conditions on the people's coarse indexes (language, postal area)."""
-        return select(Person.id).where(visible(bases, scope), Person.id.in_(self._buyers(f)), *person)
+        """The one statement: visible (and so consented) buyers whose visits pass the per-buyer
+        filters; ``person`` adds conditions on the people's coarse indexes (language, postal area)."""
+        return self._members(self._visits(f, bases, scope, person), f)
+
+    @staticmethod
+    def _members(visits: Any, f: SegmentFilters) -> Select[Any]:
+        stmt = select(visits.c.person_id).group_by(visits.c.person_id)
+        having = buyer_filters(visits, f)
+        return stmt.having(and_(*having)) if having else stmt
 
     def count(self, f: SegmentFilters, bases: Sequence[str], scope: Scope, person: Sequence[Any] = ()) -> int:
         inner = self.members_statement(f, bases, scope, person).subquery()
@@ -112,25 +146,31 @@ class AudienceRepository:
     ) -> list[uuid.UUID]:
         return list(self.session.scalars(self.members_statement(f, bases, scope, person)))
 
-    def breakdown(
+    def count_with_breakdown(
         self, f: SegmentFilters, bases: Sequence[str], scope: Scope, by: str, person: Sequence[Any] = ()
-    ) -> dict[str, int]:
-        """Members per house, event type or month of their matching ticket lines."""
+    ) -> tuple[int, dict[str, int]]:
+        """The member count and the members per house, event type or month of their visits, from
+        one statement: the visits are computed once and feed both."""
+        visits = self._visits(f, bases, scope, person)
+        members = self._members(visits, f).cte("members")
         if by == "house":
             dim: Any = House.slug
         elif by == "event_type":
             dim = func.coalesce(Event.uit_event_type, "unclassified")
-        else:
-            dim = func.substr(cast(Sale.sold_at, String), 1, 7)
-        members = self.members_statement(f, bases, scope, person).subquery()
-        stmt = (
-            select(dim, func.count(distinct(Sale.person_id)))
-            .join(Event, Event.id == Sale.event_id)
-            .join(House, House.id == Sale.house_id)
-            .where(Sale.person_id.in_(select(members.c.id)), Sale.ticket_count > 0, *line_filters(f, self.house_ids()))
+        else:  # the month of the visit's first purchase, as the visit filters use purchase time
+            dim = func.substr(cast(visits.c.first_bought, String), 1, 7)
+        cells = (
+            select(dim.label("cell"), func.count(distinct(visits.c.person_id)).label("n"))
+            .select_from(visits)
+            .join(members, members.c.person_id == visits.c.person_id)
+            .join(Event, Event.id == visits.c.event_id)
+            .join(House, House.id == visits.c.house_id)
             .group_by(dim)
         )
-        return {str(k): int(n) for k, n in self.session.execute(stmt)}
+        total = select(literal(None, String).label("cell"), func.count().label("n")).select_from(members)
+        rows = self.session.execute(union_all(total, cells)).all()
+        count = next(int(n) for cell, n in rows if cell is None)
+        return count, {str(cell): int(n) for cell, n in rows if cell is not None}
 
     def consent_events(self, people: Sequence[uuid.UUID], purpose: str, house: str) -> dict[uuid.UUID, uuid.UUID]:
         """The consent event each member's eligibility rests on (house-scoped state), if any."""

@@ -23,6 +23,11 @@ class SegmentFilters(BaseModel):
 
     houses: list[Slug] = Field(default_factory=list, max_length=50)
     uit_event_types: list[UitTerm] = Field(default_factory=list, max_length=50)
+    uit_themes: list[UitTerm] = Field(
+        default_factory=list,
+        max_length=50,
+        description="UiT theme terms, e.g. 1.9.2.0.0 Moderne dans (events classified from a UiTdatabank listing)",
+    )
     categories: list[Label] = Field(default_factory=list, max_length=50)
     ticket_types: list[Label] = Field(default_factory=list, max_length=50)
     programs: list[Slug] = Field(default_factory=list, max_length=20, description="subscription tickets")
@@ -30,6 +35,7 @@ class SegmentFilters(BaseModel):
     performance_to: dt.date | None = None
     bought_from: dt.date | None = None
     bought_to: dt.date | None = None
+    # a visit is an event with tickets left after returns; first / last visit are purchase times
     min_visits: int | None = Field(default=None, ge=1, le=10_000)
     max_visits: int | None = Field(default=None, ge=1, le=10_000)
     min_spend_cents: int | None = Field(default=None, ge=0)
@@ -42,7 +48,9 @@ class SegmentFilters(BaseModel):
         default_factory=list, max_length=100, description="first two characters of the postal code, e.g. 85 or NL:10"
     )
 
-    @field_validator("houses", "uit_event_types", "categories", "ticket_types", "programs", "languages", "postal_areas")
+    @field_validator(
+        "houses", "uit_event_types", "uit_themes", "categories", "ticket_types", "programs", "languages", "postal_areas"
+    )
     @classmethod
     def _sorted(cls, value: list[str]) -> list[str]:
         return sorted(set(value))  # one canonical form: equal definitions get equal noise

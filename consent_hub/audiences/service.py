@@ -111,10 +111,14 @@ class AudienceService:
         house = self._house_caller(actor)
         compiled, scope = self.access.grant(actor, definition.purpose)
         person = self._person_filters(definition)
-        true_total = self.repo.count(definition.filters, compiled.bases, scope, person)
+        if breakdown is None:
+            true_total = self.repo.count(definition.filters, compiled.bases, scope, person)
+        else:
+            true_total, cells = self.repo.count_with_breakdown(
+                definition.filters, compiled.bases, scope, breakdown, person
+            )
         out: dict[str, Any] = {"count": self._noisy(house, definition, "total", true_total), "breakdown": None}
         if breakdown is not None:
-            cells = self.repo.breakdown(definition.filters, compiled.bases, scope, breakdown, person)
             out["breakdown"] = {
                 k: self._noisy(house, definition, f"{breakdown}:{k}", v) for k, v in sorted(cells.items())
             }

@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Table, Uuid, bindparam, func, or_, select, update
@@ -77,11 +78,13 @@ class ExchangeRepository:
             stmt = stmt.where(Event.uit_event_type.is_(None))
         return [(r[0], r[1], r[2], r[3], r[4]) for r in self.session.execute(stmt.order_by(Event.starts_at))]
 
-    def set_uit_types(self, types: dict[uuid.UUID, str]) -> int:
+    def set_uit_types(self, types: dict[uuid.UUID, str], themes: Mapping[uuid.UUID, Sequence[str]]) -> int:
         if not types:
             return 0
         self.session.connection().execute(
-            update(EVENTS).where(EVENTS.c.id == bindparam("e")).values(uit_event_type=bindparam("t")),
-            [{"e": e, "t": t} for e, t in types.items()],
+            update(EVENTS)
+            .where(EVENTS.c.id == bindparam("e"))
+            .values(uit_event_type=bindparam("t"), uit_themes=bindparam("th")),
+            [{"e": e, "t": t, "th": json.dumps(sorted(themes.get(e, ())))} for e, t in types.items()],
         )
         return len(types)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from consent_hub import roles
@@ -131,10 +132,14 @@ class EventClassificationService:
         """(event id, title, house slug, starts at, the house's UiTdatabank organizer id)."""
         return self.repo.events_to_classify(only_unclassified)
 
-    def set_types(self, actor: Actor, types: dict[uuid.UUID, str]) -> int:
+    def set_types(
+        self, actor: Actor, types: dict[uuid.UUID, str], themes: Mapping[uuid.UUID, Sequence[str]] | None = None
+    ) -> int:
+        """Store each event's type and its themes (none when not given: a type from the engine's
+        categories carries no theme, and a re-classification replaces the old themes)."""
         if actor.role not in roles.PEOPLE_WRITERS:
             raise Forbidden(f"role {actor.role!r} may not classify events")
-        n = self.repo.set_uit_types(types)
+        n = self.repo.set_uit_types(types, themes or {})
         if n:
             self.audit.append(actor, AuditRecord("events.classify", detail={"events": n}))
         return n
