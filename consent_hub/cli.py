@@ -537,6 +537,40 @@ def people_erase(
     out.print(f"person {pid} {'erased' if done else 'was already erased'}")
 
 
+@people_app.command("restrict")
+@handled
+def people_restrict(
+    cluster: ClusterOpt,
+    person_id: Annotated[str, typer.Argument(help="person id")],
+    reference: Annotated[str | None, typer.Option(help="request register reference")] = None,
+) -> None:
+    """Restrict processing of one person (GDPR Art. 18): visible to no house, archived at destinations."""
+    from consent_hub.people.service import PeopleService
+
+    pid = _uuid_argument(person_id, "person_id")
+    registry = _registry(cluster)
+    with registry.unit_of_work(cluster) as uow:
+        done = PeopleService(uow).restrict(Actor.cli(cluster), pid, reference=reference)
+    out.print(f"person {pid} {'restricted' if done else 'was already restricted'}")
+
+
+@people_app.command("lift-restriction")
+@handled
+def people_lift_restriction(
+    cluster: ClusterOpt,
+    person_id: Annotated[str, typer.Argument(help="person id")],
+    reference: Annotated[str | None, typer.Option(help="request register reference")] = None,
+) -> None:
+    """Lift a restriction of processing: visibility and deliveries follow relations and consents again."""
+    from consent_hub.people.service import PeopleService
+
+    pid = _uuid_argument(person_id, "person_id")
+    registry = _registry(cluster)
+    with registry.unit_of_work(cluster) as uow:
+        done = PeopleService(uow).lift_restriction(Actor.cli(cluster), pid, reference=reference)
+    out.print(f"person {pid} {'is no longer restricted' if done else 'was not restricted'}")
+
+
 # -- sync ------------------------------------------------------------------------------------------
 class _SyncProgress:
     """Rich progress for a sync: one bar per stream (rows read; a total where the engine gives one)."""
@@ -668,7 +702,14 @@ def reconcile(
     try:
         report = run_reconcile(registry, cluster, destination, repair=not dry_run)
         table = Table(
-            "destination", "held there", "checked", "in step", "to resubscribe", "to unsubscribe", "unknown to the hub"
+            "destination",
+            "held there",
+            "checked",
+            "in step",
+            "to resubscribe",
+            "to unsubscribe",
+            "restricted",
+            "unknown to the hub",
         )
         table.add_row(
             destination,
@@ -677,6 +718,7 @@ def reconcile(
             str(report.in_step),
             str(report.resubscribe),
             str(report.unsubscribe),
+            str(report.restricted),
             str(report.unknown_to_hub),
         )
         out.print(table)

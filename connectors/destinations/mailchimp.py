@@ -4,6 +4,10 @@
   address) with ``status`` and ``status_if_new``, merge fields FNAME / LNAME and the language;
 - erase: ``POST /lists/{list_id}/members/{hash}/actions/delete-permanent`` (a 404 means nothing is
   left to erase, which is the goal);
+- restriction (GDPR Art. 18): ``DELETE /lists/{list_id}/members/{hash}``, which archives the member
+  (status ``archived``; the record stays, no mail goes out); a 404 means the audience does not
+  hold them, which is the goal. A lift needs no call of its own: the upsert that follows it (when
+  the consent holds) brings an archived member back through ``status_if_new``;
 - members (reconciliation): ``GET /lists/{list_id}/members?count=&offset=``.
 
 The API's error ``detail`` can quote the address; only the status and ``title`` are kept.
@@ -78,9 +82,13 @@ class MailchimpDestination:
         if message.kind == "erase":
             handle = message.handle.get("subscriber_hash")
             return ("POST", f"{members}/{handle}/actions/delete-permanent", None) if handle else None
+        if message.kind == "restriction-lifted":
+            return None
         email = message.fields.get("email")
         if not email:
             return None
+        if message.kind == "restriction":
+            return "DELETE", f"{members}/{subscriber_hash(email)}", None
         status = "subscribed" if message.kind == "upsert" else "unsubscribed"
         body: dict[str, Any] = {"email_address": email, "status": status, "status_if_new": status}
         if message.kind == "upsert":
@@ -97,6 +105,10 @@ class MailchimpDestination:
     def _nothing_to_address(message: Outgoing) -> dict[str, Any] | DeliveryFailed:
         if message.kind == "erase":
             return {"erased": False, "reason": "no address was known"}
+        if message.kind == "restriction":
+            return {"archived": False, "reason": "no address: the audience cannot hold the person"}
+        if message.kind == "restriction-lifted":
+            return {"lifted": True, "reason": "no call: the current state follows as its own delivery"}
         return DeliveryFailed("the person has no e-mail address", retryable=False)
 
     def deliver(self, message: Outgoing) -> dict[str, Any]:
@@ -110,7 +122,9 @@ class MailchimpDestination:
         response = self._call(method, path, body)
         if message.kind == "erase" and response.status_code in (200, 204, 404):
             return {"erased": True, "http": response.status_code}
-        if message.kind == "erase" or response.status_code != 200:
+        if message.kind == "restriction" and response.status_code in (200, 204, 404):
+            return {"archived": True, "http": response.status_code}
+        if message.kind in ("erase", "restriction") or response.status_code != 200:
             raise DeliveryFailed(self._title(response), retryable=False)
         member = response.json()
         return {
@@ -157,8 +171,9 @@ class MailchimpDestination:
         for result in results:
             delivery_id = uuid.UUID(str(result.get("operation_id")))
             code = int(result.get("status_code", 0))
-            erase = kinds.get(str(result.get("operation_id"))) == "erase"
-            if code in (200, 204) or (code == 404 and erase):
+            # a member that is not there is the goal of an erasure or a restriction
+            removal = kinds.get(str(result.get("operation_id"))) in ("erase", "restriction")
+            if code in (200, 204) or (code == 404 and removal):
                 try:
                     member = json.loads(result.get("response") or "{}")
                 except ValueError:

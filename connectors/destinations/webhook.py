@@ -4,7 +4,10 @@ Each delivery is ``POST <base_url>`` with a JSON body ``{"delivery", "kind", "pe
 "sent_at"}`` and three headers: ``X-Hub-Delivery`` (the delivery id; a receiver that has seen it
 answers 409, which counts as delivered), ``X-Hub-Timestamp`` (unix seconds) and
 ``X-Hub-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + body)>``. Receivers refuse
-timestamps outside their replay window. An erasure carries no fields, only the person's hub id.
+timestamps outside their replay window. An erasure carries no fields, only the person's hub id;
+so do a restriction of processing (``kind`` "restriction": stop processing, keep nothing beyond
+storage) and its end ("restriction-lifted"; the person's current state follows as an upsert when
+their consent holds).
 """
 
 from __future__ import annotations

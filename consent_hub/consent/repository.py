@@ -131,6 +131,9 @@ class ConsentRepository:
                 ],
             )
         touched = [states[i] for i in fresh | changed]
+        # the state is kept for everyone, the key only for active people: a restricted person's
+        # grant must not make them visible (the lift rebuilds their keys from these states)
+        active = access_keys.active_among(self.session, [s["person_id"] for s in touched if s["status"] == "granted"])
         granted = [
             {
                 "key": access_keys.consent_key(s["target_kind"], s["target_ref"], s["purpose"]),
@@ -138,7 +141,7 @@ class ConsentRepository:
                 "expires_at": s["expires_at"],
             }
             for s in touched
-            if s["status"] == "granted"
+            if s["status"] == "granted" and s["person_id"] in active
         ]
         revoked = [
             {"k": access_keys.consent_key(s["target_kind"], s["target_ref"], s["purpose"]), "p": s["person_id"]}

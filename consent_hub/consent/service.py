@@ -38,6 +38,7 @@ OSLO_STATUS = {
     "expired": "nietGekend",
 }
 CLOCK_SKEW = dt.timedelta(minutes=5)
+CONSENTING = ("active", "restricted")  # people whose consent events are recorded
 
 
 @dataclass(frozen=True)
@@ -147,7 +148,10 @@ class ConsentService:
                 return earlier, False
         people = PeopleService(self.uow)
         person = people.repo.get(person_id)
-        if person is None or person.status != "active":
+        # a restricted person's decisions are still recorded (a withdrawal must not be lost, nor
+        # re-subscribe them when the restriction is lifted); the projection gives them no access
+        # key and the outbox sends nothing until the lift
+        if person is None or person.status not in CONSENTING:
             raise NotFound("no such person")
         event, record, evidence = self._prepare(actor, person_id, spec, idempotency_key, request_hash, utcnow())
         self.audit.append(actor, record)
@@ -162,7 +166,7 @@ class ConsentService:
         """``record`` for imports: (person, consent, idempotency key) triples under the same rules,
         with batched queries and one audit append. Items whose key was used before for the same
         request are left out (a re-read page creates nothing); a key reused for a different
-        request raises Conflict; people who are not active are left out."""
+        request raises Conflict; erased people are left out."""
         if actor.role not in roles.PEOPLE_WRITERS:
             raise Forbidden(f"role {actor.role!r} may not record consent")
         if not items:
@@ -180,7 +184,7 @@ class ConsentService:
                 if used[key] != request_hash:
                     raise Conflict("this idempotency key was used for a different request")
                 continue
-            if statuses.get(person_id) != "active":
+            if statuses.get(person_id) not in CONSENTING:
                 continue
             used[key] = request_hash
             prepared.append(self._prepare(actor, person_id, spec, key, request_hash, now))

@@ -18,7 +18,7 @@ DESTINATIONS = "consent_hub.destinations"
 class Outgoing:
     delivery_id: uuid.UUID
     destination: str
-    kind: str  # upsert | unsubscribe | erase
+    kind: str  # upsert | unsubscribe | erase | restriction | restriction-lifted
     person_ref: str  # the hub person id; adapters may use it as their own external id
     fields: dict[str, str | None] = field(default_factory=dict)  # only those the purpose allows
     handle: dict[str, Any] = field(default_factory=dict)  # what an erasure needs once the key is gone

@@ -1,9 +1,11 @@
 """Reconciliation: compare what a destination holds with what it should hold, and repair.
 
 For every person the hub ever subscribed there, the destination should show ``subscribed`` when
-their consent holds now and not subscribed otherwise. Drift (a member unsubscribed by hand in the
-tool, a lost delivery, a member re-subscribed in the tool after a withdrawal) is repaired by
-enqueueing the right delivery, which the worker then sends with the usual send-time checks.
+their consent holds now and they are not restricted, and not subscribed otherwise (a restricted
+person is repaired with a ``restriction``, which archives them, not with an unsubscribe). Drift
+(a member unsubscribed by hand in the tool, a lost delivery, a member re-subscribed in the tool
+after a withdrawal) is repaired by enqueueing the right delivery, which the worker then sends
+with the usual send-time checks.
 Members the hub never sent are reported, not touched: the hub cannot know who they are.
 """
 
@@ -31,7 +33,8 @@ class ReconcileReport:
     checked: int = 0
     in_step: int = 0
     resubscribe: int = 0  # consent holds, the destination does not show them subscribed
-    unsubscribe: int = 0  # no consent, the destination shows them subscribed
+    unsubscribe: int = 0  # no consent or restricted, the destination shows them subscribed
+    restricted: int = 0  # checked people whose processing is restricted (never "should be subscribed")
     unknown_to_hub: int = 0
     repaired: list[str] = field(default_factory=list)  # delivery ids enqueued
 
@@ -55,7 +58,9 @@ def reconcile(registry: ClusterRegistry, cluster: str, destination: str, *, repa
             sent = OutboxRepository(uow.session).delivered_people(destination)
             statuses = people.repo.statuses(sent)
             active = [p for p in sent if statuses.get(p) == "active"]
+            restricted = [p for p in sent if statuses.get(p) == "restricted"]
             views = people.read(actor, active, purpose=cfg.purpose, fields=["email"]) if active else []
+            views += people.read_for_restriction(actor, restricted, purpose=cfg.purpose)
             kind, ref = ("house", cfg.house) if cfg.house else ("cluster", cluster)
             granted = OutboxRepository(uow.session).granted_among(active, cfg.purpose, kind, str(ref), utcnow())
             matched: set[str] = set()
@@ -66,7 +71,9 @@ def reconcile(registry: ClusterRegistry, cluster: str, destination: str, *, repa
                 key = _key(adapter.erasure_handle(view.fields.get("email")))
                 matched.add(key)
                 report.checked += 1
-                should = view.id in granted
+                is_restricted = statuses.get(view.id) == "restricted"
+                report.restricted += is_restricted
+                should = view.id in granted and not is_restricted
                 shows = held.get(key) == "subscribed"
                 if should == shows:
                     report.in_step += 1
@@ -76,7 +83,8 @@ def reconcile(registry: ClusterRegistry, cluster: str, destination: str, *, repa
                     rows.append(outbox.row(destination, view.id, "upsert", f"reconcile:{run}"))
                 else:
                     report.unsubscribe += 1
-                    rows.append(outbox.row(destination, view.id, "unsubscribe", f"reconcile:{run}"))
+                    fix = "restriction" if is_restricted else "unsubscribe"
+                    rows.append(outbox.row(destination, view.id, fix, f"reconcile:{run}"))
             report.unknown_to_hub = len(set(held) - matched)
             if repair and rows:
                 outbox.repo.add(rows)
@@ -91,6 +99,7 @@ def reconcile(registry: ClusterRegistry, cluster: str, destination: str, *, repa
                         "checked": report.checked,
                         "resubscribe": report.resubscribe,
                         "unsubscribe": report.unsubscribe,
+                        "restricted": report.restricted,
                         "unknown": report.unknown_to_hub,
                         "repair": repair,
                         "at": utcnow().isoformat(),

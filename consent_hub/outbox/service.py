@@ -6,12 +6,19 @@ Enqueue rules (all in the caller's transaction):
   (something was delivered or is waiting); someone who never agreed is never sent anywhere;
 - an expired grant enqueues an ``unsubscribe`` once (dedupe key ``expiry:<event>``);
 - an erasure enqueues an ``erase`` for every destination that knows the person, with the handle
-  the destination needs (computed before the key is destroyed), and supersedes waiting upserts.
+  the destination needs (computed before the key is destroyed), and supersedes waiting upserts;
+- a restriction (GDPR Art. 18) enqueues a ``restriction`` for every destination that holds or
+  should hold the person (it knows them, or their consent for its audience holds) and supersedes
+  waiting upserts and unsubscribes; consent changes of a restricted person enqueue nothing;
+- a lift enqueues a ``restriction-lifted`` to those destinations, followed by an ``upsert`` where
+  the consent holds (otherwise nothing: the restriction already took them out of the audience).
 
 Delivery (``OutboxWorker``): the oldest waiting delivery per (destination, person) goes first; an
 upsert is re-checked against the consent at send time and sent as an unsubscribe (or not at all)
-when the consent no longer holds; failures back off exponentially with jitter and die after the
-destination's ``max_attempts``; every send records its status and receipt.
+when the consent no longer holds, and an upsert or unsubscribe for a person restricted since it
+was enqueued is sent as the ``restriction`` (never as a subscribe); failures back off
+exponentially with jitter and die after the destination's ``max_attempts``; every send records
+its status and receipt.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from consent_hub.config import DestinationConfig
 from consent_hub.errors import ConfigurationError, Forbidden
 from consent_hub.outbox.destinations import DeliveryFailed, Destination, Outgoing, destination_factory
 from consent_hub.outbox.repository import OutboxRepository
+from consent_hub.people.repository import PeopleRepository
 from consent_hub.storage.models import ConsentEvent, OutboxDelivery, utcnow
 
 log = logging.getLogger("consent_hub.outbox")
@@ -41,6 +49,7 @@ READERS = frozenset({roles.CLUSTER_ADMIN, roles.CLUSTER_DPO, roles.CLUSTER_SERVI
 FINAL = ("delivered", "dead", "superseded")
 BATCH_FROM = 20  # this many due deliveries to one destination go as batches, where it offers them
 BATCH_SIZE = 500
+PERSON_KINDS = ("upsert", "unsubscribe", "restriction", "restriction-lifted")  # sent only while the person exists
 
 
 def _serves(cfg: DestinationConfig, purpose: str, kind: str, ref: str) -> bool:
@@ -91,6 +100,9 @@ class OutboxService:
             return 0
         rows: list[dict[str, Any]] = []
         known: dict[str, set[uuid.UUID]] = {}
+        # a restricted person's decisions wait for the lift, which delivers their state then
+        statuses = PeopleRepository(self.uow.session).statuses([e.person_id for e in events])
+        events = [e for e in events if statuses.get(e.person_id) == "active"]
         for name, cfg in self.destinations.items():
             relevant = [e for e in events if _serves(cfg, e.purpose, e.target_kind, e.target_ref)]
             if not relevant:
@@ -130,7 +142,44 @@ class OutboxService:
             finally:
                 adapter.close()
             rows.append(self.row(name, person_id, "erase", "erasure", payload={"handle": handle}))
+        self.repo.supersede_waiting(person_id, kinds=PERSON_KINDS)
+        self.repo.add(rows)
+        return len(rows)
+
+    def _concerned(self, person_id: uuid.UUID) -> list[tuple[str, bool]]:
+        """(destination, consent holds now) for every destination that holds or should hold the
+        person: it received or awaits an upsert, or the person's consent for its audience holds."""
+        out: list[tuple[str, bool]] = []
+        now = utcnow()
+        for name, cfg in self.destinations.items():
+            kind, ref = ("house", cfg.house) if cfg.house else ("cluster", self.uow.cluster)
+            granted = person_id in self.repo.granted_among([person_id], cfg.purpose, kind, str(ref), now)
+            if granted or person_id in self.repo.known_people(name, [person_id]):
+                out.append((name, granted))
+        return out
+
+    def restricted(self, person_id: uuid.UUID) -> int:
+        """Called by the restriction: every destination concerned gets a ``restriction`` (a
+        Mailchimp-shaped audience archives the member); waiting upserts and unsubscribes are
+        dropped, the restriction takes their place."""
+        rows = [self.row(name, person_id, "restriction", "restriction") for name, _ in self._concerned(person_id)]
         self.repo.supersede_waiting(person_id, kinds=("upsert", "unsubscribe"))
+        self.repo.add(rows)
+        return len(rows)
+
+    def restriction_lifted(self, person_id: uuid.UUID) -> int:
+        """Called by the lift: every destination concerned gets a ``restriction-lifted`` and then,
+        where the consent holds, an ``upsert`` (re-checked at send time like any other)."""
+        rows: list[dict[str, Any]] = []
+        for name, granted in self._concerned(person_id):
+            lifted = self.row(name, person_id, "restriction-lifted", "restriction-lifted")
+            rows.append(lifted)
+            if granted:
+                upsert = self.row(name, person_id, "upsert", "restriction-lifted")
+                # strictly after the lift: one delivery per (destination, person) goes at a time,
+                # oldest first, so the destination sees the lift before the subscription
+                upsert["created_at"] = lifted["created_at"] + dt.timedelta(microseconds=1)
+                rows.append(upsert)
         self.repo.add(rows)
         return len(rows)
 
@@ -274,11 +323,14 @@ class OutboxWorker:
         plan: list[tuple[OutboxDelivery, str]] = []
         for delivery in deliveries:
             kind, pid = delivery.kind, delivery.person_id
-            if kind in ("upsert", "unsubscribe") and pid is not None:
-                if statuses.get(pid) != "active":
+            if kind in PERSON_KINDS and pid is not None:
+                status = statuses.get(pid)
+                if status not in ("active", "restricted"):
                     delivery.status, delivery.last_error = "superseded", "the person was erased"
                     report.superseded += 1
                     continue
+                if status == "restricted" and kind in ("upsert", "unsubscribe"):
+                    kind = "restriction"  # restricted since this was enqueued: never a subscribe
                 if kind == "upsert" and pid not in granted:
                     kind = "unsubscribe"  # the consent changed since this was enqueued
                 if kind == "unsubscribe" and pid not in sent_before:
@@ -292,6 +344,9 @@ class OutboxWorker:
             if ids:
                 for view in people.read(self.actor, ids, purpose=cfg.purpose, fields=wanted):
                     fields_of_person[view.id] = view.fields
+        restricting = [d.person_id for d, k in plan if k == "restriction" and d.person_id is not None]
+        for view in people.read_for_restriction(self.actor, restricting, purpose=cfg.purpose):
+            fields_of_person[view.id] = view.fields
         out: list[tuple[OutboxDelivery, DestinationConfig, Outgoing]] = []
         for delivery, kind in plan:
             handle = json.loads(delivery.payload).get("handle", {})

@@ -26,6 +26,8 @@ from consent_hub.people.schemas import (
     PersonOut,
     PersonUpdated,
     RelationIn,
+    Restriction,
+    RestrictionRequest,
 )
 from consent_hub.people.service import PeopleService, PersonView
 
@@ -126,3 +128,21 @@ def update_person(ctx: Context, person_id: uuid.UUID, body: Annotated[dict[str, 
 def erase_person(ctx: Context, person_id: uuid.UUID, body: ErasureRequest | None = None) -> Erased:
     erased_now = PeopleService(ctx.uow).erase(ctx.actor, person_id, reference=body.reference if body else None)
     return Erased(id=person_id, status="erased", erased_now=erased_now)
+
+
+@router.post("/{person_id}/restriction", response_model=Restriction)
+def restrict_person(ctx: Context, person_id: uuid.UUID, body: RestrictionRequest | None = None) -> Restriction:
+    """Restrict processing (GDPR Art. 18): the person is kept but visible to no house and archived
+    at every destination. Restricting a restricted person changes nothing (``changed: false``);
+    an erased person cannot be restricted (404 ErasedPerson)."""
+    changed = PeopleService(ctx.uow).restrict(ctx.actor, person_id, reference=body.reference if body else None)
+    return Restriction(id=person_id, status="restricted", changed=changed)
+
+
+@router.delete("/{person_id}/restriction", response_model=Restriction)
+def lift_restriction(ctx: Context, person_id: uuid.UUID, body: RestrictionRequest | None = None) -> Restriction:
+    """Lift a restriction: visibility follows the person's relations and consents again and
+    destinations receive their current state. Lifting when there is no restriction changes
+    nothing (``changed: false``)."""
+    changed = PeopleService(ctx.uow).lift_restriction(ctx.actor, person_id, reference=body.reference if body else None)
+    return Restriction(id=person_id, status="active", changed=changed)

@@ -76,12 +76,29 @@ class BulkCreated(BaseModel):
     invalid: dict[str, list[dict[str, str]]]
 
 
+REFERENCE_PATTERN = r"^[A-Za-z0-9._:/-]{1,80}$"
+
+
 class ErasureRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reference: str | None = Field(
-        default=None, pattern=r"^[A-Za-z0-9._:/-]{1,80}$", description="request register reference, no personal data"
+        default=None, pattern=REFERENCE_PATTERN, description="request register reference, no personal data"
     )
+
+
+class RestrictionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reference: str | None = Field(
+        default=None, pattern=REFERENCE_PATTERN, description="request register reference, no personal data"
+    )
+
+
+class Restriction(BaseModel):
+    id: uuid.UUID
+    status: str = Field(description="restricted, or active once lifted")
+    changed: bool = Field(description="false when the person already was in that state (the call is idempotent)")
 
 
 class Erased(BaseModel):

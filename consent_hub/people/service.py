@@ -35,6 +35,7 @@ from consent_hub.storage.models import Person, utcnow
 
 TABLE = "people"
 PURPOSE = re.compile(r"^[a-z][a-z0-9-]{1,79}$")
+REFERENCE = re.compile(r"^[A-Za-z0-9._:/-]{1,80}$")  # a request register reference: no room for an address
 
 
 @dataclass
@@ -66,6 +67,24 @@ def _check_purpose(purpose: str) -> str:
             ]
         )
     return purpose
+
+
+def _reference_detail(reference: str | None) -> dict[str, Any]:
+    """The audit detail of a reference; the audit log is append-only, so it must carry no
+    personal data: only register-style references pass."""
+    if reference is None:
+        return {}
+    if not isinstance(reference, str) or not REFERENCE.match(reference):
+        raise InvalidInput(
+            [
+                {
+                    "field": "reference",
+                    "problem": "must be a request register reference (letters, digits, . _ : / -)",
+                    "type": "value_error",
+                }
+            ]
+        )
+    return {"reference": reference}
 
 
 class PeopleService:
@@ -204,7 +223,8 @@ class PeopleService:
         if unknown:
             raise InvalidInput([{"field": k, "problem": "unknown field", "type": "extra_forbidden"} for k in unknown])
         values = validate_fields(changes, phone_region=self.uow.rt.phone_region)
-        person = self._active(person_id)
+        # a restricted person may be rectified: contested accuracy is a common reason to restrict
+        person = self._not_erased(person_id)
         self.audit.append(actor, AuditRecord("people.update", [person_id], sorted(changes)))
         cipher = self.cipher(person_id)
         present = values.present()
@@ -266,6 +286,39 @@ class PeopleService:
             updated_at=now,
         )
         self.repo.update_row(person_id, values)
+        return True
+
+    def restrict(self, actor: Actor, person_id: uuid.UUID, *, reference: str | None = None) -> bool:
+        """Restriction of processing (GDPR Art. 18): the person stays stored but no house sees
+        them (their access keys go; ``visible`` requires an active person), no read decrypts them,
+        and every destination that holds or should hold them is told in this transaction (an
+        archive, a restriction event). Idempotent: returns False when already restricted. An
+        erased person cannot be restricted."""
+        self._require(actor, roles.PEOPLE_WRITERS)
+        person = self._not_erased(person_id)
+        if person.status == "restricted":
+            return False
+        detail = _reference_detail(reference)
+        self.audit.append(actor, AuditRecord("people.restrict", [person_id], detail=detail))
+        OutboxService(self.uow).restricted(person_id)
+        access_keys.forget_person(self.uow.session, person_id)
+        self.repo.update_row(person_id, {"status": "restricted", "updated_at": utcnow()})
+        return True
+
+    def lift_restriction(self, actor: Actor, person_id: uuid.UUID, *, reference: str | None = None) -> bool:
+        """End a restriction: the person is active again, their access keys are rebuilt from their
+        relations and granted consent states (including those recorded during the restriction),
+        and destinations receive the lift and the person's current state. Idempotent: returns
+        False when the person was not restricted."""
+        self._require(actor, roles.PEOPLE_WRITERS)
+        person = self._not_erased(person_id)
+        if person.status != "restricted":
+            return False
+        detail = _reference_detail(reference)
+        self.audit.append(actor, AuditRecord("people.lift-restriction", [person_id], detail=detail))
+        self.repo.update_row(person_id, {"status": "active", "updated_at": utcnow()})
+        access_keys.rebuild_person(self.uow.session, person_id)
+        OutboxService(self.uow).restriction_lifted(person_id)
         return True
 
     def reindex_coarse(self, actor: Actor, *, batch: int = 1000) -> int:
@@ -331,6 +384,23 @@ class PeopleService:
             return []
         return self._decrypt(actor, person_ids, purpose=purpose, wanted=list(fields), detail=detail)
 
+    def read_for_restriction(self, actor: Actor, person_ids: Sequence[uuid.UUID], *, purpose: str) -> list[PersonView]:
+        """For the outbox and reconciliation only: the address a destination needs to archive a
+        restricted person. Carrying out the restriction is the one use of a restricted person's
+        data besides storing it; the read is audited like any other."""
+        self._require(actor, roles.PEOPLE_READERS)
+        _check_purpose(purpose)
+        if not person_ids:
+            return []
+        return self._decrypt(
+            actor,
+            person_ids,
+            purpose=purpose,
+            wanted=["email"],
+            detail={"restriction": True},
+            readable_statuses=("active", "restricted"),
+        )
+
     def _decrypt(
         self,
         actor: Actor,
@@ -339,11 +409,12 @@ class PeopleService:
         purpose: str,
         wanted: list[str],
         detail: dict[str, Any] | None = None,
+        readable_statuses: tuple[str, ...] = ("active",),
     ) -> list[PersonView]:
         """The one path that decrypts a person's fields: audit first, then unwrap and open."""
         ids = list(dict.fromkeys(person_ids))
         rows = self.repo.ciphertexts(ids, [f"{name}_ct" for name in wanted])
-        readable = [pid for pid in ids if pid in rows and rows[pid][1] == "active"]
+        readable = [pid for pid in ids if pid in rows and rows[pid][1] in readable_statuses]
         if not readable:
             raise NotFound("no such person") if len(ids) == 1 else NotFound("none of these people exist")
         # recorded before any key is unwrapped: a read that cannot be audited does not happen
@@ -407,11 +478,11 @@ class PeopleService:
         return {pid: FieldCipher(unwrap(bytes(key[0]), pid.bytes, key[1]), self.cluster) for pid, key in keys.items()}
 
     # -- internals -----------------------------------------------------------------------------
-    def _active(self, person_id: uuid.UUID) -> Person:
+    def _not_erased(self, person_id: uuid.UUID) -> Person:
         person = self.repo.get(person_id)
         if person is None:
             raise NotFound("no such person")
-        if person.status != "active":
+        if person.status == "erased":
             raise ErasedPerson("this person was erased")
         return person
 

@@ -1,7 +1,10 @@
 """Access keys: the denormalised index of who is reachable through which basis.
 
-Written in the same transaction as the relation, consent state or erasure that changes them, by
-the one function per change below; read only by the access repository's counts.
+Written in the same transaction as the relation, consent state, restriction or erasure that
+changes them, by the one function per change below; read only by the access repository's counts.
+Only active people hold keys: counts from the keys do not look at the person's status, so a
+restricted or erased person must have none (every writer here and in the consent projection
+leaves them out).
 """
 
 from __future__ import annotations
@@ -10,11 +13,11 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import Table, Uuid, delete, select
+from sqlalchemy import Table, Uuid, bindparam, delete, select, text
 from sqlalchemy.orm import Session
 
 from consent_hub.storage.bulk import among, upsert_rows
-from consent_hub.storage.models import AccessKey, Relation
+from consent_hub.storage.models import AccessKey, Person, Relation
 
 RELATIONS: Table = Relation.__table__  # type: ignore[assignment]
 ACCESS_KEYS: Table = AccessKey.__table__  # type: ignore[assignment]
@@ -54,6 +57,10 @@ def touch_relations(
         {"first_seen": "least", "last_seen": "greatest"},
     )
     new = [key for key in seen if key not in existing]
+    # the relation is stored for everyone the caller passes (a restricted person's history is
+    # kept), but only an active person gets its key: a lift rebuilds the rest from the relations
+    active = active_among(session, [p for p, _, _, _ in new])
+    new = [key for key in new if key[0] in active]
     upsert_rows(
         session,
         ACCESS_KEYS,
@@ -63,23 +70,52 @@ def touch_relations(
     return list(dict.fromkeys(p for p, _, _, _ in new))
 
 
+def active_among(session: Session, people: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Those of ``people`` who are active, one statement per chunk (imports pass thousands)."""
+    out: set[uuid.UUID] = set()
+    for clause in among(session, Person.id, people, Uuid()):
+        out.update(session.scalars(select(Person.id).where(clause, Person.status == "active")))
+    return out
+
+
 def forget_person(session: Session, person_id: uuid.UUID) -> None:
     session.execute(delete(AccessKey).where(AccessKey.person_id == person_id))
 
 
+def _insert_from_sources(session: Session, person_id: uuid.UUID | None) -> None:
+    """Keys of active people (one person's, or everyone's) from their relations and granted
+    consent states: the one text of this derivation. Expired grants keep their key: the expiry is
+    applied when counting."""
+    conn = session.connection()
+    house_hex = "replace(CAST(r.house_id AS TEXT), '-', '')" if conn.dialect.name == "postgresql" else "r.house_id"
+    only = " AND p.id = :person_id" if person_id is not None else ""
+    params = {"person_id": person_id} if person_id is not None else {}
+    for sql in (
+        "INSERT INTO access_keys (key, person_id, expires_at) "  # noqa: S608 - fixed text, no input
+        f"SELECT DISTINCT CASE WHEN r.kind = 'customer' THEN 'c:' ELSE 's:' END || {house_hex}, r.person_id, "
+        "CAST(NULL AS TIMESTAMP) FROM relations r JOIN people p ON p.id = r.person_id "
+        f"WHERE p.status = 'active'{only}",
+        "INSERT INTO access_keys (key, person_id, expires_at) "  # noqa: S608 - fixed text, no input
+        "SELECT CASE WHEN s.target_kind = 'house' THEN 'h:' || s.target_ref || ':' || s.purpose "
+        "ELSE 'k:' || s.purpose END, s.person_id, s.expires_at "
+        "FROM consent_states s JOIN people p ON p.id = s.person_id "
+        f"WHERE s.status = 'granted' AND p.status = 'active'{only}",
+    ):
+        stmt = text(sql)
+        if person_id is not None:
+            stmt = stmt.bindparams(bindparam("person_id", type_=Uuid()))
+        conn.execute(stmt, params)
+
+
+def rebuild_person(session: Session, person_id: uuid.UUID) -> None:
+    """Recompute one person's keys (a lifted restriction); none unless the person is active."""
+    forget_person(session, person_id)
+    session.flush()
+    _insert_from_sources(session, person_id)
+
+
 def rebuild_all(session: Session) -> None:
     """Recompute every key from relations and consent states (after bulk loads, or to check for
-    drift). Expired grants keep their key: the expiry is applied when counting."""
-    conn = session.connection()
-    house_hex = "replace(CAST(house_id AS TEXT), '-', '')" if conn.dialect.name == "postgresql" else "house_id"
-    conn.exec_driver_sql("DELETE FROM access_keys")
-    conn.exec_driver_sql(
-        "INSERT INTO access_keys (key, person_id, expires_at) "  # noqa: S608 - fixed text, no input
-        f"SELECT DISTINCT CASE WHEN kind = 'customer' THEN 'c:' ELSE 's:' END || {house_hex}, person_id, "
-        "CAST(NULL AS TIMESTAMP) FROM relations"
-    )
-    conn.exec_driver_sql(
-        "INSERT INTO access_keys (key, person_id, expires_at) "
-        "SELECT CASE WHEN target_kind = 'house' THEN 'h:' || target_ref || ':' || purpose ELSE 'k:' || purpose END, "
-        "person_id, expires_at FROM consent_states WHERE status = 'granted'"
-    )
+    drift)."""
+    session.connection().exec_driver_sql("DELETE FROM access_keys")
+    _insert_from_sources(session, None)
