@@ -462,8 +462,7 @@ def measure_counts(registry: ClusterRegistry, engine: Engine, args: argparse.Nam
 
 EXPORT_STEPS: tuple[tuple[str, Any, str], ...] = (
     ("grant (policy, house)", AccessService, "grant"),
-    ("members statement (AudienceRepository.members)", AudienceRepository, "members"),
-    ("consent events of the members", AudienceRepository, "consent_events"),
+    ("members and their consent events (one statement)", AudienceRepository, "members_with_consent"),
     ("snapshot rows (add_export)", AudienceRepository, "add_export"),
     ("decrypt (PeopleService.read_members)", PeopleService, "read_members"),
     ("  audit appends (export entry + read entry)", AuditLog, "append"),

@@ -9,12 +9,12 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, String, Uuid, and_, cast, distinct, func, literal, or_, select, union_all
+from sqlalchemy import Select, String, and_, cast, distinct, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from consent_hub.access.repository import Scope, basis_key, visible
 from consent_hub.audiences.schemas import SegmentFilters
-from consent_hub.storage.bulk import among, insert_rows
+from consent_hub.storage.bulk import insert_rows
 from consent_hub.storage.models import (
     AccessKey,
     AudienceExport,
@@ -172,20 +172,27 @@ class AudienceRepository:
         count = next(int(n) for cell, n in rows if cell is None)
         return count, {str(cell): int(n) for cell, n in rows if cell is not None}
 
-    def consent_events(self, people: Sequence[uuid.UUID], purpose: str, house: str) -> dict[uuid.UUID, uuid.UUID]:
-        """The consent event each member's eligibility rests on (house-scoped state), if any."""
-        out: dict[uuid.UUID, uuid.UUID] = {}
-        for clause in among(self.session, ConsentState.person_id, people, Uuid()):
-            rows = self.session.execute(
-                select(ConsentState.person_id, ConsentState.event_id).where(
-                    clause,
-                    ConsentState.purpose == purpose,
-                    ConsentState.status == "granted",
-                    ConsentState.target_ref.in_((house,)),
-                )
-            )
-            out.update({p: e for p, e in rows})
-        return out
+    def members_with_consent(
+        self,
+        f: SegmentFilters,
+        bases: Sequence[str],
+        scope: Scope,
+        purpose: str,
+        house: str,
+        person: Sequence[Any] = (),
+    ) -> list[tuple[uuid.UUID, uuid.UUID | None]]:
+        """The members and, for each, the consent event their eligibility rests on (the
+        house-scoped granted state, if any), in the same statement."""
+        members = self.members_statement(f, bases, scope, person).subquery()
+        state = and_(
+            ConsentState.person_id == members.c.person_id,
+            ConsentState.purpose == purpose,
+            ConsentState.target_kind == "house",
+            ConsentState.target_ref == house,
+            ConsentState.status == "granted",
+        )
+        stmt = select(members.c.person_id, ConsentState.event_id).select_from(members).outerjoin(ConsentState, state)
+        return [(p, e) for p, e in self.session.execute(stmt)]
 
     # saved segments and exports -----------------------------------------------------------------
     def add_segment(self, segment: Segment) -> None:

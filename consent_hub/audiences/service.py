@@ -198,8 +198,10 @@ class AudienceService:
         fields = [f for f in fields_of(groups) if f]
         if not fields:
             raise Forbidden(f"purpose {definition.purpose!r} allows no personal fields to this role")
-        members = self.repo.members(definition.filters, compiled.bases, scope, self._person_filters(definition))
-        consent_events = self.repo.consent_events(members, definition.purpose, house)
+        pairs = self.repo.members_with_consent(
+            definition.filters, compiled.bases, scope, definition.purpose, house, self._person_filters(definition)
+        )
+        members = [p for p, _ in pairs]
         export = AudienceExport(
             id=uuid.uuid4(),
             segment_id=segment_id,
@@ -214,7 +216,7 @@ class AudienceService:
         )
         self.repo.add_export(
             export,
-            [{"export_id": export.id, "person_id": p, "consent_event_id": consent_events.get(p)} for p in members],
+            [{"export_id": export.id, "person_id": p, "consent_event_id": e} for p, e in pairs],
         )
         self.audit.append(
             actor,
