@@ -94,7 +94,7 @@ class Person(Base):
     __tablename__ = "people"
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
-    status: Mapped[str] = mapped_column(String(16), default="active")  # active | erased
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active | restricted | erased
     email_bidx: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True)
     phone_bidx: Mapped[bytes | None] = mapped_column(LargeBinary(32), index=True)
     # coarse keyed indexes for audience filters (language; postal area = country + 2 characters)
@@ -458,7 +458,8 @@ class OutboxDelivery(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     destination: Mapped[str] = mapped_column(String(80))
     person_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
-    kind: Mapped[str] = mapped_column(String(16))  # upsert | unsubscribe | erase
+    # upsert | unsubscribe | erase | restriction | restriction-lifted
+    kind: Mapped[str] = mapped_column(String(32))
     cause: Mapped[str] = mapped_column(String(120))  # consent:<event id> | erasure | expiry:<event id> | export:<id>
     dedupe_key: Mapped[str | None] = mapped_column(String(160))
     payload: Mapped[str] = mapped_column(Text, default="{}")
@@ -467,7 +468,7 @@ class OutboxDelivery(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     next_attempt_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     delivered_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
-    sent_as: Mapped[str | None] = mapped_column(String(16))  # what was sent after the send-time check
+    sent_as: Mapped[str | None] = mapped_column(String(32))  # what was sent after the send-time check
     receipt: Mapped[str | None] = mapped_column(Text)  # the destination's answer (ids, status; no personal data)
     last_error: Mapped[str | None] = mapped_column(Text)
 
