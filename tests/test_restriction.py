@@ -294,9 +294,18 @@ def test_a_sync_or_a_consent_during_the_restriction_does_not_bring_the_person_ba
                 )
             ]
         )
+    # ... house A's engine reports a new purchase of the already linked customer: kept with the
+    # person (a restriction stops processing, not recording), so the lift finds their history whole
+    with town.uow() as uow:
+        ingest = IngestService(uow, town.actor(), "tixly")
+        result = ingest.record_sales(
+            [SaleLine("s1-b", "c1", HOUSE, "e1", "o1-b", "Volw.", None, 2500, 1, "online", T0 + dt.timedelta(days=1))]
+        )
+    assert result.suppressed == 0
     # ... and the buyer consents to cluster marketing through the preference centre
     consent(town, pid, "cluster-marketing", None)
     ref = pid.hex if town.backend == "sqlite" else str(pid)
+    assert town.sql("SELECT count(*) FROM sales WHERE person_id = :p", p=ref) == [(2,)]
     assert town.sql("SELECT count(*) FROM relations WHERE person_id = :p", p=ref) == [(2,)]
     granted = "SELECT count(*) FROM consent_states WHERE person_id = :p AND status = 'granted'"
     assert town.sql(granted, p=ref) == [(3,)]

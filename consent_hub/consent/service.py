@@ -27,6 +27,7 @@ from consent_hub.consent.schemas import ConsentRecord
 from consent_hub.errors import Conflict, Forbidden, InvalidInput, NotFound
 from consent_hub.houses.repository import HouseRepository
 from consent_hub.outbox.service import OutboxService
+from consent_hub.people.repository import RECORDED_STATUSES
 from consent_hub.people.service import PeopleService
 from consent_hub.storage.models import ConsentEvent, ConsentState, Notice, utcnow
 from consent_hub.validation import parse
@@ -38,7 +39,7 @@ OSLO_STATUS = {
     "expired": "nietGekend",
 }
 CLOCK_SKEW = dt.timedelta(minutes=5)
-CONSENTING = ("active", "restricted")  # people whose consent events are recorded
+CONSENTING = RECORDED_STATUSES  # people whose consent events are recorded
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from consent_hub.ingest.records import (
 )
 from consent_hub.ingest.repository import IngestRepository
 from consent_hub.people.fields import PERSON_FIELDS, PersonFields, email_index_form, validate_fields
+from consent_hub.people.repository import RECORDED_STATUSES
 from consent_hub.people.service import PeopleService
 from consent_hub.storage.models import utcnow
 
@@ -134,7 +135,7 @@ class IngestService:
                         result.written += 1
                     continue
                 pid = mapping.person_id
-                if pid is None or statuses.get(pid) != "active":
+                if pid is None or statuses.get(pid) not in RECORDED_STATUSES:
                     result.suppressed += 1  # erased in the hub, or never imported: stays out
                     continue
                 if mapping.fields_mac != cand.mac:
@@ -375,7 +376,7 @@ class IngestService:
                 mapping = customers.get(line.customer_id)
                 if mapping is None:
                     pass  # the customer is not imported (yet): the line waits for them by customer_ref
-                elif mapping[0] is not None and statuses.get(mapping[0]) == "active":
+                elif mapping[0] is not None and statuses.get(mapping[0]) in RECORDED_STATUSES:
                     person_id = mapping[0]
                 else:
                     result.suppressed += 1  # kept without a person: the house's totals stay right
@@ -437,7 +438,7 @@ class IngestService:
             if mapping is None:
                 result.skip(rec.external_id, "membership of a customer the hub does not know")
                 continue
-            if mapping.person_id is None or statuses.get(mapping.person_id) != "active":
+            if mapping.person_id is None or statuses.get(mapping.person_id) not in RECORDED_STATUSES:
                 result.suppressed += 1
                 continue
             existing.add(rec.external_id)

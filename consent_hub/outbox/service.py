@@ -39,7 +39,7 @@ from consent_hub.config import DestinationConfig
 from consent_hub.errors import ConfigurationError, Forbidden
 from consent_hub.outbox.destinations import DeliveryFailed, Destination, Outgoing, destination_factory
 from consent_hub.outbox.repository import OutboxRepository
-from consent_hub.people.repository import PeopleRepository
+from consent_hub.people.repository import RECORDED_STATUSES, PeopleRepository
 from consent_hub.storage.models import ConsentEvent, OutboxDelivery, utcnow
 
 log = logging.getLogger("consent_hub.outbox")
@@ -325,7 +325,7 @@ class OutboxWorker:
             kind, pid = delivery.kind, delivery.person_id
             if kind in PERSON_KINDS and pid is not None:
                 status = statuses.get(pid)
-                if status not in ("active", "restricted"):
+                if status not in RECORDED_STATUSES:
                     delivery.status, delivery.last_error = "superseded", "the person was erased"
                     report.superseded += 1
                     continue

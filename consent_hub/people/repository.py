@@ -30,6 +30,12 @@ def _id_keys(session: Session, ids: Sequence[uuid.UUID], column: Any) -> tuple[d
     return {pid: pid for pid in ids}, column
 
 
+# people whose data is kept current: a restriction (GDPR Art. 18) stops processing, not recording,
+# so imports, rectifications and consent decisions still reach a restricted person; only an active
+# person is visible to houses or sent to destinations
+RECORDED_STATUSES = ("active", "restricted")
+
+
 class PeopleRepository:
     def __init__(self, session: Session) -> None:
         self.session = session

@@ -29,7 +29,7 @@ from consent_hub.people.fields import (
     normalise_email,
     validate_fields,
 )
-from consent_hub.people.repository import KeyStoreRepository, PeopleRepository
+from consent_hub.people.repository import RECORDED_STATUSES, KeyStoreRepository, PeopleRepository
 from consent_hub.storage import access_keys
 from consent_hub.storage.models import Person, utcnow
 
@@ -398,7 +398,7 @@ class PeopleService:
             purpose=purpose,
             wanted=["email"],
             detail={"restriction": True},
-            readable_statuses=("active", "restricted"),
+            readable_statuses=RECORDED_STATUSES,
         )
 
     def _decrypt(
