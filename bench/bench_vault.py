@@ -7,13 +7,15 @@ Run from the repository root::
 
 Every backend gets a fresh cluster (hub.toml, keyring, migrated databases) in a temporary
 directory; PostgreSQL databases are named ``bench_vault_<hex>`` (plus ``_keys``) and
-``bench_plain_<hex>``, and are dropped at the end. The people are generated before any timing.
+``bench_plain_<hex>``, and are dropped at the end (``BENCH_KEEP_DATABASES=1`` keeps them, for a look
+at plans with psql; the log names them). The people are generated before any timing.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import random
 import resource
 import secrets
@@ -211,7 +213,9 @@ def cluster(backend: str, pg_url: str, workdir: Path) -> Iterator[tuple[ClusterR
             registry.dispose()
         if plain is not None:
             plain.dispose()
-        if created_pg:
+        if created_pg and os.environ.get("BENCH_KEEP_DATABASES") == "1":
+            console.log(f"kept for a look: {', '.join(created_pg)} (drop them when done)")
+        elif created_pg:
             with _admin(pg_url) as conn:
                 for name in created_pg:
                     conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, String, and_, cast, distinct, func, literal, or_, select, union_all
+from sqlalchemy import Select, String, and_, cast, distinct, func, literal, or_, select, text, union_all
 from sqlalchemy.orm import Session
 
 from consent_hub.access.repository import Scope, basis_key, visible
@@ -137,7 +137,15 @@ class AudienceRepository:
         having = buyer_filters(visits, f)
         return stmt.having(and_(*having)) if having else stmt
 
+    def _without_jit(self) -> None:
+        """PostgreSQL compiles a statement this size with LLVM once its estimated cost passes
+        ``jit_above_cost``: at a million people that took ~80 ms of a segment count, more than the
+        compiled code saves on a few hundred thousand rows. Off for this transaction only."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            self.session.execute(text("SET LOCAL jit = off"))
+
     def count(self, f: SegmentFilters, bases: Sequence[str], scope: Scope, person: Sequence[Any] = ()) -> int:
+        self._without_jit()
         inner = self.members_statement(f, bases, scope, person).subquery()
         return int(self.session.scalar(select(func.count()).select_from(inner)) or 0)
 
@@ -151,6 +159,7 @@ class AudienceRepository:
     ) -> tuple[int, dict[str, int]]:
         """The member count and the members per house, event type or month of their visits, from
         one statement: the visits are computed once and feed both."""
+        self._without_jit()
         visits = self._visits(f, bases, scope, person)
         members = self._members(visits, f).cte("members")
         if by == "house":
@@ -183,6 +192,7 @@ class AudienceRepository:
     ) -> list[tuple[uuid.UUID, uuid.UUID | None]]:
         """The members and, for each, the consent event their eligibility rests on (the
         house-scoped granted state, if any), in the same statement."""
+        self._without_jit()
         members = self.members_statement(f, bases, scope, person).subquery()
         state = and_(
             ConsentState.person_id == members.c.person_id,

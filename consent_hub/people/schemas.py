@@ -87,12 +87,8 @@ class ErasureRequest(BaseModel):
     )
 
 
-class RestrictionRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    reference: str | None = Field(
-        default=None, pattern=REFERENCE_PATTERN, description="request register reference, no personal data"
-    )
+class RestrictionRequest(ErasureRequest):
+    """The same body as an erasure request: a request register reference."""
 
 
 class Restriction(BaseModel):

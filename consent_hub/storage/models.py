@@ -350,7 +350,7 @@ class Sale(Base):
             "ix_sales_event_id_person_id",
             "event_id",
             "person_id",
-            postgresql_include=["ticket_count", "price", "sold_at"],
+            postgresql_include=["house_id", "ticket_count", "price", "sold_at"],
         ),
         Index("ix_sales_source_order_ref", "source", "order_ref"),
         Index("ix_sales_source_customer_ref", "source", "customer_ref"),

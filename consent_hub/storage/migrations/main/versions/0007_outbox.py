@@ -35,9 +35,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("dedupe_key", name="uq_outbox_dedupe_key"),
     )
     op.create_index("ix_outbox_status_next_attempt_at", "outbox", ["status", "next_attempt_at"])
-    op.create_index(
-        "ix_outbox_destination_person_id_created_at", "outbox", ["destination", "person_id", "created_at"]
-    )
+    op.create_index("ix_outbox_destination_person_id_created_at", "outbox", ["destination", "person_id", "created_at"])
 
 
 def downgrade() -> None:

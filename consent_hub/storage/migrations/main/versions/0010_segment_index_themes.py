@@ -21,7 +21,7 @@ def upgrade() -> None:
         "ix_sales_event_id_person_id",
         "sales",
         ["event_id", "person_id"],
-        postgresql_include=["ticket_count", "price", "sold_at"],
+        postgresql_include=["house_id", "ticket_count", "price", "sold_at"],
     )
     op.add_column("events", sa.Column("uit_themes", sa.Text(), nullable=False, server_default="[]"))
 
