@@ -6,7 +6,7 @@ characters already) and the audit log records who restricted them, when and unde
 
 Revision ID: 0011
 Revises: 0010
-Create Date: 2026-12-01
+Create Date: 2026-11-28
 """
 
 import sqlalchemy as sa
