@@ -27,6 +27,8 @@ from consent_hub.storage.models import (
     Segment,
 )
 
+SEGMENT_WORK_MEM = "64MB"  # per sort / hash node and worker of one segment statement
+
 
 def _day(value: dt.date) -> dt.datetime:
     return dt.datetime.combine(value, dt.time(), dt.UTC)
@@ -137,15 +139,18 @@ class AudienceRepository:
         having = buyer_filters(visits, f)
         return stmt.having(and_(*having)) if having else stmt
 
-    def _without_jit(self) -> None:
-        """PostgreSQL compiles a statement this size with LLVM once its estimated cost passes
-        ``jit_above_cost``: at a million people that took ~80 ms of a segment count, more than the
-        compiled code saves on a few hundred thousand rows. Off for this transaction only."""
+    def _analytical(self) -> None:
+        """Settings for a segment statement, for this transaction only (PostgreSQL). No JIT: once
+        the estimated cost passes ``jit_above_cost`` LLVM compilation took ~80 ms of a count at a
+        million people, more than the compiled code saves on a few hundred thousand rows. More
+        ``work_mem``: with the default 4 MB the hash of the caller's access keys (~300k people)
+        and the per-visit aggregate spilled to temporary files at that size."""
         if self.session.get_bind().dialect.name == "postgresql":
+            self.session.execute(text(f"SET LOCAL work_mem = '{SEGMENT_WORK_MEM}'"))
             self.session.execute(text("SET LOCAL jit = off"))
 
     def count(self, f: SegmentFilters, bases: Sequence[str], scope: Scope, person: Sequence[Any] = ()) -> int:
-        self._without_jit()
+        self._analytical()
         inner = self.members_statement(f, bases, scope, person).subquery()
         return int(self.session.scalar(select(func.count()).select_from(inner)) or 0)
 
@@ -159,7 +164,7 @@ class AudienceRepository:
     ) -> tuple[int, dict[str, int]]:
         """The member count and the members per house, event type or month of their visits, from
         one statement: the visits are computed once and feed both."""
-        self._without_jit()
+        self._analytical()
         visits = self._visits(f, bases, scope, person)
         members = self._members(visits, f).cte("members")
         if by == "house":
@@ -192,7 +197,7 @@ class AudienceRepository:
     ) -> list[tuple[uuid.UUID, uuid.UUID | None]]:
         """The members and, for each, the consent event their eligibility rests on (the
         house-scoped granted state, if any), in the same statement."""
-        self._without_jit()
+        self._analytical()
         members = self.members_statement(f, bases, scope, person).subquery()
         state = and_(
             ConsentState.person_id == members.c.person_id,
