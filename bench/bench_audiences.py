@@ -81,7 +81,7 @@ from connectors.uit.classify import CIRCUS, CONCERT, DANCE, THEATRE
 from consent_hub import roles
 from consent_hub.access.service import AccessService
 from consent_hub.actors import Actor
-from consent_hub.audiences.repository import AudienceRepository
+from consent_hub.audiences.repository import SEGMENT_WORK_MEM, AudienceRepository
 from consent_hub.audiences.schemas import SegmentDefinition
 from consent_hub.audiences.service import AudienceService
 from consent_hub.audit.service import AuditLog
@@ -403,7 +403,9 @@ def explain(engine: Engine, stmt: Select[Any]) -> list[str]:
         dialect=postgresql.psycopg.dialect(),  # type: ignore[no-untyped-call]
         compile_kwargs={"render_postcompile": True},  # the IN lists of the filters
     )
-    with engine.connect() as conn:
+    with engine.begin() as conn:  # with the settings AudienceRepository gives its statements
+        conn.exec_driver_sql(f"SET LOCAL work_mem = '{SEGMENT_WORK_MEM}'")
+        conn.exec_driver_sql("SET LOCAL jit = off")
         return [
             r[0]
             for r in conn.exec_driver_sql("EXPLAIN (ANALYZE, BUFFERS) " + str(compiled), compiled.construct_params())
