@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Table, Uuid, bindparam, func, or_, select, update
 
 from consent_hub.storage.bulk import among
-from consent_hub.storage.models import ConsentState, Event, House, Sale
+from consent_hub.storage.models import ConsentState, Event, House, Person, Sale
 
 EVENTS: Table = Event.__table__  # type: ignore[assignment]
 
@@ -19,8 +19,12 @@ class ExchangeRepository:
         self.session = session
 
     def consenting(self, purpose: str, recipient: str, now: dt.datetime) -> list[uuid.UUID]:
+        # only active people: a restricted person's consent stands but nothing is sent meanwhile
         rows = self.session.scalars(
-            select(ConsentState.person_id).where(
+            select(ConsentState.person_id)
+            .join(Person, Person.id == ConsentState.person_id)
+            .where(
+                Person.status == "active",
                 ConsentState.purpose == purpose,
                 ConsentState.target_kind == "recipient",
                 ConsentState.target_ref == recipient,
