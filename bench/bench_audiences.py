@@ -87,7 +87,6 @@ from consent_hub.audiences.service import AudienceService
 from consent_hub.audit.service import AuditLog
 from consent_hub.clusters import ClusterRegistry, UnitOfWork
 from consent_hub.config import DestinationConfig
-from consent_hub.consent.service import ConsentService
 from consent_hub.houses.service import HouseService
 from consent_hub.outbox import service as outbox_service
 from consent_hub.outbox.repository import OutboxRepository
@@ -546,9 +545,10 @@ def stopwatch(targets: Sequence[tuple[str, Any, str]]) -> Iterator[dict[str, lis
 PROFILED: tuple[tuple[str, Any, str], ...] = (
     ("cycle: enqueue_expiries", OutboxService, "enqueue_expiries"),
     ("cycle: claim", OutboxRepository, "claim_with_destination"),
-    ("delivery row (OutboxRepository.get)", OutboxRepository, "get"),
-    ("person row (PeopleRepository.get)", PeopleRepository, "get"),
-    ("consent re-check (is_granted)", ConsentService, "is_granted"),
+    ("delivery rows (OutboxRepository.get_many)", OutboxRepository, "get_many"),
+    ("person statuses (PeopleRepository.statuses)", PeopleRepository, "statuses"),
+    ("sent before (OutboxRepository.delivered_among)", OutboxRepository, "delivered_among"),
+    ("consent re-check (OutboxRepository.granted_among)", OutboxRepository, "granted_among"),
     ("audited decrypt (PeopleService.read)", PeopleService, "read"),
     ("  of which audit append", AuditLog, "append"),
     ("  of which key-store read", KeyStoreRepository, "wrapped"),
