@@ -448,6 +448,9 @@ def test_webhook_receives_restriction_and_lift_as_events_of_their_own(hub: Hub) 
     assert {g["person"] for g in got} == {str(pid)}
     assert got[1]["fields"] == {} and got[2]["fields"] == {}
     assert got[3]["fields"]["email"] == email(70)
+    # the receiver knows the person by hub id: no address was decrypted to restrict them there
+    reads = hub.sql("SELECT fields, detail FROM audit_entries WHERE action = 'people.read'")
+    assert reads and not [d for _, d in reads if "restriction" in d]
 
 
 def test_reconcile_counts_a_restricted_person_as_not_subscribed(town: Hub, crm: Any) -> None:

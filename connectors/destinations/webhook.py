@@ -31,6 +31,8 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
 
 
 class WebhookDestination:
+    knows_people_by_address = False  # the receiver knows the hub id: no address is read to tell it
+
     def __init__(self, name: str, config: DestinationConfig, transport: httpx.BaseTransport | None = None) -> None:
         self.name = name
         self.url = config.base_url

@@ -35,6 +35,10 @@ class DeliveryFailed(Exception):
 
 
 class Destination(Protocol):
+    """An adapter may set ``knows_people_by_address = False`` on its class when it identifies
+    people by their hub id: the worker then decrypts no address for its unsubscribes and
+    restrictions (the default is True: a mailing tool keys its members by address)."""
+
     def deliver(self, message: Outgoing) -> dict[str, Any]:
         """Send one message; return the receipt (ids and status, no personal data)."""
 

@@ -338,13 +338,18 @@ class OutboxWorker:
                     report.superseded += 1
                     continue
             plan.append((delivery, kind))
+        # a destination that knows people by their hub id (a webhook) gets no address for an
+        # unsubscribe or a restriction, so none is decrypted for it
+        by_address = getattr(self._adapter(destination, cfg), "knows_people_by_address", True)
         fields_of_person: dict[uuid.UUID, dict[str, str | None]] = {}
         for kind, wanted in (("upsert", list(SEND_FIELDS)), ("unsubscribe", ["email"])):
+            if kind == "unsubscribe" and not by_address:
+                continue
             ids = [d.person_id for d, k in plan if k == kind and d.person_id is not None]
             if ids:
                 for view in people.read(self.actor, ids, purpose=cfg.purpose, fields=wanted):
                     fields_of_person[view.id] = view.fields
-        restricting = [d.person_id for d, k in plan if k == "restriction" and d.person_id is not None]
+        restricting = [d.person_id for d, k in plan if k == "restriction" and d.person_id is not None and by_address]
         for view in people.read_for_restriction(self.actor, restricting, purpose=cfg.purpose):
             fields_of_person[view.id] = view.fields
         out: list[tuple[OutboxDelivery, DestinationConfig, Outgoing]] = []
