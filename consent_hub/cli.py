@@ -520,6 +520,18 @@ def people_reindex(cluster: ClusterOpt) -> None:
     out.print(f"indexed {total} people")
 
 
+def _person_request(cluster: str, person_id: str, act: str, reference: str | None) -> tuple[uuid.UUID, bool]:
+    """One data-subject request on one person (``act`` names a PeopleService method taking the
+    actor, the id and the register reference): the id, and whether it changed something."""
+    from consent_hub.people.service import PeopleService
+
+    pid = _uuid_argument(person_id, "person_id")
+    registry = _registry(cluster)
+    with registry.unit_of_work(cluster) as uow:
+        done: bool = getattr(PeopleService(uow), act)(Actor.cli(cluster), pid, reference=reference)
+    return pid, done
+
+
 @people_app.command("erase")
 @handled
 def people_erase(
@@ -528,12 +540,7 @@ def people_erase(
     reference: Annotated[str | None, typer.Option(help="request register reference")] = None,
 ) -> None:
     """Crypto-shred one person (irreversible)."""
-    from consent_hub.people.service import PeopleService
-
-    pid = _uuid_argument(person_id, "person_id")
-    registry = _registry(cluster)
-    with registry.unit_of_work(cluster) as uow:
-        done = PeopleService(uow).erase(Actor.cli(cluster), pid, reference=reference)
+    pid, done = _person_request(cluster, person_id, "erase", reference)
     out.print(f"person {pid} {'erased' if done else 'was already erased'}")
 
 
@@ -545,12 +552,7 @@ def people_restrict(
     reference: Annotated[str | None, typer.Option(help="request register reference")] = None,
 ) -> None:
     """Restrict processing of one person (GDPR Art. 18): visible to no house, archived at destinations."""
-    from consent_hub.people.service import PeopleService
-
-    pid = _uuid_argument(person_id, "person_id")
-    registry = _registry(cluster)
-    with registry.unit_of_work(cluster) as uow:
-        done = PeopleService(uow).restrict(Actor.cli(cluster), pid, reference=reference)
+    pid, done = _person_request(cluster, person_id, "restrict", reference)
     out.print(f"person {pid} {'restricted' if done else 'was already restricted'}")
 
 
@@ -562,12 +564,7 @@ def people_lift_restriction(
     reference: Annotated[str | None, typer.Option(help="request register reference")] = None,
 ) -> None:
     """Lift a restriction of processing: visibility and deliveries follow relations and consents again."""
-    from consent_hub.people.service import PeopleService
-
-    pid = _uuid_argument(person_id, "person_id")
-    registry = _registry(cluster)
-    with registry.unit_of_work(cluster) as uow:
-        done = PeopleService(uow).lift_restriction(Actor.cli(cluster), pid, reference=reference)
+    pid, done = _person_request(cluster, person_id, "lift_restriction", reference)
     out.print(f"person {pid} {'is no longer restricted' if done else 'was not restricted'}")
 
 

@@ -33,26 +33,25 @@ class OutboxRepository:
     def get(self, delivery_id: uuid.UUID) -> OutboxDelivery | None:
         return self.session.get(OutboxDelivery, delivery_id)
 
-    def known_people(self, destination: str, people: Sequence[uuid.UUID]) -> set[uuid.UUID]:
-        """People this destination received, or is about to receive, an upsert for."""
+    def _people_among(self, destination: str, people: Sequence[uuid.UUID], *conditions: Any) -> set[uuid.UUID]:
         out: set[uuid.UUID] = set()
         for clause in among(self.session, OutboxDelivery.person_id, people, Uuid()):
-            out.update(
-                p
-                for p in self.session.scalars(
-                    select(OutboxDelivery.person_id).where(
-                        clause,
-                        OutboxDelivery.destination == destination,
-                        OutboxDelivery.kind == "upsert",
-                        or_(
-                            OutboxDelivery.status == "pending",
-                            and_(OutboxDelivery.status == "delivered", OutboxDelivery.sent_as == "upsert"),
-                        ),
-                    )
-                )
-                if p is not None
-            )
+            where = (clause, OutboxDelivery.destination == destination, *conditions)
+            stmt = select(OutboxDelivery.person_id).where(*where)
+            out.update(p for p in self.session.scalars(stmt) if p is not None)
         return out
+
+    def known_people(self, destination: str, people: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        """People this destination received, or is about to receive, an upsert for."""
+        return self._people_among(
+            destination,
+            people,
+            OutboxDelivery.kind == "upsert",
+            or_(
+                OutboxDelivery.status == "pending",
+                and_(OutboxDelivery.status == "delivered", OutboxDelivery.sent_as == "upsert"),
+            ),
+        )
 
     def delivered_people(self, destination: str) -> list[uuid.UUID]:
         """Everyone this destination was ever sent a subscription for."""
@@ -76,21 +75,9 @@ class OutboxRepository:
 
     def delivered_among(self, destination: str, people: Sequence[uuid.UUID]) -> set[uuid.UUID]:
         """Those of ``people`` this destination was sent a subscription for."""
-        out: set[uuid.UUID] = set()
-        for clause in among(self.session, OutboxDelivery.person_id, people, Uuid()):
-            out.update(
-                p
-                for p in self.session.scalars(
-                    select(OutboxDelivery.person_id).where(
-                        clause,
-                        OutboxDelivery.destination == destination,
-                        OutboxDelivery.status == "delivered",
-                        OutboxDelivery.sent_as == "upsert",
-                    )
-                )
-                if p is not None
-            )
-        return out
+        return self._people_among(
+            destination, people, OutboxDelivery.status == "delivered", OutboxDelivery.sent_as == "upsert"
+        )
 
     def granted_among(
         self, people: Sequence[uuid.UUID], purpose: str, kind: str, ref: str, now: dt.datetime
