@@ -133,7 +133,9 @@ def test_counts_are_noisy_repeatable_and_never_below_the_cohort(town: Any) -> No
     with hub.uow() as uow:
         again = AudienceService(uow).count(MARKETER, dance, "house")
     assert first == again  # seeded per definition: repeating reveals nothing new
-    assert isinstance(first["count"], int) and abs(first["count"] - 30) <= 15
+    # Laplace noise of scale 3 around 30: outside 30 +- 30 (or shown as "<10", noise below -20)
+    # with a probability under 1e-3 per key; the keys are fresh for every test hub.
+    assert first["count"] == BELOW or abs(first["count"] - 30) <= 30
     assert set(first["breakdown"]) == {A}  # B's buyers are not in any cell
     # small cohorts: three-visit dance buyers (10 of the 30) and narrower ones
     for filters in ({"min_visits": 3}, {"min_visits": 3, "bought_to": "2026-03-05"}, {"houses": [B]}):
@@ -166,8 +168,12 @@ def test_near_identical_definitions_do_not_single_out_one_buyer(town: Any) -> No
             b = service.count(
                 MARKETER, definition(uit_event_types=[DANCE], first_visit_after="2026-03-02", bought_to=bound)
             )["count"]
-            differences.append(a - b)
-    assert sum(d == 1 for d in differences) < 20
+            # a noisy 30 is shown as "<10" now and then (noise below -20, p ~ 5e-4 a figure): such a
+            # pair shows no difference at all, so it is left out rather than failing the test
+            if isinstance(a, int) and isinstance(b, int):
+                differences.append(a - b)
+    assert len(differences) >= 30
+    assert sum(d == 1 for d in differences) < len(differences) // 2
     assert statistics.pstdev(differences) > 2
 
 
