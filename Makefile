@@ -2,6 +2,8 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
+# test processes (pytest-xdist); `auto` is one per core. PYTEST_WORKERS=0 runs in one process.
+PYTEST_WORKERS ?= auto
 HUB    := $(VENV)/bin/consent-hub
 export CONSENT_HUB_CONFIG ?= var/hub.toml
 
@@ -24,7 +26,7 @@ run: $(VENV)/.installed
 test: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check consent_hub connectors reports tests bench
 	$(VENV)/bin/mypy
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n $(PYTEST_WORKERS)
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check consent_hub connectors reports tests bench
@@ -33,6 +35,7 @@ lint: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(PY) -m bench.bench_vault
 	$(PY) -m bench.bench_visibility
+	$(PY) -m bench.bench_audiences
 	$(PY) -m bench.bench_sync
 
 clean:

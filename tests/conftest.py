@@ -31,8 +31,7 @@ from consent_hub.storage.migrate import migrate_cluster, upgrade
 PG_ENV = "CONSENT_HUB_TEST_POSTGRES_URL"
 REQUIRE_PG_ENV = "CONSENT_HUB_REQUIRE_POSTGRES"
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
-
-_skipped_pg: list[str] = []
+PG_SKIP_REASON = f"PostgreSQL test: {PG_ENV} is not set"
 
 
 def pg_admin_url() -> str | None:
@@ -92,10 +91,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if _skipped_pg:
+    # counted from the reports, not in the fixture: under pytest-xdist the skips happen in the workers
+    skipped_pg = [
+        r for r in terminalreporter.stats.get("skipped", []) if PG_SKIP_REASON in str(getattr(r, "longrepr", ""))
+    ]
+    if skipped_pg:
         terminalreporter.write_sep("-", "PostgreSQL")
         terminalreporter.write_line(
-            f"SKIPPED {len(_skipped_pg)} PostgreSQL test(s): set {PG_ENV} (for example "
+            f"SKIPPED {len(skipped_pg)} PostgreSQL test(s): set {PG_ENV} (for example "
             "postgresql://postgres@127.0.0.1:5432/postgres) or run `bash .ci/run` to run them."
         )
     elif pg_admin_url():
@@ -109,8 +112,7 @@ def backend(request: pytest.FixtureRequest) -> str:
     if name == "postgresql" and not pg_admin_url():
         if os.environ.get(REQUIRE_PG_ENV) == "1":
             pytest.fail(f"{REQUIRE_PG_ENV}=1 but {PG_ENV} is not set")
-        _skipped_pg.append(request.node.nodeid)
-        pytest.skip(f"PostgreSQL test: {PG_ENV} is not set")
+        pytest.skip(PG_SKIP_REASON)
     return name
 
 
