@@ -463,8 +463,7 @@ def measure_counts(registry: ClusterRegistry, engine: Engine, args: argparse.Nam
 
 EXPORT_STEPS: tuple[tuple[str, Any, str], ...] = (
     ("grant (policy, house)", AccessService, "grant"),
-    ("members and their consent events (one statement)", AudienceRepository, "members_with_consent"),
-    ("snapshot rows (add_export)", AudienceRepository, "add_export"),
+    ("members, their consent events, snapshot rows (one statement)", AudienceRepository, "snapshot_members"),
     ("decrypt (PeopleService.read_members)", PeopleService, "read_members"),
     ("  audit appends (export entry + read entry)", AuditLog, "append"),
     ("  of which key-store read", KeyStoreRepository, "wrapped"),

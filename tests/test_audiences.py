@@ -228,6 +228,18 @@ def test_exports_hold_only_the_purpose_fields_as_text(town: Any) -> None:
         "language",
     ]
     assert json.loads(entries[0][1])["count"] == 30
+    # the entry is written by the decrypting read itself: one entry per export naming every member
+    # (no second "people.read" entry for the same decryption), and the snapshot rows match it
+    assert hub.sql("SELECT count(*) FROM audit_entries WHERE action = 'people.read'") == [(0,)]
+    export_ids = [json.loads(detail)["export"] for _, detail in entries]
+    for subjects, detail in hub.sql("SELECT subjects, detail FROM audit_entries WHERE action = 'audience.export'"):
+        snapshot = hub.sql(
+            "SELECT person_id FROM audience_export_members WHERE export_id = :e",
+            e=uuid.UUID(json.loads(detail)["export"]).hex if hub.backend == "sqlite" else json.loads(detail)["export"],
+        )
+        assert sorted(json.loads(subjects)) == sorted(str(uuid.UUID(str(p))) for (p,) in snapshot)
+        assert len(snapshot) == 30
+    assert len(set(export_ids)) == 2
 
 
 def test_export_to_a_destination_goes_through_the_outbox(town: Any) -> None:

@@ -9,12 +9,12 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Select, String, and_, cast, distinct, func, literal, or_, select, text, union_all
+from sqlalchemy import Select, String, Uuid, and_, cast, distinct, func, insert, literal, or_, select, text, union_all
 from sqlalchemy.orm import Session
 
 from consent_hub.access.repository import Scope, basis_key, visible
 from consent_hub.audiences.schemas import SegmentFilters
-from consent_hub.storage.bulk import insert_rows
+from consent_hub.storage.bulk import core_rows
 from consent_hub.storage.models import (
     AccessKey,
     AudienceExport,
@@ -186,17 +186,22 @@ class AudienceRepository:
         count = next(int(n) for cell, n in rows if cell is None)
         return count, {str(cell): int(n) for cell, n in rows if cell is not None}
 
-    def members_with_consent(
+    def snapshot_members(
         self,
+        export: AudienceExport,
         f: SegmentFilters,
         bases: Sequence[str],
         scope: Scope,
         purpose: str,
         house: str,
         person: Sequence[Any] = (),
-    ) -> list[tuple[uuid.UUID, uuid.UUID | None]]:
-        """The members and, for each, the consent event their eligibility rests on (the
-        house-scoped granted state, if any), in the same statement."""
+    ) -> list[uuid.UUID]:
+        """Store the export and, in one statement, its members with the consent event each one's
+        eligibility rests on (the house-scoped granted state, if any); returns the members. The
+        member rows are written server-side (INSERT ... SELECT ... RETURNING): 10,000 members do
+        not travel to the hub and back."""
+        self.session.add(export)
+        self.session.flush()
         self._analytical()
         members = self.members_statement(f, bases, scope, person).subquery()
         state = and_(
@@ -206,8 +211,17 @@ class AudienceRepository:
             ConsentState.target_ref == house,
             ConsentState.status == "granted",
         )
-        stmt = select(members.c.person_id, ConsentState.event_id).select_from(members).outerjoin(ConsentState, state)
-        return [(p, e) for p, e in self.session.execute(stmt)]
+        rows = (
+            select(literal(export.id, Uuid()), members.c.person_id, ConsentState.event_id)
+            .select_from(members)
+            .outerjoin(ConsentState, state)
+        )
+        snapshot = (
+            insert(AudienceExportMember)
+            .from_select(["export_id", "person_id", "consent_event_id"], rows)
+            .returning(AudienceExportMember.person_id)
+        )
+        return [p for (p,) in core_rows(self.session, snapshot)]
 
     # saved segments and exports -----------------------------------------------------------------
     def add_segment(self, segment: Segment) -> None:
@@ -222,8 +236,3 @@ class AudienceRepository:
 
     def segment_named(self, house: str, name: str) -> Segment | None:
         return self.session.scalar(select(Segment).where(Segment.house == house, Segment.name == name))
-
-    def add_export(self, export: AudienceExport, members: Sequence[dict[str, Any]]) -> None:
-        self.session.add(export)
-        self.session.flush()
-        insert_rows(self.session, AudienceExportMember.__table__, members)  # type: ignore[arg-type]

@@ -198,10 +198,6 @@ class AudienceService:
         fields = [f for f in fields_of(groups) if f]
         if not fields:
             raise Forbidden(f"purpose {definition.purpose!r} allows no personal fields to this role")
-        pairs = self.repo.members_with_consent(
-            definition.filters, compiled.bases, scope, definition.purpose, house, self._person_filters(definition)
-        )
-        members = [p for p, _ in pairs]
         export = AudienceExport(
             id=uuid.uuid4(),
             segment_id=segment_id,
@@ -211,34 +207,37 @@ class AudienceService:
             actor=actor.id,
             destination=destination if fmt == "destination" else fmt,
             fields=json.dumps(fields),
-            member_count=len(members),
+            member_count=0,
             created_at=utcnow(),
         )
-        self.repo.add_export(
+        members = self.repo.snapshot_members(
             export,
-            [{"export_id": export.id, "person_id": p, "consent_event_id": e} for p, e in pairs],
+            definition.filters,
+            compiled.bases,
+            scope,
+            definition.purpose,
+            house,
+            self._person_filters(definition),
         )
-        self.audit.append(
-            actor,
-            AuditRecord(
-                "audience.export",
-                members,
-                fields,
-                purpose=definition.purpose,
-                detail={
-                    "export": str(export.id),
-                    "destination": export.destination,
-                    "count": len(members),
-                    "bases": compiled.bases,
-                },
-            ),
-        )
+        export.member_count = len(members)
+        detail = {
+            "export": str(export.id),
+            "destination": export.destination,
+            "count": len(members),
+            "bases": compiled.bases,
+        }
+        if fmt == "destination" or not members:
+            # nothing is decrypted here (the outbox decrypts at send time, under an entry of its own)
+            self.audit.append(
+                actor, AuditRecord("audience.export", members, fields, purpose=definition.purpose, detail=detail)
+            )
         if fmt == "destination":
             assert destination is not None
             OutboxService(self.uow).export_members(destination, members, str(export.id))
             return ExportResult(export, None, None)
+        # otherwise the snapshot and its decryption are one audit entry, appended before any key is unwrapped
         views = PeopleService(self.uow).read_members(
-            actor, members, purpose=definition.purpose, fields=fields, detail={"export": str(export.id)}
+            actor, members, purpose=definition.purpose, fields=fields, action="audience.export", detail=detail
         )
         rows = [[as_text_cell(v.fields.get(f)) for f in fields] for v in views]
         if fmt == "csv":

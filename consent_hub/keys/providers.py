@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import os
 import stat
@@ -105,9 +106,23 @@ def _unb64(text: Any, length: int) -> bytes:
     return raw
 
 
+def _length_prefixed(part: bytes) -> bytes:
+    return len(part).to_bytes(2, "big") + part
+
+
+@functools.lru_cache(maxsize=64)
+def _wrap_aad_ends(cluster: str, kek_version: int) -> tuple[bytes, bytes]:
+    return (
+        _length_prefixed(b"consent-hub/dek/v1") + _length_prefixed(cluster.encode()),
+        _length_prefixed(str(kek_version).encode()),
+    )
+
+
 def _wrap_aad(cluster: str, person_id: bytes, kek_version: int) -> bytes:
-    parts = [b"consent-hub/dek/v1", cluster.encode(), person_id, str(kek_version).encode()]
-    return b"".join(len(p).to_bytes(2, "big") + p for p in parts)
+    """Length-prefixed (tag, cluster, person id, KEK version); the parts that do not depend on
+    the person are built once (a bulk read unwraps thousands of keys)."""
+    head, tail = _wrap_aad_ends(cluster, kek_version)
+    return head + _length_prefixed(person_id) + tail
 
 
 class KeyProvider(ABC):

@@ -11,7 +11,7 @@ from sqlalchemy import String, Uuid, any_, bindparam, delete, func, literal, sel
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
-from consent_hub.storage.bulk import among, insert_rows
+from consent_hub.storage.bulk import among, core_rows, insert_rows
 from consent_hub.storage.models import Person, PersonKey, Suppression
 
 _CHUNK = 900
@@ -95,7 +95,7 @@ class PeopleRepository:
         cols += [getattr(Person, c) for c in columns]
         out: dict[uuid.UUID, Any] = {}
         for chunk in self._id_chunks(ids):
-            for row in self.session.execute(select(*cols).where(chunk)):
+            for row in core_rows(self.session, select(*cols).where(chunk)):
                 out[by_key[row[0]]] = row
         return out
 
@@ -140,7 +140,7 @@ class KeyStoreRepository:
         else:
             where = [PersonKey.person_id.in_(chunk) for chunk in _chunks(ids)]
         for clause in where:
-            for key, wrapped, version in self.session.execute(select(*cols).where(clause)):
+            for key, wrapped, version in core_rows(self.session, select(*cols).where(clause)):
                 out[by_key[key]] = (wrapped, version)
         return out
 

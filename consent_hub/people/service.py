@@ -364,7 +364,7 @@ class PeopleService:
     ) -> PersonView:
         """For the access service only, after it established that ``person_id`` is visible to the
         actor for ``purpose`` and which fields that allows."""
-        views = self.read_members(actor, [person_id], purpose=purpose, fields=fields, detail=detail)
+        views = self._decrypt(actor, [person_id], purpose=purpose, wanted=list(fields), detail=detail)
         if not views:
             raise NotFound("no such person")
         return views[0]
@@ -376,13 +376,16 @@ class PeopleService:
         *,
         purpose: str,
         fields: Sequence[str],
+        action: str,
         detail: dict[str, Any],
     ) -> list[PersonView]:
         """For the audience service only, after one SQL statement established that every one of
-        ``person_ids`` is visible to the actor for ``purpose`` and which fields that allows."""
+        ``person_ids`` is visible to the actor for ``purpose`` and which fields that allows.
+        The read's audit entry is the caller's ``action`` (an export names its members, fields
+        and purpose once, not once as the export and again as a read)."""
         if not person_ids:
             return []
-        return self._decrypt(actor, person_ids, purpose=purpose, wanted=list(fields), detail=detail)
+        return self._decrypt(actor, person_ids, purpose=purpose, wanted=list(fields), action=action, detail=detail)
 
     def read_for_restriction(self, actor: Actor, person_ids: Sequence[uuid.UUID], *, purpose: str) -> list[PersonView]:
         """For the outbox and reconciliation only: the address a destination needs to archive a
@@ -408,6 +411,7 @@ class PeopleService:
         *,
         purpose: str,
         wanted: list[str],
+        action: str = "people.read",
         detail: dict[str, Any] | None = None,
         readable_statuses: tuple[str, ...] = ("active",),
     ) -> list[PersonView]:
@@ -418,7 +422,7 @@ class PeopleService:
         if not readable:
             raise NotFound("no such person") if len(ids) == 1 else NotFound("none of these people exist")
         # recorded before any key is unwrapped: a read that cannot be audited does not happen
-        self.audit.append(actor, AuditRecord("people.read", readable, wanted, purpose=purpose, detail=detail or {}))
+        self.audit.append(actor, AuditRecord(action, readable, wanted, purpose=purpose, detail=detail or {}))
         keys = self.key_repo.wrapped(readable)
         unwrap = self.uow.rt.keys.unwrap_data_key
         cluster = self.cluster

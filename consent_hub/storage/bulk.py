@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, any_, func, literal
+from sqlalchemy import ColumnElement, Executable, Table, any_, func, literal
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -31,6 +31,15 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
                 copy.write_row([row[c] for c in columns])
         return
     connection.execute(table.insert(), list(rows))
+
+
+def core_rows(session: Session, stmt: Executable) -> Sequence[Any]:
+    """All rows of a column SELECT, run as Core after the session's pending changes are flushed
+    (as ``session.execute`` would). The ORM's result machinery, or fetching one row at a time,
+    costs 10-20 us a row: most of the time of reading 10,000 rows of plain columns."""
+    if session.autoflush:
+        session.flush()
+    return session.connection().execute(stmt).all()
 
 
 def among(session: Session, column: Any, values: Sequence[Any], sqltype: Any) -> Iterator[ColumnElement[bool]]:
