@@ -7,6 +7,7 @@ CRM sees it (its own request log is the witness).
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -70,7 +71,7 @@ def person(hub: Hub, n: int) -> uuid.UUID:
         )
 
 
-def consent(hub: Hub, pid: uuid.UUID, status: str, house: str = HOUSE) -> None:
+def consent(hub: Hub, pid: uuid.UUID, status: str, house: str = HOUSE, **extra: Any) -> None:
     with hub.uow() as uow:
         ConsentService(uow).record(
             hub.actor(),
@@ -82,6 +83,7 @@ def consent(hub: Hub, pid: uuid.UUID, status: str, house: str = HOUSE) -> None:
                 "language": "nl",
                 "channel": "web",
                 "notice_sha256": load_catalogue().get("newsletter").texts["nl"].sha256,
+                **extra,
             },
         )
 
@@ -131,6 +133,26 @@ def test_grant_withdraw_and_erasure_reach_the_crm(town: Hub, crm: Any) -> None:
     ]
     # the erasure handle is gone once delivered; the outbox holds no address
     assert town.sql("SELECT payload FROM outbox WHERE kind = 'erase'") == [("{}",)]
+
+
+def test_an_expired_grant_is_unsubscribed_once(town: Hub, crm: Any) -> None:
+    _, server = crm
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(days=30)
+    expiring, lasting = person(town, 1), person(town, 2)
+    consent(town, expiring, "granted", expires_at=soon.isoformat())
+    consent(town, lasting, "granted")
+    assert cycle(town).delivered == 2
+    with town.uow() as uow:
+        assert OutboxService(uow).enqueue_expiries(now=soon - dt.timedelta(days=1)) == 0  # not yet
+    later = soon + dt.timedelta(days=1)
+    with town.uow() as uow:
+        assert OutboxService(uow).enqueue_expiries(now=later) == 1
+    with town.uow() as uow:
+        assert OutboxService(uow).enqueue_expiries(now=later) == 0  # once per expired grant
+    assert cycle(town).delivered == 1
+    assert member_status(server, "lid.1@example.org") == "unsubscribed"
+    assert member_status(server, "lid.2@example.org") == "subscribed"
+    assert town.sql("SELECT kind, cause FROM outbox WHERE kind = 'unsubscribe'")[0][1].startswith("expiry:")
 
 
 def test_consent_for_another_house_or_a_refusal_sends_nothing(town: Hub, crm: Any) -> None:

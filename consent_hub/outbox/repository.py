@@ -5,11 +5,13 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table, Uuid, and_, exists, func, or_, select, update
+from sqlalchemy import String, Table, Uuid, and_, exists, func, or_, select, text, update
 from sqlalchemy.orm import Session, aliased
 
 from consent_hub.storage.bulk import among, insert_rows, upsert_rows
 from consent_hub.storage.models import ConsentState, OutboxDelivery
+
+ANALYZE_FROM = 1000  # deliveries enqueued in one call that refresh the outbox's statistics
 
 OUTBOX: Table = OutboxDelivery.__table__  # type: ignore[assignment]
 
@@ -20,15 +22,23 @@ class OutboxRepository:
 
     def add(self, rows: Sequence[dict[str, Any]]) -> None:
         insert_rows(self.session, OUTBOX, rows)
+        if len(rows) >= ANALYZE_FROM and self.session.get_bind().dialect.name == "postgresql":
+            # A burst (an export pushed to a destination) can multiply the queue within one
+            # transaction, long before autovacuum samples it. Planned with the old statistics, the
+            # claim's "no older pending delivery" check becomes a nested loop over the whole burst
+            # (measured: 8 s for the first claim of 5,000). ANALYZE counts this transaction's rows.
+            self.session.execute(text("ANALYZE outbox"))
 
     def add_new(self, rows: Sequence[dict[str, Any]]) -> int:
-        """Insert rows whose dedupe key is not there yet."""
-        if not rows:
+        """Insert rows whose dedupe key is not there yet; returns how many were new."""
+        keys = list(dict.fromkeys(r["dedupe_key"] for r in rows))
+        if not keys:
             return 0
-        before = self.session.scalar(select(func.count()).select_from(OutboxDelivery)) or 0
+        there = 0
+        for clause in among(self.session, OutboxDelivery.dedupe_key, keys, String()):
+            there += self.session.scalar(select(func.count()).where(clause)) or 0
         upsert_rows(self.session, OUTBOX, rows, ["dedupe_key"])
-        after = self.session.scalar(select(func.count()).select_from(OutboxDelivery)) or 0
-        return int(after - before)
+        return len(keys) - int(there)
 
     def get(self, delivery_id: uuid.UUID) -> OutboxDelivery | None:
         return self.session.get(OutboxDelivery, delivery_id)
