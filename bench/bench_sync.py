@@ -278,7 +278,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             plain_rows = json.loads(plain_out.strip().splitlines()[-1])["rows"]
             hub_s, hub_rss, _ = timed([*HUB, "sync", "--cluster", CLUSTER, "--connector", "tixly"], env)
             with registry.unit_of_work(CLUSTER) as uow:
-                q = lambda sql: uow.session.execute(text(sql)).scalar_one()  # noqa: E731
+
+                def q(sql: str) -> Any:
+                    return uow.session.execute(text(sql)).scalar_one()
+
                 run_read = q("SELECT rows_read FROM sync_runs")
                 people, sales = q("SELECT count(*) FROM people"), q("SELECT count(*) FROM sales")
                 consents, audit = q("SELECT count(*) FROM consent_events"), q("SELECT count(*) FROM audit_entries")

@@ -229,9 +229,10 @@ def add_real_people(registry: ClusterRegistry, actor: Actor, k: int, seed: int) 
 def fetch_rows(engine: Engine, scope: Scope) -> tuple[dict[uuid.UUID, str], dict[uuid.UUID, list[Any]], Any]:
     """Status, relations and consent states of the sample people (the per-row loop's input)."""
     with engine.connect() as conn:
-        status = dict(
-            conn.execute(text("SELECT p.id, p.status FROM people p JOIN bench_sample s ON s.id = p.id")).all()
-        )
+        status: dict[uuid.UUID, str] = {
+            pid: st
+            for pid, st in conn.execute(text("SELECT p.id, p.status FROM people p JOIN bench_sample s ON s.id = p.id"))
+        }
         rels: dict[uuid.UUID, list[Any]] = {}
         for pid, house_id, kind in conn.execute(
             text("SELECT r.person_id, r.house_id, r.kind FROM relations r JOIN bench_sample s ON s.id = r.person_id")
@@ -290,7 +291,7 @@ def per_row_loop(
 
 
 def explain(engine: Engine, stmt: Select[Any]) -> list[str]:
-    compiled = stmt.compile(dialect=postgresql.psycopg.dialect())
+    compiled = stmt.compile(dialect=postgresql.psycopg.dialect())  # type: ignore[no-untyped-call]
     with engine.connect() as conn:
         return [
             r[0]
