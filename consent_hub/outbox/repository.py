@@ -30,8 +30,11 @@ class OutboxRepository:
             self.session.execute(text("ANALYZE outbox"))
 
     def add_new(self, rows: Sequence[dict[str, Any]]) -> int:
-        """Insert rows whose dedupe key is not there yet; returns how many were new."""
+        """Insert rows (each with a dedupe key) whose dedupe key is not there yet; returns how
+        many were new."""
         keys = list(dict.fromkeys(r["dedupe_key"] for r in rows))
+        if None in keys:
+            raise ValueError("add_new needs a dedupe key on every row")
         if not keys:
             return 0
         there = 0
