@@ -157,7 +157,7 @@ def test_near_identical_definitions_do_not_single_out_one_buyer(town: Any) -> No
 
     hub, _ = town
     base = definition(uit_event_types=[DANCE])
-    minus_one = definition(uit_event_types=[DANCE], first_visit_after="2026-03-02")  # drops the first buyer
+    minus_one = definition(uit_event_types=[DANCE], bought_from="2026-03-02")  # drops the first buyer
     assert true_count(hub, base) - true_count(hub, minus_one) == 1
     differences = []
     with hub.uow() as uow:
@@ -166,7 +166,7 @@ def test_near_identical_definitions_do_not_single_out_one_buyer(town: Any) -> No
             bound = (dt.date(2027, 1, 1) + dt.timedelta(days=day)).isoformat()
             a = service.count(MARKETER, definition(uit_event_types=[DANCE], bought_to=bound))["count"]
             b = service.count(
-                MARKETER, definition(uit_event_types=[DANCE], first_visit_after="2026-03-02", bought_to=bound)
+                MARKETER, definition(uit_event_types=[DANCE], bought_from="2026-03-02", bought_to=bound)
             )["count"]
             # a noisy 30 is shown as "<10" now and then (noise below -20, p ~ 5e-4 a figure): such a
             # pair shows no difference at all, so it is left out rather than failing the test
@@ -340,7 +340,13 @@ def test_visits_net_returns_filter_themes_and_feed_the_breakdowns(town: Any) -> 
     # spend: 2500 a line for 1 + i % 3 lines, plus 3000 for buyers 3..11 (0..2 returned theirs): over 7500
     # are i = 4, 5, 7, 8, 10, 11; an unnetted return would add i = 2 (7500 + 3000)
     assert true_count(hub, definition(uit_event_types=[DANCE], min_spend_cents=7501)) == 6
-    # the breakdowns come from the same visits as the count (one statement), by the visit's first purchase
+    # first / last visit go by the performance: every buyer bought the first show in March, it played on
+    # 30 April; the second show (bought in June) played on 29 June
+    assert true_count(hub, definition(uit_event_types=[DANCE], first_visit_after="2026-04-01")) == 30
+    assert true_count(hub, definition(uit_event_types=[DANCE], first_visit_after="2026-05-01")) == 0
+    assert true_count(hub, definition(uit_event_types=[DANCE], last_visit_after="2026-06-15")) == 9
+    assert true_count(hub, definition(uit_event_types=[DANCE], last_visit_before="2026-06-15")) == 21
+    # the breakdowns come from the same visits as the count (one statement), by the month of the performance
     with hub.uow() as uow:
         spec = SegmentDefinition.model_validate(definition(uit_event_types=[DANCE]))
         compiled, scope = AccessService(uow).grant(MARKETER, "newsletter")
@@ -349,7 +355,7 @@ def test_visits_net_returns_filter_themes_and_feed_the_breakdowns(town: Any) -> 
         assert repo.count_with_breakdown(spec.filters, compiled.bases, scope, "event_type") == (30, {DANCE: 30})
         assert repo.count_with_breakdown(spec.filters, compiled.bases, scope, "month") == (
             30,
-            {"2026-03": 30, "2026-06": 9},
+            {"2026-04": 30, "2026-06": 9},
         )
     # a validation error names the bad term and changes nothing
     with hub.uow() as uow, pytest.raises(InvalidInput):

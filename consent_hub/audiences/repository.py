@@ -76,11 +76,11 @@ def buyer_filters(visits: Any, f: SegmentFilters) -> list[Any]:
     if f.max_spend_cents is not None:
         having.append(func.sum(visits.c.spend) <= f.max_spend_cents)
     if f.first_visit_after is not None:
-        having.append(func.min(visits.c.first_bought) >= _day(f.first_visit_after))
+        having.append(func.min(visits.c.visit_at) >= _day(f.first_visit_after))
     if f.last_visit_after is not None:
-        having.append(func.max(visits.c.last_bought) >= _day(f.last_visit_after))
+        having.append(func.max(visits.c.visit_at) >= _day(f.last_visit_after))
     if f.last_visit_before is not None:
-        having.append(func.max(visits.c.last_bought) < _day(f.last_visit_before))
+        having.append(func.max(visits.c.visit_at) < _day(f.last_visit_before))
     return having
 
 
@@ -116,8 +116,8 @@ class AudienceRepository:
                 Sale.event_id.label("event_id"),
                 Sale.house_id.label("house_id"),
                 func.sum(Sale.price * Sale.ticket_count).label("spend"),
-                func.min(Sale.sold_at).label("first_bought"),
-                func.max(Sale.sold_at).label("last_bought"),
+                # the performance's start: one value per group (the event is in the key)
+                func.min(Event.starts_at).label("visit_at"),
             )
             .join(Event, Event.id == Sale.event_id)
             .where(*where, *line_filters(f, self.house_ids()))
@@ -178,8 +178,8 @@ class AudienceRepository:
             dim: Any = House.slug
         elif by == "event_type":
             dim = func.coalesce(Event.uit_event_type, "unclassified")
-        else:  # the month of the visit's first purchase, as the visit filters use purchase time
-            dim = func.substr(cast(visits.c.first_bought, String), 1, 7)
+        else:  # the month of the performance visited
+            dim = func.substr(cast(visits.c.visit_at, String), 1, 7)
         cells = (
             select(dim.label("cell"), func.count(distinct(visits.c.person_id)).label("n"))
             .select_from(visits)

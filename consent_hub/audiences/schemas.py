@@ -35,7 +35,8 @@ class SegmentFilters(BaseModel):
     performance_to: dt.date | None = None
     bought_from: dt.date | None = None
     bought_to: dt.date | None = None
-    # a visit is an event with tickets left after returns; first / last visit are purchase times
+    # a visit is a performance attended (an event with tickets left after returns); first / last
+    # visit and the month breakdown go by the performance's date, bought_from / bought_to by purchase
     min_visits: int | None = Field(default=None, ge=1, le=10_000)
     max_visits: int | None = Field(default=None, ge=1, le=10_000)
     min_spend_cents: int | None = Field(default=None, ge=0)
