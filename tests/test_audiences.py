@@ -165,9 +165,9 @@ def test_near_identical_definitions_do_not_single_out_one_buyer(town: Any) -> No
         for day in range(40):
             bound = (dt.date(2027, 1, 1) + dt.timedelta(days=day)).isoformat()
             a = service.count(MARKETER, definition(uit_event_types=[DANCE], bought_to=bound))["count"]
-            b = service.count(
-                MARKETER, definition(uit_event_types=[DANCE], bought_from="2026-03-02", bought_to=bound)
-            )["count"]
+            b = service.count(MARKETER, definition(uit_event_types=[DANCE], bought_from="2026-03-02", bought_to=bound))[
+                "count"
+            ]
             # a noisy 30 is shown as "<10" now and then (noise below -20, p ~ 5e-4 a figure): such a
             # pair shows no difference at all, so it is left out rather than failing the test
             if isinstance(a, int) and isinstance(b, int):
