@@ -87,7 +87,10 @@ def upsert_rows(
     conn = session.connection()
     if conn.dialect.name == "postgresql":
         names = ", ".join(f'"{c}"' for c in columns)
-        arrays = ", ".join(f"%s::{_pg_type(table.c[c])}[]" for c in columns)
+        # binary parameters (%b): psycopg dumps a text-format array element by element, quoting
+        # each string by regular expression, about 5x slower (measured: 39 ms against 7 ms for
+        # 5,000 UUIDs and 5,000 strings), a tenth of the Python time of a sync
+        arrays = ", ".join(f"%b::{_pg_type(table.c[c])}[]" for c in columns)
         functions = {"least": "LEAST", "greatest": "GREATEST"}
         if merge:
             assignments = ", ".join(
