@@ -176,6 +176,19 @@ class ConsentRepository:
     def state(self, person_id: uuid.UUID, purpose: str, kind: str, ref: str) -> ConsentState | None:
         return self.session.get(ConsentState, (person_id, purpose, kind, ref))
 
+    def granted_at_houses(self, people: Sequence[uuid.UUID]) -> set[tuple[uuid.UUID, str, str]]:
+        """(person, purpose, house) of every house-scoped granted state of ``people``, one
+        statement per chunk (an import page asks for hundreds)."""
+        out: set[tuple[uuid.UUID, str, str]] = set()
+        for clause in among(self.session, ConsentState.person_id, people, Uuid()):
+            rows = self.session.execute(
+                select(ConsentState.person_id, ConsentState.purpose, ConsentState.target_ref).where(
+                    clause, ConsentState.target_kind == "house", ConsentState.status == "granted"
+                )
+            )
+            out.update((p, purpose, ref) for p, purpose, ref in rows)
+        return out
+
     def states_for(self, person_id: uuid.UUID) -> Sequence[ConsentState]:
         return self.session.scalars(
             select(ConsentState)

@@ -293,15 +293,12 @@ class IngestService:
         result.written += len(events)
 
     def _granted(self, todo: Sequence[tuple[uuid.UUID, EngineOptIn, str, str, str]]) -> set[tuple[uuid.UUID, str, str]]:
-        repo = ConsentRepository(self.uow.session)
-        out: set[tuple[uuid.UUID, str, str]] = set()
-        for pid, opt, *_ in todo:
-            if opt.opted_in:
-                continue
-            state = repo.state(pid, opt.purpose, "house", opt.house)
-            if state is not None and state.status == "granted":
-                out.add((pid, opt.purpose, opt.house))
-        return out
+        """Which of the page's opt-outs meet a grant (a withdrawal) rather than nothing (a refusal)."""
+        opted_out = {(pid, opt.purpose, opt.house) for pid, opt, *_ in todo if not opt.opted_in}
+        if not opted_out:
+            return set()
+        granted = ConsentRepository(self.uow.session).granted_at_houses([pid for pid, _, _ in opted_out])
+        return opted_out & granted
 
     # -- events ----------------------------------------------------------------------------------
     def upsert_events(self, records: Sequence[EventRecord]) -> PageResult:
