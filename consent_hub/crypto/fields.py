@@ -23,10 +23,15 @@ _PAD_BLOCK = 16
 _AAD_TAG = b"consent-hub/field/v1"
 
 
+def length_prefixed(*parts: bytes) -> bytes:
+    """Each part behind its 2-byte big-endian length: the encoding of every associated data."""
+    return b"".join(len(p).to_bytes(2, "big") + p for p in parts)
+
+
 @functools.lru_cache(maxsize=1024)
 def _aad_prefix(cluster: str, table: str, column: str) -> bytes:
-    parts = (_AAD_TAG, cluster.encode(), table.encode(), column.encode())
-    return b"".join(len(p).to_bytes(2, "big") + p for p in parts) + (16).to_bytes(2, "big")
+    # the row id (16 bytes) is appended per call, its length is part of the prefix
+    return length_prefixed(_AAD_TAG, cluster.encode(), table.encode(), column.encode()) + (16).to_bytes(2, "big")
 
 
 def field_aad(cluster: str, table: str, column: str, row_id: uuid.UUID) -> bytes:

@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from consent_hub.config import ClusterConfig, HubSettings
+from consent_hub.crypto.fields import length_prefixed
 from consent_hub.errors import DecryptionError, KeyringError
 
 KEYRING_FORMAT = "consent-hub-keyring/1"
@@ -106,23 +107,16 @@ def _unb64(text: Any, length: int) -> bytes:
     return raw
 
 
-def _length_prefixed(part: bytes) -> bytes:
-    return len(part).to_bytes(2, "big") + part
-
-
 @functools.lru_cache(maxsize=64)
 def _wrap_aad_ends(cluster: str, kek_version: int) -> tuple[bytes, bytes]:
-    return (
-        _length_prefixed(b"consent-hub/dek/v1") + _length_prefixed(cluster.encode()),
-        _length_prefixed(str(kek_version).encode()),
-    )
+    return length_prefixed(b"consent-hub/dek/v1", cluster.encode()), length_prefixed(str(kek_version).encode())
 
 
 def _wrap_aad(cluster: str, person_id: bytes, kek_version: int) -> bytes:
     """Length-prefixed (tag, cluster, person id, KEK version); the parts that do not depend on
     the person are built once (a bulk read unwraps thousands of keys)."""
     head, tail = _wrap_aad_ends(cluster, kek_version)
-    return head + _length_prefixed(person_id) + tail
+    return head + length_prefixed(person_id) + tail
 
 
 class KeyProvider(ABC):

@@ -341,17 +341,19 @@ class OutboxWorker:
         # a destination that knows people by their hub id (a webhook) gets no address for an
         # unsubscribe or a restriction, so none is decrypted for it
         by_address = getattr(self._adapter(destination, cfg), "knows_people_by_address", True)
+
+        def people_to(kind: str) -> list[uuid.UUID]:
+            return [d.person_id for d, k in plan if k == kind and d.person_id is not None]
+
         fields_of_person: dict[uuid.UUID, dict[str, str | None]] = {}
-        for kind, wanted in (("upsert", list(SEND_FIELDS)), ("unsubscribe", ["email"])):
-            if kind == "unsubscribe" and not by_address:
-                continue
-            ids = [d.person_id for d, k in plan if k == kind and d.person_id is not None]
-            if ids:
+        reads = [("upsert", list(SEND_FIELDS))] + ([("unsubscribe", ["email"])] if by_address else [])
+        for kind, wanted in reads:
+            if ids := people_to(kind):
                 for view in people.read(self.actor, ids, purpose=cfg.purpose, fields=wanted):
                     fields_of_person[view.id] = view.fields
-        restricting = [d.person_id for d, k in plan if k == "restriction" and d.person_id is not None and by_address]
-        for view in people.read_for_restriction(self.actor, restricting, purpose=cfg.purpose):
-            fields_of_person[view.id] = view.fields
+        if by_address:
+            for view in people.read_for_restriction(self.actor, people_to("restriction"), purpose=cfg.purpose):
+                fields_of_person[view.id] = view.fields
         out: list[tuple[OutboxDelivery, DestinationConfig, Outgoing]] = []
         for delivery, kind in plan:
             handle = json.loads(delivery.payload).get("handle", {})
