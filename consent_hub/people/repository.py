@@ -4,22 +4,14 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import String, Uuid, any_, bindparam, delete, func, literal, select, type_coerce, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import LargeBinary, String, Uuid, bindparam, delete, func, select, type_coerce, update
 from sqlalchemy.orm import Session
 
 from consent_hub.storage.bulk import among, core_rows, insert_rows
 from consent_hub.storage.models import Person, PersonKey, Suppression
-
-_CHUNK = 900
-
-
-def _chunks(ids: Sequence[uuid.UUID]) -> Iterable[Sequence[uuid.UUID]]:
-    for start in range(0, len(ids), _CHUNK):
-        yield ids[start : start + _CHUNK]
 
 
 def _id_keys(session: Session, ids: Sequence[uuid.UUID], column: Any) -> tuple[dict[Any, uuid.UUID], Any]:
@@ -48,10 +40,8 @@ class PeopleRepository:
 
     def ids_by_email_indexes(self, indexes: Sequence[bytes]) -> dict[bytes, uuid.UUID]:
         out: dict[bytes, uuid.UUID] = {}
-        for start in range(0, len(indexes), _CHUNK):
-            rows = self.session.execute(
-                select(Person.email_bidx, Person.id).where(Person.email_bidx.in_(indexes[start : start + _CHUNK]))
-            )
+        for clause in among(self.session, Person.email_bidx, indexes, LargeBinary()):
+            rows = self.session.execute(select(Person.email_bidx, Person.id).where(clause))
             out.update({bytes(r.email_bidx): r.id for r in rows})
         return out
 
@@ -80,12 +70,8 @@ class PeopleRepository:
 
     def suppressed_among(self, indexes: Sequence[bytes]) -> set[bytes]:
         out: set[bytes] = set()
-        for start in range(0, len(indexes), _CHUNK):
-            chunk = indexes[start : start + _CHUNK]
-            out.update(
-                bytes(b)
-                for b in self.session.scalars(select(Suppression.email_bidx).where(Suppression.email_bidx.in_(chunk)))
-            )
+        for clause in among(self.session, Suppression.email_bidx, indexes, LargeBinary()):
+            out.update(bytes(b) for b in self.session.scalars(select(Suppression.email_bidx).where(clause)))
         return out
 
     def ciphertexts(self, ids: Sequence[uuid.UUID], columns: Sequence[str]) -> dict[uuid.UUID, Any]:
@@ -94,17 +80,10 @@ class PeopleRepository:
         cols = [id_col, Person.status, Person.created_at, Person.updated_at, Person.row_version]
         cols += [getattr(Person, c) for c in columns]
         out: dict[uuid.UUID, Any] = {}
-        for chunk in self._id_chunks(ids):
-            for row in core_rows(self.session, select(*cols).where(chunk)):
+        for clause in among(self.session, Person.id, ids, Uuid()):
+            for row in core_rows(self.session, select(*cols).where(clause)):
                 out[by_key[row[0]]] = row
         return out
-
-    def _id_chunks(self, ids: Sequence[uuid.UUID]) -> Iterable[Any]:
-        if self.session.get_bind().dialect.name == "postgresql":
-            yield Person.id == any_(literal(list(ids), ARRAY(Uuid())))
-            return
-        for chunk in _chunks(ids):
-            yield Person.id.in_(chunk)
 
     def update_row(self, person_id: uuid.UUID, values: dict[str, Any]) -> None:
         self.session.execute(update(Person).where(Person.id == person_id).values(**values))
@@ -135,11 +114,7 @@ class KeyStoreRepository:
         out: dict[uuid.UUID, tuple[bytes, int]] = {}
         by_key, id_col = _id_keys(self.session, ids, PersonKey.person_id)
         cols = (id_col, PersonKey.wrapped_key, PersonKey.kek_version)
-        if self.session.get_bind().dialect.name == "postgresql":
-            where = [PersonKey.person_id == any_(literal(list(ids), ARRAY(Uuid())))]
-        else:
-            where = [PersonKey.person_id.in_(chunk) for chunk in _chunks(ids)]
-        for clause in where:
+        for clause in among(self.session, PersonKey.person_id, ids, Uuid()):
             for key, wrapped, version in core_rows(self.session, select(*cols).where(clause)):
                 out[by_key[key]] = (wrapped, version)
         return out

@@ -10,12 +10,41 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Executable, Table, any_, func, literal
+import psycopg
+from psycopg.types.array import ListBinaryDumper
+from sqlalchemy import ColumnElement, Dialect, Executable, Table, TypeDecorator, any_, func, literal
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 COPY_THRESHOLD = 50  # below this, executemany is as fast and simpler
+
+
+class _BinaryList(list):  # type: ignore[type-arg]
+    """A list psycopg sends as a binary array. psycopg's default for a ``list`` parameter is the
+    text format, which quotes every element through a regular expression: 10,000 UUIDs took
+    ~30 ms to send as text against ~5 ms in binary, most of an ``= ANY(:ids)`` read."""
+
+
+# registered for this subclass only: every other list parameter keeps psycopg's default
+psycopg.adapters.register_dumper(_BinaryList, ListBinaryDumper)
+
+
+class BinaryArray(TypeDecorator):  # type: ignore[type-arg]
+    """``ARRAY(item_type)`` for a bound parameter, sent in psycopg's binary format."""
+
+    impl = ARRAY
+    cache_ok = True
+
+    def bind_processor(self, dialect: Dialect) -> Any:
+        # replaces ARRAY's own processor, which would copy the values into a plain list
+        return lambda value: None if value is None else _BinaryList(value)
+
+
+def any_of(column: Any, values: Sequence[Any], item_type: Any) -> ColumnElement[bool]:
+    """``column = ANY(:values)`` (PostgreSQL), one binary array parameter."""
+    clause: ColumnElement[bool] = column == any_(literal(list(values), BinaryArray(item_type)))
+    return clause
 
 
 def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
@@ -49,7 +78,7 @@ def among(session: Session, column: Any, values: Sequence[Any], sqltype: Any) ->
     if not values:
         return
     if session.get_bind().dialect.name == "postgresql":
-        yield column == any_(literal(values, ARRAY(sqltype)))
+        yield any_of(column, values, sqltype)
         return
     for start in range(0, len(values), 900):
         yield column.in_(values[start : start + 900])

@@ -511,8 +511,11 @@ class AudienceExport(Base):
 
 
 class AudienceExportMember(Base):
+    """A member of an export's snapshot. No foreign key to the export: the rows are written with
+    their export in one transaction and never change (see migration 0012)."""
+
     __tablename__ = "audience_export_members"
 
-    export_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("audience_exports.id"), primary_key=True)
+    export_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     person_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     consent_event_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
