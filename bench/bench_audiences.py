@@ -464,6 +464,7 @@ EXPORT_STEPS: tuple[tuple[str, Any, str], ...] = (
     ("grant (policy, house)", AccessService, "grant"),
     ("members, their consent events, snapshot rows (one statement)", AudienceRepository, "snapshot_members"),
     ("decrypt (PeopleService.read_members)", PeopleService, "read_members"),
+    ("  of which ciphertext read", PeopleRepository, "ciphertexts"),
     ("  audit append (the export's one entry)", AuditLog, "append"),
     ("  of which key-store read", KeyStoreRepository, "wrapped"),
     ("commit (key store, then cluster db)", UnitOfWork, "commit"),
