@@ -268,6 +268,34 @@ def test_an_opt_in_at_one_house_grants_nothing_at_another(engine: RunningServer,
             access.get(Actor("test:m", "alpha", roles.MARKETER, other_house), pid, purpose="newsletter")
 
 
+def test_a_customer_edited_during_the_pass_shifts_no_other_out_of_it(town: Hub) -> None:
+    """The fake pages by page number over its live data. A customer of the first page edited
+    before the second is asked moves to the end of the list, and every later customer one place
+    forward: the one first in line for page two would be served by no page of this pass, and,
+    its time being older than the bookmark, by no later incremental run either."""
+    world = fake_tixly.build_world(seed=7, size="test")
+    moved = world.customer_index[3][1]  # on the first page of 25
+    asked = 0
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        nonlocal asked
+        if scope["type"] == "http" and scope["path"] == "/v3/customers":
+            asked += 1
+            if asked == 2:
+                world.edit_customer(moved)
+        await inner(scope, receive, send)
+
+    inner = fake_tixly.create_app(world, token=TOKEN)
+    with serve_in_thread(app) as server:
+        outcome = run(town, connector(server))
+        truth = control(server, "truth")
+    assert outcome.status == "succeeded", outcome.error
+    assert asked > 2
+    engine_ids = {x for (x,) in town.sql("SELECT external_id FROM engine_customers")}
+    assert len(engine_ids) == truth["customers"] == len(world.customers)
+    assert engine_ids == {str(cid) for cid in world.customers}
+
+
 def test_retries_through_429_and_5xx_then_the_same_result(engine: RunningServer, town: Hub) -> None:
     control(engine, "faults", {"rate_limit": 3, "retry_after": 0, "server_errors": 4})
     outcome = run(town, connector(engine))

@@ -96,11 +96,17 @@ class TixlyPaged(Stream):
         return tixly_time(edited if edited is not None else raw.get("Created"), "Edited/Created")
 
     def pages(self, http: EngineHttp, since: dt.datetime | None, ctx: SyncContext) -> Iterator[Page]:
+        """Keyset paging on the record time: each page is asked for again from the last time read
+        (``DateFrom`` / ``SoldFrom``), not by following ``Next``, whose page numbers index the live
+        result. A record edited while a run pages through the list moves to its end, and with page
+        numbers every later record would shift one place forward, so that the first record of the
+        next page is never served (and, its time being older, not by the next run either). From a
+        time there is nothing to shift. The records of that very time come again (the ingest is
+        idempotent); ``Next`` is followed only when a whole page shares one time."""
         params: dict[str, Any] | None = {**self.params(since, ctx), "pageSize": self.page_size}
         url: str | None = self.path
         while url:
             body = http.get_json(url, params)
-            params = None  # Next repeats every parameter
             data = body.get("Data") if isinstance(body, dict) else None
             if not isinstance(data, list):
                 raise FatalSyncError(f"unexpected page shape from {self.path}")
@@ -117,7 +123,22 @@ class TixlyPaged(Stream):
             if records:
                 yield Page(records)
             nxt = body.get("Next")
-            url = nxt if isinstance(nxt, str) and nxt and not beyond else None
+            if beyond or not (isinstance(nxt, str) and nxt):
+                return
+            last = self._latest(records)
+            if last is not None and (since is None or last > since):
+                since = last
+                url, params = self.path, {**self.params(since, ctx), "pageSize": self.page_size}
+            else:
+                url, params = nxt, None  # Next repeats every parameter
+
+    def _latest(self, records: Sequence[dict[str, Any]]) -> dt.datetime | None:
+        latest: dt.datetime | None = None
+        for raw in records:
+            with contextlib.suppress(BadRecord):
+                when = self.record_time(raw)
+                latest = when if latest is None else max(latest, when)
+        return latest
 
     def _apply(
         self,
