@@ -51,6 +51,7 @@ from consent_hub.ingest.records import (
 from consent_hub.ingest.service import IngestService
 
 LANGUAGES = {1: "nl", 2: "en", 3: "fr"}
+KEYSET_OVERLAP = dt.timedelta(seconds=1)  # how far before the last time read the next page starts
 
 
 def tixly_time(value: Any, field: str) -> dt.datetime:
@@ -102,9 +103,12 @@ class TixlyPaged(Stream):
         numbers every later record would shift one place forward, so that the first record of the
         next page is never served (and, its time being older, not by the next run either). From a
         time there is nothing to shift. The records of that very time come again (the ingest is
-        idempotent); ``Next`` is followed only when a whole page shares one time."""
+        idempotent); ``Next`` is followed only when a page brings no newer time. Each new start
+        lies ``KEYSET_OVERLAP`` before the last time read: the API does not document whether
+        ``DateFrom`` is inclusive or to which resolution it compares."""
         params: dict[str, Any] | None = {**self.params(since, ctx), "pageSize": self.page_size}
         url: str | None = self.path
+        reached = since
         while url:
             body = http.get_json(url, params)
             data = body.get("Data") if isinstance(body, dict) else None
@@ -126,9 +130,10 @@ class TixlyPaged(Stream):
             if beyond or not (isinstance(nxt, str) and nxt):
                 return
             last = self._latest(records)
-            if last is not None and (since is None or last > since):
-                since = last
-                url, params = self.path, {**self.params(since, ctx), "pageSize": self.page_size}
+            if last is not None and (reached is None or last > reached):
+                reached = last
+                restart = self.params(last - KEYSET_OVERLAP, ctx)
+                url, params = self.path, {**restart, "pageSize": self.page_size}
             else:
                 url, params = nxt, None  # Next repeats every parameter
 
