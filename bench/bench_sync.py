@@ -288,9 +288,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         fake.terminate()
         fake.wait(timeout=30)
-    hub_rate, plain_rate = run_read / hub_s, plain_rows / plain_s
+    # both loads read the same engine rows; the hub's run counts some twice (its keyset pages start
+    # again at the last time read), so both rates are taken over the plaintext load's row count
+    hub_rate, plain_rate = plain_rows / hub_s, plain_rows / plain_s
     rows = [
-        Row("hub sync: total time", hub_s, "s", TIME_TARGET_S, "max", f"{run_read:,} engine rows"),
+        Row(
+            "hub sync: total time",
+            hub_s,
+            "s",
+            TIME_TARGET_S,
+            "max",
+            f"{plain_rows:,} engine rows ({run_read - plain_rows:,} more read again at page starts)",
+        ),
         Row("hub sync: rows/s", hub_rate, "rows/s"),
         Row("hub sync: peak RSS", hub_rss, "MiB", RSS_TARGET_MIB, "max"),
         Row("plaintext load: total time", plain_s, "s", None, "max", f"{plain_rows:,} rows"),
