@@ -72,7 +72,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.exc import DBAPIError
 
 from bench.bench_vault import CLUSTER, Row, batches, cluster, console, fmt, peak_rss_mib
-from bench.bench_visibility import pct, pid_sql, timed
+from bench.bench_visibility import pct, people_sql, pid_sql, random_bytes_sql, timed
 from bench.generate import people as generate_people
 from connectors.destinations.mailchimp import MailchimpDestination
 from connectors.fakes import mailchimp as fake_crm
@@ -272,30 +272,9 @@ def load_sales(engine: Engine, n: int, sales: int, seed: int) -> None:
 def load_synthetic(engine: Engine, registry: ClusterRegistry, args: argparse.Namespace) -> str:
     house_ids = _house_ids(engine)
     with engine.begin() as conn:
-        try:
-            with conn.begin_nested():
-                conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pgcrypto")
-            rb = "gen_random_bytes({})"
-            how = "pgcrypto gen_random_bytes"
-        except DBAPIError:  # no pgcrypto: md5-based bytes are as good here
-            rb = "substr(decode(md5(random()::text) || md5(random()::text), 'hex'), 1, {})"
-            how = "md5 bytes (no pgcrypto)"
+        rb, how = random_bytes_sql(conn)
         conn.execute(text("SELECT setseed(:f)"), {"f": (args.seed % 997) / 997})
-        step(
-            conn,
-            f"people ({args.people:,})",
-            f"""
-            INSERT INTO people (id, status, email_bidx, phone_bidx, given_name_ct, family_name_ct,
-                                email_ct, language_ct, row_version, created_at, updated_at)
-            SELECT {pid_sql("g")}, 'active', {rb.format(32)},
-                   CASE WHEN g % 10 < 7 THEN {rb.format(32)} END,
-                   {rb.format(20)}, {rb.format(24)}, {rb.format(40)}, {rb.format(14)}, 1,
-                   now() - (g % 1000) * interval '1 day', now()
-            FROM generate_series(1, :n) g
-            ORDER BY 1
-            """,
-            {"n": args.people},
-        )
+        step(conn, f"people ({args.people:,})", people_sql(rb), {"n": args.people})
     load_events(registry, house_ids, args.seed)
     load_sales(engine, args.people, args.sales, args.seed)
     return how

@@ -117,31 +117,36 @@ def pid_sql(g: str) -> str:
     return f"md5('bench-person-' || {g})::uuid"
 
 
+def random_bytes_sql(conn: Any) -> tuple[str, str]:
+    """A SQL template for ``{}`` random bytes, and what it uses: pgcrypto when it can be had."""
+    try:
+        with conn.begin_nested():
+            conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pgcrypto")
+        return "gen_random_bytes({})", "pgcrypto gen_random_bytes"
+    except DBAPIError:  # no pgcrypto: md5-based bytes are as good here
+        return "substr(decode(md5(random()::text) || md5(random()::text), 'hex'), 1, {})", "md5 bytes (no pgcrypto)"
+
+
+def people_sql(rb: str) -> str:
+    """``:n`` synthetic people: random blind indexes, short random ciphertexts (never decryptable)."""
+    return f"""
+        INSERT INTO people (id, status, email_bidx, phone_bidx, given_name_ct, family_name_ct,
+                            email_ct, language_ct, row_version, created_at, updated_at)
+        SELECT {pid_sql("g")}, 'active', {rb.format(32)},
+               CASE WHEN g % 10 < 7 THEN {rb.format(32)} END,
+               {rb.format(20)}, {rb.format(24)}, {rb.format(40)}, {rb.format(14)}, 1,
+               now() - (g % 1000) * interval '1 day', now()
+        FROM generate_series(1, :n) g
+        ORDER BY 1
+        """
+
+
 def load_synthetic(engine: Engine, n: int, seed: int) -> str:
     with engine.begin() as conn:
-        try:
-            with conn.begin_nested():
-                conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pgcrypto")
-            rb = "gen_random_bytes({})"
-            how = "pgcrypto gen_random_bytes"
-        except DBAPIError:  # no pgcrypto: md5-based bytes are as good here
-            rb = "substr(decode(md5(random()::text) || md5(random()::text), 'hex'), 1, {})"
-            how = "md5 bytes (no pgcrypto)"
+        rb, how = random_bytes_sql(conn)
     fraction = (seed % 1000) / 1000
     steps = [
-        (
-            f"people ({n:,})",
-            f"""
-            INSERT INTO people (id, status, email_bidx, phone_bidx, given_name_ct, family_name_ct,
-                                email_ct, language_ct, row_version, created_at, updated_at)
-            SELECT {pid_sql("g")}, 'active', {rb.format(32)},
-                   CASE WHEN g % 10 < 7 THEN {rb.format(32)} END,
-                   {rb.format(20)}, {rb.format(24)}, {rb.format(40)}, {rb.format(14)}, 1,
-                   now() - (g % 1000) * interval '1 day', now()
-            FROM generate_series(1, :n) g
-            ORDER BY 1
-            """,
-        ),
+        (f"people ({n:,})", people_sql(rb)),
         (
             f"relations (~{3 * n:,})",
             f"""
