@@ -7,9 +7,9 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import LargeBinary, Uuid, select
+from sqlalchemy import LargeBinary, Uuid, func, select
 
-from consent_hub.storage.bulk import among, insert_rows
+from consent_hub.storage.bulk import among, insert_rows, upsert_rows
 from consent_hub.storage.models import AudienceExportMember, Suppression
 from tests.conftest import Hub
 
@@ -42,3 +42,19 @@ def test_among_finds_exactly_the_listed_rows(hub: Hub) -> None:
         assert members == set(people[::2])
         assert list(among(s, Suppression.email_bidx, [], LargeBinary())) == []
         s.rollback()
+
+
+def test_upsert_rows_counts_the_new_rows_only(hub: Hub) -> None:
+    export = uuid.uuid4()
+    people = [uuid.uuid4() for _ in range(5)]
+    row = lambda p: {"export_id": export, "person_id": p, "consent_event_id": None}  # noqa: E731
+    with hub.registry.unit_of_work("alpha") as uow:
+        table: Any = AudienceExportMember.__table__
+        conflict = ["export_id", "person_id"]
+        assert upsert_rows(uow.session, table, [row(p) for p in people[:3]], conflict) == 3
+        # two already there, one repeated within the call, two new
+        again = [row(people[0]), row(people[2]), row(people[3]), row(people[3]), row(people[4])]
+        assert upsert_rows(uow.session, table, again, conflict) == 2
+        assert upsert_rows(uow.session, table, [], conflict) == 0
+        assert uow.session.scalar(select(func.count()).select_from(AudienceExportMember)) == 5
+        uow.session.rollback()

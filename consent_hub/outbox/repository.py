@@ -5,7 +5,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import String, Table, Uuid, and_, exists, func, or_, select, text, update
+from sqlalchemy import Table, Uuid, and_, exists, func, or_, select, text, update
 from sqlalchemy.orm import Session, aliased
 
 from consent_hub.storage.bulk import among, insert_rows, upsert_rows
@@ -32,16 +32,9 @@ class OutboxRepository:
     def add_new(self, rows: Sequence[dict[str, Any]]) -> int:
         """Insert rows (each with a dedupe key) whose dedupe key is not there yet; returns how
         many were new."""
-        keys = list(dict.fromkeys(r["dedupe_key"] for r in rows))
-        if None in keys:
+        if any(r["dedupe_key"] is None for r in rows):
             raise ValueError("add_new needs a dedupe key on every row")
-        if not keys:
-            return 0
-        there = 0
-        for clause in among(self.session, OutboxDelivery.dedupe_key, keys, String()):
-            there += self.session.scalar(select(func.count()).where(clause)) or 0
-        upsert_rows(self.session, OUTBOX, rows, ["dedupe_key"])
-        return len(keys) - int(there)
+        return upsert_rows(self.session, OUTBOX, rows, ["dedupe_key"])
 
     def get(self, delivery_id: uuid.UUID) -> OutboxDelivery | None:
         return self.session.get(OutboxDelivery, delivery_id)

@@ -105,13 +105,14 @@ def upsert_rows(
     rows: Sequence[dict[str, Any]],
     conflict: Sequence[str],
     merge: dict[str, str] | None = None,
-) -> None:
+) -> int:
     """INSERT ... ON CONFLICT for many rows in one statement. ``merge`` maps a column to how a
     conflicting row updates it: "least", "greatest" or "new"; without it conflicts are ignored.
+    Returns the number of rows inserted or updated (without ``merge``: the new rows).
     On PostgreSQL the rows travel as one array per column (``unnest``), a fixed statement text
     whatever the number of rows; SQLite runs the same upsert as an in-process executemany."""
     if not rows:
-        return
+        return 0
     columns = list(rows[0])
     conn = session.connection()
     if conn.dialect.name == "postgresql":
@@ -136,8 +137,7 @@ def upsert_rows(
             f'INSERT INTO "{table.name}" ({names}) SELECT * FROM unnest({arrays}) '  # noqa: S608
             f"ON CONFLICT ({', '.join(conflict)}) {action}"
         )
-        conn.exec_driver_sql(sql, tuple([row[c] for row in rows] for c in columns))
-        return
+        return int(conn.exec_driver_sql(sql, tuple([row[c] for row in rows] for c in columns)).rowcount)
     stmt = sqlite_insert(table)
     if merge:
         sets: dict[str, Any] = {}
@@ -151,4 +151,5 @@ def upsert_rows(
         stmt = stmt.on_conflict_do_update(index_elements=list(conflict), set_=sets)
     else:
         stmt = stmt.on_conflict_do_nothing()
-    conn.execute(stmt, list(rows))
+    # sqlite3 sums the changes of an executemany into its rowcount
+    return int(conn.execute(stmt, list(rows)).rowcount)
