@@ -15,7 +15,6 @@ covers several houses); an unmapped membership is a program of the selling house
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -114,36 +113,33 @@ class TixlyPaged(Stream):
             data = body.get("Data") if isinstance(body, dict) else None
             if not isinstance(data, list):
                 raise FatalSyncError(f"unexpected page shape from {self.path}")
-            records = [r for r in data if isinstance(r, dict)]
+            records: list[dict[str, Any]] = []
+            last: dt.datetime | None = None  # the latest time among the records kept
             beyond = False
-            if self.bounded:
-                kept = []
-                for r in records:
-                    with contextlib.suppress(BadRecord):
-                        beyond = beyond or self.record_time(r) > ctx.upper_bound
-                    if not beyond:
-                        kept.append(r)
-                records = kept
+            for r in data:
+                if not isinstance(r, dict):
+                    continue
+                try:
+                    when: dt.datetime | None = self.record_time(r)
+                except BadRecord:
+                    when = None
+                if when is not None and self.bounded and when > ctx.upper_bound:
+                    beyond = True
+                    break
+                records.append(r)
+                if when is not None and (last is None or when > last):
+                    last = when
             if records:
                 yield Page(records)
             nxt = body.get("Next")
             if beyond or not (isinstance(nxt, str) and nxt):
                 return
-            last = self._latest(records)
             if last is not None and (reached is None or last > reached):
                 reached = last
                 restart = self.params(last - KEYSET_OVERLAP, ctx)
                 url, params = self.path, {**restart, "pageSize": self.page_size}
             else:
                 url, params = nxt, None  # Next repeats every parameter
-
-    def _latest(self, records: Sequence[dict[str, Any]]) -> dt.datetime | None:
-        latest: dt.datetime | None = None
-        for raw in records:
-            with contextlib.suppress(BadRecord):
-                when = self.record_time(raw)
-                latest = when if latest is None else max(latest, when)
-        return latest
 
     def _apply(
         self,
