@@ -29,4 +29,3 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("audience_export_members") as batch:
         batch.create_foreign_key(FK, "audience_exports", ["export_id"], ["id"])
-
