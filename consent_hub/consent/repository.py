@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table, Uuid, bindparam, delete, func, select, update
+from sqlalchemy import String, Table, Uuid, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from consent_hub.storage import access_keys
@@ -64,12 +64,9 @@ class ConsentRepository:
     def idempotency_hashes(self, actor: str, keys: Sequence[str]) -> dict[str, str | None]:
         """idempotency key -> request hash, for the keys of ``actor`` already used."""
         out: dict[str, str | None] = {}
-        for start in range(0, len(keys), 900):
-            rows = self.session.execute(
-                select(ConsentEvent.idempotency_key, ConsentEvent.request_hash).where(
-                    ConsentEvent.actor == actor, ConsentEvent.idempotency_key.in_(keys[start : start + 900])
-                )
-            )
+        for clause in among(self.session, ConsentEvent.idempotency_key, keys, String()):
+            used = select(ConsentEvent.idempotency_key, ConsentEvent.request_hash)
+            rows = self.session.execute(used.where(ConsentEvent.actor == actor, clause))
             out.update({str(k): h for k, h in rows})
         return out
 
