@@ -13,6 +13,7 @@ from sqlalchemy import Select, String, Uuid, and_, cast, distinct, func, insert,
 from sqlalchemy.orm import Session
 
 from consent_hub.access.repository import Scope, basis_key, visible
+from consent_hub.audiences.bitmaps import SegmentBitmaps, answerable
 from consent_hub.audiences.schemas import SegmentFilters
 from consent_hub.storage.bulk import core_rows
 from consent_hub.storage.models import (
@@ -38,24 +39,30 @@ def _day(value: dt.date) -> dt.datetime:
     return dt.datetime.combine(value, dt.time(), dt.UTC)
 
 
-def line_filters(f: SegmentFilters, house_ids: dict[str, uuid.UUID]) -> list[Any]:
+def event_filters(f: SegmentFilters) -> list[Any]:
+    """The filters on the event a line is for (type, theme, category, performance date)."""
     where: list[Any] = []
-    if f.houses:
-        where.append(Sale.house_id.in_([house_ids[h] for h in f.houses if h in house_ids] or [uuid.UUID(int=0)]))
     if f.uit_event_types:
         where.append(Event.uit_event_type.in_(f.uit_event_types))
     if f.uit_themes:
         where.append(_any_listed(Event.uit_themes, f.uit_themes))
     if f.categories:
         where.append(_any_listed(Event.categories, f.categories))
-    if f.ticket_types:
-        where.append(Sale.ticket_type.in_(f.ticket_types))
-    if f.programs:
-        where.append(Sale.program.in_(f.programs))
     if f.performance_from:
         where.append(Event.starts_at >= _day(f.performance_from))
     if f.performance_to:
         where.append(Event.starts_at < _day(f.performance_to) + dt.timedelta(days=1))
+    return where
+
+
+def line_filters(f: SegmentFilters, house_ids: dict[str, uuid.UUID]) -> list[Any]:
+    where = event_filters(f)
+    if f.houses:
+        where.append(Sale.house_id.in_([house_ids[h] for h in f.houses if h in house_ids] or [uuid.UUID(int=0)]))
+    if f.ticket_types:
+        where.append(Sale.ticket_type.in_(f.ticket_types))
+    if f.programs:
+        where.append(Sale.program.in_(f.programs))
     if f.bought_from:
         where.append(Sale.sold_at >= _day(f.bought_from))
     if f.bought_to:
@@ -157,8 +164,30 @@ class AudienceRepository:
 
     def count(self, f: SegmentFilters, bases: Sequence[str], scope: Scope, person: Sequence[Any] = ()) -> int:
         self._analytical()
+        from_bitmaps = self.bitmap_count(f, bases, scope, person)
+        if from_bitmaps is not None:
+            return from_bitmaps
+        return self.statement_count(f, bases, scope, person)
+
+    def statement_count(self, f: SegmentFilters, bases: Sequence[str], scope: Scope, person: Sequence[Any] = ()) -> int:
         inner = self.members_statement(f, bases, scope, person).subquery()
         return int(self.session.scalar(select(func.count()).select_from(inner)) or 0)
+
+    def bitmap_count(
+        self, f: SegmentFilters, bases: Sequence[str], scope: Scope, person: Sequence[Any] = ()
+    ) -> int | None:
+        """The count from the segment bitmaps (``audiences/bitmaps.py``), or None when they cannot
+        answer it: SQLite, a filter beyond the event and the number of visits, a cluster-wide
+        basis (visibility by predicate, not by key), or a bitmap waiting for its refresh."""
+        bitmaps = SegmentBitmaps(self.session)
+        if not bitmaps.available or person or not answerable(f):
+            return None
+        if "any-in-cluster" in bases or scope.house_id is None or scope.house is None:
+            return None
+        ids = self.house_ids()
+        houses = None if not f.houses else ([ids[h] for h in f.houses if h in ids] or [uuid.UUID(int=0)])
+        keys = [basis_key(b, scope) for b in bases]
+        return bitmaps.count(event_filters(f), houses, f.min_visits or 1, keys, scope.now)
 
     def members(
         self, f: SegmentFilters, bases: Sequence[str], scope: Scope, person: Sequence[Any] = ()

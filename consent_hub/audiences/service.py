@@ -32,9 +32,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from consent_hub import roles
 from consent_hub.access.policy import fields_of
 from consent_hub.access.service import AccessService
 from consent_hub.actors import Actor
+from consent_hub.audiences.bitmaps import SegmentBitmaps
 from consent_hub.audiences.repository import AudienceRepository
 from consent_hub.audiences.schemas import SegmentDefinition
 from consent_hub.audit.service import AuditLog, AuditRecord
@@ -137,6 +139,15 @@ class AudienceService:
         return out
 
     # -- saved segments --------------------------------------------------------------------------
+    def refresh_bitmaps(self, actor: Actor) -> int:
+        """Rebuild the segment bitmaps of the events whose ticket lines changed (PostgreSQL; a
+        no-op on SQLite); returns how many (event, house) bitmaps were rebuilt. They hold ordinals
+        and event ids only, so no personal data is read and nothing is audited."""
+        if actor.role not in roles.CLUSTER_MANAGERS | {roles.CLUSTER_SERVICE}:
+            raise Forbidden("only the cluster's operators refresh segment bitmaps")
+        bitmaps = SegmentBitmaps(self.uow.session)
+        return bitmaps.refresh() if bitmaps.available else 0
+
     def save(self, actor: Actor, data: SegmentDefinition | dict[str, Any]) -> Segment:
         definition = parse(SegmentDefinition, data)
         house = self._house_caller(actor)

@@ -13,6 +13,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+from consent_hub.actors import Actor
 from consent_hub.clusters import ClusterRegistry
 from consent_hub.config import HubSettings
 from consent_hub.errors import Conflict, HubError
@@ -74,3 +75,17 @@ class SyncScheduler:
             log.warning("sync %s/%s failed: %s", job.cluster, job.connector, exc.detail)
         except Exception:  # a scheduler thread must outlive one bad run; the run record holds the rest
             log.exception("sync %s/%s crashed", job.cluster, job.connector)
+        self.refresh_segments(job.cluster)
+
+    def refresh_segments(self, cluster: str) -> None:
+        """After a run, the segment bitmaps of the events it touched (counts fall back to the SQL
+        statement for those events until then)."""
+        from consent_hub.audiences.service import AudienceService
+
+        try:
+            with self.registry.unit_of_work(cluster) as uow:
+                rebuilt = AudienceService(uow).refresh_bitmaps(Actor.cli(cluster))
+            if rebuilt:
+                log.info("segment bitmaps of %s: %d rebuilt", cluster, rebuilt)
+        except Exception:  # the next run's refresh tries again
+            log.exception("segment bitmaps of %s: refresh failed", cluster)

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Date,
     DateTime,
     ForeignKey,
+    Identity,
     Index,
     Integer,
     LargeBinary,
@@ -25,7 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import TypeDecorator, UserDefinedType
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -519,3 +521,53 @@ class AudienceExportMember(Base):
     export_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     person_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     consent_event_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+
+
+# -- segment bitmaps (PostgreSQL; see migration 0013 and audiences/bitmaps.py) --------------------
+
+
+class VarBit(UserDefinedType):  # type: ignore[type-arg]
+    """PostgreSQL ``varbit``; read and written as SQL bit strings by ``audiences/bitmaps.py``."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "VARBIT"
+
+
+class PersonOrdinal(Base):
+    """A dense number per person: the bit of the person in every segment bitmap."""
+
+    __tablename__ = "person_ordinals"
+
+    person_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    ordinal: Mapped[int] = mapped_column(Integer, Identity(start=0, minvalue=0), unique=True)
+
+
+class AccessKeyBits(Base):
+    """The people holding an access key, as a bitmap kept exact by triggers on ``access_keys``."""
+
+    __tablename__ = "access_key_bits"
+
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    bits: Mapped[Any] = mapped_column(VarBit())
+
+
+class VisitBits(Base):
+    """The people with net-positive tickets to an event at a house, as a bitmap."""
+
+    __tablename__ = "visit_bits"
+
+    event_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    house_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    bits: Mapped[Any] = mapped_column(VarBit())
+
+
+class VisitBitsDirty(Base):
+    """(event, house) pairs whose ticket lines changed since their bitmap was built."""
+
+    __tablename__ = "visit_bits_dirty"
+
+    event_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    house_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    mark: Mapped[int] = mapped_column(BigInteger)

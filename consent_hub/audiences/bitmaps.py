@@ -1,0 +1,188 @@
+"""Segment counts from bitmaps (PostgreSQL; migration 0013 holds the tables, functions, triggers).
+
+Every person has a dense ordinal. ``visit_bits`` holds, per (event, house), the people with
+net-positive tickets to it; ``access_key_bits`` holds, per access key, the people holding it.
+A segment whose filters are all about the event (houses, UiT event types and themes, categories,
+performance dates) and the number of visits (up to ``MAX_VISITS_COUNTED``) is then counted as
+
+    people with at least k of the selected events' bitmaps  AND  OR(the caller's key bitmaps)
+
+minus the people whose every key of the caller has expired (the bitmaps keep expired keys; the
+expiry is applied when counting, as the SQL statement does): a few bitwise operations over
+bitmaps of one bit per person, instead of joining every matching ticket line with every visible
+person. The answer is the SQL statement's, to the person; the tests hold the two side by side.
+
+Exactness rests on two things. The key bitmaps change in the transaction that changes the access
+key (triggers), so a withdrawal leaves every count at once. The visit bitmaps are rebuilt from the
+ticket lines by ``refresh`` for the (event, house) pairs a trigger on ``sales`` marked since; a
+count that would select a marked pair returns None, and the caller uses the SQL statement.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import String, Uuid, bindparam, delete, exists, func, literal, select, text, tuple_
+from sqlalchemy.orm import Session
+
+from consent_hub.audiences.schemas import SegmentFilters
+from consent_hub.storage.bulk import BinaryArray, any_of
+from consent_hub.storage.models import AccessKey, AccessKeyBits, Event, PersonOrdinal, VisitBits, VisitBitsDirty
+
+# filters a bitmap count answers; any other filter set sends the count to the SQL statement
+EVENT_LEVEL = frozenset(
+    {"houses", "uit_event_types", "uit_themes", "categories", "performance_from", "performance_to", "min_visits"}
+)
+MAX_VISITS_COUNTED = 4  # "at least k visits" keeps k bitmaps per step of the aggregate
+REFRESH_EVENTS = 200  # events whose lines one refresh query reads
+
+
+def answerable(f: SegmentFilters) -> bool:
+    """Whether the bitmaps hold everything this definition filters on."""
+    used = set(f.model_dump(exclude_defaults=True))
+    return used <= EVENT_LEVEL and (f.min_visits or 1) <= MAX_VISITS_COUNTED
+
+
+class SegmentBitmaps:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    @property
+    def available(self) -> bool:
+        return self.session.get_bind().dialect.name == "postgresql"
+
+    def capacity(self) -> int:
+        return int(self.session.scalar(select(func.bits_capacity())) or 0)
+
+    def count(
+        self,
+        where: Sequence[Any],
+        houses: Sequence[uuid.UUID] | None,
+        k: int,
+        keys: Sequence[str],
+        now: dt.datetime,
+    ) -> int | None:
+        """People with at least ``k`` visits to the (event, house) pairs whose event passes
+        ``where`` (conditions on ``Event``) and whose house is one of ``houses`` (None: any), who
+        hold one of ``keys`` unexpired at ``now``. None while one of those pairs waits for a
+        refresh: the caller then counts with the SQL statement."""
+        n = self.capacity()
+
+        def fit(bits: Any) -> Any:  # one length for every bitmap, as the bitwise operators want
+            return func.bits_fit(bits, n)
+
+        stale = exists(
+            select(literal(1))
+            .select_from(VisitBitsDirty)
+            .join(Event, Event.id == VisitBitsDirty.event_id)
+            .where(*where, *([VisitBitsDirty.house_id.in_(houses)] if houses is not None else []))
+        )
+        members = (
+            select(func.bits_at_least(fit(VisitBits.bits), k))
+            .join(Event, Event.id == VisitBits.event_id)
+            .where(*where, *([VisitBits.house_id.in_(houses)] if houses is not None else []))
+            .scalar_subquery()
+        )
+        held = any_of(AccessKeyBits.key, keys, String())
+        visible = select(func.bit_or(fit(AccessKeyBits.bits))).where(held).scalar_subquery()
+        both = fit(members).op("&")(fit(visible))
+        reached = select(both.label("b")).cte("reached")
+        # people with a bit set through a key that has expired, and no unexpired key of the caller
+        expired = (
+            select(AccessKey.person_id, PersonOrdinal.ordinal)
+            .join(PersonOrdinal, PersonOrdinal.person_id == AccessKey.person_id)
+            .where(any_of(AccessKey.key, keys, String()), AccessKey.expires_at <= now)
+            .group_by(AccessKey.person_id, PersonOrdinal.ordinal)
+            .subquery()
+        )
+        other = AccessKey.__table__.alias("other_key")
+        still_valid = exists(
+            select(literal(1))
+            .select_from(other)
+            .where(
+                other.c.person_id == expired.c.person_id,
+                any_of(other.c.key, keys, String()),
+                (other.c.expires_at.is_(None)) | (other.c.expires_at > now),
+            )
+        )
+        lapsed = (
+            select(func.count())
+            .select_from(expired)
+            .join(reached, literal(True))
+            .where(
+                reached.c.b.is_not(None),
+                expired.c.ordinal < func.length(reached.c.b),
+                func.get_bit(reached.c.b, expired.c.ordinal) == 1,
+                ~still_valid,
+            )
+            .scalar_subquery()
+        )
+        total = select(func.coalesce(func.bit_count(reached.c.b), 0)).scalar_subquery()
+        row = self.session.execute(select(stale.label("stale"), total.label("total"), lapsed.label("lapsed"))).one()
+        if row.stale:
+            return None
+        return int(row.total) - int(row.lapsed)
+
+    # -- maintenance ----------------------------------------------------------------------------
+    def refresh(self) -> int:
+        """Rebuild the visit bitmaps of the (event, house) pairs marked since their last build;
+        returns how many pairs were rebuilt. A pair marked again while this runs stays marked."""
+        marked = self.session.execute(
+            select(VisitBitsDirty.event_id, VisitBitsDirty.house_id, VisitBitsDirty.mark)
+        ).all()
+        if not marked:
+            return 0
+        n = self.capacity()
+        events = sorted({e for e, _, _ in marked})
+        pairs = {(e, h) for e, h, _ in marked}
+        for start in range(0, len(events), REFRESH_EVENTS):
+            chunk = events[start : start + REFRESH_EVENTS]
+            wanted = set(chunk)
+            bitmaps = {p: bytearray(n // 8) for p in pairs if p[0] in wanted}
+            rows = self.session.execute(
+                text(
+                    "SELECT s.event_id, s.house_id, o.ordinal FROM sales s "
+                    "JOIN person_ordinals o ON o.person_id = s.person_id "
+                    "WHERE s.event_id = ANY(:events) AND s.person_id IS NOT NULL "
+                    "GROUP BY s.event_id, s.house_id, o.ordinal HAVING sum(s.ticket_count) > 0"
+                ).bindparams(bindparam("events", type_=BinaryArray(Uuid()))),
+                {"events": chunk},
+            )
+            for event_id, house_id, ordinal in rows:
+                bits = bitmaps.get((event_id, house_id))
+                if bits is not None:
+                    bits[ordinal >> 3] |= 0x80 >> (ordinal & 7)
+            self.session.execute(
+                text(
+                    "INSERT INTO visit_bits (event_id, house_id, bits) "
+                    "VALUES (:e, :h, CAST('x' || encode(:b, 'hex') AS varbit)) "
+                    "ON CONFLICT (event_id, house_id) DO UPDATE SET bits = EXCLUDED.bits"
+                ),
+                [{"e": e, "h": h, "b": bytes(b)} for (e, h), b in bitmaps.items()],
+            )
+        self.session.execute(
+            delete(VisitBitsDirty).where(
+                tuple_(VisitBitsDirty.event_id, VisitBitsDirty.house_id, VisitBitsDirty.mark).in_(
+                    [(e, h, m) for e, h, m in marked]
+                )
+            )
+        )
+        return len(pairs)
+
+    def mark_all(self) -> None:
+        """Mark every (event, house) pair with ticket lines (after loads that bypassed the
+        triggers), and give every person without one an ordinal."""
+        self.session.execute(
+            text("INSERT INTO person_ordinals (person_id) SELECT id FROM people ORDER BY id ON CONFLICT DO NOTHING")
+        )
+        self.session.execute(
+            text(
+                "INSERT INTO visit_bits_dirty (event_id, house_id, mark) "
+                "SELECT event_id, house_id, nextval('visit_bits_marks') FROM "
+                "(SELECT DISTINCT event_id, house_id FROM sales WHERE person_id IS NOT NULL) s "
+                "ON CONFLICT (event_id, house_id) DO UPDATE SET mark = EXCLUDED.mark"
+            )
+        )
