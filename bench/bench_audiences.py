@@ -700,9 +700,7 @@ def run(args: argparse.Namespace) -> tuple[list[Row], list[str], list[str], dict
             access_keys.rebuild_all(uow.session)
         t_bits = time.perf_counter()
         with registry.unit_of_work(CLUSTER) as uow:  # and the lines loaded without triggers, their bitmaps
-            bitmaps = SegmentBitmaps(uow.session)
-            bitmaps.mark_all()
-            rebuilt = bitmaps.refresh()
+            rebuilt = SegmentBitmaps(uow.session).rebuild_all()
         console.log(f"  segment bitmaps: {rebuilt:,} (event, house) pairs, {time.perf_counter() - t_bits:.1f} s")
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("DROP TABLE bench_events")

@@ -624,7 +624,12 @@ def sync(
 
 @app.command("segments-refresh")
 @handled
-def segments_refresh(cluster: ClusterOpt) -> None:
+def segments_refresh(
+    cluster: ClusterOpt,
+    everything: Annotated[
+        bool, typer.Option("--all", help="rebuild every bitmap (after a load that bypassed the triggers)")
+    ] = False,
+) -> None:
     """Rebuild the segment bitmaps of events whose ticket lines changed (PostgreSQL); until then
     a segment count that selects such an event is answered by the slower SQL statement."""
     from consent_hub.audiences.service import AudienceService
@@ -632,7 +637,7 @@ def segments_refresh(cluster: ClusterOpt) -> None:
     registry = _registry(cluster)
     try:
         with registry.unit_of_work(cluster) as uow:
-            rebuilt = AudienceService(uow).refresh_bitmaps(Actor.cli(cluster))
+            rebuilt = AudienceService(uow).refresh_bitmaps(Actor.cli(cluster), everything=everything)
     finally:
         registry.dispose()
     out.print(f"segment bitmaps rebuilt: {rebuilt}", highlight=False)

@@ -29,6 +29,7 @@ from sqlalchemy import String, Uuid, bindparam, delete, exists, func, literal, s
 from sqlalchemy.orm import Session
 
 from consent_hub.audiences.schemas import SegmentFilters
+from consent_hub.audit.repository import AuditRepository
 from consent_hub.storage.bulk import BinaryArray, any_of
 from consent_hub.storage.models import AccessKey, AccessKeyBits, Event, PersonOrdinal, VisitBits, VisitBitsDirty
 
@@ -38,6 +39,7 @@ EVENT_LEVEL = frozenset(
 )
 MAX_VISITS_COUNTED = 4  # "at least k visits" keeps k bitmaps per step of the aggregate
 REFRESH_EVENTS = 200  # events whose lines one refresh query reads
+STREAM_ROWS = 50_000
 
 
 def answerable(f: SegmentFilters) -> bool:
@@ -130,6 +132,7 @@ class SegmentBitmaps:
     def refresh(self) -> int:
         """Rebuild the visit bitmaps of the (event, house) pairs marked since their last build;
         returns how many pairs were rebuilt. A pair marked again while this runs stays marked."""
+        AuditRepository(self.session).lock_head()  # the order every writer of bitmaps and marks keeps
         marked = self.session.execute(
             select(VisitBitsDirty.event_id, VisitBitsDirty.house_id, VisitBitsDirty.mark)
         ).all()
@@ -150,6 +153,7 @@ class SegmentBitmaps:
                     "GROUP BY s.event_id, s.house_id, o.ordinal HAVING sum(s.ticket_count) > 0"
                 ).bindparams(bindparam("events", type_=BinaryArray(Uuid()))),
                 {"events": chunk},
+                execution_options={"yield_per": STREAM_ROWS},
             )
             for event_id, house_id, ordinal in rows:
                 bits = bitmaps.get((event_id, house_id))
@@ -172,12 +176,31 @@ class SegmentBitmaps:
         )
         return len(pairs)
 
-    def mark_all(self) -> None:
-        """Mark every (event, house) pair with ticket lines (after loads that bypassed the
-        triggers), and give every person without one an ordinal."""
+    def rebuild_all(self) -> int:
+        """After loads that bypassed the triggers (or to repair drift): an ordinal for every person,
+        every key bitmap built anew from ``access_keys``, every (event, house) pair with ticket
+        lines marked and rebuilt. Returns the number of visit bitmaps rebuilt."""
+        AuditRepository(self.session).lock_head()
         self.session.execute(
             text("INSERT INTO person_ordinals (person_id) SELECT id FROM people ORDER BY id ON CONFLICT DO NOTHING")
         )
+        n = self.capacity()
+        keys: dict[str, bytearray] = {}
+        rows = self.session.execute(
+            text("SELECT k.key, o.ordinal FROM access_keys k JOIN person_ordinals o ON o.person_id = k.person_id"),
+            execution_options={"yield_per": STREAM_ROWS},  # millions of rows: streamed, not held
+        )
+        for key, ordinal in rows:
+            bits = keys.get(key)
+            if bits is None:
+                bits = keys[key] = bytearray(n // 8)
+            bits[ordinal >> 3] |= 0x80 >> (ordinal & 7)
+        self.session.execute(delete(AccessKeyBits))
+        if keys:
+            self.session.execute(
+                text("INSERT INTO access_key_bits (key, bits) VALUES (:k, CAST('x' || encode(:b, 'hex') AS varbit))"),
+                [{"k": k, "b": bytes(b)} for k, b in keys.items()],
+            )
         self.session.execute(
             text(
                 "INSERT INTO visit_bits_dirty (event_id, house_id, mark) "
@@ -186,3 +209,4 @@ class SegmentBitmaps:
                 "ON CONFLICT (event_id, house_id) DO UPDATE SET mark = EXCLUDED.mark"
             )
         )
+        return self.refresh()

@@ -139,14 +139,17 @@ class AudienceService:
         return out
 
     # -- saved segments --------------------------------------------------------------------------
-    def refresh_bitmaps(self, actor: Actor) -> int:
-        """Rebuild the segment bitmaps of the events whose ticket lines changed (PostgreSQL; a
-        no-op on SQLite); returns how many (event, house) bitmaps were rebuilt. They hold ordinals
-        and event ids only, so no personal data is read and nothing is audited."""
+    def refresh_bitmaps(self, actor: Actor, *, everything: bool = False) -> int:
+        """Rebuild the segment bitmaps of the events whose ticket lines changed, or (``everything``)
+        all of them and the access-key bitmaps too, after a load that bypassed the triggers
+        (PostgreSQL; a no-op on SQLite). Returns how many (event, house) bitmaps were rebuilt.
+        They hold ordinals and ids only: no personal data is read, nothing is audited."""
         if actor.role not in roles.CLUSTER_MANAGERS | {roles.CLUSTER_SERVICE}:
             raise Forbidden("only the cluster's operators refresh segment bitmaps")
         bitmaps = SegmentBitmaps(self.uow.session)
-        return bitmaps.refresh() if bitmaps.available else 0
+        if not bitmaps.available:
+            return 0
+        return bitmaps.rebuild_all() if everything else bitmaps.refresh()
 
     def save(self, actor: Actor, data: SegmentDefinition | dict[str, Any]) -> Segment:
         definition = parse(SegmentDefinition, data)

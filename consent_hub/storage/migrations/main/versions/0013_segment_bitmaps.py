@@ -99,12 +99,15 @@ BEGIN
     WHERE t.key = c.key;
 END $$;
 
--- set the bits of (key, person) rows that appear, clear those of rows that disappear
+-- set the bits of (key, person) rows that appear, clear those of rows that disappear. One bitmap
+-- row per key is shared by every writer of that key, so the trigger first takes the audit head
+-- (the lock every audited change takes anyway): writers meet the two in one order, never crosswise.
 CREATE FUNCTION access_keys_bits() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     gone jsonb;
     came jsonb;
 BEGIN
+    PERFORM 1 FROM audit_head WHERE id = 1 FOR UPDATE;
     IF TG_OP = 'INSERT' THEN
         SELECT jsonb_agg(c) INTO came FROM (
             SELECT n.key, array_agg(o.ordinal) AS ordinals
@@ -141,9 +144,11 @@ REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION access_key
 
 CREATE SEQUENCE visit_bits_marks;
 
--- a changed ticket line makes its (event, house) bitmap stale until the next refresh
+-- a changed ticket line makes its (event, house) bitmap stale until the next refresh (the audit
+-- head first, as above: the refresh takes it too before it deletes marks)
 CREATE FUNCTION sales_mark_visit_bits() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    PERFORM 1 FROM audit_head WHERE id = 1 FOR UPDATE;
     IF TG_OP IN ('INSERT', 'UPDATE') THEN
         INSERT INTO visit_bits_dirty (event_id, house_id, mark)
         SELECT event_id, house_id, nextval('visit_bits_marks')
