@@ -163,6 +163,10 @@ def test_an_expired_consent_is_not_counted(cluster: Hub) -> None:
     after = counts(hub, caller(house), {})
     assert after[1] == before[1] - 3
     assert after[0] == after[1]
+    # the refresh drops the expired keys (and their bits); the counts stay where they are
+    refresh(hub)
+    assert hub.sql("SELECT count(*) FROM access_keys WHERE expires_at <= now()")[0][0] == 0
+    assert counts(hub, caller(house), {}) == after
 
 
 def test_new_ticket_lines_wait_for_the_refresh_and_the_statement_answers_meanwhile(cluster: Hub) -> None:

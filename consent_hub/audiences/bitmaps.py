@@ -30,8 +30,17 @@ from sqlalchemy.orm import Session
 
 from consent_hub.audiences.schemas import SegmentFilters
 from consent_hub.audit.repository import AuditRepository
+from consent_hub.storage import access_keys
 from consent_hub.storage.bulk import BinaryArray, any_of
-from consent_hub.storage.models import AccessKey, AccessKeyBits, Event, PersonOrdinal, VisitBits, VisitBitsDirty
+from consent_hub.storage.models import (
+    AccessKey,
+    AccessKeyBits,
+    Event,
+    PersonOrdinal,
+    VisitBits,
+    VisitBitsDirty,
+    utcnow,
+)
 
 # filters a bitmap count answers; any other filter set sends the count to the SQL statement
 EVENT_LEVEL = frozenset(
@@ -133,6 +142,7 @@ class SegmentBitmaps:
         """Rebuild the visit bitmaps of the (event, house) pairs marked since their last build;
         returns how many pairs were rebuilt. A pair marked again while this runs stays marked."""
         AuditRepository(self.session).lock_head()  # the order every writer of bitmaps and marks keeps
+        self.drop_expired()
         marked = self.session.execute(
             select(VisitBitsDirty.event_id, VisitBitsDirty.house_id, VisitBitsDirty.mark)
         ).all()
@@ -175,6 +185,12 @@ class SegmentBitmaps:
             )
         )
         return len(pairs)
+
+    def drop_expired(self) -> int:
+        """Delete the access keys of expired grants (their bits go with them, by trigger): the
+        count looks past expired keys one by one, so they should stay few."""
+        keys = list(self.session.scalars(select(AccessKeyBits.key)))
+        return access_keys.drop_expired(self.session, keys, utcnow())
 
     def rebuild_all(self) -> int:
         """After loads that bypassed the triggers (or to repair drift): an ordinal for every person,

@@ -163,10 +163,12 @@ class AudienceRepository:
             self.session.execute(text(SEGMENT_SETTINGS))
 
     def count(self, f: SegmentFilters, bases: Sequence[str], scope: Scope, person: Sequence[Any] = ()) -> int:
-        self._analytical()
+        # the bitmap statement before the analytical settings: its plan does not depend on the
+        # filter values, so a cached generic plan serves it (planning it took ~12 ms a count)
         from_bitmaps = self.bitmap_count(f, bases, scope, person)
         if from_bitmaps is not None:
             return from_bitmaps
+        self._analytical()
         return self.statement_count(f, bases, scope, person)
 
     def statement_count(self, f: SegmentFilters, bases: Sequence[str], scope: Scope, person: Sequence[Any] = ()) -> int:

@@ -13,7 +13,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import Table, Uuid, bindparam, delete, select, text
+from sqlalchemy import String, Table, Uuid, bindparam, delete, select, text
 from sqlalchemy.orm import Session
 
 from consent_hub.storage.bulk import among, upsert_rows
@@ -76,6 +76,16 @@ def active_among(session: Session, people: list[uuid.UUID]) -> set[uuid.UUID]:
     for clause in among(session, Person.id, people, Uuid()):
         out.update(session.scalars(select(Person.id).where(clause, Person.status == "active")))
     return out
+
+
+def drop_expired(session: Session, keys: list[str], now: dt.datetime) -> int:
+    """Delete those of ``keys``' rows whose grant expired (every reader already ignores them):
+    keeps few the expired keys a bitmap count must look past. Returns how many went."""
+    gone = 0
+    for clause in among(session, AccessKey.key, keys, String()):
+        result = session.execute(delete(AccessKey).where(clause, AccessKey.expires_at <= now))
+        gone += int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return gone
 
 
 def forget_person(session: Session, person_id: uuid.UUID) -> None:
