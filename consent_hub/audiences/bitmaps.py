@@ -139,15 +139,17 @@ class SegmentBitmaps:
 
     # -- maintenance ----------------------------------------------------------------------------
     def refresh(self) -> int:
-        """Rebuild the visit bitmaps of the (event, house) pairs marked since their last build;
-        returns how many pairs were rebuilt. A pair marked again while this runs stays marked."""
-        AuditRepository(self.session).lock_head()  # the order every writer of bitmaps and marks keeps
-        self.drop_expired()
+        """Rebuild the visit bitmaps of the (event, house) pairs marked since their last build,
+        and drop expired access keys; returns how many pairs were rebuilt.
+
+        Writers are not held back while the lines are read and the bitmaps written: only
+        refreshes write ``visit_bits``, one at a time (an advisory lock). The marks are cleared at
+        the end, under the audit head as the ``sales`` trigger sets them, and only those that did
+        not move since they were read: a pair whose lines changed meanwhile stays marked."""
+        self._one_refresh_at_a_time()
         marked = self.session.execute(
             select(VisitBitsDirty.event_id, VisitBitsDirty.house_id, VisitBitsDirty.mark)
         ).all()
-        if not marked:
-            return 0
         n = self.capacity()
         events = sorted({e for e, _, _ in marked})
         pairs = {(e, h) for e, h, _ in marked}
@@ -177,14 +179,20 @@ class SegmentBitmaps:
                 ),
                 [{"e": e, "h": h, "b": bytes(b)} for (e, h), b in bitmaps.items()],
             )
-        self.session.execute(
-            delete(VisitBitsDirty).where(
-                tuple_(VisitBitsDirty.event_id, VisitBitsDirty.house_id, VisitBitsDirty.mark).in_(
-                    [(e, h, m) for e, h, m in marked]
+        AuditRepository(self.session).lock_head()  # the order every writer of marks and key bits keeps
+        if marked:
+            self.session.execute(
+                delete(VisitBitsDirty).where(
+                    tuple_(VisitBitsDirty.event_id, VisitBitsDirty.house_id, VisitBitsDirty.mark).in_(
+                        [(e, h, m) for e, h, m in marked]
+                    )
                 )
             )
-        )
+        self.drop_expired()
         return len(pairs)
+
+    def _one_refresh_at_a_time(self) -> None:
+        self.session.execute(text("SELECT pg_advisory_xact_lock(hashtext('consent-hub/visit-bits-refresh'))"))
 
     def drop_expired(self) -> int:
         """Delete the access keys of expired grants (their bits go with them, by trigger): the
@@ -195,7 +203,9 @@ class SegmentBitmaps:
     def rebuild_all(self) -> int:
         """After loads that bypassed the triggers (or to repair drift): an ordinal for every person,
         every key bitmap built anew from ``access_keys``, every (event, house) pair with ticket
-        lines marked and rebuilt. Returns the number of visit bitmaps rebuilt."""
+        lines marked and rebuilt. Returns the number of visit bitmaps rebuilt. Writers wait
+        meanwhile (the audit head is held throughout), so that no key moves while it is read."""
+        self._one_refresh_at_a_time()  # before the head, in the order ``refresh`` takes them
         AuditRepository(self.session).lock_head()
         self.session.execute(
             text("INSERT INTO person_ordinals (person_id) SELECT id FROM people ORDER BY id ON CONFLICT DO NOTHING")
