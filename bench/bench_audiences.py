@@ -34,9 +34,9 @@ Measured, for the marketer of house 1 (purpose newsletter):
 1. ``AudienceService.count`` of "dance, performances in the last two years, at least 2 visits",
    one unit of work per run (its audit entry committed), p50/p95 over ``--runs``; then the same with
    the breakdown by month. After the load the segment bitmaps are rebuilt (the lines were loaded
-   without triggers), so the count is answered from them; the bench checks that their count is the
-   SQL statement's. The breakdown is answered by the statement. The plan of the members statement is
-   printed (EXPLAIN ANALYZE, BUFFERS).
+   without triggers), so the count and the breakdown are answered from them; the bench checks that
+   their count is the SQL statement's. The plan of the members statement (the path every other
+   definition takes) is printed (EXPLAIN ANALYZE, BUFFERS).
 2. ``AudienceService.export(..., fmt="csv")`` of the circus segment, end to end in one unit of work
    (members statement, consent events, export snapshot, audit, decrypt, CSV, commit).
 3. The outbox: a Mailchimp destination pointing at a fake CRM served by its own process

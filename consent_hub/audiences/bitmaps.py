@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import String, Uuid, bindparam, delete, exists, func, literal, select, text, tuple_
+from sqlalchemy import String, Uuid, bindparam, delete, exists, func, literal, select, text, tuple_, union_all
 from sqlalchemy.orm import Session
 
 from consent_hub.audiences.schemas import SegmentFilters
@@ -36,6 +36,7 @@ from consent_hub.storage.models import (
     AccessKey,
     AccessKeyBits,
     Event,
+    House,
     PersonOrdinal,
     VisitBits,
     VisitBitsDirty,
@@ -75,32 +76,37 @@ class SegmentBitmaps:
         k: int,
         keys: Sequence[str],
         now: dt.datetime,
-    ) -> int | None:
+        dimension: Any = None,
+    ) -> tuple[int, dict[str, int]] | None:
         """People with at least ``k`` visits to the (event, house) pairs whose event passes
         ``where`` (conditions on ``Event``) and whose house is one of ``houses`` (None: any), who
-        hold one of ``keys`` unexpired at ``now``. None while one of those pairs waits for a
-        refresh: the caller then counts with the SQL statement."""
+        hold one of ``keys`` unexpired at ``now``; with ``dimension`` (an expression over
+        ``Event`` and ``House``, the pair's house) also those of them per value of it among their
+        visits. None while one of those pairs waits for a refresh: the caller then counts with
+        the SQL statement. One statement, so the total and the cells come from one snapshot."""
         n = self.capacity()
 
         def fit(bits: Any) -> Any:  # one length for every bitmap, as the bitwise operators want
             return func.bits_fit(bits, n)
 
+        def pair_filter(house_column: Any) -> list[Any]:
+            return [*where, *([house_column.in_(houses)] if houses is not None else [])]
+
         stale = exists(
             select(literal(1))
             .select_from(VisitBitsDirty)
             .join(Event, Event.id == VisitBitsDirty.event_id)
-            .where(*where, *([VisitBitsDirty.house_id.in_(houses)] if houses is not None else []))
+            .where(*pair_filter(VisitBitsDirty.house_id))
         )
         members = (
             select(func.bits_at_least(fit(VisitBits.bits), k))
             .join(Event, Event.id == VisitBits.event_id)
-            .where(*where, *([VisitBits.house_id.in_(houses)] if houses is not None else []))
+            .where(*pair_filter(VisitBits.house_id))
             .scalar_subquery()
         )
         held = any_of(AccessKeyBits.key, keys, String())
         visible = select(func.bit_or(fit(AccessKeyBits.bits))).where(held).scalar_subquery()
-        both = fit(members).op("&")(fit(visible))
-        reached = select(both.label("b")).cte("reached")
+        reached = select(fit(members).op("&")(fit(visible)).label("b")).cte("reached")
         # people with a bit set through a key that has expired, and no unexpired key of the caller
         expired = (
             select(AccessKey.person_id, PersonOrdinal.ordinal)
@@ -120,7 +126,7 @@ class SegmentBitmaps:
             )
         )
         lapsed = (
-            select(func.count())
+            select(expired.c.ordinal)
             .select_from(expired)
             .join(reached, literal(True))
             .where(
@@ -129,13 +135,37 @@ class SegmentBitmaps:
                 func.get_bit(reached.c.b, expired.c.ordinal) == 1,
                 ~still_valid,
             )
-            .scalar_subquery()
+            .cte("lapsed")
         )
-        total = select(func.coalesce(func.bit_count(reached.c.b), 0)).scalar_subquery()
-        row = self.session.execute(select(stale.label("stale"), total.label("total"), lapsed.label("lapsed"))).one()
-        if row.stale:
+        lapsed_count = select(func.count()).select_from(lapsed).scalar_subquery()
+        total = select(
+            literal(None, String).label("cell"),
+            (func.coalesce(func.bit_count(reached.c.b), 0) - lapsed_count).label("n"),
+            stale.label("stale"),
+        ).select_from(reached)
+        statement: Any = total
+        if dimension is not None:
+            per_value = (
+                select(dimension.label("cell"), func.bit_or(fit(VisitBits.bits)).label("bits"))
+                .join(Event, Event.id == VisitBits.event_id)
+                .join(House, House.id == VisitBits.house_id)
+                .where(*pair_filter(VisitBits.house_id), dimension.is_not(None))
+                .group_by(dimension)
+                .subquery()
+            )
+            in_cell = per_value.c.bits.op("&")(reached.c.b)
+            lapsed_in_cell = (
+                select(func.count()).select_from(lapsed).where(func.get_bit(in_cell, lapsed.c.ordinal) == 1)
+            ).scalar_subquery()
+            cells = select(
+                per_value.c.cell, (func.coalesce(func.bit_count(in_cell), 0) - lapsed_in_cell), literal(False)
+            ).select_from(per_value.join(reached, literal(True)))
+            statement = union_all(total, cells)
+        rows = self.session.execute(statement).all()
+        if any(row[2] for row in rows):
             return None
-        return int(row.total) - int(row.lapsed)
+        first = next(int(r[1]) for r in rows if r[0] is None)
+        return first, {str(r[0]): int(r[1]) for r in rows if r[0] is not None and int(r[1]) > 0}
 
     # -- maintenance ----------------------------------------------------------------------------
     def refresh(self) -> int:

@@ -95,6 +95,15 @@ def buyer_filters(visits: Any, f: SegmentFilters) -> list[Any]:
     return having
 
 
+def _dimension(by: str, visit_at: Any) -> Any:
+    """A breakdown cell: the house of the visit, its event type, or the month of the performance."""
+    if by == "house":
+        return House.slug
+    if by == "event_type":
+        return func.coalesce(Event.uit_event_type, "unclassified")
+    return func.substr(cast(visit_at, String), 1, 7)
+
+
 class AudienceRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -181,6 +190,18 @@ class AudienceRepository:
         """The count from the segment bitmaps (``audiences/bitmaps.py``), or None when they cannot
         answer it: SQLite, a filter beyond the event and the number of visits, a cluster-wide
         basis (visibility by predicate, not by key), or a bitmap waiting for its refresh."""
+        answer = self._from_bitmaps(f, bases, scope, person, None)
+        return None if answer is None else answer[0]
+
+    def bitmap_breakdown(
+        self, f: SegmentFilters, bases: Sequence[str], scope: Scope, by: str, person: Sequence[Any] = ()
+    ) -> tuple[int, dict[str, int]] | None:
+        """``count_with_breakdown`` from the segment bitmaps, or None as ``bitmap_count``."""
+        return self._from_bitmaps(f, bases, scope, person, _dimension(by, Event.starts_at))
+
+    def _from_bitmaps(
+        self, f: SegmentFilters, bases: Sequence[str], scope: Scope, person: Sequence[Any], dimension: Any
+    ) -> tuple[int, dict[str, int]] | None:
         bitmaps = SegmentBitmaps(self.session)
         if not bitmaps.available or person or not answerable(f):
             return None
@@ -189,7 +210,7 @@ class AudienceRepository:
         ids = self.house_ids()
         houses = None if not f.houses else ([ids[h] for h in f.houses if h in ids] or [uuid.UUID(int=0)])
         keys = [basis_key(b, scope) for b in bases]
-        return bitmaps.count(event_filters(f), houses, f.min_visits or 1, keys, scope.now)
+        return bitmaps.count(event_filters(f), houses, f.min_visits or 1, keys, scope.now, dimension)
 
     def members(
         self, f: SegmentFilters, bases: Sequence[str], scope: Scope, person: Sequence[Any] = ()
@@ -200,16 +221,20 @@ class AudienceRepository:
         self, f: SegmentFilters, bases: Sequence[str], scope: Scope, by: str, person: Sequence[Any] = ()
     ) -> tuple[int, dict[str, int]]:
         """The member count and the members per house, event type or month of their visits, from
-        one statement: the visits are computed once and feed both."""
+        one statement: the visits are computed once and feed both (from the bitmaps when they
+        can answer, see ``bitmap_count``)."""
+        from_bitmaps = self.bitmap_breakdown(f, bases, scope, by, person)
+        if from_bitmaps is not None:
+            return from_bitmaps
         self._analytical()
+        return self.statement_breakdown(f, bases, scope, by, person)
+
+    def statement_breakdown(
+        self, f: SegmentFilters, bases: Sequence[str], scope: Scope, by: str, person: Sequence[Any] = ()
+    ) -> tuple[int, dict[str, int]]:
         visits = self._visits(f, bases, scope, person)
         members = self._members(visits, f).cte("members")
-        if by == "house":
-            dim: Any = House.slug
-        elif by == "event_type":
-            dim = func.coalesce(Event.uit_event_type, "unclassified")
-        else:  # the month of the performance visited
-            dim = func.substr(cast(visits.c.visit_at, String), 1, 7)
+        dim = _dimension(by, visits.c.visit_at)
         cells = (
             select(dim.label("cell"), func.count(distinct(visits.c.person_id)).label("n"))
             .select_from(visits)
