@@ -259,3 +259,25 @@ def test_a_full_rebuild_repairs_drifted_bitmaps(cluster: Hub, monkeypatch: pytes
     result = CliRunner().invoke(app, ["segments-refresh", "--cluster", "alpha", "--all"])
     assert result.exit_code == 0, result.output
     assert counts(hub, caller(house), {}) == (truth, truth)
+
+
+def test_the_scheduler_refreshes_after_its_runs(hub: Hub) -> None:
+    """While the hub serves, a scheduled sync is followed by a refresh of what it marked."""
+    from consent_hub.ingest.scheduler import Job, SyncScheduler
+
+    if hub.backend != "postgresql":
+        pytest.skip("segment bitmaps are PostgreSQL's (SQLite counts with the statement)")
+    with hub.uow() as uow:
+        ConsentService(uow).sync_notices(hub.actor())
+        for org, slug in HOUSES.items():
+            HouseService(uow).add(hub.actor(), {"slug": slug, "name": slug, "tixly_organisation_id": org})
+    world = fake_tixly.build_world(seed=11, size="test")
+    with serve_in_thread(fake_tixly.create_app(world, token=TOKEN)) as server:
+        cfg = ConnectorConfig(kind="tixly", base_url=f"{server.url}/v3", token=TOKEN, page_size=50)
+        hub.settings.clusters["alpha"].connectors["tixly"] = cfg
+        SyncScheduler(hub.settings, hub.registry).run_once(Job("alpha", "tixly", 0, 0))
+    assert hub.sql("SELECT count(*) FROM sync_runs WHERE status = 'succeeded'")[0][0] == 1
+    assert hub.sql("SELECT count(*) FROM visit_bits")[0][0] > 0
+    assert hub.sql("SELECT count(*) FROM visit_bits_dirty")[0][0] == 0
+    fast, truth = counts(hub, caller("schouwburg-leie"), {"min_visits": 2})
+    assert fast == truth
