@@ -15,7 +15,10 @@ cluster over loopback. Two loads then read every stream from it, page by page (1
     plain tables with COPY, one transaction per page, no validation, encryption, policy or audit.
 
 Both are timed from process start to exit; peak RSS is the process's own ``ru_maxrss`` (wait4).
-The fake shares the machine's two cores with the loader in both runs.
+The fake shares the machine's two cores with the loader in both runs. For the hub's run the CPU
+time of the three parties is added up (the hub process from wait4, PostgreSQL and the fake from
+/proc; PostgreSQL's an estimate): divided by the cores, it is the shortest the run could take if
+all of its work overlapped perfectly.
 """
 
 from __future__ import annotations
@@ -204,6 +207,48 @@ def plain_load(engine_url: str, database_url: str) -> int:
     return 0
 
 
+LAST_CHILD_CPU = [0.0]  # user + system seconds of the last child ``timed`` ran
+
+
+def _ticks(pid: int, children: bool = False) -> int:
+    """CPU clock ticks a process used (user + system; with ``children``, also those of its
+    children that have exited and been reaped). Linux /proc; 0 where it cannot be read."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0
+    # fields[0] is the state (field 3 of stat); utime, stime, cutime, cstime are fields 14-17
+    used = int(fields[11]) + int(fields[12])
+    return used + (int(fields[13]) + int(fields[14]) if children else 0)
+
+
+def postgres_ticks() -> int:
+    """CPU ticks of this machine's PostgreSQL: the live server processes, and through the
+    postmaster the backends that have exited (an estimate: a backend that ends between two
+    readings is counted whole)."""
+    total = 0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if (proc / "comm").read_text().strip() not in ("postgres", "postmaster"):
+                continue
+        except OSError:
+            continue
+        pid = int(proc.name)
+        try:
+            parent = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            is_postmaster = Path(f"/proc/{parent}/comm").read_text().strip() not in ("postgres", "postmaster")
+        except (OSError, IndexError, ValueError):
+            is_postmaster = False
+        total += _ticks(pid, children=is_postmaster)
+    return total
+
+
+def cpu_seconds(ticks: int) -> float:
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def timed(cmd: Sequence[str], env: dict[str, str]) -> tuple[float, float, str]:
     """(seconds, peak RSS MiB, stdout) of one child process."""
     started = time.perf_counter()
@@ -211,6 +256,7 @@ def timed(cmd: Sequence[str], env: dict[str, str]) -> tuple[float, float, str]:
     assert proc.stdout is not None
     output = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
+    LAST_CHILD_CPU[0] = usage.ru_utime + usage.ru_stime
     proc.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.perf_counter() - started
     if proc.returncode != 0:
@@ -276,7 +322,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 [sys.executable, "-m", "bench.bench_sync", "--plain-load", f"{base}/v3", plain_url], env
             )
             plain_rows = json.loads(plain_out.strip().splitlines()[-1])["rows"]
+            before = (postgres_ticks(), _ticks(fake.pid))
             hub_s, hub_rss, _ = timed([*HUB, "sync", "--cluster", CLUSTER, "--connector", "tixly"], env)
+            pg_cpu, fake_cpu = (cpu_seconds(postgres_ticks() - before[0]), cpu_seconds(_ticks(fake.pid) - before[1]))
+            hub_cpu = LAST_CHILD_CPU[0]
             with registry.unit_of_work(CLUSTER) as uow:
 
                 def q(sql: str) -> Any:
@@ -302,6 +351,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         ),
         Row("hub sync: rows/s", hub_rate, "rows/s"),
         Row("hub sync: peak RSS", hub_rss, "MiB", RSS_TARGET_MIB, "max"),
+        Row(
+            "hub sync: CPU (hub + PostgreSQL + fake)",
+            hub_cpu + pg_cpu + fake_cpu,
+            "s",
+            None,
+            "max",
+            f"hub {hub_cpu:.1f} s, PostgreSQL ~{pg_cpu:.1f} s, fake {fake_cpu:.1f} s; "
+            f"{os.cpu_count()} cores x {hub_s:.1f} s = {(os.cpu_count() or 1) * hub_s:.1f} core-seconds",
+        ),
         Row("plaintext load: total time", plain_s, "s", None, "max", f"{plain_rows:,} rows"),
         Row("plaintext load: rows/s", plain_rate, "rows/s"),
         Row("plaintext load: peak RSS", plain_rss, "MiB"),
