@@ -12,6 +12,7 @@ import datetime as dt
 import random
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -40,22 +41,35 @@ TYPES = ("0.54.0.0.0", "0.55.0.0.0", "0.50.4.0.0")
 
 
 @pytest.fixture
-def cluster(hub: Hub) -> Iterator[Hub]:
+def houses(hub: Hub) -> Hub:
+    """A PostgreSQL hub with the notices and the fake engine's houses (no sync yet)."""
     if hub.backend != "postgresql":
         pytest.skip("segment bitmaps are PostgreSQL's (SQLite counts with the statement)")
     with hub.uow() as uow:
         ConsentService(uow).sync_notices(hub.actor())
         for org, slug in HOUSES.items():
             HouseService(uow).add(hub.actor(), {"slug": slug, "name": slug, "tixly_organisation_id": org})
+    return hub
+
+
+@contextmanager
+def fake_engine() -> Iterator[ConnectorConfig]:
+    """A fake Tixly with a small fictional cluster, and the connector configuration that reads it."""
     world = fake_tixly.build_world(seed=11, size="test")
     with serve_in_thread(fake_tixly.create_app(world, token=TOKEN)) as server:
-        cfg = ConnectorConfig(kind="tixly", base_url=f"{server.url}/v3", token=TOKEN, page_size=50)
+        yield ConnectorConfig(kind="tixly", base_url=f"{server.url}/v3", token=TOKEN, page_size=50)
+
+
+@pytest.fixture
+def cluster(houses: Hub) -> Hub:
+    hub = houses
+    with fake_engine() as cfg:
         outcome = tixly.sync(hub.registry, "alpha", "tixly", cfg, policy=RetryPolicy(max_attempts=3, base=0.01))
         assert outcome.status == "succeeded", outcome.error
     rng = random.Random(5)
     for (event_id,) in hub.sql("SELECT id FROM events ORDER BY external_id"):
         hub.sql("UPDATE events SET uit_event_type = :t WHERE id = :e", t=rng.choice(TYPES), e=event_id)
-    yield hub
+    return hub
 
 
 def caller(house: str) -> Actor:
@@ -261,19 +275,12 @@ def test_a_full_rebuild_repairs_drifted_bitmaps(cluster: Hub, monkeypatch: pytes
     assert counts(hub, caller(house), {}) == (truth, truth)
 
 
-def test_the_scheduler_refreshes_after_its_runs(hub: Hub) -> None:
+def test_the_scheduler_refreshes_after_its_runs(houses: Hub) -> None:
     """While the hub serves, a scheduled sync is followed by a refresh of what it marked."""
     from consent_hub.ingest.scheduler import Job, SyncScheduler
 
-    if hub.backend != "postgresql":
-        pytest.skip("segment bitmaps are PostgreSQL's (SQLite counts with the statement)")
-    with hub.uow() as uow:
-        ConsentService(uow).sync_notices(hub.actor())
-        for org, slug in HOUSES.items():
-            HouseService(uow).add(hub.actor(), {"slug": slug, "name": slug, "tixly_organisation_id": org})
-    world = fake_tixly.build_world(seed=11, size="test")
-    with serve_in_thread(fake_tixly.create_app(world, token=TOKEN)) as server:
-        cfg = ConnectorConfig(kind="tixly", base_url=f"{server.url}/v3", token=TOKEN, page_size=50)
+    hub = houses
+    with fake_engine() as cfg:
         hub.settings.clusters["alpha"].connectors["tixly"] = cfg
         SyncScheduler(hub.settings, hub.registry).run_once(Job("alpha", "tixly", 0, 0))
     assert hub.sql("SELECT count(*) FROM sync_runs WHERE status = 'succeeded'")[0][0] == 1

@@ -50,6 +50,13 @@ EVENT_LEVEL = frozenset(
 MAX_VISITS_COUNTED = 4  # "at least k visits" keeps k bitmaps per step of the aggregate
 REFRESH_EVENTS = 200  # events whose lines one refresh query reads
 STREAM_ROWS = 50_000
+# a bitmap built in Python (parameter :b) as a bit string; a constant, spliced into fixed statements
+VARBIT_OF_BYTES = "CAST('x' || encode(:b, 'hex') AS varbit)"
+
+
+def _set(bits: bytearray, ordinal: int) -> None:
+    """Bit ``ordinal`` from the left, as PostgreSQL's ``set_bit`` on a bit string counts."""
+    bits[ordinal >> 3] |= 0x80 >> (ordinal & 7)
 
 
 def answerable(f: SegmentFilters) -> bool:
@@ -104,14 +111,17 @@ class SegmentBitmaps:
             .where(*pair_filter(VisitBits.house_id))
             .scalar_subquery()
         )
-        held = any_of(AccessKeyBits.key, keys, String())
-        visible = select(func.bit_or(fit(AccessKeyBits.bits))).where(held).scalar_subquery()
+
+        def held(key_column: Any) -> Any:
+            return any_of(key_column, keys, String())
+
+        visible = select(func.bit_or(fit(AccessKeyBits.bits))).where(held(AccessKeyBits.key)).scalar_subquery()
         reached = select(fit(members).op("&")(fit(visible)).label("b")).cte("reached")
         # people with a bit set through a key that has expired, and no unexpired key of the caller
         expired = (
             select(AccessKey.person_id, PersonOrdinal.ordinal)
             .join(PersonOrdinal, PersonOrdinal.person_id == AccessKey.person_id)
-            .where(any_of(AccessKey.key, keys, String()), AccessKey.expires_at <= now)
+            .where(held(AccessKey.key), AccessKey.expires_at <= now)
             .group_by(AccessKey.person_id, PersonOrdinal.ordinal)
             .subquery()
         )
@@ -121,7 +131,7 @@ class SegmentBitmaps:
             .select_from(other)
             .where(
                 other.c.person_id == expired.c.person_id,
-                any_of(other.c.key, keys, String()),
+                held(other.c.key),
                 (other.c.expires_at.is_(None)) | (other.c.expires_at > now),
             )
         )
@@ -200,11 +210,10 @@ class SegmentBitmaps:
             for event_id, house_id, ordinal in rows:
                 bits = bitmaps.get((event_id, house_id))
                 if bits is not None:
-                    bits[ordinal >> 3] |= 0x80 >> (ordinal & 7)
+                    _set(bits, ordinal)
             self.session.execute(
                 text(
-                    "INSERT INTO visit_bits (event_id, house_id, bits) "
-                    "VALUES (:e, :h, CAST('x' || encode(:b, 'hex') AS varbit)) "
+                    f"INSERT INTO visit_bits (event_id, house_id, bits) VALUES (:e, :h, {VARBIT_OF_BYTES}) "  # noqa: S608
                     "ON CONFLICT (event_id, house_id) DO UPDATE SET bits = EXCLUDED.bits"
                 ),
                 [{"e": e, "h": h, "b": bytes(b)} for (e, h), b in bitmaps.items()],
@@ -250,11 +259,11 @@ class SegmentBitmaps:
             bits = keys.get(key)
             if bits is None:
                 bits = keys[key] = bytearray(n // 8)
-            bits[ordinal >> 3] |= 0x80 >> (ordinal & 7)
+            _set(bits, ordinal)
         self.session.execute(delete(AccessKeyBits))
         if keys:
             self.session.execute(
-                text("INSERT INTO access_key_bits (key, bits) VALUES (:k, CAST('x' || encode(:b, 'hex') AS varbit))"),
+                text(f"INSERT INTO access_key_bits (key, bits) VALUES (:k, {VARBIT_OF_BYTES})"),  # noqa: S608
                 [{"k": k, "b": bytes(b)} for k, b in keys.items()],
             )
         self.session.execute(

@@ -55,10 +55,26 @@ def event_filters(f: SegmentFilters) -> list[Any]:
     return where
 
 
+def chosen_houses(f: SegmentFilters, house_ids: dict[str, uuid.UUID]) -> list[uuid.UUID] | None:
+    """The ids of the houses the definition names (an unknown one matches nothing); None: any."""
+    if not f.houses:
+        return None
+    return [house_ids[h] for h in f.houses if h in house_ids] or [uuid.UUID(int=0)]
+
+
+def caller_keys(bases: Sequence[str], scope: Scope) -> list[str] | None:
+    """The access keys that make people visible to a house-scoped caller; None for the
+    cluster-wide basis (or a caller without a house), which the reference predicates decide."""
+    if "any-in-cluster" in bases or scope.house_id is None or scope.house is None:
+        return None
+    return [basis_key(b, scope) for b in bases]
+
+
 def line_filters(f: SegmentFilters, house_ids: dict[str, uuid.UUID]) -> list[Any]:
     where = event_filters(f)
-    if f.houses:
-        where.append(Sale.house_id.in_([house_ids[h] for h in f.houses if h in house_ids] or [uuid.UUID(int=0)]))
+    houses = chosen_houses(f, house_ids)
+    if houses is not None:
+        where.append(Sale.house_id.in_(houses))
     if f.ticket_types:
         where.append(Sale.ticket_type.in_(f.ticket_types))
     if f.programs:
@@ -116,9 +132,9 @@ class AudienceRepository:
         """Ids of the people the caller may reach for the purpose. A house-scoped caller's come
         from the access keys (one index range per basis, no per-person predicate); the
         cluster-wide basis uses the reference predicates."""
-        if "any-in-cluster" in bases or scope.house_id is None or scope.house is None:
+        keys = caller_keys(bases, scope)
+        if keys is None:
             return select(Person.id).where(visible(bases, scope))
-        keys = [basis_key(b, scope) for b in bases]
         valid = or_(AccessKey.expires_at.is_(None), AccessKey.expires_at > scope.now)
         return select(AccessKey.person_id).where(AccessKey.key.in_(keys), valid)
 
@@ -203,13 +219,10 @@ class AudienceRepository:
         self, f: SegmentFilters, bases: Sequence[str], scope: Scope, person: Sequence[Any], dimension: Any
     ) -> tuple[int, dict[str, int]] | None:
         bitmaps = SegmentBitmaps(self.session)
-        if not bitmaps.available or person or not answerable(f):
+        keys = caller_keys(bases, scope)
+        if not bitmaps.available or person or not answerable(f) or keys is None:
             return None
-        if "any-in-cluster" in bases or scope.house_id is None or scope.house is None:
-            return None
-        ids = self.house_ids()
-        houses = None if not f.houses else ([ids[h] for h in f.houses if h in ids] or [uuid.UUID(int=0)])
-        keys = [basis_key(b, scope) for b in bases]
+        houses = chosen_houses(f, self.house_ids())
         return bitmaps.count(event_filters(f), houses, f.min_visits or 1, keys, scope.now, dimension)
 
     def members(
