@@ -91,3 +91,53 @@ def test_blind_indexes_differ_per_cluster_and_column() -> None:
     assert a.email("x@example.org") != b.email("x@example.org")
     assert a.email("+32470123456") != a.phone("+32470123456")
     assert len(a.email("x@example.org")) == 32
+
+
+def test_random_bytes_are_never_handed_out_twice_across_threads() -> None:
+    """Nonces, data keys and row ids come from per-thread blocks of OS randomness: no two draws
+    may overlap, whichever thread makes them (a repeated GCM nonce under one key leaks both)."""
+    import threading
+
+    from consent_hub.crypto.randomness import BLOCK, random_bytes
+
+    drawn: list[list[bytes]] = [[] for _ in range(4)]
+
+    def draw(k: int) -> None:
+        drawn[k] = [random_bytes(12) for _ in range(3 * BLOCK // 12)]  # several blocks each
+
+    threads = [threading.Thread(target=draw, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    everything = [b for part in drawn for b in part]
+    assert all(len(b) == 12 for b in everything)
+    assert len(set(everything)) == len(everything)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_does_not_repeat_its_parents_random_bytes() -> None:
+    from consent_hub.crypto.randomness import new_uuid, random_bytes
+
+    random_bytes(12)  # the parent holds a partly used block
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report what it would hand out next, then leave at once
+        os.close(read)
+        os.write(write, random_bytes(64))
+        os._exit(0)
+    os.close(write)
+    child = os.read(read, 64)
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert len(child) == 64
+    assert random_bytes(64) != child
+    uid = new_uuid()
+    assert uid.version == 4 and uid.variant == uuid.RFC_4122
+
+
+def test_seals_of_one_row_use_distinct_nonces() -> None:
+    row = uuid.uuid4()
+    sealed = FieldCipher(KEY, "alpha").seal_many({f"c{i}": "Gent" for i in range(500)}, "people", row)
+    nonces = {blob[1:13] for blob in sealed.values()}
+    assert len(nonces) == 500

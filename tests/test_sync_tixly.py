@@ -491,3 +491,42 @@ def test_access_keys_written_in_bulk_match_a_rebuild(engine: RunningServer, town
         access_keys.rebuild_all(uow.session)
     rebuilt = [(k, str(p), str(e)[:19]) for k, p, e in town.sql(query)]
     assert written == rebuilt and len(written) > 100
+
+
+def test_only_tables_that_doubled_get_fresh_statistics(town: Hub) -> None:
+    """A sync refreshes the statistics of the tables it grows (or its per-page lookups would be
+    planned for empty tables), but only of those that doubled since their last ones."""
+    if town.backend != "postgresql":
+        pytest.skip("PostgreSQL statistics (SQLite plans without them)")
+    from sqlalchemy import text
+
+    from consent_hub.ingest.service import IngestService
+
+    engine = town.registry.runtime("alpha").engine
+
+    def add_events(n: int, start: int) -> None:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO events (id, source, external_id, house_id, title, categories, uit_themes, updated_at) "
+                    "SELECT gen_random_uuid(), 'stats', g::text, NULL, 'event', '[]', '[]', now() "
+                    "FROM generate_series(CAST(:a AS integer), CAST(:b AS integer)) g"
+                ),
+                {"a": start, "b": start + n - 1},
+            )
+            conn.execute(text("SELECT pg_stat_force_next_flush()"))  # counted at commit, not a second later
+
+    def refresh() -> list[str]:
+        with town.uow() as uow:
+            return IngestService(uow, town.actor(), "stats").refresh_statistics()
+
+    def analysed() -> int:
+        return int(town.sql("SELECT analyze_count FROM pg_stat_user_tables WHERE relname = 'events'")[0][0])
+
+    add_events(600, 0)
+    assert refresh() == ["events"] and analysed() == 1
+    assert refresh() == []  # nothing changed since
+    add_events(200, 600)  # fewer than the least number of changes, and a third of the table
+    assert refresh() == [] and analysed() == 1
+    add_events(400, 800)  # 600 changes since, the table had 600 rows: doubled
+    assert refresh() == ["events"] and analysed() == 2

@@ -31,18 +31,24 @@ from typing import Any, Protocol
 
 import httpx
 
+from connectors.sources.mapping import BadRecord
 from consent_hub.actors import Actor
 from consent_hub.clusters import ClusterRegistry
 from consent_hub.config import ConnectorConfig
 from consent_hub.errors import HubError
 from consent_hub.ingest.records import PageResult
 from consent_hub.ingest.runs import SyncRunService
-from consent_hub.ingest.service import IngestService
+from consent_hub.ingest.service import CustomerChecks, IngestService
 from consent_hub.storage.models import utcnow
 
 log = logging.getLogger("consent_hub.sync")
-# pages after which table statistics are refreshed (tables grow fastest on a first sync)
-ANALYZE_AT_PAGE = frozenset({3, 10, 30, 100, 300, 1000})
+# pages at which the tables that doubled get fresh statistics (they grow fastest on a first
+# sync; the check is one cheap query)
+STATISTICS_CHECK_EVERY = 20
+
+
+def checks_statistics(page_number: int) -> bool:
+    return page_number in (3, 10) or page_number % STATISTICS_CHECK_EVERY == 0
 
 
 class ErrorClass(enum.Enum):
@@ -174,6 +180,43 @@ class Page:
     records: list[dict[str, Any]]
 
 
+@dataclass
+class MappedPage(Page):
+    """A page mapped to hub records before its unit of work: ``batch`` is what the stream writes,
+    ``skipped`` the records that could not be mapped, ``reached`` the latest record time read."""
+
+    batch: Any = None
+    skipped: PageResult = field(default_factory=PageResult)
+    reached: dt.datetime | None = None
+
+
+def map_records(
+    page: Page, key: str, record_time: Callable[[dict[str, Any]], dt.datetime], mapper: Callable[[dict[str, Any]], Any]
+) -> MappedPage:
+    """Map each raw record; one that cannot be mapped is skipped by its engine id and rule."""
+    mapped: list[Any] = []
+    skipped = PageResult()
+    reached: dt.datetime | None = None
+    for raw in page.records:
+        try:
+            when = record_time(raw)
+            reached = when if reached is None else max(reached, when)
+        except BadRecord:
+            pass
+        try:
+            mapped.append(mapper(raw))
+        except BadRecord as exc:
+            skipped.skip(str(raw.get(key, "?"))[:64], f"malformed record: {exc}")
+    return MappedPage(page.records, mapped, skipped, reached)
+
+
+def with_skipped(result: PageResult, page: MappedPage) -> tuple[PageResult, dt.datetime | None]:
+    """A written page's result with the records its mapping skipped, and its latest time."""
+    result.read += len(page.skipped.skipped)
+    result.skipped = page.skipped.skipped + result.skipped
+    return result, page.reached
+
+
 class Progress(Protocol):
     def stream_started(self, stream: str, total: int | None) -> None: ...
     def page_committed(self, stream: str, result: PageResult) -> None: ...
@@ -195,6 +238,8 @@ class SyncContext:
     config: ConnectorConfig
     upper_bound: dt.datetime
     houses: dict[str, str]  # engine organisation / account -> house slug
+    # the hub's checks of customers that need no database; None: ``apply`` runs them
+    customer_checks: CustomerChecks | None = None
 
 
 class Stream(ABC):
@@ -210,6 +255,12 @@ class Stream(ABC):
 
     def total(self, http: EngineHttp, since: dt.datetime | None, ctx: SyncContext) -> int | None:
         return None
+
+    def prepare(self, page: Page, ctx: SyncContext) -> Page:
+        """The work on a page that needs no database (mapping, validation). The runner calls it on
+        the reading thread, where it overlaps the writing of the page before; ``apply`` gets what
+        it returns."""
+        return page
 
     @abstractmethod
     def pages(self, http: EngineHttp, since: dt.datetime | None, ctx: SyncContext) -> Iterator[Page]: ...
@@ -241,9 +292,9 @@ _DONE = object()
 
 
 def prefetched(pages: Iterator[Page]) -> Iterator[Page]:
-    """Fetch the next page in a thread while the caller applies this one: the HTTP wait and the
-    database work overlap. At most one page waits; an error of the fetch is raised here, in
-    order; a caller that stops early stops the fetching too."""
+    """Fetch (and prepare) the next page in a thread while the caller applies this one: the HTTP
+    wait, the mapping and validation, and the database work overlap. At most one page waits; an
+    error of the fetch is raised here, in order; a caller that stops early stops the fetching too."""
     box: queue.Queue[Any] = queue.Queue(maxsize=1)
     stop = threading.Event()
 
@@ -327,7 +378,8 @@ class SyncRunner:
         with self._uow() as uow:
             run_id = SyncRunService(uow).start(self.actor, self.source.name, trigger=self.trigger, upper_bound=upper).id
             houses = IngestService(uow, self.actor, self.source.name).houses_by_engine_ref(self.source.house_column())
-        ctx = SyncContext(self.source.name, self.source.config, upper, houses)
+        checks = CustomerChecks(self.registry.runtime(self.cluster))
+        ctx = SyncContext(self.source.name, self.source.config, upper, houses, checks)
         totals = PageResult()
         http = self.source.http(self.policy)
         status, error = "succeeded", None
@@ -362,10 +414,11 @@ class SyncRunner:
             start = dt.datetime.combine(ctx.config.start_from, dt.time(), dt.UTC)
             since = max(start, stored - dt.timedelta(seconds=ctx.config.lookback_seconds)) if stored else start
         self.progress.stream_started(stream.name, stream.total(http, since, ctx))
-        for number, page in enumerate(prefetched(stream.pages(http, since, ctx)), start=1):
+        read = (stream.prepare(page, ctx) for page in stream.pages(http, since, ctx))
+        for number, page in enumerate(prefetched(read), start=1):
             with self._uow() as uow:
                 ingest = IngestService(uow, self.actor, stream.source)
-                if number in ANALYZE_AT_PAGE:
+                if checks_statistics(number):
                     ingest.refresh_statistics()
                 result, reached = stream.apply(ingest, page, ctx)
                 if stream.cursor_field is not None and reached is not None:

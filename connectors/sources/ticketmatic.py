@@ -52,7 +52,9 @@ from connectors.sources.base import (
     Source,
     Stream,
     SyncContext,
+    map_records,
     run_sync,
+    with_skipped,
 )
 from connectors.sources.mapping import BadRecord, utc_time
 from connectors.sources.mapping import cents as _cents
@@ -215,24 +217,8 @@ class TicketmaticList(Stream):
         mapper: Callable[[dict[str, Any]], Any],
         writer: Callable[[list[Any]], PageResult],
     ) -> tuple[PageResult, dt.datetime | None]:
-        mapped: list[Any] = []
-        skipped = PageResult()
-        reached: dt.datetime | None = None
-        for raw in page.records:
-            ref = str(raw.get(self.key, "?"))[:64]
-            try:
-                when = self.record_time(raw)
-                reached = when if reached is None else max(reached, when)
-            except BadRecord:
-                pass
-            try:
-                mapped.append(mapper(raw))
-            except BadRecord as exc:
-                skipped.skip(ref, f"malformed record: {exc}")
-        result = writer(mapped)
-        result.read += len(skipped.skipped)
-        result.skipped = skipped.skipped + result.skipped
-        return result, reached
+        mapped = map_records(page, self.key, self.record_time, mapper)
+        return with_skipped(writer(mapped.batch), mapped)
 
 
 class EventsStream(TicketmaticList):

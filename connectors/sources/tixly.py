@@ -16,7 +16,8 @@ covers several houses); an unmapped membership is a program of the selling house
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator, Sequence
+from abc import abstractmethod
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,13 +26,16 @@ import httpx
 from connectors.sources.base import (
     EngineHttp,
     FatalSyncError,
+    MappedPage,
     Page,
     RetryPolicy,
     RunOutcome,
     Source,
     Stream,
     SyncContext,
+    map_records,
     run_sync,
+    with_skipped,
 )
 from connectors.sources.mapping import BadRecord, cents, utc_time
 from connectors.sources.mapping import ref as _ref
@@ -141,53 +145,48 @@ class TixlyPaged(Stream):
             else:
                 url, params = nxt, None  # Next repeats every parameter
 
-    def _apply(
-        self,
-        page: Page,
-        mapper: Callable[[dict[str, Any]], Any],
-        writer: Callable[[list[Any]], PageResult],
-    ) -> tuple[PageResult, dt.datetime | None]:
-        mapped: list[Any] = []
-        skipped = PageResult()
-        reached: dt.datetime | None = None
-        for raw in page.records:
-            ref = str(raw.get(self.key, "?"))
-            try:
-                when = self.record_time(raw)
-                reached = when if reached is None else max(reached, when)
-            except BadRecord:
-                pass
-            try:
-                mapped.append(mapper(raw))
-            except BadRecord as exc:
-                skipped.skip(ref, f"malformed record: {exc}")
-        result = writer(mapped)
-        result.read += len(skipped.skipped)
-        result.skipped = skipped.skipped + result.skipped
-        return result, reached
+    @abstractmethod
+    def map_record(self, raw: dict[str, Any], ctx: SyncContext) -> Any:
+        """One engine record as a hub record; ``BadRecord`` when it cannot be."""
+
+    def check(self, mapped: list[Any], ctx: SyncContext) -> Any:
+        """The hub's checks of a mapped page that need no database; what ``write`` takes."""
+        return mapped
+
+    @abstractmethod
+    def write(self, ingest: IngestService, batch: Any) -> PageResult: ...
+
+    def prepare(self, page: Page, ctx: SyncContext) -> MappedPage:
+        mapped = map_records(page, self.key, self.record_time, lambda raw: self.map_record(raw, ctx))
+        mapped.batch = self.check(mapped.batch, ctx)
+        return mapped
+
+    def apply(self, ingest: IngestService, page: Page, ctx: SyncContext) -> tuple[PageResult, dt.datetime | None]:
+        mapped = page if isinstance(page, MappedPage) else self.prepare(page, ctx)
+        return with_skipped(self.write(ingest, mapped.batch), mapped)
 
 
 class EventsStream(TixlyPaged):
     name, key, cursor_field, path = "events", "Id", "Edited", "/events"
 
-    def apply(self, ingest: IngestService, page: Page, ctx: SyncContext) -> tuple[PageResult, dt.datetime | None]:
-        def mapper(raw: dict[str, Any]) -> EventRecord:
-            org = _ref(raw, "OrganisationId")
-            house = ctx.houses.get(org)
-            if house is None:
-                raise BadRecord("OrganisationId: not mapped to a house")
-            categories = raw.get("Categories") or []
-            return EventRecord(
-                external_id=_ref(raw, "Id"),
-                house=house,
-                title=_text(raw, "Name") or "",
-                starts_at=tixly_time(raw["StartDate"], "StartDate") if raw.get("StartDate") else None,
-                ends_at=tixly_time(raw["EndDate"], "EndDate") if raw.get("EndDate") else None,
-                categories=[str(c.get("Name")) for c in categories if isinstance(c, dict) and c.get("Name")],
-                updated_at=self.record_time(raw),
-            )
+    def map_record(self, raw: dict[str, Any], ctx: SyncContext) -> EventRecord:
+        org = _ref(raw, "OrganisationId")
+        house = ctx.houses.get(org)
+        if house is None:
+            raise BadRecord("OrganisationId: not mapped to a house")
+        categories = raw.get("Categories") or []
+        return EventRecord(
+            external_id=_ref(raw, "Id"),
+            house=house,
+            title=_text(raw, "Name") or "",
+            starts_at=tixly_time(raw["StartDate"], "StartDate") if raw.get("StartDate") else None,
+            ends_at=tixly_time(raw["EndDate"], "EndDate") if raw.get("EndDate") else None,
+            categories=[str(c.get("Name")) for c in categories if isinstance(c, dict) and c.get("Name")],
+            updated_at=self.record_time(raw),
+        )
 
-        return self._apply(page, mapper, ingest.upsert_events)
+    def write(self, ingest: IngestService, batch: Any) -> PageResult:
+        return ingest.upsert_events(batch)
 
 
 class CustomersStream(TixlyPaged):
@@ -214,39 +213,42 @@ class CustomersStream(TixlyPaged):
             raise BadRecord("Permissions.OptIn: not a boolean")
         return EngineOptIn(perm_id, purpose, house, opted, tixly_time(raw.get("Edited"), "Permissions.Edited"))
 
-    def apply(self, ingest: IngestService, page: Page, ctx: SyncContext) -> tuple[PageResult, dt.datetime | None]:
-        def mapper(raw: dict[str, Any]) -> CustomerRecord:
-            family = " ".join(p for p in (_text(raw, "LastNamePrefix"), _text(raw, "LastName")) if p) or None
-            street = _text(raw, "AddressOne")
-            if street is None and _text(raw, "StreetName"):
-                street = " ".join(
-                    p for p in (_text(raw, "StreetName"), _text(raw, "HouseNumber"), _text(raw, "HouseExtension")) if p
-                )
-            birth = _text(raw, "DateOfBirth")
-            language = raw.get("LanguageId")
-            perms = raw.get("Permissions") or []
-            if not isinstance(perms, list):
-                raise BadRecord("Permissions: not a list")
-            opt_ins = [o for p in perms if isinstance(p, dict) and (o := self.opt_in(p, ctx)) is not None]
-            return CustomerRecord(
-                external_id=_ref(raw, "Id"),
-                fields={
-                    "given_name": _text(raw, "FirstName"),
-                    "family_name": family,
-                    "email": _text(raw, "Email"),
-                    "phone": _text(raw, "Mobile"),
-                    "street_address": street,
-                    "postal_code": _text(raw, "ZipCode"),
-                    "city": _text(raw, "City"),
-                    "country": _text(raw, "Country"),
-                    "birth_date": birth[:10] if birth else None,
-                    "language": LANGUAGES.get(language) if isinstance(language, int) else None,
-                },
-                seen_at=self.record_time(raw),
-                opt_ins=opt_ins,
+    def map_record(self, raw: dict[str, Any], ctx: SyncContext) -> CustomerRecord:
+        family = " ".join(p for p in (_text(raw, "LastNamePrefix"), _text(raw, "LastName")) if p) or None
+        street = _text(raw, "AddressOne")
+        if street is None and _text(raw, "StreetName"):
+            street = " ".join(
+                p for p in (_text(raw, "StreetName"), _text(raw, "HouseNumber"), _text(raw, "HouseExtension")) if p
             )
+        birth = _text(raw, "DateOfBirth")
+        language = raw.get("LanguageId")
+        perms = raw.get("Permissions") or []
+        if not isinstance(perms, list):
+            raise BadRecord("Permissions: not a list")
+        opt_ins = [o for p in perms if isinstance(p, dict) and (o := self.opt_in(p, ctx)) is not None]
+        return CustomerRecord(
+            external_id=_ref(raw, "Id"),
+            fields={
+                "given_name": _text(raw, "FirstName"),
+                "family_name": family,
+                "email": _text(raw, "Email"),
+                "phone": _text(raw, "Mobile"),
+                "street_address": street,
+                "postal_code": _text(raw, "ZipCode"),
+                "city": _text(raw, "City"),
+                "country": _text(raw, "Country"),
+                "birth_date": birth[:10] if birth else None,
+                "language": LANGUAGES.get(language) if isinstance(language, int) else None,
+            },
+            seen_at=self.record_time(raw),
+            opt_ins=opt_ins,
+        )
 
-        return self._apply(page, mapper, ingest.upsert_customers)
+    def check(self, mapped: list[Any], ctx: SyncContext) -> Any:
+        return ctx.customer_checks.check(mapped) if ctx.customer_checks is not None else mapped
+
+    def write(self, ingest: IngestService, batch: Any) -> PageResult:
+        return ingest.upsert_customers(batch)
 
 
 class SoldWindowStream(TixlyPaged):
@@ -267,56 +269,56 @@ class SoldWindowStream(TixlyPaged):
 class SalesStream(SoldWindowStream):
     name, key, cursor_field, path = "sales", "SaleTicketId", "Created", "/events/sales"
 
-    def apply(self, ingest: IngestService, page: Page, ctx: SyncContext) -> tuple[PageResult, dt.datetime | None]:
-        def mapper(raw: dict[str, Any]) -> SaleLine:
-            org = _ref(raw, "OrganisationID")
-            house = ctx.houses.get(org)
-            if house is None:
-                raise BadRecord("OrganisationID: not mapped to a house")
-            anonymous = raw.get("IsAnonymousSale") is True or raw.get("CustomerId") is None
-            subscription = raw.get("SubscriptionTypeId")
-            program = program_of(ctx, str(subscription))[0] if subscription is not None else None
-            return SaleLine(
-                external_id=_ref(raw, "SaleTicketId"),
-                customer_id=None if anonymous else _ref(raw, "CustomerId"),
-                house=house,
-                event_id=_ref(raw, "EventId"),
-                order_ref=_text(raw, "OrderId"),
-                ticket_type=_text(raw, "TicketType"),
-                program=program,
-                price_cents=cents(raw, "Price"),
-                ticket_count=_int(raw, "TicketCount"),
-                channel="online" if raw.get("Online") is True else "box-office",
-                sold_at=self.record_time(raw),
-            )
+    def map_record(self, raw: dict[str, Any], ctx: SyncContext) -> SaleLine:
+        org = _ref(raw, "OrganisationID")
+        house = ctx.houses.get(org)
+        if house is None:
+            raise BadRecord("OrganisationID: not mapped to a house")
+        anonymous = raw.get("IsAnonymousSale") is True or raw.get("CustomerId") is None
+        subscription = raw.get("SubscriptionTypeId")
+        program = program_of(ctx, str(subscription))[0] if subscription is not None else None
+        return SaleLine(
+            external_id=_ref(raw, "SaleTicketId"),
+            customer_id=None if anonymous else _ref(raw, "CustomerId"),
+            house=house,
+            event_id=_ref(raw, "EventId"),
+            order_ref=_text(raw, "OrderId"),
+            ticket_type=_text(raw, "TicketType"),
+            program=program,
+            price_cents=cents(raw, "Price"),
+            ticket_count=_int(raw, "TicketCount"),
+            channel="online" if raw.get("Online") is True else "box-office",
+            sold_at=self.record_time(raw),
+        )
 
-        return self._apply(page, mapper, ingest.record_sales)
+    def write(self, ingest: IngestService, batch: Any) -> PageResult:
+        return ingest.record_sales(batch)
 
 
 class MembershipSalesStream(SoldWindowStream):
     name, key, cursor_field, path = "membership_sales", "Id", "Created", "/memberships/sales"
 
-    def apply(self, ingest: IngestService, page: Page, ctx: SyncContext) -> tuple[PageResult, dt.datetime | None]:
-        def mapper(raw: dict[str, Any]) -> MembershipRecord:
-            org = _ref(raw, "OrganisationID")
-            seller = ctx.houses.get(org)
-            if seller is None:
-                raise BadRecord("OrganisationID: not mapped to a house")
-            membership = _ref(raw, "MembershipID")
-            program, houses = program_of(ctx, membership)
-            expires = raw.get("Expires")
-            return MembershipRecord(
-                external_id=_ref(raw, "Id"),
-                customer_id=_ref(raw, "CustomerId"),
-                program=program,
-                seller_house=seller,
-                houses=houses or [seller],
-                sold_at=self.record_time(raw),
-                expires_at=tixly_time(expires, "Expires") if expires else None,
-                cancelled=raw.get("isCancelled") is True,
-            )
+    def map_record(self, raw: dict[str, Any], ctx: SyncContext) -> MembershipRecord:
+        org = _ref(raw, "OrganisationID")
+        seller = ctx.houses.get(org)
+        if seller is None:
+            raise BadRecord("OrganisationID: not mapped to a house")
+        membership = _ref(raw, "MembershipID")
+        program, houses = program_of(ctx, membership)
+        expires = raw.get("Expires")
+        return MembershipRecord(
+            external_id=_ref(raw, "Id"),
+            customer_id=_ref(raw, "CustomerId"),
+            program=program,
+            seller_house=seller,
+            houses=houses or [seller],
+            sold_at=self.record_time(raw),
+            expires_at=tixly_time(expires, "Expires") if expires else None,
+            cancelled=raw.get("isCancelled") is True,
+        )
 
-        return self._apply(page, mapper, ingest.record_memberships)
+    def write(self, ingest: IngestService, batch: Any) -> PageResult:
+        return ingest.record_memberships(batch)
 
 
 class TixlySource(Source):

@@ -13,7 +13,7 @@ import datetime as dt
 import hashlib
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +24,7 @@ from consent_hub.clusters import UnitOfWork
 from consent_hub.consent.catalogue import Catalogue, Purpose, iso_duration_days, load_catalogue
 from consent_hub.consent.repository import ConsentRepository
 from consent_hub.consent.schemas import ConsentRecord
+from consent_hub.crypto.randomness import new_uuid
 from consent_hub.errors import Conflict, Forbidden, InvalidInput, NotFound
 from consent_hub.houses.repository import HouseRepository
 from consent_hub.outbox.service import OutboxService
@@ -163,20 +164,27 @@ class ConsentService:
         OutboxService(self.uow).consent_changed([event])  # same transaction: nothing is lost
         return event, True
 
-    def record_many(self, actor: Actor, items: Sequence[tuple[uuid.UUID, ConsentRecord, str]]) -> list[ConsentEvent]:
+    def record_many(
+        self,
+        actor: Actor,
+        items: Sequence[tuple[uuid.UUID, ConsentRecord, str]],
+        *,
+        new_people: Collection[uuid.UUID] = frozenset(),
+    ) -> list[ConsentEvent]:
         """``record`` for imports: (person, consent, idempotency key) triples under the same rules,
         with batched queries and one audit append. Items whose key was used before for the same
         request are left out (a re-read page creates nothing); a key reused for a different
-        request raises Conflict; erased people are left out."""
+        request raises Conflict; erased people are left out. ``new_people`` were created in this
+        unit of work: active, with no consent recorded yet, so nothing is looked up for them."""
         if actor.role not in roles.PEOPLE_WRITERS:
             raise Forbidden(f"role {actor.role!r} may not record consent")
         if not items:
             return []
         for _, _, key in items:
             _check_idempotency_key(key)
-        used = self.repo.idempotency_hashes(actor.id, [key for _, _, key in items])
+        used = self.repo.idempotency_hashes(actor.id, [key for pid, _, key in items if pid not in new_people])
         people = PeopleService(self.uow)
-        statuses = people.repo.statuses([pid for pid, _, _ in items])
+        statuses = people.repo.statuses([pid for pid, _, _ in items if pid not in new_people])
         now = utcnow()
         prepared: list[tuple[ConsentEvent, AuditRecord, str | None]] = []
         for person_id, spec, key in items:
@@ -185,7 +193,7 @@ class ConsentService:
                 if used[key] != request_hash:
                     raise Conflict("this idempotency key was used for a different request")
                 continue
-            if statuses.get(person_id) not in CONSENTING:
+            if person_id not in new_people and statuses.get(person_id) not in CONSENTING:
                 continue
             used[key] = request_hash
             prepared.append(self._prepare(actor, person_id, spec, key, request_hash, now))
@@ -235,7 +243,7 @@ class ConsentService:
                 raise _problem("expires_at", "must lie after given_at")
         else:
             expires_at = None
-        event_id = uuid.uuid4()
+        event_id = new_uuid()
         record = AuditRecord(
             f"consent.{spec.status}",
             [person_id],

@@ -8,13 +8,13 @@ The associated data is length-prefixed so no two locations share an encoding.
 from __future__ import annotations
 
 import functools
-import os
 import uuid
 from collections.abc import Iterable, Mapping
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from consent_hub.crypto.randomness import random_bytes
 from consent_hub.errors import DecryptionError
 
 FIELD_VERSION = 1
@@ -64,7 +64,7 @@ class FieldCipher:
         return self._seal(value, _aad_prefix(self.cluster, table, column) + row_id.bytes)
 
     def _seal(self, value: str, aad: bytes) -> bytes:
-        nonce = os.urandom(12)
+        nonce = random_bytes(12)
         return _VERSION_BYTE + nonce + self._aead.encrypt(nonce, _pad(value.encode("utf-8")), aad)
 
     def seal_many(self, values: Mapping[str, str], table: str, row_id: uuid.UUID) -> dict[str, bytes]:
@@ -112,4 +112,4 @@ class FieldCipher:
 
 
 def new_data_key() -> bytes:
-    return AESGCM.generate_key(bit_length=256)
+    return random_bytes(32)  # an AES-256 key, as AESGCM.generate_key(bit_length=256) makes it

@@ -19,11 +19,12 @@ from typing import Any
 
 from consent_hub.actors import Actor
 from consent_hub.audit.service import AuditLog, AuditRecord
-from consent_hub.clusters import UnitOfWork
+from consent_hub.clusters import ClusterRuntime, UnitOfWork
 from consent_hub.consent.repository import ConsentRepository
 from consent_hub.consent.schemas import ConsentRecord, Evidence
 from consent_hub.consent.service import ConsentService
 from consent_hub.crypto.blind_index import ENGINE_RECORD_MAC
+from consent_hub.crypto.randomness import new_uuid
 from consent_hub.errors import InvalidInput, NotFound
 from consent_hub.ingest.records import (
     CustomerRecord,
@@ -64,6 +65,53 @@ class _Candidate:
     mac: bytes
 
 
+@dataclass
+class CheckedCustomers:
+    """A page of engine customers validated, blind-indexed and fingerprinted: everything about
+    them that needs no database. ``upsert_customers`` takes it in place of the records."""
+
+    read: int
+    candidates: list[_Candidate]
+    skipped: PageResult
+
+
+class CustomerChecks:
+    """The checks of engine customers that need no database, for one cluster. They hold no state
+    and touch no session, so a sync runs them on its reading thread while the previous page is
+    written."""
+
+    def __init__(self, rt: ClusterRuntime) -> None:
+        self.phone_region = rt.phone_region
+        self.indexer = rt.indexer
+
+    def fingerprint(self, values: PersonFields, supplied: Sequence[str]) -> bytes:
+        """A keyed MAC of the fields the engine supplied: an unchanged re-read is skipped by it."""
+        present = values.present()
+        canonical = json.dumps({k: present.get(k) for k in sorted(supplied)}, sort_keys=True)
+        return self.indexer.index(ENGINE_RECORD_MAC, canonical)
+
+    def check(self, records: Sequence[CustomerRecord]) -> CheckedCustomers:
+        skipped = PageResult()
+        candidates: list[_Candidate] = []
+        seen_ids: set[str] = set()
+        for rec in records:
+            if rec.external_id in seen_ids:
+                continue  # an engine repeating a record within one page: the first one counts
+            seen_ids.add(rec.external_id)
+            unknown = sorted(set(rec.fields) - set(PERSON_FIELDS))
+            if unknown:
+                skipped.skip(rec.external_id, f"unmapped fields {unknown}")
+                continue
+            try:
+                values = validate_fields(rec.fields, phone_region=self.phone_region)
+            except InvalidInput as exc:
+                skipped.skip(rec.external_id, problem_text(exc))
+                continue
+            bidx = self.indexer.email(email_index_form(values.email)) if values.email else None
+            candidates.append(_Candidate(rec, values, bidx, self.fingerprint(values, list(rec.fields))))
+        return CheckedCustomers(len(records), candidates, skipped)
+
+
 class IngestService:
     """Engine records of one ``source`` (a connector, or a connector's account) into the cluster."""
 
@@ -89,32 +137,10 @@ class IngestService:
         return self.repo.houses_by_engine_ref(column)
 
     # -- customers -------------------------------------------------------------------------------
-    def _mac(self, values: PersonFields, supplied: Sequence[str]) -> bytes:
-        present = values.present()
-        canonical = json.dumps({k: present.get(k) for k in sorted(supplied)}, sort_keys=True)
-        return self.uow.rt.indexer.index(ENGINE_RECORD_MAC, canonical)
-
-    def upsert_customers(self, records: Sequence[CustomerRecord]) -> PageResult:
-        result = PageResult(read=len(records))
-        region = self.uow.rt.phone_region
-        indexer = self.uow.rt.indexer
-        candidates: list[_Candidate] = []
-        seen_ids: set[str] = set()
-        for rec in records:
-            if rec.external_id in seen_ids:
-                continue  # an engine repeating a record within one page: the first one counts
-            seen_ids.add(rec.external_id)
-            unknown = sorted(set(rec.fields) - set(PERSON_FIELDS))
-            if unknown:
-                result.skip(rec.external_id, f"unmapped fields {unknown}")
-                continue
-            try:
-                values = validate_fields(rec.fields, phone_region=region)
-            except InvalidInput as exc:
-                result.skip(rec.external_id, problem_text(exc))
-                continue
-            bidx = indexer.email(email_index_form(values.email)) if values.email else None
-            candidates.append(_Candidate(rec, values, bidx, self._mac(values, list(rec.fields))))
+    def upsert_customers(self, records: Sequence[CustomerRecord] | CheckedCustomers) -> PageResult:
+        checked = records if isinstance(records, CheckedCustomers) else CustomerChecks(self.uow.rt).check(records)
+        result = PageResult(read=checked.read, skipped=list(checked.skipped.skipped))
+        candidates = checked.candidates
         known = self.repo.engine_customers(self.source, [c.record.external_id for c in candidates])
         statuses = self.people.repo.statuses([m.person_id for m in known.values() if m.person_id is not None])
         unmatched = [c.email_bidx for c in candidates if c.record.external_id not in known and c.email_bidx]
@@ -167,8 +193,10 @@ class IngestService:
                 result.written += 1
                 continue
             to_create.append(cand)
+        created_now: set[uuid.UUID] = set()  # people this page created: no consent of theirs exists yet
         if to_create:
             created = self.people.bulk_create(self.actor, [c.values for c in to_create])
+            created_now.update(created.created)
             fresh = iter(created.created)
             for i, cand in enumerate(to_create):
                 if i in created.duplicates:
@@ -201,7 +229,7 @@ class IngestService:
             if c.record.house and (hid := self.house_id(c.record.house)) is not None
         }
         self._touch(registered, "customer")
-        self._import_opt_ins(linked, result)
+        self._import_opt_ins(linked, created_now, result)
         self.uow.session.flush()
         return result
 
@@ -241,7 +269,9 @@ class IngestService:
             self._notice_hashes[key] = self.consents.current_notice(purpose, language).sha256
         return self._notice_hashes[key]
 
-    def _import_opt_ins(self, linked: Sequence[tuple[_Candidate, uuid.UUID]], result: PageResult) -> None:
+    def _import_opt_ins(
+        self, linked: Sequence[tuple[_Candidate, uuid.UUID]], created_now: set[uuid.UUID], result: PageResult
+    ) -> None:
         catalogue = self.consents.catalogue
         wanted: list[tuple[uuid.UUID, EngineOptIn, str, str, str]] = []
         for cand, pid in linked:
@@ -267,11 +297,14 @@ class IngestService:
                 wanted.append((pid, opt, language, key, ref))
         if not wanted:
             return
-        used = ConsentRepository(self.uow.session).idempotency_hashes(self.actor.id, [w[3] for w in wanted])
+        # the people this page created have neither used keys nor grants: nothing to look up for them
+        used = ConsentRepository(self.uow.session).idempotency_hashes(
+            self.actor.id, [w[3] for w in wanted if w[0] not in created_now]
+        )
         todo = [w for w in wanted if w[3] not in used]
         if not todo:
             return
-        granted_now = self._granted(todo)
+        granted_now = self._granted([w for w in todo if w[0] not in created_now])
         items: list[tuple[uuid.UUID, ConsentRecord, str]] = []
         for pid, opt, language, key, ref in todo:
             if opt.opted_in:
@@ -289,7 +322,7 @@ class IngestService:
                 given_at=min(opt.decided_at, utcnow()),
             )
             items.append((pid, spec, key))
-        events = self.consents.record_many(self.actor, items)
+        events = self.consents.record_many(self.actor, items, new_people=created_now)
         result.written += len(events)
 
     def _granted(self, todo: Sequence[tuple[uuid.UUID, EngineOptIn, str, str, str]]) -> set[tuple[uuid.UUID, str, str]]:
@@ -324,7 +357,7 @@ class IngestService:
                 if rec.external_id in fresh:
                     continue
                 fresh.add(rec.external_id)
-                new_rows.append({"id": uuid.uuid4(), "source": self.source, "external_id": rec.external_id, **values})
+                new_rows.append({"id": new_uuid(), "source": self.source, "external_id": rec.external_id, **values})
                 result.written += 1
             elif any(getattr(current, k) != v for k, v in values.items() if k != "updated_at"):
                 for k, v in values.items():
@@ -462,8 +495,8 @@ class IngestService:
         self._touch(seen, "subscriber")
         return result
 
-    def refresh_statistics(self) -> None:
-        self.repo.refresh_statistics()
+    def refresh_statistics(self) -> list[str]:
+        return self.repo.refresh_statistics()
 
     # -- bookmarks -------------------------------------------------------------------------------
     def cursor(self, connector: str, stream: str, partition: str = "") -> str | None:

@@ -31,6 +31,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from consent_hub.config import ClusterConfig, HubSettings
 from consent_hub.crypto.fields import length_prefixed
+from consent_hub.crypto.randomness import random_bytes
 from consent_hub.errors import DecryptionError, KeyringError
 
 KEYRING_FORMAT = "consent-hub-keyring/1"
@@ -179,7 +180,7 @@ class LocalKeyProvider(KeyProvider):
             raise KeyringError(f"KEK version {version} of cluster {self.cluster!r} is not in the keyring") from None
 
     def wrap_data_key(self, data_key: bytes, person_id: bytes, kek_version: int) -> bytes:
-        nonce = os.urandom(12)
+        nonce = random_bytes(12)
         aad = _wrap_aad(self.cluster, person_id, kek_version)
         return bytes((WRAP_VERSION,)) + nonce + self._kek(kek_version).encrypt(nonce, data_key, aad)
 

@@ -36,6 +36,7 @@ from consent_hub import roles
 from consent_hub.actors import Actor
 from consent_hub.clusters import ClusterRegistry, UnitOfWork
 from consent_hub.config import DestinationConfig
+from consent_hub.crypto.randomness import new_uuid
 from consent_hub.errors import ConfigurationError, Forbidden
 from consent_hub.outbox.destinations import DeliveryFailed, Destination, Outgoing, destination_factory
 from consent_hub.outbox.repository import OutboxRepository
@@ -81,7 +82,7 @@ class OutboxService:
     ) -> dict[str, Any]:
         now = utcnow()
         return {
-            "id": uuid.uuid4(),
+            "id": new_uuid(),
             "destination": destination,
             "person_id": person_id,
             "kind": kind,

@@ -20,6 +20,7 @@ from consent_hub.audit.service import AuditLog, AuditRecord
 from consent_hub.clusters import UnitOfWork
 from consent_hub.crypto.blind_index import LANGUAGE_INDEX, POSTAL_AREA_INDEX, language_form, postal_area_form
 from consent_hub.crypto.fields import FieldCipher, new_data_key
+from consent_hub.crypto.randomness import new_uuid
 from consent_hub.errors import Conflict, ErasedPerson, Forbidden, InvalidInput, NotFound
 from consent_hub.outbox.service import OutboxService
 from consent_hub.people.fields import (
@@ -140,7 +141,7 @@ class PeopleService:
     def create(self, actor: Actor, data: dict[str, Any] | PersonFields) -> uuid.UUID:
         self._require(actor, roles.PEOPLE_WRITERS)
         values = validate_fields(data, phone_region=self.uow.rt.phone_region)
-        pid = uuid.uuid4()
+        pid = new_uuid()
         row, key_row = self._seal(pid, values)
         if row["email_bidx"] is not None:
             existing = self.repo.id_by_email_index(row["email_bidx"])
@@ -174,7 +175,7 @@ class PeopleService:
             )
         sealed: list[tuple[int, dict[str, Any], dict[str, Any], list[str]]] = []
         for i, values in valid:
-            pid = uuid.uuid4()
+            pid = new_uuid()
             row, key_row = self._seal(pid, values)
             sealed.append((i, row, key_row, sorted(values.present())))
         indexes = [r["email_bidx"] for _, r, _, _ in sealed if r["email_bidx"] is not None]

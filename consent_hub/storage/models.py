@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -355,7 +356,14 @@ class Sale(Base):
             postgresql_include=["house_id", "ticket_count", "price", "sold_at"],
         ),
         Index("ix_sales_source_order_ref", "source", "order_ref"),
-        Index("ix_sales_source_customer_ref", "source", "customer_ref"),
+        # only lines waiting for their customer are looked up by the engine's customer id
+        Index(
+            "ix_sales_source_customer_ref",
+            "source",
+            "customer_ref",
+            postgresql_where=text("person_id IS NULL"),
+            sqlite_where=text("person_id IS NULL"),
+        ),
     )
 
     source: Mapped[str] = mapped_column(String(80), primary_key=True)
@@ -363,8 +371,10 @@ class Sale(Base):
     person_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)  # none for anonymous sales
     # the engine's customer id: a line whose customer is not (yet) imported waits here for them
     customer_ref: Mapped[str | None] = mapped_column(String(64))
-    house_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("houses.id"))
-    event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("events.id"))
+    # no foreign keys: the one writer takes both from ids it looked up in the same transaction,
+    # and houses and events are never deleted (see migration 0014)
+    house_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    event_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     order_ref: Mapped[str | None] = mapped_column(String(64))
     ticket_type: Mapped[str | None] = mapped_column(String(80))
     program: Mapped[str | None] = mapped_column(String(80))  # a subscription (program) ticket
