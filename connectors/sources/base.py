@@ -38,7 +38,7 @@ from consent_hub.config import ConnectorConfig
 from consent_hub.errors import HubError
 from consent_hub.ingest.records import PageResult
 from consent_hub.ingest.runs import SyncRunService
-from consent_hub.ingest.service import CustomerChecks, IngestService
+from consent_hub.ingest.service import IngestService
 from consent_hub.storage.models import utcnow
 
 log = logging.getLogger("consent_hub.sync")
@@ -238,8 +238,6 @@ class SyncContext:
     config: ConnectorConfig
     upper_bound: dt.datetime
     houses: dict[str, str]  # engine organisation / account -> house slug
-    # the hub's checks of customers that need no database; None: ``apply`` runs them
-    customer_checks: CustomerChecks | None = None
 
 
 class Stream(ABC):
@@ -255,12 +253,6 @@ class Stream(ABC):
 
     def total(self, http: EngineHttp, since: dt.datetime | None, ctx: SyncContext) -> int | None:
         return None
-
-    def prepare(self, page: Page, ctx: SyncContext) -> Page:
-        """The work on a page that needs no database (mapping, validation). The runner calls it on
-        the reading thread, where it overlaps the writing of the page before; ``apply`` gets what
-        it returns."""
-        return page
 
     @abstractmethod
     def pages(self, http: EngineHttp, since: dt.datetime | None, ctx: SyncContext) -> Iterator[Page]: ...
@@ -292,9 +284,9 @@ _DONE = object()
 
 
 def prefetched(pages: Iterator[Page]) -> Iterator[Page]:
-    """Fetch (and prepare) the next page in a thread while the caller applies this one: the HTTP
-    wait, the mapping and validation, and the database work overlap. At most one page waits; an
-    error of the fetch is raised here, in order; a caller that stops early stops the fetching too."""
+    """Fetch the next page in a thread while the caller applies this one: the HTTP wait and the
+    database work overlap. At most one page waits; an error of the fetch is raised here, in
+    order; a caller that stops early stops the fetching too."""
     box: queue.Queue[Any] = queue.Queue(maxsize=1)
     stop = threading.Event()
 
@@ -378,8 +370,7 @@ class SyncRunner:
         with self._uow() as uow:
             run_id = SyncRunService(uow).start(self.actor, self.source.name, trigger=self.trigger, upper_bound=upper).id
             houses = IngestService(uow, self.actor, self.source.name).houses_by_engine_ref(self.source.house_column())
-        checks = CustomerChecks(self.registry.runtime(self.cluster))
-        ctx = SyncContext(self.source.name, self.source.config, upper, houses, checks)
+        ctx = SyncContext(self.source.name, self.source.config, upper, houses)
         totals = PageResult()
         http = self.source.http(self.policy)
         status, error = "succeeded", None
@@ -414,8 +405,7 @@ class SyncRunner:
             start = dt.datetime.combine(ctx.config.start_from, dt.time(), dt.UTC)
             since = max(start, stored - dt.timedelta(seconds=ctx.config.lookback_seconds)) if stored else start
         self.progress.stream_started(stream.name, stream.total(http, since, ctx))
-        read = (stream.prepare(page, ctx) for page in stream.pages(http, since, ctx))
-        for number, page in enumerate(prefetched(read), start=1):
+        for number, page in enumerate(prefetched(stream.pages(http, since, ctx)), start=1):
             with self._uow() as uow:
                 ingest = IngestService(uow, self.actor, stream.source)
                 if checks_statistics(number):

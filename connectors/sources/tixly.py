@@ -26,7 +26,6 @@ import httpx
 from connectors.sources.base import (
     EngineHttp,
     FatalSyncError,
-    MappedPage,
     Page,
     RetryPolicy,
     RunOutcome,
@@ -149,20 +148,11 @@ class TixlyPaged(Stream):
     def map_record(self, raw: dict[str, Any], ctx: SyncContext) -> Any:
         """One engine record as a hub record; ``BadRecord`` when it cannot be."""
 
-    def check(self, mapped: list[Any], ctx: SyncContext) -> Any:
-        """The hub's checks of a mapped page that need no database; what ``write`` takes."""
-        return mapped
-
     @abstractmethod
     def write(self, ingest: IngestService, batch: Any) -> PageResult: ...
 
-    def prepare(self, page: Page, ctx: SyncContext) -> MappedPage:
-        mapped = map_records(page, self.key, self.record_time, lambda raw: self.map_record(raw, ctx))
-        mapped.batch = self.check(mapped.batch, ctx)
-        return mapped
-
     def apply(self, ingest: IngestService, page: Page, ctx: SyncContext) -> tuple[PageResult, dt.datetime | None]:
-        mapped = page if isinstance(page, MappedPage) else self.prepare(page, ctx)
+        mapped = map_records(page, self.key, self.record_time, lambda raw: self.map_record(raw, ctx))
         return with_skipped(self.write(ingest, mapped.batch), mapped)
 
 
@@ -243,9 +233,6 @@ class CustomersStream(TixlyPaged):
             seen_at=self.record_time(raw),
             opt_ins=opt_ins,
         )
-
-    def check(self, mapped: list[Any], ctx: SyncContext) -> Any:
-        return ctx.customer_checks.check(mapped) if ctx.customer_checks is not None else mapped
 
     def write(self, ingest: IngestService, batch: Any) -> PageResult:
         return ingest.upsert_customers(batch)

@@ -1,10 +1,10 @@
 """Random bytes for nonces, data keys and row ids, drawn from the operating system in blocks.
 
 ``os.urandom`` releases the GIL around its system call. When another thread of the process is
-busy in Python (a sync prepares its next page on a reading thread), getting the GIL back waits
-for that thread's switch interval: one ``os.urandom(12)`` took 0.9 us alone and 153 us beside a
-busy thread (measured on this project's machine), and a page of new people draws a dozen per
-person. Here each thread draws ``BLOCK`` bytes at a time and hands every byte out once. The
+busy in Python (a sync's page reader decoding JSON, the server's request threads), getting the
+GIL back waits for that thread's switch interval: one ``os.urandom(12)`` took 0.9 us alone and
+153 us beside a busy thread (measured on this project's machine), and a page of new people draws
+a dozen per person. Here each thread draws ``BLOCK`` bytes at a time and hands every byte out once. The
 bytes are the kernel's CSPRNG output all the same; a forked child drops its parent's block, so
 no two processes ever hand out the same bytes.
 """

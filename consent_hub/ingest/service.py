@@ -68,7 +68,7 @@ class _Candidate:
 @dataclass
 class CheckedCustomers:
     """A page of engine customers validated, blind-indexed and fingerprinted: everything about
-    them that needs no database. ``upsert_customers`` takes it in place of the records."""
+    them that needs no database."""
 
     read: int
     candidates: list[_Candidate]
@@ -76,9 +76,8 @@ class CheckedCustomers:
 
 
 class CustomerChecks:
-    """The checks of engine customers that need no database, for one cluster. They hold no state
-    and touch no session, so a sync runs them on its reading thread while the previous page is
-    written."""
+    """The checks of engine customers that need no database, for one cluster (no state, no
+    session)."""
 
     def __init__(self, rt: ClusterRuntime) -> None:
         self.phone_region = rt.phone_region
@@ -137,8 +136,8 @@ class IngestService:
         return self.repo.houses_by_engine_ref(column)
 
     # -- customers -------------------------------------------------------------------------------
-    def upsert_customers(self, records: Sequence[CustomerRecord] | CheckedCustomers) -> PageResult:
-        checked = records if isinstance(records, CheckedCustomers) else CustomerChecks(self.uow.rt).check(records)
+    def upsert_customers(self, records: Sequence[CustomerRecord]) -> PageResult:
+        checked = CustomerChecks(self.uow.rt).check(records)
         result = PageResult(read=checked.read, skipped=list(checked.skipped.skipped))
         candidates = checked.candidates
         known = self.repo.engine_customers(self.source, [c.record.external_id for c in candidates])
