@@ -1,6 +1,6 @@
 """Cheaper writes for a sync: ticket lines without foreign keys to houses and events, the
-customer-reference index kept for waiting lines only, and the access-key bitmap trigger looking
-people's ordinals up by index.
+customer-reference index kept for waiting lines only, the access-key bitmap trigger looking
+people's ordinals up by index, and the segment bitmaps compressed with lz4.
 
 Ticket lines are most of what a sync writes (500,000 for 100,000 customers). Measured on a copy of
 100,000 synced lines (INSERT ... SELECT, PostgreSQL 15): the primary key alone 0.35 s, the two
@@ -16,6 +16,11 @@ with no statistics on a transition table PostgreSQL hashed the whole of ``person
 every statement (7.5 ms for 300 rows at 20,000 people, growing with the cluster: a sync writes
 keys in every page). Looking each row's ordinal up in the primary key costs 1.3 ms for the same
 300 rows, whatever the size of the cluster. What the trigger does is unchanged.
+
+The bitmaps are compressed with lz4 where the server has it, instead of pglz: a key's bitmap is
+decompressed and compressed again by every statement that sets its bits (measured on 16 KB
+bitmaps, 8 keys a statement: 5.0 ms with pglz, 2.3 ms with lz4); a count decompresses them too.
+Values written before keep their compression until they are next written.
 
 Revision ID: 0014
 Revises: 0013
@@ -83,9 +88,23 @@ BY_JOIN = (
 )
 
 
+BITMAP_COLUMNS = (("access_key_bits", "bits"), ("visit_bits", "bits"))
+
+
+def _compress_bitmaps_with(method: str) -> None:
+    bind = op.get_bind()
+    methods = bind.exec_driver_sql(
+        "SELECT enumvals FROM pg_settings WHERE name = 'default_toast_compression'"
+    ).scalar_one()
+    if method in methods:  # servers built without lz4 keep pglz
+        for table, column in BITMAP_COLUMNS:
+            op.execute(f"ALTER TABLE {table} ALTER COLUMN {column} SET COMPRESSION {method}")
+
+
 def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.execute(_bits_trigger(BY_INDEX))
+        _compress_bitmaps_with("lz4")
     with op.batch_alter_table("sales") as batch:
         for name in FOREIGN_KEYS:
             batch.drop_constraint(name, type_="foreignkey")
@@ -107,3 +126,4 @@ def downgrade() -> None:
             batch.create_foreign_key(name, table, [column], ["id"])
     if op.get_bind().dialect.name == "postgresql":
         op.execute(_bits_trigger(BY_JOIN))
+        _compress_bitmaps_with("pglz")
