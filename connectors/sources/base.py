@@ -181,18 +181,18 @@ class Page:
 
 
 @dataclass
-class MappedPage(Page):
-    """A page mapped to hub records before its unit of work: ``batch`` is what the stream writes,
-    ``skipped`` the records that could not be mapped, ``reached`` the latest record time read."""
+class MappedRecords:
+    """A page mapped to hub records: ``batch`` is what the stream writes, ``skipped`` the records
+    that could not be mapped, ``reached`` the latest record time read."""
 
-    batch: Any = None
-    skipped: PageResult = field(default_factory=PageResult)
-    reached: dt.datetime | None = None
+    batch: list[Any]
+    skipped: PageResult
+    reached: dt.datetime | None
 
 
 def map_records(
     page: Page, key: str, record_time: Callable[[dict[str, Any]], dt.datetime], mapper: Callable[[dict[str, Any]], Any]
-) -> MappedPage:
+) -> MappedRecords:
     """Map each raw record; one that cannot be mapped is skipped by its engine id and rule."""
     mapped: list[Any] = []
     skipped = PageResult()
@@ -207,14 +207,14 @@ def map_records(
             mapped.append(mapper(raw))
         except BadRecord as exc:
             skipped.skip(str(raw.get(key, "?"))[:64], f"malformed record: {exc}")
-    return MappedPage(page.records, mapped, skipped, reached)
+    return MappedRecords(mapped, skipped, reached)
 
 
-def with_skipped(result: PageResult, page: MappedPage) -> tuple[PageResult, dt.datetime | None]:
+def with_skipped(result: PageResult, mapped: MappedRecords) -> tuple[PageResult, dt.datetime | None]:
     """A written page's result with the records its mapping skipped, and its latest time."""
-    result.read += len(page.skipped.skipped)
-    result.skipped = page.skipped.skipped + result.skipped
-    return result, page.reached
+    result.read += len(mapped.skipped.skipped)
+    result.skipped = mapped.skipped.skipped + result.skipped
+    return result, mapped.reached
 
 
 class Progress(Protocol):

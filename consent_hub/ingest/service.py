@@ -19,7 +19,7 @@ from typing import Any
 
 from consent_hub.actors import Actor
 from consent_hub.audit.service import AuditLog, AuditRecord
-from consent_hub.clusters import ClusterRuntime, UnitOfWork
+from consent_hub.clusters import UnitOfWork
 from consent_hub.consent.repository import ConsentRepository
 from consent_hub.consent.schemas import ConsentRecord, Evidence
 from consent_hub.consent.service import ConsentService
@@ -65,52 +65,6 @@ class _Candidate:
     mac: bytes
 
 
-@dataclass
-class CheckedCustomers:
-    """A page of engine customers validated, blind-indexed and fingerprinted: everything about
-    them that needs no database."""
-
-    read: int
-    candidates: list[_Candidate]
-    skipped: PageResult
-
-
-class CustomerChecks:
-    """The checks of engine customers that need no database, for one cluster (no state, no
-    session)."""
-
-    def __init__(self, rt: ClusterRuntime) -> None:
-        self.phone_region = rt.phone_region
-        self.indexer = rt.indexer
-
-    def fingerprint(self, values: PersonFields, supplied: Sequence[str]) -> bytes:
-        """A keyed MAC of the fields the engine supplied: an unchanged re-read is skipped by it."""
-        present = values.present()
-        canonical = json.dumps({k: present.get(k) for k in sorted(supplied)}, sort_keys=True)
-        return self.indexer.index(ENGINE_RECORD_MAC, canonical)
-
-    def check(self, records: Sequence[CustomerRecord]) -> CheckedCustomers:
-        skipped = PageResult()
-        candidates: list[_Candidate] = []
-        seen_ids: set[str] = set()
-        for rec in records:
-            if rec.external_id in seen_ids:
-                continue  # an engine repeating a record within one page: the first one counts
-            seen_ids.add(rec.external_id)
-            unknown = sorted(set(rec.fields) - set(PERSON_FIELDS))
-            if unknown:
-                skipped.skip(rec.external_id, f"unmapped fields {unknown}")
-                continue
-            try:
-                values = validate_fields(rec.fields, phone_region=self.phone_region)
-            except InvalidInput as exc:
-                skipped.skip(rec.external_id, problem_text(exc))
-                continue
-            bidx = self.indexer.email(email_index_form(values.email)) if values.email else None
-            candidates.append(_Candidate(rec, values, bidx, self.fingerprint(values, list(rec.fields))))
-        return CheckedCustomers(len(records), candidates, skipped)
-
-
 class IngestService:
     """Engine records of one ``source`` (a connector, or a connector's account) into the cluster."""
 
@@ -136,10 +90,32 @@ class IngestService:
         return self.repo.houses_by_engine_ref(column)
 
     # -- customers -------------------------------------------------------------------------------
+    def _mac(self, values: PersonFields, supplied: Sequence[str]) -> bytes:
+        present = values.present()
+        canonical = json.dumps({k: present.get(k) for k in sorted(supplied)}, sort_keys=True)
+        return self.uow.rt.indexer.index(ENGINE_RECORD_MAC, canonical)
+
     def upsert_customers(self, records: Sequence[CustomerRecord]) -> PageResult:
-        checked = CustomerChecks(self.uow.rt).check(records)
-        result = PageResult(read=checked.read, skipped=list(checked.skipped.skipped))
-        candidates = checked.candidates
+        result = PageResult(read=len(records))
+        region = self.uow.rt.phone_region
+        indexer = self.uow.rt.indexer
+        candidates: list[_Candidate] = []
+        seen_ids: set[str] = set()
+        for rec in records:
+            if rec.external_id in seen_ids:
+                continue  # an engine repeating a record within one page: the first one counts
+            seen_ids.add(rec.external_id)
+            unknown = sorted(set(rec.fields) - set(PERSON_FIELDS))
+            if unknown:
+                result.skip(rec.external_id, f"unmapped fields {unknown}")
+                continue
+            try:
+                values = validate_fields(rec.fields, phone_region=region)
+            except InvalidInput as exc:
+                result.skip(rec.external_id, problem_text(exc))
+                continue
+            bidx = indexer.email(email_index_form(values.email)) if values.email else None
+            candidates.append(_Candidate(rec, values, bidx, self._mac(values, list(rec.fields))))
         known = self.repo.engine_customers(self.source, [c.record.external_id for c in candidates])
         statuses = self.people.repo.statuses([m.person_id for m in known.values() if m.person_id is not None])
         unmatched = [c.email_bidx for c in candidates if c.record.external_id not in known and c.email_bidx]
