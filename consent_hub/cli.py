@@ -588,8 +588,17 @@ class _SyncProgress:
 def sync(
     cluster: ClusterOpt,
     connector: Annotated[str, typer.Option("--connector", help="connector name in the cluster's configuration")],
+    refresh_segments: Annotated[
+        bool,
+        typer.Option(
+            "--refresh-segments/--no-refresh-segments",
+            help="afterwards, rebuild the segment bitmaps of the events the run touched (PostgreSQL)",
+        ),
+    ] = True,
 ) -> None:
-    """Run one sync of a connector: resumable (each page commits with its bookmark), recorded as a sync run."""
+    """Run one sync of a connector: resumable (each page commits with its bookmark), recorded as a sync run.
+    Afterwards the segment bitmaps of the events it touched are rebuilt, as the hub's schedule does
+    (until then a count that selects them is answered by the slower SQL statement)."""
     from consent_hub.ingest.registry import sync_function
 
     settings = _settings()
@@ -609,14 +618,18 @@ def sync(
             outcome = sync_function(cfg.kind)(
                 registry, cluster, connector, cfg, trigger="cli", progress=_SyncProgress(progress)
             )
+        t = outcome.totals
+        out.print(
+            f"sync {outcome.status}: run {outcome.run_id}, read {t.read}, written {t.written}, "
+            f"skipped {len(t.skipped)}, suppressed {t.suppressed}",
+            highlight=False,
+        )
+        if refresh_segments:  # also after a failed run: the pages it committed are in the counts
+            rebuilt = _refresh_segments(registry, cluster)
+            if rebuilt:
+                out.print(f"segment bitmaps rebuilt: {rebuilt}", highlight=False)
     finally:
         registry.dispose()
-    t = outcome.totals
-    out.print(
-        f"sync {outcome.status}: run {outcome.run_id}, read {t.read}, written {t.written}, "
-        f"skipped {len(t.skipped)}, suppressed {t.suppressed}",
-        highlight=False,
-    )
     if outcome.status != "succeeded":
         err.print(f"[red]error[/red] {outcome.error}", highlight=False)
         raise typer.Exit(3)
@@ -632,15 +645,19 @@ def segments_refresh(
 ) -> None:
     """Rebuild the segment bitmaps of events whose ticket lines changed (PostgreSQL); until then
     a segment count that selects such an event is answered by the slower SQL statement."""
-    from consent_hub.audiences.service import AudienceService
-
     registry = _registry(cluster)
     try:
-        with registry.unit_of_work(cluster) as uow:
-            rebuilt = AudienceService(uow).refresh_bitmaps(Actor.cli(cluster), everything=everything)
+        rebuilt = _refresh_segments(registry, cluster, everything=everything)
     finally:
         registry.dispose()
     out.print(f"segment bitmaps rebuilt: {rebuilt}", highlight=False)
+
+
+def _refresh_segments(registry: ClusterRegistry, cluster: str, *, everything: bool = False) -> int:
+    from consent_hub.audiences.service import AudienceService
+
+    with registry.unit_of_work(cluster) as uow:
+        return AudienceService(uow).refresh_bitmaps(Actor.cli(cluster), everything=everything)
 
 
 @app.command("sync-runs")
