@@ -4,9 +4,9 @@
 busy in Python (a sync's page reader decoding JSON, the server's request threads), getting the
 GIL back waits for that thread's switch interval: one ``os.urandom(12)`` took 0.9 us alone and
 153 us beside a busy thread (measured on this project's machine), and a page of new people draws
-a dozen per person. Here each thread draws ``BLOCK`` bytes at a time and hands every byte out once. The
-bytes are the kernel's CSPRNG output all the same; a forked child drops its parent's block, so
-no two processes ever hand out the same bytes.
+a dozen per person. Here each thread draws ``BLOCK`` bytes at a time and hands every byte out
+once. The bytes are the kernel's CSPRNG output all the same; a forked child drops its parent's
+block, so no two processes ever hand out the same bytes.
 """
 
 from __future__ import annotations

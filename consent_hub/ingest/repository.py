@@ -172,10 +172,10 @@ class IngestRepository:
             ),
             {"tables": list(ANALYZED), "least": ANALYZE_LEAST_CHANGES, "share": ANALYZE_GROWTH},
         ).all()
-        for table in ANALYZED:
-            if table in grown:
-                self.session.execute(text(f"ANALYZE {table}"))
-        return [t for t in ANALYZED if t in grown]
+        analysed = [table for table in ANALYZED if table in grown]
+        for table in analysed:
+            self.session.execute(text(f"ANALYZE {table}"))
+        return analysed
 
     # bookmarks --------------------------------------------------------------------------------
     def cursor(self, connector: str, stream: str, partition: str) -> str | None:
