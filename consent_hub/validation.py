@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Annotated, Any, TypeVar
 
@@ -52,3 +53,26 @@ def parse(model: type[M], data: M | dict[str, Any]) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         raise InvalidInput(safe_errors(exc)) from None
+
+
+REFERENCE = re.compile(r"^[A-Za-z0-9._:/-]{1,80}$")  # a request register reference: no room for an address
+
+
+def reference_detail(reference: str | None, field: str = "reference") -> dict[str, Any]:
+    """The audit detail of a reference (a request register number, a ticket id). The audit log is
+    append-only, so whatever goes in stays forever: only register-style references pass (no
+    spaces, no ``@``), never free text that could carry a name or an address. Every path that
+    writes a caller's reference into the log goes through here."""
+    if reference is None:
+        return {}
+    if not isinstance(reference, str) or not REFERENCE.match(reference):
+        raise InvalidInput(
+            [
+                {
+                    "field": field,
+                    "problem": "must be a request register reference (letters, digits, . _ : / -)",
+                    "type": "value_error",
+                }
+            ]
+        )
+    return {field: reference}

@@ -33,10 +33,10 @@ from consent_hub.people.fields import (
 from consent_hub.people.repository import RECORDED_STATUSES, KeyStoreRepository, PeopleRepository
 from consent_hub.storage import access_keys
 from consent_hub.storage.models import Person, utcnow
+from consent_hub.validation import reference_detail
 
 TABLE = "people"
 PURPOSE = re.compile(r"^[a-z][a-z0-9-]{1,79}$")
-REFERENCE = re.compile(r"^[A-Za-z0-9._:/-]{1,80}$")  # a request register reference: no room for an address
 
 
 @dataclass
@@ -68,24 +68,6 @@ def _check_purpose(purpose: str) -> str:
             ]
         )
     return purpose
-
-
-def _reference_detail(reference: str | None) -> dict[str, Any]:
-    """The audit detail of a reference; the audit log is append-only, so it must carry no
-    personal data: only register-style references pass."""
-    if reference is None:
-        return {}
-    if not isinstance(reference, str) or not REFERENCE.match(reference):
-        raise InvalidInput(
-            [
-                {
-                    "field": "reference",
-                    "problem": "must be a request register reference (letters, digits, . _ : / -)",
-                    "type": "value_error",
-                }
-            ]
-        )
-    return {"reference": reference}
 
 
 class PeopleService:
@@ -261,7 +243,7 @@ class PeopleService:
             raise NotFound("no such person")
         if person.status == "erased":
             return False
-        detail: dict[str, Any] = {"reference": reference} if reference else {}
+        detail = reference_detail(reference)
         self.audit.append(actor, AuditRecord("people.erase", [person_id], list(PERSON_FIELDS), detail=detail))
         now = utcnow()
         outbox = OutboxService(self.uow)
@@ -299,7 +281,7 @@ class PeopleService:
         person = self._not_erased(person_id)
         if person.status == "restricted":
             return False
-        detail = _reference_detail(reference)
+        detail = reference_detail(reference)
         self.audit.append(actor, AuditRecord("people.restrict", [person_id], detail=detail))
         OutboxService(self.uow).restricted(person_id)
         access_keys.forget_person(self.uow.session, person_id)
@@ -315,7 +297,7 @@ class PeopleService:
         person = self._not_erased(person_id)
         if person.status != "restricted":
             return False
-        detail = _reference_detail(reference)
+        detail = reference_detail(reference)
         self.audit.append(actor, AuditRecord("people.lift-restriction", [person_id], detail=detail))
         self.repo.update_row(person_id, {"status": "active", "updated_at": utcnow()})
         access_keys.rebuild_person(self.uow.session, person_id)
