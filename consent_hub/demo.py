@@ -216,7 +216,14 @@ def _seed_relations_and_consents(registry: ClusterRegistry, cluster: str, actor:
         for pid in ids:
             houses = rng.sample(slugs, rng.choice([1, 1, 2]))
             for house in houses:
-                relations.touch(actor, pid, house, "customer", seen_at=now - dt.timedelta(days=rng.randint(1, 700)))
+                relations.touch(
+                    actor,
+                    pid,
+                    house,
+                    "customer",
+                    reason="data-migration",
+                    seen_at=now - dt.timedelta(days=rng.randint(1, 700)),
+                )
             roll = rng.random()
             if roll < 0.35:
                 purpose, target = "newsletter", houses[0]

@@ -246,7 +246,9 @@ def test_a_house_role_sees_only_people_related_to_its_house(api, hub: Hub, servi
         == (404, {"error": "NotFound", "detail": "no such person"})
     )
     rel = api.post(
-        f"/v1/people/{pid}/relations", json={"house": "theater-noord", "kind": "customer"}, headers=auth(service_key)
+        f"/v1/people/{pid}/relations",
+        json={"house": "theater-noord", "kind": "customer", "reason": "registration"},
+        headers=auth(service_key),
     )
     assert rel.status_code == 204
     seen = api.get(f"/v1/people/{pid}", params={"purpose": "ticketing-service"}, headers=box).json()

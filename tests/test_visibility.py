@@ -36,7 +36,11 @@ def town(api, hub: Hub):  # type: ignore[no-untyped-def]
         },
         headers=service,
     ).json()["id"]
-    api.post(f"/v1/people/{pid}/relations", json={"house": "schouwburg-noord", "kind": "customer"}, headers=service)
+    api.post(
+        f"/v1/people/{pid}/relations",
+        json={"house": "schouwburg-noord", "kind": "customer", "reason": "registration"},
+        headers=service,
+    )
     keys = {
         (role, h): auth(hub.issue_key(role, house=h)) for h in HOUSES for role in (roles.BOX_OFFICE, roles.MARKETER)
     }

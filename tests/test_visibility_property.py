@@ -119,7 +119,8 @@ def build(hub: Hub, world: dict) -> tuple[list[uuid.UUID], list[str]]:
         relations = RelationService(uow)
         for p, h, kind in world["relations"]:
             if p < len(ids):
-                relations.touch(actor, ids[p], houses[h], kind, program="cubo" if kind == "subscriber" else "")
+                program = "cubo" if kind == "subscriber" else ""
+                relations.touch(actor, ids[p], houses[h], kind, reason="data-migration", program=program)
         consents = ConsentService(uow)
         catalogue = load_catalogue()
         for c in world["consents"]:

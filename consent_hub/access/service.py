@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_args
 
 from sqlalchemy import event
 
@@ -24,10 +24,13 @@ from consent_hub.clusters import UnitOfWork
 from consent_hub.consent.catalogue import load_catalogue
 from consent_hub.errors import Forbidden, InvalidInput, NotFound
 from consent_hub.people.fields import PERSON_FIELDS
+from consent_hub.people.schemas import RelationReason
 from consent_hub.people.service import PeopleService, PersonView
 from consent_hub.storage.models import utcnow
+from consent_hub.validation import reference_detail
 
 RELATION_KINDS = ("customer", "subscriber")
+RELATION_REASONS: tuple[str, ...] = get_args(RelationReason)
 NEVER_READ_PEOPLE = frozenset({roles.CLUSTER_ADMIN, roles.CONNECTOR})
 
 # (cluster, policy directory) -> the policy version this process last recorded in that cluster's log
@@ -223,7 +226,13 @@ class AccessService:
 
 
 class RelationService:
-    """Record that a person is a customer of, or a program subscriber at, a house."""
+    """Record that a person is a customer of, or a program subscriber at, a house.
+
+    A relation makes the person visible to the house (invariant 2), so no role of a house may
+    record one for itself: a house's relations come from evidence it owns (sales, engine
+    customers, memberships), applied by the sync and the file import through the ingest service,
+    never through this path. Here only cluster-level writers (the cluster service, the operator's
+    CLI) record a relation, each with a reason from ``RELATION_REASONS`` written to the audit log."""
 
     def __init__(self, uow: UnitOfWork) -> None:
         self.repo = AccessRepository(uow.session)
@@ -237,11 +246,19 @@ class RelationService:
         house: str,
         kind: str,
         *,
+        reason: str,
+        reference: str | None = None,
         program: str = "",
         seen_at: dt.datetime | None = None,
     ) -> None:
-        if actor.role not in roles.PEOPLE_WRITERS and not (actor.role == roles.CONNECTOR and actor.house == house):
-            raise Forbidden(f"role {actor.role!r} may not record relations for house {house!r}")
+        # decided by the role alone, before any person is looked at: the answer says nothing about anyone
+        if actor.role not in roles.PEOPLE_WRITERS:
+            raise Forbidden(f"role {actor.role!r} may not record relations")
+        if reason not in RELATION_REASONS:
+            raise InvalidInput(
+                [{"field": "reason", "problem": f"must be one of {list(RELATION_REASONS)}", "type": "value_error"}]
+            )
+        detail_reference = reference_detail(reference)
         if kind not in RELATION_KINDS:
             raise InvalidInput(
                 [{"field": "kind", "problem": f"must be one of {list(RELATION_KINDS)}", "type": "value_error"}]
@@ -266,7 +283,15 @@ class RelationService:
         self.audit.append(
             actor,
             AuditRecord(
-                "relation.touch", [person_id], detail={"house": house, "kind": kind, "program": program or None}
+                "relation.touch",
+                [person_id],
+                detail={
+                    "house": house,
+                    "kind": kind,
+                    "program": program or None,
+                    "reason": reason,
+                    **detail_reference,
+                },
             ),
         )
         self.repo.touch_relation(person_id, house_id, kind, program, seen)

@@ -113,8 +113,19 @@ def explain_visibility(
 
 @router.post("/{person_id}/relations", status_code=status.HTTP_204_NO_CONTENT)
 def record_relation(ctx: Context, person_id: uuid.UUID, body: RelationIn) -> None:
+    """Record by hand that a person is a customer of, or a program subscriber at, a house
+    (cluster-service keys only, with an audited reason). A house's relations come from the
+    evidence it owns (sales, engine customers, memberships) through the sync and the file
+    import; no key of a house may create visibility for itself (403, whatever the person)."""
     RelationService(ctx.uow).touch(
-        ctx.actor, person_id, body.house, body.kind, program=body.program, seen_at=body.seen_at
+        ctx.actor,
+        person_id,
+        body.house,
+        body.kind,
+        reason=body.reason,
+        reference=body.reference,
+        program=body.program,
+        seen_at=body.seen_at,
     )
 
 

@@ -2,12 +2,15 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from consent_hub.people.fields import PersonFields
 
 PURPOSE_PATTERN = r"^[a-z][a-z0-9-]{1,79}$"
+# why a cluster-level writer records a relation by hand (the sync and the import need none)
+RelationReason = Literal["box-office-correction", "registration", "data-migration", "engine-outage"]
 
 
 class PersonCreate(PersonFields):
@@ -44,6 +47,12 @@ class RelationIn(BaseModel):
     kind: str = Field(pattern=r"^(customer|subscriber)$")
     program: str = Field(default="", pattern=r"^([a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?)?$")
     seen_at: dt.datetime | None = None
+    reason: RelationReason = Field(
+        description="why the relation is recorded by hand (audited); a house's own relations come from its sales"
+    )
+    reference: str | None = Field(
+        default=None, description="a request register or ticket reference (letters, digits, . _ : / -)"
+    )
 
 
 class PersonCreated(BaseModel):
