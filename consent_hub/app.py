@@ -16,6 +16,7 @@ from consent_hub.api import errors
 from consent_hub.api.context import Context
 from consent_hub.audiences.endpoints import router as audiences_router
 from consent_hub.audit.endpoints import router as audit_router
+from consent_hub.audit.witness import CheckpointSchedule
 from consent_hub.clients.endpoints import router as clients_router
 from consent_hub.clusters import ClusterRegistry
 from consent_hub.config import HubSettings, load_settings
@@ -62,13 +63,14 @@ def create_app(settings: HubSettings | None = None, registry: ClusterRegistry | 
         fakes = start_fake_engines(settings)
         scheduler = SyncScheduler(settings, registry) if settings.schedule_syncs else None
         outbox = OutboxLoop(settings, registry) if settings.schedule_syncs else None
-        for job in (scheduler, outbox):
+        checkpoints = CheckpointSchedule(settings, registry) if settings.schedule_syncs else None
+        for job in (scheduler, outbox, checkpoints):
             if job is not None:
                 job.start()
         try:
             yield
         finally:
-            for job in (outbox, scheduler):
+            for job in (outbox, scheduler, checkpoints):
                 if job is not None:
                     job.stop()
             for fake in fakes:

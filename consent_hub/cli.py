@@ -17,7 +17,7 @@ from rich.table import Table
 
 from consent_hub.actors import Actor
 from consent_hub.clusters import ClusterRegistry
-from consent_hub.config import CONFIG_ENV, HubSettings, config_path, load_settings, render_config
+from consent_hub.config import CONFIG_ENV, HubSettings, audit_checkpoint_path, config_path, load_settings, render_config
 from consent_hub.errors import ConfigurationError, HubError
 
 app = typer.Typer(
@@ -63,7 +63,9 @@ def handled(fn: F) -> F:
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
+            result = fn(*args, **kwargs)
+            _checkpoint_after(kwargs.get("cluster"))
+            return result
         except HubError as exc:
             detail = exc.detail
             if isinstance(detail, list):
@@ -72,6 +74,23 @@ def handled(fn: F) -> F:
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _checkpoint_after(cluster: Any) -> None:
+    """After a command on a cluster, sign and export the audit head if the command moved it: a
+    tail cut later is then caught by `audit verify`. A command that wrote nothing signs nothing."""
+    if not isinstance(cluster, str) or not config_path().exists():
+        return
+    from consent_hub.audit.witness import checkpoint_now
+
+    settings = _settings()
+    if cluster not in settings.clusters:
+        return
+    registry = ClusterRegistry(settings)
+    try:
+        checkpoint_now(registry, cluster)
+    finally:
+        registry.dispose()
 
 
 def _settings() -> HubSettings:
@@ -450,13 +469,17 @@ def audit_verify(
     from consent_hub.audit.service import SignedCheckpoint, verify_chain
     from consent_hub.errors import InvalidInput
 
-    external: list[SignedCheckpoint] = []
-    if checkpoints is not None:
-        try:
-            external = SignedCheckpoint.parse_many(checkpoints.read_text("utf-8"), cluster)
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            raise InvalidInput(f"cannot read checkpoints from {checkpoints.name}: {exc}") from None
     registry = _registry(cluster)
+    external: list[SignedCheckpoint] = []
+    # the cluster's own export file (written by every automatic checkpoint), then any file named
+    sources = [audit_checkpoint_path(registry.settings, cluster), *([checkpoints] if checkpoints else [])]
+    for source in sources:
+        if source == sources[0] and not source.exists():
+            continue
+        try:
+            external += SignedCheckpoint.parse_many(source.read_text("utf-8"), cluster)
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise InvalidInput(f"cannot read checkpoints from {source.name}: {exc}") from None
     with registry.unit_of_work(cluster) as uow:
         report = verify_chain(uow.session, cluster, uow.rt.keys.audit_public_key(), external)
     if report.ok:
@@ -483,11 +506,11 @@ def audit_checkpoint(
     ] = None,
 ) -> None:
     """Sign the current head of the audit chain with the cluster's Ed25519 key."""
-    from consent_hub.audit.service import AuditLog, SignedCheckpoint
+    from consent_hub.audit.service import SignedCheckpoint
+    from consent_hub.audit.witness import checkpoint_now
 
     registry = _registry(cluster)
-    with registry.unit_of_work(cluster) as uow:
-        cp = AuditLog(uow.session, cluster).checkpoint(Actor.cli(cluster), uow.rt.keys)
+    cp = checkpoint_now(registry, cluster)  # also appended to the cluster's export file
     if cp is None:
         out.print("nothing new to sign")
         return

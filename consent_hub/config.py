@@ -143,6 +143,18 @@ class ClusterConfig(BaseModel):
     connectors: dict[str, ConnectorConfig] = Field(default_factory=dict)
     destinations: dict[str, DestinationConfig] = Field(default_factory=dict)
     outbox_every_seconds: float = Field(default=2.0, ge=0, description="worker cycle while serving; 0 = off")
+    # signed checkpoints of the audit chain, made without anyone asking (see docs/audit-threat-model.md)
+    audit_checkpoint_file: str | None = Field(
+        default=None,
+        description="append-only file of exported signed checkpoints; default audit/<cluster>.checkpoints "
+        "beside the configuration (keep a copy on another machine)",
+    )
+    audit_checkpoint_seconds: float = Field(
+        default=300.0, ge=0, description="while serving, sign the head this often when it moved; 0 = off"
+    )
+    audit_checkpoint_entries: int = Field(
+        default=1000, ge=1, description="while serving, sign as soon as this many entries follow the last checkpoint"
+    )
 
 
 class FakeEngineConfig(BaseModel):
@@ -207,6 +219,12 @@ class HubSettings(BaseSettings):
         if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
             return prefix + str(self.resolve_path(url[len(prefix) :]))
         return url
+
+
+def audit_checkpoint_path(settings: HubSettings, name: str) -> Path:
+    """Where the cluster's signed checkpoints are exported (appended, never rewritten)."""
+    configured = settings.cluster(name).audit_checkpoint_file
+    return settings.resolve_path(configured or f"audit/{name}.checkpoints")
 
 
 def key_store_url(settings: HubSettings, name: str) -> str:

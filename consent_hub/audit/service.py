@@ -264,10 +264,15 @@ def verify_chain(
         if report.first_bad_seq is not None and cp.seq >= report.first_bad_seq:
             break
         if cp.seq not in seen:
-            report.fail(
-                good_until + 1,
-                f"signed checkpoint {cp.seq} is beyond the end of the chain (entries removed after {good_until})",
-            )
+            if cp.seq > report.entries:
+                # the chain holds up to report.entries, but a signature covers up to cp.seq
+                report.fail(
+                    report.entries + 1,
+                    f"entries {report.entries + 1}..{cp.seq} are missing: the chain ends at entry "
+                    f"{report.entries}, but signed checkpoint {cp.seq} covers up to {cp.seq} (the tail was cut)",
+                )
+            else:
+                report.fail(good_until + 1, f"signed checkpoint {cp.seq} does not lie on the chain")
             break
         if seen[cp.seq] != cp.head_hash:
             report.fail(
