@@ -126,6 +126,25 @@ class AccessRepository:
             return None
         return {b for i, b in enumerate(bases) if row[i + 1]}
 
+    def visible_by_email_index(
+        self, email_bidx: bytes, bases: Sequence[str], scope: Scope
+    ) -> tuple[uuid.UUID, set[str]] | None:
+        """The active person with this e-mail index and the bases through which they are reached,
+        or None, in ONE statement whose visibility test is in its WHERE clause: an unknown address
+        and a person the caller cannot see run the same statement and both fetch no row, so their
+        answers take the same time (issue 11, point 4)."""
+        if not bases:
+            return None
+        cols = [basis_predicate(b, scope) for b in bases]
+        row = self.session.execute(
+            select(Person.id, *(c.label(f"b{i}") for i, c in enumerate(cols))).where(
+                Person.email_bidx == email_bidx, Person.status == "active", or_(*cols)
+            )
+        ).first()
+        if row is None:
+            return None
+        return row[0], {b for i, b in enumerate(bases) if row[i + 1]}
+
     def visible_under_any(self, person_id: uuid.UUID, grants: Sequence[tuple[Sequence[str], Scope]]) -> bool:
         """Whether the person is visible under at least one of several (bases, scope) grants."""
         if not grants:

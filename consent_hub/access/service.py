@@ -123,14 +123,16 @@ class AccessService:
         self, actor: Actor, email: str, *, purpose: str, fields: list[str] | None = None
     ) -> VisiblePerson | None:
         compiled, scope = self.grant(actor, purpose)
-        pid = self.people.repo.id_by_email_index(self.people.email_index(email))
-        held = self.repo.bases_held(pid, compiled.bases, scope) if pid is not None else None
-        if not held or pid is None:
+        # one statement for both "not found" paths: a miss and an invisible person do the same
+        # database and cryptographic work (the blind index), so neither timing nor trace differs
+        found = self.repo.visible_by_email_index(self.people.email_index(email), compiled.bases, scope)
+        if found is None:
             # a miss and an invisible person leave the same trace
             self.audit.append(
                 actor, AuditRecord("people.lookup", [], ["email"], purpose=purpose, detail={"found": False})
             )
             return None
+        pid, held = found
         return self._read(actor, pid, purpose, compiled, held, fields)
 
     def _read(
