@@ -37,6 +37,7 @@ bench: $(VENV)/.installed-dev
 	$(PY) -m bench.bench_visibility
 	$(PY) -m bench.bench_audiences
 	$(PY) -m bench.bench_sync
+	$(PY) -m bench.bench_lookup_timing
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

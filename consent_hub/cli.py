@@ -63,8 +63,9 @@ def handled(fn: F) -> F:
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
+            head_before = _audit_head(kwargs.get("cluster"))
             result = fn(*args, **kwargs)
-            _checkpoint_after(kwargs.get("cluster"))
+            _checkpoint_after(kwargs.get("cluster"), head_before)
             return result
         except HubError as exc:
             detail = exc.detail
@@ -76,19 +77,39 @@ def handled(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _checkpoint_after(cluster: Any) -> None:
-    """After a command on a cluster, sign and export the audit head if the command moved it: a
-    tail cut later is then caught by `audit verify`. A command that wrote nothing signs nothing."""
+def _cluster_registry(cluster: Any) -> ClusterRegistry | None:
     if not isinstance(cluster, str) or not config_path().exists():
-        return
-    from consent_hub.audit.witness import checkpoint_now
-
+        return None
     settings = _settings()
-    if cluster not in settings.clusters:
-        return
-    registry = ClusterRegistry(settings)
+    return ClusterRegistry(settings) if cluster in settings.clusters else None
+
+
+def _audit_head(cluster: Any) -> int | None:
+    """The audit head before a command (None when the cluster has no database yet)."""
+    registry = _cluster_registry(cluster)
+    if registry is None:
+        return None
+    from consent_hub.audit.witness import head_seq
+
     try:
-        checkpoint_now(registry, cluster)
+        return head_seq(registry, cluster)
+    except Exception:  # not initialised yet (`init` creates it): sign after the command if it can
+        return None
+    finally:
+        registry.dispose()
+
+
+def _checkpoint_after(cluster: Any, head_before: int | None) -> None:
+    """After a command that moved a cluster's audit head, sign and export the head: a tail cut
+    later is then caught by `audit verify`. A command that wrote nothing signs nothing."""
+    registry = _cluster_registry(cluster)
+    if registry is None:
+        return
+    from consent_hub.audit.witness import checkpoint_now, head_seq
+
+    try:
+        if head_before is None or head_seq(registry, cluster) != head_before:
+            checkpoint_now(registry, cluster)
     finally:
         registry.dispose()
 

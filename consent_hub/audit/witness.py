@@ -54,6 +54,12 @@ def checkpoint_now(registry: ClusterRegistry, cluster: str, actor: Actor | None 
     return cp
 
 
+def head_seq(registry: ClusterRegistry, cluster: str) -> int:
+    with registry.unit_of_work(cluster) as uow:
+        head = AuditRepository(uow.session).read_head()
+    return 0 if head is None else int(head[0])
+
+
 def entries_since_checkpoint(registry: ClusterRegistry, cluster: str) -> int:
     with registry.unit_of_work(cluster) as uow:
         repo = AuditRepository(uow.session)
