@@ -14,6 +14,7 @@ from sqlalchemy import event
 
 from consent_hub import roles
 from consent_hub.access.service import AccessService, RelationService
+from consent_hub.crypto.blind_index import BlindIndexer
 from consent_hub.people.service import PeopleService
 from tests.conftest import Hub, auth
 
@@ -43,19 +44,19 @@ def work(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> Iterator[Trace]:
     def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_args: Any) -> None:
         seen.append(("sql", (statement, _shape(parameters))))
 
-    indexer, keys = rt.indexer, rt.keys
-    index_email, unwrap = indexer.email, keys.unwrap_data_key
+    keys = rt.keys
+    index, unwrap = BlindIndexer.index, keys.unwrap_data_key
 
-    def counted_index(normalised: str) -> bytes:
-        seen.append(("blind-index", "email"))
-        return index_email(normalised)
+    def counted_index(self: BlindIndexer, name: str, normalised: str) -> bytes:
+        seen.append(("blind-index", name))
+        return index(self, name, normalised)
 
     def counted_unwrap(wrapped: bytes, person_id: bytes, kek_version: int) -> bytes:
         seen.append(("unwrap", kek_version))
         return unwrap(wrapped, person_id, kek_version)
 
     with monkeypatch.context() as patch:
-        patch.setattr(indexer, "email", counted_index)
+        patch.setattr(BlindIndexer, "index", counted_index)  # slotted: patched on the class
         patch.setattr(keys, "unwrap_data_key", counted_unwrap)
         event.listen(rt.engine, "before_cursor_execute", record)
         try:
