@@ -108,13 +108,13 @@ def run(backend: str, args: argparse.Namespace) -> dict[str, float]:
                     return elapsed
 
                 for i in range(args.warmup):
-                    ask(f"nobody.{i}@example.invalid")
+                    ask(f"nobody.{i}@example.org")
                     ask(rows[rng.randrange(len(rows))]["email"])
                 stop_at = time.monotonic() + args.max_seconds
                 for i in range(args.samples):
                     if time.monotonic() > stop_at:
                         break
-                    unknown_ms.append(ask(f"nobody.{args.warmup + i}@example.invalid"))
+                    unknown_ms.append(ask(f"nobody.{args.warmup + i}@example.org"))
                     invisible_ms.append(ask(rows[rng.randrange(len(rows))]["email"]))
         finally:
             server.should_exit = True

@@ -155,6 +155,13 @@ class ClusterConfig(BaseModel):
     audit_checkpoint_entries: int = Field(
         default=1000, ge=1, description="while serving, sign as soon as this many entries follow the last checkpoint"
     )
+    # protected counts (see docs/count-privacy.md)
+    count_epsilon: float = Field(
+        default=0.25, gt=0, le=2, description="epsilon of each protected figure shown to a house (noise ~ 1/epsilon)"
+    )
+    count_budget: float = Field(
+        default=20.0, gt=0, description="epsilon a house may spend on fresh figures per calendar month (UTC)"
+    )
 
 
 class FakeEngineConfig(BaseModel):

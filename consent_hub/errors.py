@@ -13,6 +13,7 @@ class HubError(Exception):
 
     status_code = 500
     exit_code = 1
+    headers: dict[str, str] | None = None  # sent with the answer (Retry-After, ...)
 
     def __init__(self, detail: Any = None) -> None:
         self.detail = detail if detail is not None else self.__class__.__doc__
@@ -62,6 +63,21 @@ class Forbidden(HubError):
 
     status_code = 403
     exit_code = 6
+
+
+class FilterNotAllowed(Forbidden):
+    """A segment filter reads a field group that the caller's grant does not give for the purpose."""
+
+
+class PrivacyBudgetExhausted(HubError):
+    """The house has spent its privacy budget for protected figures in this period."""
+
+    status_code = 429
+    exit_code = 11
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.headers = {"Retry-After": str(retry_after)}
 
 
 class UnknownCluster(BadRequest):

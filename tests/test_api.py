@@ -253,7 +253,8 @@ def test_a_house_role_sees_only_people_related_to_its_house(api, hub: Hub, servi
     assert rel.status_code == 204
     seen = api.get(f"/v1/people/{pid}", params={"purpose": "ticketing-service"}, headers=box).json()
     assert seen["bases"] == ["own-house-customer"] and seen["fields"]["email"] == PERSON["email"]
-    assert api.get("/v1/people/count", params={"purpose": "ticketing-service"}, headers=box).json()["count"] == 1
+    counted = api.get("/v1/people/count", params={"purpose": "ticketing-service"}, headers=box).json()
+    assert counted["count"] == "<10" or counted["count"] >= 10  # a protected figure (tests/test_count_privacy.py)
 
 
 @pytest.mark.parametrize(

@@ -21,6 +21,8 @@ TRUTH = [
     ("box-office", "h1", "demographics", "ticketing-service", "own-house-customer", False),
     ("marketer", "h1", "contact", "newsletter", "consent-house", True),
     ("marketer", "h1", "identity", "newsletter", "consent-house", True),
+    ("marketer", "h1", "purchases-house", "newsletter", "consent-house", True),  # its own sales, in segments
+    ("marketer", "h1", "purchases-cluster", "newsletter", "consent-house", False),
     ("marketer", "h1", "contact", "newsletter", "own-house-customer", False),  # no soft opt-in
     ("marketer", "h1", "contact", "newsletter", "consent-cluster", False),
     ("marketer", "h1", "contact", "cluster-marketing", "consent-cluster", True),
@@ -29,6 +31,8 @@ TRUTH = [
     ("marketer", "h1", "demographics", "cluster-marketing", "consent-cluster", False),
     ("analyst", "h1", "demographics", "cluster-marketing", "consent-cluster", True),
     ("analyst", "h1", "contact", "cluster-marketing", "consent-cluster", False),
+    ("analyst", "h1", "purchases-cluster", "cluster-marketing", "consent-cluster", True),
+    ("analyst", "h1", "address", "cluster-marketing", "consent-cluster", False),
     ("house-dpo", "h1", "address", "data-subject-request", "own-house-customer", True),
     ("house-dpo", "h1", "address", "data-subject-request", "consent-house", False),
     ("cluster-dpo", "", "contact", "data-subject-request", "any-in-cluster", True),
@@ -56,7 +60,7 @@ def test_policy_names_only_known_groups_purposes_and_bases() -> None:
 def test_compiled_grants() -> None:
     policy = AccessPolicy()
     marketer = policy.compile("marketer", "h1", "newsletter")
-    assert marketer.groups_by_basis == {"consent-house": frozenset({"contact", "identity"})}
+    assert marketer.groups_by_basis == {"consent-house": frozenset({"contact", "identity", "purchases-house"})}
     # a house-bound role is never reached through the cluster-wide basis, whatever the policy says
     assert "any-in-cluster" not in policy.compile("box-office", "h1", "ticketing-service").groups_by_basis
     # a cluster-level role only through it

@@ -36,6 +36,7 @@ from consent_hub.outbox.service import BATCH_FROM, OutboxService, OutboxWorker
 from consent_hub.people.service import PeopleService
 from consent_hub.storage import access_keys
 from tests.conftest import Hub, auth
+from tests.counting import exact_people_count
 
 HOUSE = "schouwburg-noord"
 OTHER = "concertzaal-zuid"
@@ -164,7 +165,7 @@ def visibility(hub: Hub, pid: uuid.UUID, address: str) -> dict[str, Any]:
             except NotFound:
                 got = False
             found = access.lookup_by_email(actor, address, purpose=purpose) is not None
-            out[f"{actor.house}/{actor.role}/{purpose}"] = (got, found, access.count(actor, purpose))
+            out[f"{actor.house}/{actor.role}/{purpose}"] = (got, found, exact_people_count(uow, actor, purpose))
         spec = SegmentDefinition.model_validate(SEGMENT)
         compiled, scope = access.grant(MARKETER_A, "newsletter")
         audiences = AudienceService(uow)

@@ -22,6 +22,7 @@ from consent_hub.actors import Actor
 from consent_hub.audit.service import AuditLog, AuditRecord
 from consent_hub.clusters import UnitOfWork
 from consent_hub.consent.catalogue import load_catalogue
+from consent_hub.counts.service import ProtectedCounts
 from consent_hub.errors import Forbidden, InvalidInput, NotFound
 from consent_hub.people.fields import PERSON_FIELDS
 from consent_hub.people.schemas import RelationReason
@@ -75,6 +76,15 @@ class AccessService:
             raise Forbidden("the caller's house is not registered")
         return compiled, Scope(self.uow.cluster, actor.house, house_id, purpose, utcnow())
 
+    @staticmethod
+    def common_groups(compiled: Compiled, purpose: str) -> set[str]:
+        """The field groups that every basis of the grant gives, within the purpose's own groups:
+        what may be read of anyone the grant reaches, whichever basis reaches them (exports show
+        these fields; segment filters may read only these groups)."""
+        per_basis = [set(g) for g in compiled.groups_by_basis.values() if g]
+        groups = set.intersection(*per_basis) if per_basis else set()
+        return groups & set(load_catalogue().get(purpose).field_groups)
+
     def _house_id(self, slug: str) -> uuid.UUID | None:
         cache = self.uow.rt.house_ids
         if slug not in cache:
@@ -96,18 +106,25 @@ class AccessService:
 
             event.listen(self.uow.session, "after_commit", remember, once=True)
 
-    def count(self, actor: Actor, purpose: str) -> int:
+    def count(self, actor: Actor, purpose: str) -> tuple[int | str, str]:
+        """How many people the caller may reach for the purpose, and how the figure is protected.
+        A house's callers get a protected figure (``counts/service.py``: noise, stored answer,
+        budget): an exact count, asked before and after one person's consent changes, would tell
+        that person's choice. A cluster-level caller reaches everyone anyway and gets the exact count."""
         compiled, scope = self.grant(actor, purpose)
         n = self.repo.count(compiled.bases, scope)
-        self.audit.append(
-            actor,
-            AuditRecord(
-                "people.count",
-                purpose=purpose,
-                detail={"bases": compiled.bases, "policy": compiled.policy_version, "count": n},
-            ),
-        )
-        return n
+        detail: dict[str, Any] = {"bases": compiled.bases, "policy": compiled.policy_version}
+        if actor.house:
+            figures = ProtectedCounts(self.uow)
+            shown = figures.show(actor.house, f"people|{actor.role}|{purpose}", {"total": n})
+            value: int | str = shown.figures["total"]
+            protection = figures.protection()
+            detail.update(shown=value, fresh_figures=shown.fresh, epsilon=shown.epsilon_spent)
+        else:
+            value, protection = n, "exact: a cluster-level caller reaches every person of the cluster"
+            detail["count"] = n
+        self.audit.append(actor, AuditRecord("people.count", purpose=purpose, detail=detail))
+        return value, protection
 
     def get(
         self, actor: Actor, person_id: uuid.UUID, *, purpose: str, fields: list[str] | None = None

@@ -35,7 +35,9 @@ def error_body(name: str, detail: object) -> dict[str, object]:
 def install(app: FastAPI) -> None:
     @app.exception_handler(HubError)
     async def _hub(request: Request, exc: HubError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        headers = dict(exc.headers or {})
+        if exc.status_code == 401:
+            headers["WWW-Authenticate"] = "Bearer"
         return JSONResponse(error_body(exc.name, exc.detail), status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)

@@ -10,7 +10,8 @@ from fastapi import APIRouter, Query, Response
 
 from consent_hub.api.context import Context
 from consent_hub.audiences.schemas import CountOut, CountQuery, ExportOut, ExportRequest, SegmentDefinition, SegmentOut
-from consent_hub.audiences.service import MIN_COHORT, PROTECTION, AudienceService
+from consent_hub.audiences.service import AudienceService
+from consent_hub.counts.service import MIN_COHORT
 from consent_hub.storage.models import AudienceExport, Segment
 
 router = APIRouter(prefix="/segments", tags=["audiences"])
@@ -44,13 +45,14 @@ def _count_out(result: dict[str, object]) -> CountOut:
         count=result["count"],
         breakdown=result["breakdown"],
         minimum_cohort=MIN_COHORT,
-        noise=PROTECTION,
+        noise=str(result["noise"]),
     )
 
 
 @router.post("/count", response_model=CountOut)
 def count(ctx: Context, body: CountQuery) -> CountOut:
-    """A protected count of an unsaved definition (see CountOut.noise); never an exact figure."""
+    """A protected count of an unsaved definition (see CountOut.noise); never an exact figure.
+    A fresh figure costs from the house's privacy budget (429 once it is spent for the month)."""
     return _count_out(AudienceService(ctx.uow).count(ctx.actor, body.definition, body.breakdown))
 
 

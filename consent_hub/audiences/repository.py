@@ -261,6 +261,23 @@ class AudienceRepository:
         count = next(int(n) for cell, n in rows if cell is None)
         return count, {str(cell): int(n) for cell, n in rows if cell is not None}
 
+    def breakdown_domain(self, f: SegmentFilters, by: str) -> list[str]:
+        """The cells a breakdown shows, from public data only: the houses the definition names (or
+        every house), or the event types / months of the events that pass its event filters at
+        those houses. Never from the sales, so an empty cell is shown like a full one."""
+        house_ids = self.house_ids()
+        houses = chosen_houses(f, house_ids)
+        if by == "house":
+            chosen = set(houses) if houses is not None else None
+            return sorted(slug for slug, hid in house_ids.items() if chosen is None or hid in chosen)
+        where = event_filters(f)
+        if houses is not None:
+            where.append(Event.house_id.in_(houses))
+        dim = _dimension(by, Event.starts_at)
+        if by == "month":
+            where.append(Event.starts_at.is_not(None))
+        return sorted(str(c) for c in self.session.scalars(select(dim).where(*where).distinct()) if c is not None)
+
     def snapshot_members(
         self,
         export: AudienceExport,

@@ -1,59 +1,42 @@
 """Counts that reveal no individual, and exports that reveal only what the purpose allows.
 
-Counts and breakdown cells are protected twice:
-
-1. **Minimum cohort.** A figure whose true value is below ``MIN_COHORT`` (10), or whose noisy value
-   is, is shown as ``"<10"``.
-2. **Seeded noise.** Every figure gets Laplace noise (scale ``NOISE_SCALE`` = 3) and is rounded.
-   The noise is drawn from a generator seeded by a keyed hash of (house, purpose, canonical
-   definition, breakdown cell): asking the same question again returns the same figure, so
-   repetition does not average the noise away; two near-identical definitions get independent
-   noise, so the difference of their counts (the differencing attack that would single out one
-   buyer) is off by ~4 on average, which hides whether a given person is in one and not the other.
-
-The guarantee is not formal differential privacy over unlimited queries: an analyst who writes
-many *different* definitions with the same members (say, date bounds moved over a gap in the
-data) gets fresh noise each time and could average it. Definitions are canonicalised (sorted
-lists, defaults dropped) so that trivially equal ones share their noise, and every count is
-audited with its definition so that such probing shows in the log. Exact numbers appear only in
-an export, which is itself an audited snapshot of consented, visible members.
+A filter is a read (``_readable``): every filter of a definition needs the field group it reads
+from the caller's grant. Counts and breakdown cells are protected figures
+(``consent_hub/counts``: fresh discrete Laplace noise, a stored answer per question and day, a
+privacy budget per house and month; the guarantee is in docs/count-privacy.md). Exact numbers
+appear only in an export, an audited snapshot of consented, visible members, which only a role
+that may contact them makes.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
-import math
-import random
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from consent_hub import roles
-from consent_hub.access.policy import fields_of
+from consent_hub.access.policy import Compiled, fields_of
 from consent_hub.access.service import AccessService
 from consent_hub.actors import Actor
 from consent_hub.audiences.bitmaps import SegmentBitmaps
 from consent_hub.audiences.repository import AudienceRepository
-from consent_hub.audiences.schemas import SegmentDefinition
+from consent_hub.audiences.schemas import PURCHASES, SegmentDefinition
 from consent_hub.audit.service import AuditLog, AuditRecord
 from consent_hub.clusters import UnitOfWork
-from consent_hub.consent.catalogue import load_catalogue
-from consent_hub.crypto.blind_index import AUDIENCE_NOISE, LANGUAGE_INDEX, POSTAL_AREA_INDEX
-from consent_hub.errors import Conflict, Forbidden, InvalidInput, NotFound
+from consent_hub.counts.service import ProtectedCounts
+from consent_hub.crypto.blind_index import LANGUAGE_INDEX, POSTAL_AREA_INDEX
+from consent_hub.errors import Conflict, FilterNotAllowed, Forbidden, InvalidInput, NotFound
 from consent_hub.outbox.service import OutboxService
 from consent_hub.people.service import PeopleService
 from consent_hub.storage.models import AudienceExport, Person, Segment, utcnow
 from consent_hub.validation import parse
 
-MIN_COHORT = 10
-NOISE_SCALE = 3.0
-BELOW = f"<{MIN_COHORT}"
+MAX_BREAKDOWN_CELLS = 36  # each cell is a figure paid for from the house's budget
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-PROTECTION = f"minimum cohort {MIN_COHORT}; Laplace noise (scale {NOISE_SCALE:g}) seeded per definition"
 
 
 def as_text_cell(value: str | None) -> str:
@@ -95,34 +78,85 @@ class AudienceService:
             raise Forbidden("audiences belong to a house: use a key of a house")
         return actor.house
 
-    # -- protected figures -----------------------------------------------------------------------
-    def _noisy(self, house: str, definition: SegmentDefinition, cell: str, true_value: int) -> int | str:
-        if true_value < MIN_COHORT:
-            return BELOW
-        seed = self.uow.rt.indexer.index(AUDIENCE_NOISE, f"{house}|{definition.canonical()}|{cell}")
-        rng = random.Random(int.from_bytes(hashlib.sha256(seed).digest()[:8], "big"))  # noqa: S311 - seeded noise
-        u = rng.random() - 0.5
-        noise = -NOISE_SCALE * math.copysign(1.0, u) * math.log(1 - 2 * abs(u))
-        value = max(0, round(true_value + noise))
-        return BELOW if value < MIN_COHORT else value
+    def _readable(
+        self, actor: Actor, compiled: Compiled, definition: SegmentDefinition, breakdown: str | None = None
+    ) -> SegmentDefinition:
+        """A filter is a read. Each filter the definition sets reads a field group (declared with
+        the filter in ``SegmentFilters``); the caller's grant must give that group for the purpose,
+        through every basis it reaches people by (``AccessService.common_groups``, compiled from the
+        policy), or the question is refused naming the filter. A segment selects buyers by their
+        ticket lines, so it reads purchases even with no filter: with ``purchases-cluster`` the
+        lines of every house, with ``purchases-house`` only those of the caller's own house (the
+        definition is narrowed to it, and naming another house is refused). Returns the
+        definition as it is answered."""
+        house = self._house_caller(actor)
+        purpose = definition.purpose
+        groups = self.access.common_groups(compiled, purpose)
 
+        def refuse(what: str, group: str) -> FilterNotAllowed:
+            return FilterNotAllowed(
+                f"{what} reads the {group!r} field group, "
+                f"which role {actor.role!r} is not given for purpose {purpose!r}"
+            )
+
+        used = definition.filters.used()
+        for name, reads in used.items():
+            if reads != PURCHASES and reads not in groups:
+                raise refuse(f"filter {name!r}", reads)
+        if "purchases-cluster" in groups:
+            return definition
+        if "purchases-house" not in groups:
+            first = next((n for n, r in used.items() if r == PURCHASES), None)
+            raise refuse(
+                f"filter {first!r}" if first else "a segment (buyers selected by their ticket lines)", "purchases-house"
+            )
+        if any(h != house for h in definition.filters.houses):
+            raise refuse("filter 'houses' (purchases at another house)", "purchases-cluster")
+        if breakdown == "house":
+            raise refuse("the breakdown by house", "purchases-cluster")
+        own_house_lines = definition.filters.model_copy(update={"houses": [house]})
+        return definition.model_copy(update={"filters": own_house_lines})
+
+    # -- protected figures -----------------------------------------------------------------------
     def count(
         self, actor: Actor, data: SegmentDefinition | dict[str, Any], breakdown: str | None = None
     ) -> dict[str, Any]:
+        """Protected figures (``counts/service.py``): the total and, with a breakdown, one figure
+        per cell of a domain that comes from the houses and events of the cluster (public data),
+        never from who bought, so a cell's presence says nothing about anyone."""
         definition = parse(SegmentDefinition, data)
         house = self._house_caller(actor)
         compiled, scope = self.access.grant(actor, definition.purpose)
+        definition = self._readable(actor, compiled, definition, breakdown)
         person = self._person_filters(definition)
+        truths: dict[str, int] = {}
         if breakdown is None:
-            true_total = self.repo.count(definition.filters, compiled.bases, scope, person)
+            truths["total"] = self.repo.count(definition.filters, compiled.bases, scope, person)
         else:
-            true_total, cells = self.repo.count_with_breakdown(
+            domain = self.repo.breakdown_domain(definition.filters, breakdown)
+            if len(domain) > MAX_BREAKDOWN_CELLS:
+                raise InvalidInput(
+                    [
+                        {
+                            "field": "breakdown",
+                            "problem": f"{len(domain)} cells, at most {MAX_BREAKDOWN_CELLS}: "
+                            "narrow the performance dates, event types or houses",
+                            "type": "value_error",
+                        }
+                    ]
+                )
+            truths["total"], cells = self.repo.count_with_breakdown(
                 definition.filters, compiled.bases, scope, breakdown, person
             )
-        out: dict[str, Any] = {"count": self._noisy(house, definition, "total", true_total), "breakdown": None}
+            truths.update({f"{breakdown}:{cell}": cells.get(cell, 0) for cell in domain})
+        figures = ProtectedCounts(self.uow)
+        question = f"segment|{actor.role}|{definition.canonical()}"
+        shown = figures.show(house, question, truths)
+        out: dict[str, Any] = {"count": shown.figures["total"], "breakdown": None, "noise": figures.protection()}
         if breakdown is not None:
+            prefix = f"{breakdown}:"
             out["breakdown"] = {
-                k: self._noisy(house, definition, f"{breakdown}:{k}", v) for k, v in sorted(cells.items())
+                cell.removeprefix(prefix): value for cell, value in sorted(shown.figures.items()) if cell != "total"
             }
         self.audit.append(
             actor,
@@ -133,6 +167,9 @@ class AudienceService:
                     "definition": json.loads(definition.canonical()),
                     "breakdown": breakdown,
                     "bases": compiled.bases,
+                    "fresh_figures": shown.fresh,
+                    "epsilon": shown.epsilon_spent,
+                    "budget_left": shown.budget_left,
                 },
             ),
         )
@@ -154,7 +191,8 @@ class AudienceService:
     def save(self, actor: Actor, data: SegmentDefinition | dict[str, Any]) -> Segment:
         definition = parse(SegmentDefinition, data)
         house = self._house_caller(actor)
-        self.access.grant(actor, definition.purpose)  # only a caller who may count it may save it
+        compiled, _ = self.access.grant(actor, definition.purpose)
+        self._readable(actor, compiled, definition)  # only a caller who may count it may save it
         if self.repo.segment_named(house, definition.name) is not None:
             raise Conflict(f"house {house!r} already has a segment named {definition.name!r}")
         now = utcnow()
@@ -205,13 +243,13 @@ class AudienceService:
             if target.house != house or target.purpose != definition.purpose:
                 raise Forbidden("this destination serves another house or purpose")
         compiled, scope = self.access.grant(actor, definition.purpose)
-        groups = (
-            set.intersection(*(set(g) for g in compiled.groups_by_basis.values() if g)) if compiled.bases else set()
-        )
-        groups &= set(load_catalogue().get(definition.purpose).field_groups)
+        definition = self._readable(actor, compiled, definition)
+        groups = self.access.common_groups(compiled, definition.purpose)
+        if "contact" not in groups:
+            # an export is a contact list with its exact size: a role that may not contact the
+            # people (an analyst) gets protected counts only
+            raise Forbidden(f"purpose {definition.purpose!r} gives this role no contact fields to export")
         fields = [f for f in fields_of(groups) if f]
-        if not fields:
-            raise Forbidden(f"purpose {definition.purpose!r} allows no personal fields to this role")
         export = AudienceExport(
             id=uuid.uuid4(),
             segment_id=segment_id,

@@ -85,7 +85,8 @@ def count_visible(
     ctx: Context, purpose: Annotated[str, Query(pattern=PURPOSE_PATTERN, description="why they are counted")]
 ) -> PeopleCount:
     """How many people are visible to the caller's house for the purpose."""
-    return PeopleCount(purpose=purpose, count=AccessService(ctx.uow).count(ctx.actor, purpose))
+    count, protection = AccessService(ctx.uow).count(ctx.actor, purpose)
+    return PeopleCount(purpose=purpose, count=count, protection=protection)
 
 
 @router.get("/{person_id}", response_model=PersonOut)

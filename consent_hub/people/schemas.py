@@ -30,7 +30,10 @@ class PersonOut(BaseModel):
 
 class PeopleCount(BaseModel):
     purpose: str
-    count: int
+    count: int | str = Field(
+        description='a protected figure for a house\'s callers (or "<10"); exact for cluster-level ones'
+    )
+    protection: str = Field(description="how the figure is protected (docs/count-privacy.md)")
 
 
 class ExplainOut(BaseModel):

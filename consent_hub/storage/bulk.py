@@ -90,6 +90,8 @@ def _pg_type(column: Any) -> str:
         return "uuid"
     if "datetime" in name:
         return "timestamptz"
+    if name == "date":
+        return "date"
     if "biginteger" in name:
         return "bigint"
     if "integer" in name:

@@ -533,6 +533,33 @@ class AudienceExportMember(Base):
     consent_event_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
 
 
+class CountAnswer(Base):
+    """A protected figure shown to a house: asked again the same day, the same question gets the
+    same answer, so repeating it neither averages the noise away nor costs budget. ``question``
+    is a keyed hash of (role, purpose, canonical definition, cell); ``noisy`` the figure with its
+    noise (shown as "<10" below the minimum cohort)."""
+
+    __tablename__ = "count_answers"
+
+    house: Mapped[str] = mapped_column(String(40), primary_key=True)
+    question: Mapped[str] = mapped_column(String(64), primary_key=True)
+    period: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    noisy: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
+class PrivacyBudget(Base):
+    """What a house has spent of its privacy budget in one period (a calendar month, UTC), in
+    millionths of epsilon; spent only by a conditional UPDATE, so it never passes the limit."""
+
+    __tablename__ = "privacy_budgets"
+
+    house: Mapped[str] = mapped_column(String(40), primary_key=True)
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)  # YYYY-MM
+    spent_micro: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+
+
 # -- segment bitmaps (PostgreSQL; see migration 0013 and audiences/bitmaps.py) --------------------
 
 
