@@ -55,7 +55,11 @@ def parse(model: type[M], data: M | dict[str, Any]) -> M:
         raise InvalidInput(safe_errors(exc)) from None
 
 
-REFERENCE = re.compile(r"^[A-Za-z0-9._:/-]{1,80}$")  # a request register reference: no room for an address
+REFERENCE_PATTERN = r"^[A-Za-z0-9._:/-]{1,80}$"  # a request register reference: no room for an address
+REFERENCE = re.compile(REFERENCE_PATTERN)
+# nine digits or more in one run (separators . / - allowed between them) read as a phone number
+# (0478445566, 0478/44.55.66), a national register number or an account: never a register number
+LONG_NUMBER = re.compile(r"\d(?:[./-]?\d){8,}")
 
 
 def reference_detail(reference: str | None, field: str = "reference") -> dict[str, Any]:
@@ -65,12 +69,13 @@ def reference_detail(reference: str | None, field: str = "reference") -> dict[st
     writes a caller's reference into the log goes through here."""
     if reference is None:
         return {}
-    if not isinstance(reference, str) or not REFERENCE.match(reference):
+    if not isinstance(reference, str) or not REFERENCE.match(reference) or LONG_NUMBER.search(reference):
         raise InvalidInput(
             [
                 {
                     "field": field,
-                    "problem": "must be a request register reference (letters, digits, . _ : / -)",
+                    "problem": "must be a request register reference (letters, digits, . _ : / -; "
+                    "no run of nine digits or more)",
                     "type": "value_error",
                 }
             ]

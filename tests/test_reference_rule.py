@@ -36,6 +36,8 @@ REFUSED = {
     # the reference, and the parts of it that must not come back in the error
     "e-mail address": ("wannes.deketelaere@example.org", ["wannes", "deketelaere", "example.org"]),
     "phone number": ("+32 478 44 55 66", ["+32", "478 44"]),
+    "phone number without spaces": ("0478445566", ["0478445566"]),
+    "phone number with separators": ("0478/44.55.66", ["0478/44"]),
     "sentence with a name": ("verzoek van Wannes Deketelaere", ["verzoek", "wannes", "deketelaere"]),
 }
 

@@ -88,14 +88,14 @@ class BulkCreated(BaseModel):
     invalid: dict[str, list[dict[str, str]]]
 
 
-REFERENCE_PATTERN = r"^[A-Za-z0-9._:/-]{1,80}$"
-
-
 class ErasureRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reference: str | None = Field(
-        default=None, pattern=REFERENCE_PATTERN, description="request register reference, no personal data"
+        default=None,
+        max_length=80,
+        description="request register reference, no personal data (checked by validation.reference_detail, "
+        "the one rule for every path)",
     )
 
 
