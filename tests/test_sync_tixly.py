@@ -386,6 +386,9 @@ def test_erased_buyer_is_not_recreated_by_the_next_sync(engine: RunningServer, t
     ) == [(0,)]
     second = dict(town.sql("SELECT external_id, status FROM engine_customers WHERE source = 'tixly-second-account'"))
     assert {second[x] for x in erased_refs} == {"suppressed"}
+    # recognised by the suppressed address, not by a mapping kept for the person: the erasure
+    # forgot their engine records, and the re-read records map to nobody
+    assert town.sql("SELECT count(*) FROM engine_customers WHERE person_id = :p", p=p) == [(0,)]
     # the only people created after the erasure are records without an address (nothing to match them by)
     assert town.sql(
         "SELECT count(*) FROM people WHERE email_bidx IS NOT NULL AND created_at > (SELECT erased_at FROM people "

@@ -10,7 +10,10 @@
   the consent holds) brings an archived member back through ``status_if_new``;
 - members (reconciliation): ``GET /lists/{list_id}/members?count=&offset=``.
 
-The API's error ``detail`` can quote the address; only the status and ``title`` are kept.
+The API's error ``detail`` can quote the address; only the status and ``title`` are kept. A
+receipt never holds the member's ``id``: it is the MD5 of the address, which anyone holding a
+candidate address could test against (the hub addresses members by their address, or by the
+erasure handle until the erase is acknowledged).
 """
 
 from __future__ import annotations
@@ -127,11 +130,7 @@ class MailchimpDestination:
         if message.kind in ("erase", "restriction") or response.status_code != 200:
             raise DeliveryFailed(self._title(response), retryable=False)
         member = response.json()
-        return {
-            "member_id": member.get("id"),
-            "status": member.get("status"),
-            "last_changed": member.get("last_changed"),
-        }
+        return {"status": member.get("status"), "last_changed": member.get("last_changed")}
 
     def deliver_many(self, messages: list[Outgoing]) -> dict[uuid.UUID, dict[str, Any] | DeliveryFailed]:
         """One batch operation (``POST /batches``), polled until finished; each operation's own
@@ -178,12 +177,7 @@ class MailchimpDestination:
                     member = json.loads(result.get("response") or "{}")
                 except ValueError:
                     member = {}
-                out[delivery_id] = {
-                    "member_id": member.get("id"),
-                    "status": member.get("status"),
-                    "batch": batch_id,
-                    "http": code,
-                }
+                out[delivery_id] = {"status": member.get("status"), "batch": batch_id, "http": code}
             elif code == 429 or code >= 500:
                 out[delivery_id] = DeliveryFailed(f"HTTP {code} in batch", retryable=True)
             else:

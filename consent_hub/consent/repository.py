@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import String, Table, Uuid, bindparam, delete, func, select, update
+from sqlalchemy import String, Table, Uuid, bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from consent_hub.storage import access_keys
@@ -161,6 +161,27 @@ class ConsentRepository:
     def add_event(self, event: ConsentEvent) -> None:
         self.session.add(event)
         self.session.flush()
+
+    def clear_erased(self, person_id: uuid.UUID) -> int:
+        """Clear what an erased person's events hold beyond the proof: the evidence sealed with
+        their (now destroyed) data key, which a key-store backup from before the erasure would
+        still open, the idempotency key (an import's names the engine record) and the request
+        hash (unkeyed, over the evidence too). The one UPDATE the table's trigger allows, and only
+        once the person's row says ``erased`` (migration 0015)."""
+        result = self.session.execute(
+            update(ConsentEvent)
+            .where(
+                ConsentEvent.person_id == person_id,
+                or_(
+                    ConsentEvent.evidence_ct.is_not(None),
+                    ConsentEvent.idempotency_key.is_not(None),
+                    ConsentEvent.request_hash.is_not(None),
+                ),
+            )
+            .values(evidence_ct=None, idempotency_key=None, request_hash=None)
+            .execution_options(synchronize_session="fetch")
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     def events_for(self, person_id: uuid.UUID) -> Sequence[ConsentEvent]:
         return self.session.scalars(

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import String, bindparam, delete, func, select, text, update
+from sqlalchemy import String, bindparam, delete, func, or_, select, text, tuple_, update
 from sqlalchemy.orm import Session
 
 from consent_hub.storage import access_keys
@@ -22,6 +22,7 @@ from consent_hub.storage.models import (
     Sale,
     SyncRun,
     SyncSkip,
+    VisitBitsDirty,
 )
 
 ANALYZED = (
@@ -176,6 +177,66 @@ class IngestRepository:
         for table in analysed:
             self.session.execute(text(f"ANALYZE {table}"))
         return analysed
+
+    # erasure ----------------------------------------------------------------------------------
+    def forget_engine_records(self, person_id: uuid.UUID) -> list[tuple[str, str]]:
+        """Drop what ties an erased person to the engines' copies of them: their engine customer
+        mappings, the customer id on their ticket lines (the lines stay, without it, so the
+        houses' totals stay right) and the skip reports naming those records. Returns the
+        (source, engine id) pairs forgotten. A later read of such a record finds the address on
+        the suppression list, which keeps it out.
+
+        Called by the erasure after its audit entry: on PostgreSQL that entry holds the audit
+        head, which the ``sales`` trigger and the bitmap refresh take first, so no other
+        transaction marks or clears (event, house) pairs meanwhile."""
+        records = [
+            (str(source), str(external_id))
+            for source, external_id in self.session.execute(
+                select(EngineCustomer.source, EngineCustomer.external_id).where(EngineCustomer.person_id == person_id)
+            )
+        ]
+        self.session.execute(delete(EngineCustomer).where(EngineCustomer.person_id == person_id))
+        self._unlink_lines(person_id, records)
+        for source, external_id in records:
+            # a customer's skip is reported by its id, an opt-in's or a field's as "<id>:<what>"
+            # (a sale or membership skip whose own id happens to be equal goes too: a report, no data)
+            runs = select(SyncRun.id).where(SyncRun.connector == source)
+            self.session.execute(
+                delete(SyncSkip).where(
+                    SyncSkip.run_id.in_(runs),
+                    or_(
+                        SyncSkip.record_ref == external_id,
+                        func.substr(SyncSkip.record_ref, 1, len(external_id) + 1) == f"{external_id}:",
+                    ),
+                )
+            )
+        return records
+
+    def _unlink_lines(self, person_id: uuid.UUID, records: Sequence[tuple[str, str]]) -> None:
+        """Clear the customer id of the person's ticket lines. Who attended what does not change,
+        so the segment bitmaps stay exact; the ``sales`` trigger marks every updated line's
+        (event, house) pair for a refresh all the same, and those marks are taken back (pairs
+        marked before stay marked)."""
+        lines = select(Sale.event_id, Sale.house_id).where(Sale.person_id == person_id, Sale.customer_ref.is_not(None))
+        pairs = {(e, h) for e, h in self.session.execute(lines.distinct())}
+        pair = tuple_(VisitBitsDirty.event_id, VisitBitsDirty.house_id)
+        already = select(VisitBitsDirty.event_id, VisitBitsDirty.house_id).where(pair.in_(sorted(pairs)))
+        marked = {(e, h) for e, h in self.session.execute(already)} if pairs else set()
+        self.session.execute(
+            update(Sale)
+            .where(Sale.person_id == person_id, Sale.customer_ref.is_not(None))
+            .values(customer_ref=None)
+            .execution_options(synchronize_session=False)
+        )
+        for source, external_id in records:  # lines still waiting for one of those records
+            self.session.execute(
+                update(Sale)
+                .where(Sale.source == source, Sale.customer_ref == external_id, Sale.person_id.is_(None))
+                .values(customer_ref=None)
+                .execution_options(synchronize_session=False)
+            )
+        if fresh := sorted(pairs - marked):
+            self.session.execute(delete(VisitBitsDirty).where(pair.in_(fresh)))
 
     # bookmarks --------------------------------------------------------------------------------
     def cursor(self, connector: str, stream: str, partition: str) -> str | None:

@@ -115,6 +115,25 @@ class OutboxRepository:
             .values(status="superseded", sent_as="nothing")
         )
 
+    def forget_answers(self, person_id: uuid.UUID, *, destination: str | None = None) -> int:
+        """Clear the payloads, receipts and errors of a person's deliveries (to one destination,
+        or all), erase deliveries excepted: what a destination answered may echo what it knows
+        the person by (a Mailchimp member id is the MD5 of the address). Kind, cause, status and
+        dates stay: what was sent, and when."""
+        conditions = [OutboxDelivery.person_id == person_id, OutboxDelivery.kind != "erase"]
+        if destination is not None:
+            conditions.append(OutboxDelivery.destination == destination)
+        touched = or_(
+            OutboxDelivery.payload != "{}", OutboxDelivery.receipt.is_not(None), OutboxDelivery.last_error.is_not(None)
+        )
+        result = self.session.execute(
+            update(OutboxDelivery)
+            .where(*conditions, touched)
+            .values(payload="{}", receipt=None, last_error=None)
+            .execution_options(synchronize_session="fetch")
+        )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
     def expired_grants(
         self, destination: str, purpose: str, house: str | None, now: dt.datetime
     ) -> list[tuple[uuid.UUID, uuid.UUID]]:

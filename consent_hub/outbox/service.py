@@ -6,7 +6,9 @@ Enqueue rules (all in the caller's transaction):
   (something was delivered or is waiting); someone who never agreed is never sent anywhere;
 - an expired grant enqueues an ``unsubscribe`` once (dedupe key ``expiry:<event>``);
 - an erasure enqueues an ``erase`` for every destination that knows the person, with the handle
-  the destination needs (computed before the key is destroyed), and supersedes waiting upserts;
+  the destination needs (computed before the key is destroyed), supersedes waiting upserts and
+  clears what destinations answered to the person's earlier deliveries; the handle stays until
+  the destination acknowledges the erase (a dead erase keeps it), then it goes too;
 - a restriction (GDPR Art. 18) enqueues a ``restriction`` for every destination that holds or
   should hold the person (it knows them, or their consent for its audience holds) and supersedes
   waiting upserts and unsubscribes; consent changes of a restricted person enqueue nothing;
@@ -147,6 +149,12 @@ class OutboxService:
         self.repo.add(rows)
         return len(rows)
 
+    def erased(self, person_id: uuid.UUID) -> int:
+        """Called by every erasure, whatever destinations are configured now: the person's earlier
+        deliveries keep what was sent and when, not what the destinations answered. Only the
+        erase deliveries keep their handle, until their destination acknowledges them."""
+        return self.repo.forget_answers(person_id)
+
     def _concerned(self, person_id: uuid.UUID) -> list[tuple[str, bool]]:
         """(destination, consent holds now) for every destination that holds or should hold the
         person: it received or awaits an upsert, or the person's consent for its audience holds."""
@@ -278,7 +286,7 @@ class OutboxWorker:
                 outcome: dict[str, Any] | DeliveryFailed = adapter.deliver(message)
             except DeliveryFailed as exc:
                 outcome = exc
-            self._record(delivery, cfg, message.kind, outcome, report)
+            self._record(OutboxRepository(uow.session), delivery, cfg, message.kind, outcome, report)
 
     def _deliver_batch(self, destination: str, delivery_ids: Sequence[uuid.UUID], report: CycleReport) -> None:
         """Many deliveries to one destination in one request (e.g. Mailchimp batch operations):
@@ -295,9 +303,10 @@ class OutboxWorker:
                 )
             except DeliveryFailed as exc:
                 outcomes = {m.delivery_id: exc for _, _, m in ready}
+            repo = OutboxRepository(uow.session)
             for delivery, cfg, message in ready:
                 outcome = outcomes.get(message.delivery_id) or DeliveryFailed("no result in the batch", retryable=True)
-                self._record(delivery, cfg, message.kind, outcome, report)
+                self._record(repo, delivery, cfg, message.kind, outcome, report)
 
     def _prepare(
         self, uow: UnitOfWork, destination: str, delivery_ids: Sequence[uuid.UUID], report: CycleReport
@@ -370,6 +379,7 @@ class OutboxWorker:
 
     def _record(
         self,
+        repo: OutboxRepository,
         delivery: OutboxDelivery,
         cfg: DestinationConfig,
         kind: str,
@@ -393,4 +403,8 @@ class OutboxWorker:
         delivery.last_error = None
         if kind == "erase":
             delivery.payload = "{}"  # the handle was only needed for this send
+            if delivery.person_id is not None:
+                # acknowledged: the destination forgot them, so should this one's answers (a
+                # delivery in flight while the erasure committed may have recorded one since)
+                repo.forget_answers(delivery.person_id, destination=delivery.destination)
         report.delivered += 1

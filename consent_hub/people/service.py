@@ -18,10 +18,12 @@ from consent_hub import roles
 from consent_hub.actors import Actor
 from consent_hub.audit.service import AuditLog, AuditRecord
 from consent_hub.clusters import UnitOfWork
+from consent_hub.consent.repository import ConsentRepository
 from consent_hub.crypto.blind_index import LANGUAGE_INDEX, POSTAL_AREA_INDEX, language_form, postal_area_form
 from consent_hub.crypto.fields import FieldCipher, new_data_key
 from consent_hub.crypto.randomness import new_uuid
 from consent_hub.errors import Conflict, ErasedPerson, Forbidden, InvalidInput, NotFound
+from consent_hub.ingest.repository import IngestRepository
 from consent_hub.outbox.service import OutboxService
 from consent_hub.people.fields import (
     PERSON_FIELDS,
@@ -235,8 +237,12 @@ class PeopleService:
 
     def erase(self, actor: Actor, person_id: uuid.UUID, *, reference: str | None = None) -> bool:
         """Crypto-shred: delete the wrapped data key, the blind indexes and the ciphertexts; keep a
-        suppression entry (e-mail blind index and date only). Idempotent; returns False when the
-        person was already erased."""
+        suppression entry (e-mail blind index and date only). The person's consent events keep
+        their proof and lose their sealed evidence, idempotency key and request hash, so that no
+        key-store backup opens anything left in this database; their engine records and what the
+        destinations answered about them are forgotten, and each erase delivery's handle goes once
+        its destination acknowledges it (docs/erasure-and-backups.md). Idempotent; returns False
+        when the person was already erased."""
         self._require(actor, roles.PEOPLE_WRITERS)
         person = self.repo.get(person_id)
         if person is None:
@@ -247,6 +253,7 @@ class PeopleService:
         self.audit.append(actor, AuditRecord("people.erase", [person_id], list(PERSON_FIELDS), detail=detail))
         now = utcnow()
         outbox = OutboxService(self.uow)
+        outbox.erased(person_id)
         if outbox.destinations:
             # the last moment the address can be read: destinations that know the person get what
             # they need to erase them (the read is covered by the people.erase entry above)
@@ -258,6 +265,7 @@ class PeopleService:
             self.repo.suppress(bytes(person.email_bidx), now.date())
         self.key_repo.delete(person_id)
         access_keys.forget_person(self.uow.session, person_id)
+        IngestRepository(self.uow.session).forget_engine_records(person_id)
         values: dict[str, Any] = {f"{name}_ct": None for name in PERSON_FIELDS}
         values.update(
             status="erased",
@@ -269,6 +277,8 @@ class PeopleService:
             updated_at=now,
         )
         self.repo.update_row(person_id, values)
+        # only now: the consent events' trigger allows this one UPDATE for an erased person only
+        ConsentRepository(self.uow.session).clear_erased(person_id)
         return True
 
     def restrict(self, actor: Actor, person_id: uuid.UUID, *, reference: str | None = None) -> bool:
