@@ -50,8 +50,7 @@ def _free_port() -> int:
 def _bootstrap_ci(a: list[float], b: list[float], rounds: int = 2000) -> tuple[float, float]:
     rng = random.Random(11)
     diffs = sorted(
-        statistics.median(rng.choices(b, k=len(b))) - statistics.median(rng.choices(a, k=len(a)))
-        for _ in range(rounds)
+        statistics.median(rng.choices(b, k=len(b))) - statistics.median(rng.choices(a, k=len(a))) for _ in range(rounds)
     )
     return diffs[int(0.025 * rounds)], diffs[int(0.975 * rounds)]
 
@@ -62,16 +61,20 @@ def run(backend: str, args: argparse.Namespace) -> dict[str, float]:
         with registry.unit_of_work(CLUSTER) as uow:
             for slug in ("huis-a", "huis-c"):
                 HouseService(uow).add(operator, {"slug": slug, "name": slug})
-            key = ClientService(uow).add(
-                operator,
-                {
-                    "name": "bench box office",
-                    "role": roles.BOX_OFFICE,
-                    "house": "huis-c",
-                    "agreement": "BENCH",
-                    "expires": dt.date.today() + dt.timedelta(days=2),
-                },
-            ).api_key
+            key = (
+                ClientService(uow)
+                .add(
+                    operator,
+                    {
+                        "name": "bench box office",
+                        "role": roles.BOX_OFFICE,
+                        "house": "huis-c",
+                        "agreement": "BENCH",
+                        "expires": dt.date.today() + dt.timedelta(days=2),
+                    },
+                )
+                .api_key
+            )
         rows = [
             {"given_name": f"Bench{i}", "family_name": "Koper", "email": f"bench.koper.{i}@example.org"}
             for i in range(args.people)

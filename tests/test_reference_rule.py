@@ -191,3 +191,19 @@ def test_a_register_reference_is_accepted_and_recorded_in_the_audit_entry(world:
     assert answer.ok, answer.text
     assert state(world, pid) != before  # the path did its work
     assert entries(world, p.action)[-1]["reference"] == REGISTER_REFERENCE
+
+
+@pytest.mark.parametrize(
+    "operation, starts",
+    [("erase", "erased"), ("restrict", "restricted"), ("lift_restriction", "active")],
+)
+def test_a_repeat_that_changes_nothing_refuses_the_reference_alike(world: World, operation: str, starts: str) -> None:
+    """The rule is checked before the person is looked at: an erasure of someone already erased
+    (a no-op) refuses a bad reference exactly as the first erasure does."""
+    pid = person_in(world, "restricted" if starts == "restricted" else "active")
+    if starts == "erased":
+        with world.hub.uow() as uow:
+            PeopleService(uow).erase(world.hub.actor(), pid, reference=REGISTER_REFERENCE)
+    with world.hub.uow() as uow, pytest.raises(HubError) as refused:
+        getattr(PeopleService(uow), operation)(world.hub.actor(), pid, reference=REFUSED["e-mail address"][0])
+    assert refused.value.status_code == 422

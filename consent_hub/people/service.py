@@ -244,12 +244,12 @@ class PeopleService:
         its destination acknowledges it (docs/erasure-and-backups.md). Idempotent; returns False
         when the person was already erased."""
         self._require(actor, roles.PEOPLE_WRITERS)
+        detail = reference_detail(reference)  # before the person is looked at: a no-op repeat is refused alike
         person = self.repo.get(person_id)
         if person is None:
             raise NotFound("no such person")
         if person.status == "erased":
             return False
-        detail = reference_detail(reference)
         self.audit.append(actor, AuditRecord("people.erase", [person_id], list(PERSON_FIELDS), detail=detail))
         now = utcnow()
         outbox = OutboxService(self.uow)
@@ -288,10 +288,10 @@ class PeopleService:
         archive, a restriction event). Idempotent: returns False when already restricted. An
         erased person cannot be restricted."""
         self._require(actor, roles.PEOPLE_WRITERS)
+        detail = reference_detail(reference)
         person = self._not_erased(person_id)
         if person.status == "restricted":
             return False
-        detail = reference_detail(reference)
         self.audit.append(actor, AuditRecord("people.restrict", [person_id], detail=detail))
         OutboxService(self.uow).restricted(person_id)
         access_keys.forget_person(self.uow.session, person_id)
@@ -304,10 +304,10 @@ class PeopleService:
         and destinations receive the lift and the person's current state. Idempotent: returns
         False when the person was not restricted."""
         self._require(actor, roles.PEOPLE_WRITERS)
+        detail = reference_detail(reference)
         person = self._not_erased(person_id)
         if person.status != "restricted":
             return False
-        detail = reference_detail(reference)
         self.audit.append(actor, AuditRecord("people.lift-restriction", [person_id], detail=detail))
         self.repo.update_row(person_id, {"status": "active", "updated_at": utcnow()})
         access_keys.rebuild_person(self.uow.session, person_id)
