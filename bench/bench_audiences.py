@@ -44,7 +44,7 @@ Measured, for the marketer of house 1 (purpose newsletter):
    ``OutboxService.export_members`` for consented real people, then ``OutboxWorker.run_once`` until a
    cycle finds nothing to do; deliveries/s over that whole loop. Twice: on the worker's own path
    (a cycle's deliveries to one destination go as one Mailchimp batch operation, polled) and with
-   batches switched off in this process (``outbox.service.BATCH_FROM`` raised: one unit of work and
+   batches switched off in this process (``outbox.delivery.BATCH_FROM`` raised: one unit of work and
    one PUT per delivery). After each, one more cycle of up to 500 upserts runs with timers around
    the steps of a delivery to show where the time goes.
 """
@@ -89,16 +89,18 @@ from consent_hub.audiences.repository import SEGMENT_SETTINGS, AudienceRepositor
 from consent_hub.audiences.schemas import SegmentDefinition
 from consent_hub.audiences.service import AudienceService
 from consent_hub.audit.service import AuditLog
+from consent_hub.clock import utcnow
 from consent_hub.clusters import ClusterRegistry, UnitOfWork
 from consent_hub.config import DestinationConfig
 from consent_hub.houses.service import HouseService
-from consent_hub.outbox import service as outbox_service
+from consent_hub.keys.repository import KeyStoreRepository
+from consent_hub.outbox import delivery as outbox_delivery
+from consent_hub.outbox.delivery import OutboxWorker
 from consent_hub.outbox.repository import OutboxRepository
-from consent_hub.outbox.service import OutboxService, OutboxWorker
-from consent_hub.people.repository import KeyStoreRepository, PeopleRepository
+from consent_hub.outbox.service import OutboxService
+from consent_hub.people.repository import PeopleRepository
 from consent_hub.people.service import PeopleService
 from consent_hub.storage import access_keys
-from consent_hub.storage.models import utcnow
 
 # slug, (dance, theatre, concert) weights of its programme
 HOUSES: tuple[tuple[str, tuple[int, int, int]], ...] = (
@@ -549,12 +551,12 @@ Profile = list[tuple[str, float, int]]
 @contextmanager
 def single_requests() -> Iterator[None]:
     """The worker's path without batches: every delivery its own unit of work and request."""
-    saved = outbox_service.BATCH_FROM
-    outbox_service.BATCH_FROM = 10**9
+    saved = outbox_delivery.BATCH_FROM
+    outbox_delivery.BATCH_FROM = 10**9
     try:
         yield
     finally:
-        outbox_service.BATCH_FROM = saved
+        outbox_delivery.BATCH_FROM = saved
 
 
 def start_fake() -> tuple[subprocess.Popen[bytes], str]:

@@ -55,12 +55,12 @@ from consent_hub.access.policy import FIELD_GROUPS, AccessPolicy
 from consent_hub.access.repository import AccessRepository, Scope
 from consent_hub.access.service import AccessService
 from consent_hub.actors import Actor
+from consent_hub.clock import utcnow
 from consent_hub.clusters import ClusterRegistry
 from consent_hub.consent.catalogue import POLICIES_DIR
 from consent_hub.houses.service import HouseService
 from consent_hub.people.service import PeopleService
 from consent_hub.storage import access_keys
-from consent_hub.storage.models import utcnow
 
 N_HOUSES = 10
 HOUSE_SLUGS = [f"bench-house-{i:02d}" for i in range(1, N_HOUSES + 1)]

@@ -23,11 +23,11 @@ from consent_hub.config import HubSettings, load_settings
 from consent_hub.consent.endpoints import consents_router, purposes_router
 from consent_hub.houses.endpoints import router as houses_router
 from consent_hub.ingest.endpoints import router as sync_router
-from consent_hub.ingest.registry import fake_engine_starter
 from consent_hub.ingest.scheduler import SyncScheduler
 from consent_hub.outbox.endpoints import router as outbox_router
 from consent_hub.outbox.worker import OutboxLoop
 from consent_hub.people.endpoints import router as people_router
+from consent_hub.plugins import fake_engine_starter
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 

@@ -643,7 +643,7 @@ def sync(
     """Run one sync of a connector: resumable (each page commits with its bookmark), recorded as a sync run.
     Afterwards the segment bitmaps of the events it touched are rebuilt, as the hub's schedule does
     (until then a count that selects them is answered by the slower SQL statement)."""
-    from consent_hub.ingest.registry import sync_function
+    from consent_hub.plugins import sync_function
 
     settings = _settings()
     cfg = settings.cluster(cluster).connectors.get(connector)
@@ -741,7 +741,8 @@ def deliver(
     until_idle: Annotated[bool, typer.Option(help="repeat cycles until nothing is due")] = False,
 ) -> None:
     """Run the outbox worker: deliver due consent changes, erasures and exports to destinations."""
-    from consent_hub.outbox.service import OutboxService, OutboxWorker
+    from consent_hub.outbox.delivery import OutboxWorker
+    from consent_hub.outbox.service import OutboxService
 
     registry = _registry(cluster)
     worker = OutboxWorker(registry, cluster)
@@ -774,8 +775,8 @@ def reconcile(
     dry_run: Annotated[bool, typer.Option(help="report the drift, repair nothing")] = False,
 ) -> None:
     """Compare what a destination holds with what it should hold; repair the drift (then delivered)."""
+    from consent_hub.outbox.delivery import OutboxWorker
     from consent_hub.outbox.reconcile import reconcile as run_reconcile
-    from consent_hub.outbox.service import OutboxWorker
 
     registry = _registry(cluster)
     try:
@@ -824,7 +825,7 @@ def worker(
     that should share the cluster's deliveries. On SQLite it runs in this process."""
     import time
 
-    from consent_hub.outbox.service import OutboxWorker
+    from consent_hub.outbox.delivery import OutboxWorker
 
     settings = _settings()
     cfg = settings.cluster(cluster)
@@ -858,7 +859,7 @@ def worker(
 
 def _add_extra_commands() -> None:
     """Commands that connector packages announce (fake engines, file import)."""
-    from consent_hub.ingest.registry import extra_commands
+    from consent_hub.plugins import extra_commands
 
     present = {c.name for c in app.registered_commands}
     for name, command in extra_commands().items():

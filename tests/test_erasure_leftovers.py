@@ -42,7 +42,7 @@ from consent_hub.consent.service import ConsentService
 from consent_hub.crypto.fields import field_aad
 from consent_hub.houses.service import HouseService
 from consent_hub.keys.providers import ClusterKeys, LocalKeyProvider
-from consent_hub.outbox.service import OutboxWorker
+from consent_hub.outbox.delivery import OutboxWorker
 from consent_hub.people.fields import PERSON_FIELDS, email_index_form
 from consent_hub.people.service import PeopleService
 from tests.conftest import Hub

@@ -21,7 +21,8 @@ from consent_hub import roles
 from consent_hub.config import DestinationConfig
 from consent_hub.consent.catalogue import load_catalogue
 from consent_hub.consent.service import ConsentService
-from consent_hub.outbox.service import OutboxService, OutboxWorker
+from consent_hub.outbox.delivery import OutboxWorker
+from consent_hub.outbox.service import OutboxService
 from consent_hub.people.service import PeopleService
 from tests.conftest import Hub, auth
 

@@ -31,8 +31,9 @@ from consent_hub.errors import ErasedPerson, NotFound
 from consent_hub.exchange.service import ParticipationService
 from consent_hub.ingest.records import CustomerRecord, EngineOptIn, EventRecord, SaleLine
 from consent_hub.ingest.service import IngestService
+from consent_hub.outbox.delivery import BATCH_FROM, OutboxWorker
 from consent_hub.outbox.reconcile import reconcile
-from consent_hub.outbox.service import BATCH_FROM, OutboxService, OutboxWorker
+from consent_hub.outbox.service import OutboxService
 from consent_hub.people.service import PeopleService
 from consent_hub.storage import access_keys
 from tests.conftest import Hub, auth

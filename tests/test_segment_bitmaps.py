@@ -27,12 +27,12 @@ from consent_hub.actors import Actor
 from consent_hub.audiences.bitmaps import SegmentBitmaps, answerable
 from consent_hub.audiences.repository import AudienceRepository
 from consent_hub.audiences.schemas import SegmentFilters
+from consent_hub.clock import utcnow
 from consent_hub.config import ConnectorConfig
 from consent_hub.consent.schemas import ConsentRecord
 from consent_hub.consent.service import ConsentService
 from consent_hub.houses.service import HouseService
 from consent_hub.people.service import PeopleService
-from consent_hub.storage.models import utcnow
 from tests.conftest import Hub
 
 TOKEN = "tixly-test-token"

@@ -42,6 +42,7 @@ from rich.console import Console
 from rich.table import Table
 
 from consent_hub.actors import Actor
+from consent_hub.clock import utcnow
 from consent_hub.clusters import ClusterRegistry, UnitOfWork, cluster_scope
 from consent_hub.config import config_path, load_settings
 from consent_hub.consent.catalogue import load_catalogue
@@ -50,7 +51,6 @@ from consent_hub.ingest.records import CustomerRecord, EngineOptIn, PageResult, 
 from consent_hub.ingest.runs import SyncRunService
 from consent_hub.ingest.service import IngestService, problem_text
 from consent_hub.people.fields import PERSON_FIELDS, email_index_form, validate_fields
-from consent_hub.storage.models import utcnow
 from consent_hub.validation import safe_errors
 
 log = logging.getLogger("consent_hub.sync.files")

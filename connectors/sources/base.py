@@ -33,13 +33,13 @@ import httpx
 
 from connectors.sources.mapping import BadRecord
 from consent_hub.actors import Actor
+from consent_hub.clock import utcnow
 from consent_hub.clusters import ClusterRegistry
 from consent_hub.config import ConnectorConfig
 from consent_hub.errors import HubError
 from consent_hub.ingest.records import PageResult
 from consent_hub.ingest.runs import SyncRunService
 from consent_hub.ingest.service import IngestService
-from consent_hub.storage.models import utcnow
 
 log = logging.getLogger("consent_hub.sync")
 # pages at which the tables that doubled get fresh statistics (they grow fastest on a first

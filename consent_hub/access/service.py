@@ -20,6 +20,7 @@ from consent_hub.access.policy import AccessPolicy, Compiled, access_policy, fie
 from consent_hub.access.repository import AccessRepository, Scope
 from consent_hub.actors import Actor
 from consent_hub.audit.service import AuditLog, AuditRecord
+from consent_hub.clock import utcnow
 from consent_hub.clusters import UnitOfWork
 from consent_hub.consent.catalogue import load_catalogue
 from consent_hub.counts.service import ProtectedCounts
@@ -27,7 +28,6 @@ from consent_hub.errors import Forbidden, InvalidInput, NotFound
 from consent_hub.people.fields import PERSON_FIELDS
 from consent_hub.people.schemas import RelationReason
 from consent_hub.people.service import PeopleService, PersonView
-from consent_hub.storage.models import utcnow
 from consent_hub.validation import reference_detail
 
 RELATION_KINDS = ("customer", "subscriber")

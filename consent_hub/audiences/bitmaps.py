@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from consent_hub.audiences.schemas import SegmentFilters
 from consent_hub.audit.repository import AuditRepository
+from consent_hub.clock import utcnow
 from consent_hub.storage import access_keys
 from consent_hub.storage.bulk import BinaryArray, any_of
 from consent_hub.storage.models import (
@@ -40,7 +41,6 @@ from consent_hub.storage.models import (
     PersonOrdinal,
     VisitBits,
     VisitBitsDirty,
-    utcnow,
 )
 
 # filters a bitmap count answers; any other filter set sends the count to the SQL statement

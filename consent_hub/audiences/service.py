@@ -26,13 +26,14 @@ from consent_hub.audiences.bitmaps import SegmentBitmaps
 from consent_hub.audiences.repository import AudienceRepository
 from consent_hub.audiences.schemas import PURCHASES, SegmentDefinition
 from consent_hub.audit.service import AuditLog, AuditRecord
+from consent_hub.clock import utcnow
 from consent_hub.clusters import UnitOfWork
 from consent_hub.counts.service import ProtectedCounts
 from consent_hub.crypto.blind_index import LANGUAGE_INDEX, POSTAL_AREA_INDEX
 from consent_hub.errors import Conflict, FilterNotAllowed, Forbidden, InvalidInput, NotFound
 from consent_hub.outbox.service import OutboxService
 from consent_hub.people.service import PeopleService
-from consent_hub.storage.models import AudienceExport, Person, Segment, utcnow
+from consent_hub.storage.models import AudienceExport, Person, Segment
 from consent_hub.validation import parse
 
 MAX_BREAKDOWN_CELLS = 36  # each cell is a figure paid for from the house's budget

@@ -18,8 +18,9 @@ from sqlalchemy.orm import Session
 from consent_hub.actors import Actor
 from consent_hub.audit import chain
 from consent_hub.audit.repository import AuditRepository
+from consent_hub.clock import utcnow
 from consent_hub.keys import KeyProvider
-from consent_hub.storage.models import AuditCheckpoint, utcnow
+from consent_hub.storage.models import AuditCheckpoint
 
 
 @dataclass(frozen=True)

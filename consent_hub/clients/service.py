@@ -21,11 +21,12 @@ from consent_hub.actors import Actor
 from consent_hub.audit.service import AuditLog, AuditRecord
 from consent_hub.clients.repository import ClientRepository
 from consent_hub.clients.schemas import ClientCreate, ClientCreated, ClientOut
+from consent_hub.clock import utcnow
 from consent_hub.clusters import UnitOfWork
 from consent_hub.config import SLUG
 from consent_hub.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 from consent_hub.houses.repository import HouseRepository
-from consent_hub.storage.models import ApiClient, utcnow
+from consent_hub.storage.models import ApiClient
 from consent_hub.validation import parse
 
 PREFIX = "chk"

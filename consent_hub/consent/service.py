@@ -20,6 +20,7 @@ from typing import Any
 from consent_hub import roles
 from consent_hub.actors import Actor
 from consent_hub.audit.service import AuditLog, AuditRecord
+from consent_hub.clock import utcnow
 from consent_hub.clusters import UnitOfWork
 from consent_hub.consent.catalogue import Catalogue, Purpose, iso_duration_days, load_catalogue
 from consent_hub.consent.repository import ConsentRepository
@@ -30,7 +31,7 @@ from consent_hub.houses.repository import HouseRepository
 from consent_hub.outbox.service import OutboxService
 from consent_hub.people.repository import RECORDED_STATUSES
 from consent_hub.people.service import PeopleService
-from consent_hub.storage.models import ConsentEvent, ConsentState, Notice, utcnow
+from consent_hub.storage.models import ConsentEvent, ConsentState, Notice
 from consent_hub.validation import parse
 
 OSLO_STATUS = {

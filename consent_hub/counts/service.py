@@ -17,12 +17,12 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from consent_hub.clock import utcnow
 from consent_hub.clusters import UnitOfWork
 from consent_hub.counts.mechanism import discrete_laplace, scale
 from consent_hub.counts.repository import CountRepository
 from consent_hub.crypto.blind_index import AUDIENCE_NOISE
 from consent_hub.errors import PrivacyBudgetExhausted
-from consent_hub.storage.models import utcnow
 
 MIN_COHORT = 10
 BELOW = f"<{MIN_COHORT}"

@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from consent_hub import roles
 from consent_hub.actors import Actor
 from consent_hub.audit.service import AuditLog, AuditRecord
+from consent_hub.clock import utcnow
 from consent_hub.clusters import UnitOfWork
 from consent_hub.consent.catalogue import load_catalogue
 from consent_hub.crypto.blind_index import EXCHANGE_PSEUDONYM
 from consent_hub.errors import Forbidden, InvalidInput
 from consent_hub.exchange.repository import ExchangeRepository
 from consent_hub.people.service import PeopleService
-from consent_hub.storage.models import utcnow
 
 
 @dataclass(frozen=True)

@@ -19,11 +19,12 @@ from typing import Any
 from consent_hub import roles
 from consent_hub.actors import Actor
 from consent_hub.audit.service import AuditLog, AuditRecord
+from consent_hub.clock import utcnow
 from consent_hub.clusters import UnitOfWork
 from consent_hub.errors import Conflict, Forbidden, NotFound
 from consent_hub.ingest.records import PageResult
 from consent_hub.ingest.repository import IngestRepository
-from consent_hub.storage.models import SyncRun, SyncSkip, utcnow
+from consent_hub.storage.models import SyncRun, SyncSkip
 
 STALE_AFTER = dt.timedelta(minutes=2)
 MAX_SKIPS_KEPT = 1000  # per run; the counters stay exact beyond it

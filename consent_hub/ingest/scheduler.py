@@ -17,7 +17,7 @@ from consent_hub.actors import Actor
 from consent_hub.clusters import ClusterRegistry
 from consent_hub.config import HubSettings
 from consent_hub.errors import Conflict, HubError
-from consent_hub.ingest.registry import sync_function
+from consent_hub.plugins import sync_function
 
 log = logging.getLogger("consent_hub.scheduler")
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from consent_hub.actors import Actor
 from consent_hub.audit.service import AuditLog, AuditRecord
+from consent_hub.clock import utcnow
 from consent_hub.clusters import UnitOfWork
 from consent_hub.consent.repository import ConsentRepository
 from consent_hub.consent.schemas import ConsentRecord, Evidence
@@ -39,7 +40,6 @@ from consent_hub.ingest.repository import IngestRepository
 from consent_hub.people.fields import PERSON_FIELDS, PersonFields, email_index_form, validate_fields
 from consent_hub.people.repository import RECORDED_STATUSES
 from consent_hub.people.service import PeopleService
-from consent_hub.storage.models import utcnow
 
 NOTICE_LANGUAGES = ("nl", "en", "fr")
 

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 from consent_hub.actors import Actor
 from consent_hub.audit.service import AuditLog, AuditRecord
+from consent_hub.clock import utcnow
 from consent_hub.clusters import ClusterRegistry
 from consent_hub.errors import KeyringError
-from consent_hub.people.repository import KeyStoreRepository
-from consent_hub.storage.models import utcnow
+from consent_hub.keys.repository import KeyStoreRepository
 
 Progress = Callable[[int, int], None]  # (done, total)
 

@@ -9,9 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from consent_hub.config import DestinationConfig
-from consent_hub.ingest.registry import _load
-
-DESTINATIONS = "consent_hub.destinations"
+from consent_hub.plugins import destination_builder
 
 
 @dataclass(frozen=True)
@@ -52,4 +50,4 @@ class Destination(Protocol):
 
 
 def destination_factory(kind: str) -> Callable[[str, DestinationConfig], Destination]:
-    return _load(DESTINATIONS, kind)
+    return destination_builder(kind)

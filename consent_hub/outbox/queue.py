@@ -18,7 +18,7 @@ from sqlalchemy.engine import make_url
 
 from consent_hub.clusters import ClusterRegistry
 from consent_hub.config import load_settings
-from consent_hub.outbox.service import OutboxWorker
+from consent_hub.outbox.delivery import OutboxWorker
 
 log = logging.getLogger("consent_hub.outbox")
 QUEUE = "outbox"

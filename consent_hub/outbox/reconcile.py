@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 
 from consent_hub.actors import Actor
 from consent_hub.audit.service import AuditLog, AuditRecord
+from consent_hub.clock import utcnow
 from consent_hub.clusters import ClusterRegistry
 from consent_hub.errors import ConfigurationError
 from consent_hub.outbox.destinations import destination_factory
 from consent_hub.outbox.repository import OutboxRepository
 from consent_hub.outbox.service import OutboxService
 from consent_hub.people.service import PeopleService
-from consent_hub.storage.models import utcnow
 
 
 @dataclass

@@ -11,7 +11,7 @@ import threading
 
 from consent_hub.clusters import ClusterRegistry
 from consent_hub.config import HubSettings
-from consent_hub.outbox.service import OutboxWorker
+from consent_hub.outbox.delivery import OutboxWorker
 
 log = logging.getLogger("consent_hub.outbox")
 

@@ -17,6 +17,7 @@ from typing import Any
 from consent_hub import roles
 from consent_hub.actors import Actor
 from consent_hub.audit.service import AuditLog, AuditRecord
+from consent_hub.clock import utcnow
 from consent_hub.clusters import UnitOfWork
 from consent_hub.consent.repository import ConsentRepository
 from consent_hub.crypto.blind_index import LANGUAGE_INDEX, POSTAL_AREA_INDEX, language_form, postal_area_form
@@ -24,6 +25,7 @@ from consent_hub.crypto.fields import FieldCipher, new_data_key
 from consent_hub.crypto.randomness import new_uuid
 from consent_hub.errors import Conflict, ErasedPerson, Forbidden, InvalidInput, NotFound
 from consent_hub.ingest.repository import IngestRepository
+from consent_hub.keys.repository import KeyStoreRepository
 from consent_hub.outbox.service import OutboxService
 from consent_hub.people.fields import (
     PERSON_FIELDS,
@@ -32,9 +34,9 @@ from consent_hub.people.fields import (
     normalise_email,
     validate_fields,
 )
-from consent_hub.people.repository import RECORDED_STATUSES, KeyStoreRepository, PeopleRepository
+from consent_hub.people.repository import RECORDED_STATUSES, PeopleRepository
 from consent_hub.storage import access_keys
-from consent_hub.storage.models import Person, utcnow
+from consent_hub.storage.models import Person
 from consent_hub.validation import reference_detail
 
 TABLE = "people"

@@ -1,5 +1,6 @@
-"""Finding connectors without importing them: ``consent_hub`` never imports ``connectors/``; a
-connector package announces itself through entry points (see pyproject.toml)."""
+"""Finding plug-ins without importing them: ``consent_hub`` never imports ``connectors/`` or the
+fakes; an installed package announces what it offers through entry points (see pyproject.toml),
+and this module is the one place that loads them."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from typing import Any
 from consent_hub.errors import ConfigurationError
 
 CONNECTORS = "consent_hub.connectors"  # kind -> sync(registry, cluster, name, config, *, trigger, progress)
+DESTINATIONS = "consent_hub.destinations"  # kind -> build(name, config) -> Destination
 FAKE_ENGINES = "consent_hub.fake_engines"  # kind -> start(host, port, seed, size, evolve_every) -> server
 COMMANDS = "consent_hub.commands"  # extra CLI commands (name -> function)
 
 
-def _load(group: str, name: str) -> Callable[..., Any]:
+def load(group: str, name: str) -> Callable[..., Any]:
+    """The entry point ``name`` of ``group``; a configuration error naming those installed when absent."""
     for ep in entry_points(group=group):
         if ep.name == name:
             loaded: Callable[..., Any] = ep.load()
@@ -25,16 +28,20 @@ def _load(group: str, name: str) -> Callable[..., Any]:
 
 
 def sync_function(kind: str) -> Callable[..., Any]:
-    return _load(CONNECTORS, kind)
+    return load(CONNECTORS, kind)
+
+
+def destination_builder(kind: str) -> Callable[..., Any]:
+    return load(DESTINATIONS, kind)
 
 
 def fake_engine_starter(kind: str) -> Callable[..., Any]:
-    return _load(FAKE_ENGINES, kind)
+    return load(FAKE_ENGINES, kind)
 
 
 def extra_commands() -> dict[str, Callable[..., Any]]:
-    """Commands of installed connector packages; one that fails to import is left out (and
-    named on stderr) rather than taking every other command down with it."""
+    """Commands of installed plug-in packages; one that fails to import is left out (and named on
+    stderr) rather than taking every other command down with it."""
     out: dict[str, Callable[..., Any]] = {}
     for ep in entry_points(group=COMMANDS):
         try:
