@@ -9,14 +9,14 @@ export CONSENT_HUB_CONFIG ?= var/hub.toml
 
 .PHONY: run test lint bench clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml fakes/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e .
+	$(PY) -m pip install --quiet -e . -e ./fakes
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev]' -e ./fakes
 	touch $@
 
 run: $(VENV)/.installed
@@ -24,12 +24,12 @@ run: $(VENV)/.installed
 	$(HUB) serve --host 127.0.0.1 --port 8000
 
 test: $(VENV)/.installed-dev
-	$(VENV)/bin/ruff check consent_hub connectors reports tests bench
+	$(VENV)/bin/ruff check consent_hub connectors reports tests bench fakes
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest -n $(PYTEST_WORKERS)
 
 lint: $(VENV)/.installed-dev
-	$(VENV)/bin/ruff check consent_hub connectors reports tests bench
+	$(VENV)/bin/ruff check consent_hub connectors reports tests bench fakes
 	$(VENV)/bin/mypy
 
 bench: $(VENV)/.installed-dev

@@ -40,7 +40,7 @@ Measured, for the marketer of house 1 (purpose newsletter):
 2. ``AudienceService.export(..., fmt="csv")`` of the circus segment, end to end in one unit of work
    (members statement, consent events, export snapshot, audit, decrypt, CSV, commit).
 3. The outbox: a Mailchimp destination pointing at a fake CRM served by its own process
-   (``python -m connectors.fakes.mailchimp``), ``--deliveries`` upserts enqueued by
+   (``python -m fakes.mailchimp``), ``--deliveries`` upserts enqueued by
    ``OutboxService.export_members`` for consented real people, then ``OutboxWorker.run_once`` until a
    cycle finds nothing to do; deliveries/s over that whole loop. Twice: on the worker's own path
    (a cycle's deliveries to one destination go as one Mailchimp batch operation, polled) and with
@@ -78,8 +78,6 @@ from bench.bench_vault import CLUSTER, Row, batches, cluster, console, fmt, peak
 from bench.bench_visibility import pct, people_sql, pid_sql, random_bytes_sql, timed
 from bench.generate import people as generate_people
 from connectors.destinations.mailchimp import MailchimpDestination
-from connectors.fakes import mailchimp as fake_crm
-from connectors.fakes.server import free_port
 from connectors.uit.classify import CIRCUS, CONCERT, DANCE, THEATRE
 from consent_hub import roles
 from consent_hub.access.service import AccessService
@@ -101,6 +99,8 @@ from consent_hub.outbox.service import OutboxService
 from consent_hub.people.repository import PeopleRepository
 from consent_hub.people.service import PeopleService
 from consent_hub.storage import access_keys
+from fakes import mailchimp as fake_crm
+from fakes.server import free_port
 
 # slug, (dance, theatre, concert) weights of its programme
 HOUSES: tuple[tuple[str, tuple[int, int, int]], ...] = (
@@ -562,7 +562,7 @@ def single_requests() -> Iterator[None]:
 def start_fake() -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "connectors.fakes.mailchimp", "--port", str(port), "--lists", LIST],
+        [sys.executable, "-m", "fakes.mailchimp", "--port", str(port), "--lists", LIST],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

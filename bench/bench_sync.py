@@ -44,13 +44,13 @@ from rich.table import Table as RichTable
 from sqlalchemy import BigInteger, Boolean, Column, Float, MetaData, String, Table, Text, text
 
 from bench.bench_vault import CLUSTER, Row, cluster, console, fmt
-from connectors.fakes.server import free_port
 from connectors.sources.base import EngineHttp, RetryPolicy
 from consent_hub.actors import Actor
 from consent_hub.consent.service import ConsentService
 from consent_hub.houses.service import HouseService
 from consent_hub.storage.bulk import insert_rows
 from consent_hub.storage.db import make_engine
+from fakes.server import free_port
 
 TOKEN = "tixly-demo-token"  # the fake-engine command serves its default token
 HOUSES = {

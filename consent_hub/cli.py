@@ -19,6 +19,7 @@ from consent_hub.actors import Actor
 from consent_hub.clusters import ClusterRegistry
 from consent_hub.config import CONFIG_ENV, HubSettings, audit_checkpoint_path, config_path, load_settings, render_config
 from consent_hub.errors import ConfigurationError, HubError
+from consent_hub.plugins import demo_seeder, demo_sync_config
 
 app = typer.Typer(
     help="consent-hub: privacy-first customer data and consent hub.",
@@ -162,8 +163,6 @@ def init(
 
     path = config_path()
     if not path.exists():
-        from consent_hub.demo import demo_sync_config
-
         path.parent.mkdir(parents=True, exist_ok=True)
         text = render_config(
             {
@@ -174,7 +173,7 @@ def init(
                 }
             }
         )
-        path.write_text(text + (demo_sync_config(cluster) if demo else ""), encoding="utf-8")
+        path.write_text(text + (demo_sync_config()(cluster) if demo else ""), encoding="utf-8")
         out.print(f"wrote {path}")
     settings = load_settings(path)
     cfg = settings.cluster(cluster)
@@ -191,8 +190,9 @@ def init(
 
 
 def _seed_demo(settings: HubSettings, cluster: str, folder: Path) -> None:
-    from consent_hub.demo import seed_demo
     from consent_hub.houses.service import HouseService
+
+    seed_demo = demo_seeder()  # before opening the cluster: without the fakes installed, a clear error
 
     registry = ClusterRegistry(settings)
     try:

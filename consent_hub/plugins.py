@@ -15,6 +15,7 @@ CONNECTORS = "consent_hub.connectors"  # kind -> sync(registry, cluster, name, c
 DESTINATIONS = "consent_hub.destinations"  # kind -> build(name, config) -> Destination
 FAKE_ENGINES = "consent_hub.fake_engines"  # kind -> start(host, port, seed, size, evolve_every) -> server
 COMMANDS = "consent_hub.commands"  # extra CLI commands (name -> function)
+DEMO = "consent_hub.demo"  # seed(registry, cluster) -> API keys; sync_config(cluster) -> hub.toml text
 
 
 def load(group: str, name: str) -> Callable[..., Any]:
@@ -37,6 +38,25 @@ def destination_builder(kind: str) -> Callable[..., Any]:
 
 def fake_engine_starter(kind: str) -> Callable[..., Any]:
     return load(FAKE_ENGINES, kind)
+
+
+def _demo(name: str) -> Callable[..., Any]:
+    if not any(ep.name == name for ep in entry_points(group=DEMO)):
+        raise ConfigurationError(
+            "the demo needs the fakes package (consent-hub-fakes), which is not installed: "
+            "`pip install -e ./fakes` from the repository, or `make run`"
+        )
+    return load(DEMO, name)
+
+
+def demo_seeder() -> Callable[..., Any]:
+    """The demo cluster's seeding: ``seed(registry, cluster) -> {role: api_key}``."""
+    return _demo("seed")
+
+
+def demo_sync_config() -> Callable[..., Any]:
+    """The demo's hub.toml sections (fake engines and their connector): ``sync_config(cluster) -> str``."""
+    return _demo("sync_config")
 
 
 def extra_commands() -> dict[str, Callable[..., Any]]:

@@ -28,9 +28,6 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import MetaData, select
 
-from connectors.fakes import mailchimp as fake_crm
-from connectors.fakes import tixly as fake_tixly
-from connectors.fakes.server import RunningServer, serve_in_thread
 from connectors.sources import tixly
 from connectors.sources.base import RetryPolicy
 from consent_hub import roles
@@ -45,6 +42,9 @@ from consent_hub.keys.providers import ClusterKeys, LocalKeyProvider
 from consent_hub.outbox.delivery import OutboxWorker
 from consent_hub.people.fields import PERSON_FIELDS, email_index_form
 from consent_hub.people.service import PeopleService
+from fakes import mailchimp as fake_crm
+from fakes import tixly as fake_tixly
+from fakes.server import RunningServer, serve_in_thread
 from tests.conftest import Hub
 
 TOKEN = "tixly-test-token"

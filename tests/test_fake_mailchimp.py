@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.fakes.mailchimp import ERROR_TYPE, MailchimpState, create_app, subscriber_hash
-from connectors.fakes.server import RunningServer, serve_in_thread
+from fakes.mailchimp import ERROR_TYPE, MailchimpState, create_app, subscriber_hash
+from fakes.server import RunningServer, serve_in_thread
 
 KEY = "5f2b8c0d9e1a4b7c8d6e3f2a1b0c9d8e-us21"
 LIST, OTHER = "list-a", "list-b"

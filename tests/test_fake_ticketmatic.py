@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.fakes.server import RunningServer, serve_in_thread
-from connectors.fakes.ticketmatic import TicketmaticWorld, build_world, create_app, sign_headers
+from fakes.server import RunningServer, serve_in_thread
+from fakes.ticketmatic import TicketmaticWorld, build_world, create_app, sign_headers
 
 KEY, SECRET = "tm-demo-key", "tm-demo-secret"
 NOORD, OOST = "zaal-noord", "podium-oost"

@@ -14,8 +14,8 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from connectors.fakes.server import RunningServer, serve_in_thread
-from connectors.fakes.tixly import (
+from fakes.server import RunningServer, serve_in_thread
+from fakes.tixly import (
     DUO_MEMBERSHIP_ID,
     ORGANISATIONS,
     TixlyWorld,

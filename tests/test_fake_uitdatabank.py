@@ -11,15 +11,15 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.fakes.server import RunningServer, serve_in_thread
-from connectors.fakes.uitdatabank import (
+from connectors.uit.classify import normalise_title
+from fakes.server import RunningServer, serve_in_thread
+from fakes.uitdatabank import (
     EVENTTYPES,
     THEMES,
     UitCatalogue,
     build_catalogue,
     create_app,
 )
-from connectors.uit.classify import normalise_title
 
 ANCHOR = datetime(2025, 6, 1, 10, 0, tzinfo=UTC)
 KEY = "test-key"

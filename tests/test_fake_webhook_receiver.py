@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.fakes.server import RunningServer, serve_in_thread
-from connectors.fakes.webhook_receiver import WebhookReceiverState, create_app, sign, verify_signature
+from fakes.server import RunningServer, serve_in_thread
+from fakes.webhook_receiver import WebhookReceiverState, create_app, sign, verify_signature
 
 SECRET = "whsec-fictional-test-secret"
 PAYLOAD = {"event": "consent.changed", "person": "p-123", "email": "lien.desmet@example.org", "channel": "email"}

@@ -15,8 +15,6 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.fakes import mailchimp as fake_crm
-from connectors.fakes.server import RunningServer, serve_in_thread
 from consent_hub import roles
 from consent_hub.config import DestinationConfig
 from consent_hub.consent.catalogue import load_catalogue
@@ -24,6 +22,8 @@ from consent_hub.consent.service import ConsentService
 from consent_hub.outbox.delivery import OutboxWorker
 from consent_hub.outbox.service import OutboxService
 from consent_hub.people.service import PeopleService
+from fakes import mailchimp as fake_crm
+from fakes.server import RunningServer, serve_in_thread
 from tests.conftest import Hub, auth
 
 HOUSE = "schouwburg-noord"
@@ -299,7 +299,7 @@ def test_procrastinate_worker_delivers_on_postgresql(town: Hub, crm: Any) -> Non
 
 def test_signed_webhook_destination(hub: Hub) -> None:
     """A cluster-wide purpose delivered to a generic signed webhook, verified by the receiver."""
-    from connectors.fakes import webhook_receiver
+    from fakes import webhook_receiver
 
     with hub.uow() as uow:
         ConsentService(uow).sync_notices(hub.actor())

@@ -11,9 +11,9 @@ import uuid
 import pytest
 
 from consent_hub import roles
-from consent_hub.demo import fictional_people
 from consent_hub.errors import Conflict, DecryptionError, ErasedPerson, Forbidden, InvalidInput, NotFound
 from consent_hub.people.service import PeopleService
+from fakes.demo import fictional_people
 from tests.conftest import Hub, make_hub, pg_url
 
 ANNA = {

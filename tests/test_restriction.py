@@ -16,8 +16,6 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.fakes import mailchimp as fake_crm
-from connectors.fakes.server import RunningServer, serve_in_thread
 from consent_hub import roles
 from consent_hub.access.service import AccessService
 from consent_hub.actors import Actor
@@ -36,6 +34,8 @@ from consent_hub.outbox.reconcile import reconcile
 from consent_hub.outbox.service import OutboxService
 from consent_hub.people.service import PeopleService
 from consent_hub.storage import access_keys
+from fakes import mailchimp as fake_crm
+from fakes.server import RunningServer, serve_in_thread
 from tests.conftest import Hub, auth
 from tests.counting import exact_people_count
 
@@ -424,7 +424,7 @@ def test_restrictions_go_in_batches_too(town: Hub, crm: Any) -> None:
 
 
 def test_webhook_receives_restriction_and_lift_as_events_of_their_own(hub: Hub) -> None:
-    from connectors.fakes import webhook_receiver
+    from fakes import webhook_receiver
 
     with hub.uow() as uow:
         ConsentService(uow).sync_notices(hub.actor())

@@ -17,8 +17,6 @@ from typing import Any
 
 import pytest
 
-from connectors.fakes import tixly as fake_tixly
-from connectors.fakes.server import serve_in_thread
 from connectors.sources import tixly
 from connectors.sources.base import RetryPolicy
 from consent_hub import roles
@@ -33,6 +31,8 @@ from consent_hub.consent.schemas import ConsentRecord
 from consent_hub.consent.service import ConsentService
 from consent_hub.houses.service import HouseService
 from consent_hub.people.service import PeopleService
+from fakes import tixly as fake_tixly
+from fakes.server import serve_in_thread
 from tests.conftest import Hub
 
 TOKEN = "tixly-test-token"

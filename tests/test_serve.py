@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from consent_hub.demo import fictional_people
+from fakes.demo import fictional_people
 
 HUB = [sys.executable, "-m", "consent_hub.cli"]
 

@@ -17,14 +17,14 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from connectors.fakes import ticketmatic as fake
-from connectors.fakes.server import RunningServer, serve_in_thread
 from connectors.sources import ticketmatic
 from connectors.sources.base import RetryPolicy, RunOutcome, SyncContext
 from consent_hub.config import ConnectorConfig, ProgramMapping
 from consent_hub.consent.service import ConsentService
 from consent_hub.houses.service import HouseService
 from consent_hub.ingest.records import PageResult
+from fakes import ticketmatic as fake
+from fakes.server import RunningServer, serve_in_thread
 from tests.conftest import Hub
 
 KEY, SECRET = "tm-test-key", "tm-test-secret"

@@ -19,9 +19,6 @@ from pyshacl import validate
 from rdflib import RDF, Graph, URIRef
 from rdflib.namespace import DCTERMS, SKOS
 
-from connectors.fakes import tixly as fake_tixly
-from connectors.fakes import uitdatabank as fake_uit
-from connectors.fakes.server import RunningServer, serve_in_thread
 from connectors.sources import tixly
 from connectors.sources.base import FatalSyncError, RetryPolicy
 from connectors.uit.classify import BRUSSELS, CONCERT, DANCE, THEATRE, UitSearch, classify_events, normalise_title
@@ -31,6 +28,9 @@ from consent_hub.consent.catalogue import load_catalogue
 from consent_hub.consent.service import ConsentService
 from consent_hub.houses.service import HouseService
 from consent_hub.people.service import PeopleService
+from fakes import tixly as fake_tixly
+from fakes import uitdatabank as fake_uit
+from fakes.server import RunningServer, serve_in_thread
 from tests.conftest import Hub
 
 TOKEN = "tixly-test-token"

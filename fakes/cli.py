@@ -1,5 +1,5 @@
-"""CLI commands that the connectors package adds to `consent-hub` (announced as entry points), and
-the starters the hub uses to serve the demo's fake engines beside itself."""
+"""The ``fake-engine`` command the fakes add to ``consent-hub``, and the starters the hub uses to serve the
+demo's fake engines beside itself (both announced as entry points in this package's pyproject.toml)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from connectors.fakes.server import RunningServer, serve_in_thread
+from fakes.server import RunningServer, serve_in_thread
 
 FAKE_KINDS = ("tixly", "ticketmatic")
 
@@ -17,14 +17,14 @@ def _size(size: str) -> str | int:
 
 
 def start_fake_tixly(host: str, port: int, seed: int, size: str, evolve_every: float = 0.0) -> RunningServer:
-    from connectors.fakes import tixly
+    from fakes import tixly
 
     world = tixly.build_world(seed=seed, size=_size(size))
     return serve_in_thread(tixly.create_app(world, evolve_every=evolve_every), host=host, port=port)
 
 
 def start_fake_ticketmatic(host: str, port: int, seed: int, size: str, evolve_every: float = 0.0) -> RunningServer:
-    from connectors.fakes import ticketmatic
+    from fakes import ticketmatic
 
     world = ticketmatic.build_world(seed=seed, size=_size(size))
     app: Any = ticketmatic.create_app(world)
@@ -33,7 +33,7 @@ def start_fake_ticketmatic(host: str, port: int, seed: int, size: str, evolve_ev
 
 def start_fake_mailchimp(host: str, port: int, seed: int, size: str, evolve_every: float = 0.0) -> RunningServer:
     """The demo's CRM: one audience per house slug given as ``size`` (comma-separated)."""
-    from connectors.fakes import mailchimp
+    from fakes import mailchimp
 
     state = mailchimp.MailchimpState(lists=[name for name in size.split(",") if name] or ["demo"])
     return serve_in_thread(mailchimp.create_app(state), host=host, port=port)
@@ -49,11 +49,11 @@ def fake_engine(
 ) -> None:
     """Serve a fake ticketing engine with seeded fictional data (for demos, tests and benchmarks)."""
     if kind == "tixly":
-        from connectors.fakes import tixly
+        from fakes import tixly
 
         tixly.main(host=host, port=port or 8010, seed=seed, size=size, evolve_every=evolve_every)
     elif kind == "ticketmatic":
-        from connectors.fakes import ticketmatic
+        from fakes import ticketmatic
 
         ticketmatic.main(host=host, port=port or 8020, seed=seed, size=size, evolve_every=evolve_every)
     else:

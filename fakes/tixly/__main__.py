@@ -1,0 +1,5 @@
+"""``python -m fakes.tixly``: serve the fake (see runner.py)."""
+
+from fakes.tixly.runner import _cli
+
+_cli()

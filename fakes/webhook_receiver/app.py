@@ -1,0 +1,162 @@
+"""The fake webhook receiver's HTTP app: ``/hooks/{name}`` and the ``/_fake`` control routes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from fakes.webhook_receiver.signing import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
+from fakes.webhook_receiver.world import DEFAULT_REPLAY_WINDOW, ReceiverFaults, WebhookReceiverState, _Delivery
+
+
+def _refuse(status: int, code: str, detail: str) -> JSONResponse:
+    return JSONResponse({"error": code, "detail": detail}, status_code=status)
+
+
+def create_app(
+    secret: str | Mapping[str, str],
+    *,
+    state: WebhookReceiverState | None = None,
+    replay_window: float = DEFAULT_REPLAY_WINDOW,
+    clock: Callable[[], float] = time.time,
+) -> Starlette:
+    """The receiver app. ``secret`` is one secret for every hook name or a mapping hook name -> secret.
+    ``clock`` gives the receiver's time in Unix seconds (tests may pin it)."""
+    state = state if state is not None else WebhookReceiverState()
+    single = secret if isinstance(secret, str) else None
+    secrets = None if isinstance(secret, str) else dict(secret)
+
+    def count(key: str) -> None:
+        with state.lock:
+            state.counters[key] += 1
+
+    def fault() -> Response | None:
+        with state.lock:
+            faults = state.faults
+            if faults.down:
+                state.counters["down"] += 1
+                return _refuse(503, "unavailable", "The receiver is down.")
+            status = 0
+            if faults.server_errors > 0:
+                faults.server_errors -= 1
+                status = faults.next_server_error
+                faults.next_server_error = 503 if status == 500 else 500
+            elif faults.fail_every > 0:
+                faults.fail_counter += 1
+                if faults.fail_counter % faults.fail_every == 0:
+                    status = 503
+            if status:
+                state.counters["server_errors"] += 1
+                return _refuse(status, "server_error", "An injected server error.")
+        return None
+
+    async def hook(request: Request) -> Response:
+        count("requests")
+        delay = state.faults.delay_ms
+        if delay > 0:
+            await asyncio.sleep(delay / 1000)
+        refusal = fault()
+        if refusal is not None:
+            return refusal
+        name = request.path_params["name"]
+        key = single if secrets is None else secrets.get(name)
+        if key is None:
+            count("unknown_hook")
+            return _refuse(404, "unknown_hook", f"No hook named {name!r}.")
+        body = await request.body()
+        timestamp = request.headers.get(TIMESTAMP_HEADER, "").strip()
+        signature = request.headers.get(SIGNATURE_HEADER, "")
+        delivery_id = request.headers.get(DELIVERY_HEADER, "").strip()
+        missing = [
+            header
+            for header, value in (
+                (TIMESTAMP_HEADER, timestamp),
+                (SIGNATURE_HEADER, signature),
+                (DELIVERY_HEADER, delivery_id),
+            )
+            if not value
+        ]
+        if missing:
+            count("missing_header")
+            return _refuse(401, "missing_header", f"Missing header(s): {', '.join(missing)}.")
+        if not verify_signature(key, timestamp, body, signature):
+            count("bad_signature")
+            return _refuse(401, "bad_signature", "The signature does not match the timestamp and body.")
+        sent = int(timestamp)
+        if abs(clock() - sent) > replay_window:
+            count("stale_timestamp")
+            return _refuse(401, "stale_timestamp", f"The timestamp is more than {replay_window:g} s away.")
+        with state.lock:
+            if (name, delivery_id) in state.seen:
+                state.counters["replayed_delivery"] += 1
+                return _refuse(409, "replayed_delivery", f"Delivery {delivery_id!r} was accepted before.")
+            state.seen.add((name, delivery_id))
+            state.deliveries.append(
+                _Delivery(
+                    seq=len(state.deliveries) + 1,
+                    name=name,
+                    delivery_id=delivery_id,
+                    timestamp=sent,
+                    received_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
+                    content_type=request.headers.get("content-type", ""),
+                    body=body,
+                )
+            )
+            state.counters["accepted"] += 1
+        return JSONResponse({"status": "accepted", "delivery_id": delivery_id})
+
+    def control(handler: Callable[[Request], Awaitable[Any]]) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            try:
+                return JSONResponse(await handler(request))
+            except ValueError as exc:
+                return _refuse(400, "bad_request", str(exc))
+
+        return endpoint
+
+    async def received(request: Request) -> Any:
+        if request.method == "DELETE":
+            state.clear()
+            return {"cleared": True}
+        return state.received(request.query_params.get("name") or None)
+
+    async def faults(request: Request) -> Any:
+        if request.method == "POST":
+            raw = await request.body()
+            try:
+                body = json.loads(raw) if raw.strip() else {}
+            except ValueError:
+                raise ValueError("The request body is not valid JSON.") from None
+            if not isinstance(body, dict):
+                raise ValueError("The request body must be a JSON object.")
+            parsed = ReceiverFaults.parse(body)
+            with state.lock:
+                state.faults = parsed
+        return {"faults": state.faults.describe()}
+
+    async def stats(request: Request) -> Any:
+        with state.lock:
+            return {
+                "counters": dict(sorted(state.counters.items())),
+                "received": len(state.deliveries),
+                "faults": state.faults.describe(),
+            }
+
+    routes = [
+        Route("/hooks/{name}", hook, methods=["POST"]),
+        Route("/_fake/received", control(received), methods=["GET", "DELETE"]),
+        Route("/_fake/faults", control(faults), methods=["GET", "POST"]),
+        Route("/_fake/stats", control(stats), methods=["GET"]),
+    ]
+    app = Starlette(routes=routes)
+    app.state.fake = state
+    return app
