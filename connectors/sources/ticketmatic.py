@@ -1,7 +1,7 @@
 """Ticketmatic 3 as a source: per engine account (one account is one house) its events, contacts
 (with their opt-ins) and orders (with their tickets and products).
 
-Shape and quirks followed (see ``connectors/fakes/ticketmatic.py`` for the fake used in tests):
+Shape and quirks followed (see ``fakes/ticketmatic/`` for the fake used in tests):
 ``{base_url}/{accountname}/...``; every request signed with ``TM-HMAC-SHA256`` over access key,
 account name and a UTC timestamp; lists ``{"data": [...], "nbrofresults": n, "lookup": {...}}``
 asked with ``lastupdatesince`` (records updated at or after it), ``orderby=lastupdatets`` and

@@ -1,7 +1,7 @@
 """Tixly CRM API v3 as a source: customers (with their permissions, Tixly's opt-ins), events,
 ticket lines and memberships.
 
-Shape and quirks followed (see ``connectors/fakes/tixly.py`` for the fake used in tests):
+Shape and quirks followed (see ``fakes/tixly/`` for the fake used in tests):
 bearer token; ``{"Data": [...], "Next": url}`` paging with ``pageSize``; timestamps without a
 zone, in UTC; ``/customers?DateFrom=`` on ``Edited``, or ``Created`` while ``Edited`` is null;
 ``/events/sales?SoldFrom=&SoldTo=`` with one row per ticket line and returns as negative
