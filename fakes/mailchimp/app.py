@@ -99,8 +99,7 @@ def create_app(
             return Problem(
                 429, "Too Many Requests", f"You have exceeded the limit of {limit} simultaneous connections."
             ).response()
-        if faults.delay_ms > 0:
-            await asyncio.sleep(faults.delay_ms / 1000)
+        await faults.pause()
         with state.lock:
             refusal = _fault(request)
         if refusal is not None:
@@ -129,23 +128,15 @@ def create_app(
         if refusal is not None:
             state.counters["unauthorized"] += 1
             return refusal
-        if faults.rate_limit > 0:
-            faults.rate_limit -= 1
+        if faults.take_rate_limit():
             state.counters["rate_limited"] += 1
-            headers: dict[str, str] = {}
-            if faults.retry_after is not None:
-                retry = faults.retry_after
-                headers["Retry-After"] = str(int(retry)) if retry.is_integer() else str(retry)
-            return Problem(429, "Too Many Requests", "You have exceeded the limit of requests.", headers=headers)
-        status = 0
-        if faults.server_errors > 0:
-            faults.server_errors -= 1
-            status = faults.next_server_error
-            faults.next_server_error = 503 if status == 500 else 500
-        elif faults.fail_every > 0:
-            faults.fail_counter += 1
-            if faults.fail_counter % faults.fail_every == 0:
-                status = 503
+            return Problem(
+                429,
+                "Too Many Requests",
+                "You have exceeded the limit of requests.",
+                headers=faults.retry_after_headers(),
+            )
+        status = faults.take_server_error()
         if status:
             state.counters["server_errors"] += 1
             if status == 500:

@@ -18,6 +18,9 @@ from urllib.parse import unquote
 
 from starlette.responses import JSONResponse, Response
 
+from fakes import faults as checks
+from fakes.faults import FaultPlan
+
 DEFAULT_API_KEY = "0123456789abcdef0123456789abcdef-us21"
 ERROR_TYPE = "https://mailchimp.com/developer/marketing/docs/errors/"
 PROBLEM_JSON = "application/problem+json"
@@ -115,7 +118,7 @@ def _forgotten(email: str) -> Problem:
 
 
 @dataclass
-class Faults:
+class Faults(FaultPlan):
     """Fault injection for ``/3.0`` requests, set as a whole by ``POST /_fake/faults`` (``{}`` resets).
 
     Order for each API request: the connection limit (429, counted while the request is in flight,
@@ -125,14 +128,9 @@ class Faults:
     ``max_concurrent`` overrides :attr:`MailchimpState.max_concurrent` while set."""
 
     down: bool = False
-    server_errors: int = 0
-    rate_limit: int = 0
     retry_after: float | None = None
-    delay_ms: float = 0
-    fail_every: int = 0
     max_concurrent: int | None = None
     next_server_error: int = 500
-    fail_counter: int = 0
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -148,39 +146,22 @@ class Faults:
 
 def parse_faults(body: Mapping[str, Any]) -> Faults:
     """A fresh fault configuration from a control request (keys left out are off). Raises ``ValueError``."""
-    known = {"down", "server_errors", "rate_limit", "retry_after", "delay_ms", "fail_every", "max_concurrent"}
-    unknown = set(body) - known
-    if unknown:
-        raise ValueError(f"Unknown fault keys: {sorted(unknown)}")
-
-    def count(key: str) -> int:
-        value = body.get(key, 0)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f"'{key}' must be a non-negative integer")
-        return value
-
-    def number(key: str) -> float:
-        value = body.get(key, 0)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise ValueError(f"'{key}' must be a non-negative number")
-        return float(value)
-
-    down = body.get("down", False)
-    if not isinstance(down, bool):
-        raise ValueError("'down' must be true or false")
-    retry_after = number("retry_after") if body.get("retry_after") is not None else None
+    checks.refuse_unknown(
+        body, {"down", "server_errors", "rate_limit", "retry_after", "delay_ms", "fail_every", "max_concurrent"}
+    )
+    retry_after = checks.number(body, "retry_after") if body.get("retry_after") is not None else None
     max_concurrent: int | None = None
     if body.get("max_concurrent") is not None:
-        max_concurrent = count("max_concurrent")
+        max_concurrent = checks.count(body, "max_concurrent")
         if max_concurrent < 1:
             raise ValueError("'max_concurrent' must be at least 1")
     return Faults(
-        down=down,
-        server_errors=count("server_errors"),
-        rate_limit=count("rate_limit"),
+        down=checks.flag(body, "down"),
+        server_errors=checks.count(body, "server_errors"),
+        rate_limit=checks.count(body, "rate_limit"),
         retry_after=retry_after,
-        delay_ms=number("delay_ms"),
-        fail_every=count("fail_every"),
+        delay_ms=checks.number(body, "delay_ms"),
+        fail_every=checks.count(body, "fail_every"),
         max_concurrent=max_concurrent,
     )
 

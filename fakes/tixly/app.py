@@ -15,6 +15,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from fakes import faults as checks
+from fakes.faults import FaultPlan
 from fakes.tixly.world import _S_ID, DEFAULT_TOKEN, DENIED, EVOLVE_COUNTS, BadRequest, TixlyWorld, format_ts, parse_ts
 
 # --------------------------------------------------------------------------------------------------
@@ -22,16 +24,12 @@ from fakes.tixly.world import _S_ID, DEFAULT_TOKEN, DENIED, EVOLVE_COUNTS, BadRe
 
 
 @dataclass
-class _Faults:
-    rate_limit: int = 0
-    retry_after: float = 1
-    server_errors: int = 0
-    delay_ms: float = 0
+class _Faults(FaultPlan):
+    """The shared plan, and records served broken (ids of customers and sales)."""
+
+    retry_after: float | None = 1
     malformed_customers: set[int] = field(default_factory=set)
     malformed_sales: set[int] = field(default_factory=set)
-    fail_every: int = 0
-    next_server_error: int = 503
-    fail_counter: int = 0
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -146,26 +144,14 @@ def create_app(world: TixlyWorld, *, token: str = DEFAULT_TOKEN, evolve_every: f
             state.requests += 1
             state.by_path[request.url.path] += 1
             faults = state.faults
-            if faults.delay_ms > 0:
-                await asyncio.sleep(faults.delay_ms / 1000)
+            await faults.pause()
             if not _authorised(request, state.token):
                 state.unauthorized += 1
                 return _message(401, DENIED)
-            if faults.rate_limit > 0:
-                faults.rate_limit -= 1
+            if faults.take_rate_limit():
                 state.rate_limited += 1
-                retry = faults.retry_after
-                seconds = str(int(retry)) if float(retry).is_integer() else str(retry)
-                return _message(429, "Too many requests", {"Retry-After": seconds})
-            status = 0
-            if faults.server_errors > 0:
-                faults.server_errors -= 1
-                status = faults.next_server_error
-                faults.next_server_error = 500 if status == 503 else 503
-            elif faults.fail_every > 0:
-                faults.fail_counter += 1
-                if faults.fail_counter % faults.fail_every == 0:
-                    status = 503
+                return _message(429, "Too many requests", faults.retry_after_headers())
+            status = faults.take_server_error()
             if status:
                 state.server_errors += 1
                 text = "The service is unavailable." if status == 503 else "An error has occurred."
@@ -359,34 +345,13 @@ def _parse_faults(body: Mapping[str, Any]) -> _Faults:
         "malformed_sales",
         "fail_every",
     }
-    unknown = set(body) - known
-    if unknown:
-        raise BadRequest(f"Unknown fault keys: {sorted(unknown)}")
-
-    def count(key: str) -> int:
-        value = body.get(key, 0)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise BadRequest(f"'{key}' must be a non-negative integer")
-        return value
-
-    def number(key: str, default: float) -> float:
-        value = body.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise BadRequest(f"'{key}' must be a non-negative number")
-        return value
-
-    def ids(key: str) -> set[int]:
-        value = body.get(key, [])
-        if not isinstance(value, list) or any(isinstance(v, bool) or not isinstance(v, int) for v in value):
-            raise BadRequest(f"'{key}' must be a list of integer ids")
-        return set(value)
-
+    checks.refuse_unknown(body, known, BadRequest)
     return _Faults(
-        rate_limit=count("rate_limit"),
-        retry_after=number("retry_after", 1),
-        server_errors=count("server_errors"),
-        delay_ms=number("delay_ms", 0),
-        malformed_customers=ids("malformed_customers"),
-        malformed_sales=ids("malformed_sales"),
-        fail_every=count("fail_every"),
+        rate_limit=checks.count(body, "rate_limit", BadRequest),
+        retry_after=checks.number(body, "retry_after", 1, BadRequest),
+        server_errors=checks.count(body, "server_errors", BadRequest),
+        delay_ms=checks.number(body, "delay_ms", 0, BadRequest),
+        malformed_customers=checks.ids(body, "malformed_customers", BadRequest),
+        malformed_sales=checks.ids(body, "malformed_sales", BadRequest),
+        fail_every=checks.count(body, "fail_every", BadRequest),
     )

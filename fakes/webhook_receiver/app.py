@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -45,15 +44,7 @@ def create_app(
             if faults.down:
                 state.counters["down"] += 1
                 return _refuse(503, "unavailable", "The receiver is down.")
-            status = 0
-            if faults.server_errors > 0:
-                faults.server_errors -= 1
-                status = faults.next_server_error
-                faults.next_server_error = 503 if status == 500 else 500
-            elif faults.fail_every > 0:
-                faults.fail_counter += 1
-                if faults.fail_counter % faults.fail_every == 0:
-                    status = 503
+            status = faults.take_server_error()
             if status:
                 state.counters["server_errors"] += 1
                 return _refuse(status, "server_error", "An injected server error.")
@@ -61,9 +52,7 @@ def create_app(
 
     async def hook(request: Request) -> Response:
         count("requests")
-        delay = state.faults.delay_ms
-        if delay > 0:
-            await asyncio.sleep(delay / 1000)
+        await state.faults.pause()
         refusal = fault()
         if refusal is not None:
             return refusal

@@ -9,17 +9,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from fakes import faults as checks
+from fakes.faults import FaultPlan
+
 DEFAULT_REPLAY_WINDOW = 300
 
 
 @dataclass
-class ReceiverFaults:
+class ReceiverFaults(FaultPlan):
+    """The shared plan (no rate limit here) and "down"."""
+
     down: bool = False
-    server_errors: int = 0
-    delay_ms: float = 0
-    fail_every: int = 0
     next_server_error: int = 500
-    fail_counter: int = 0
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -32,25 +33,12 @@ class ReceiverFaults:
     @classmethod
     def parse(cls, body: Mapping[str, Any]) -> ReceiverFaults:
         """A fresh configuration (keys left out are off). Raises ``ValueError``."""
-        unknown = set(body) - {"down", "server_errors", "delay_ms", "fail_every"}
-        if unknown:
-            raise ValueError(f"Unknown fault keys: {sorted(unknown)}")
-        down = body.get("down", False)
-        if not isinstance(down, bool):
-            raise ValueError("'down' must be true or false")
-        values: dict[str, float] = {}
-        for key in ("server_errors", "delay_ms", "fail_every"):
-            value = body.get(key, 0)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise ValueError(f"'{key}' must be a non-negative number")
-            if key != "delay_ms" and not isinstance(value, int):
-                raise ValueError(f"'{key}' must be a non-negative integer")
-            values[key] = value
+        checks.refuse_unknown(body, {"down", "server_errors", "delay_ms", "fail_every"})
         return cls(
-            down=down,
-            server_errors=int(values["server_errors"]),
-            delay_ms=float(values["delay_ms"]),
-            fail_every=int(values["fail_every"]),
+            down=checks.flag(body, "down"),
+            server_errors=checks.count(body, "server_errors"),
+            delay_ms=checks.number(body, "delay_ms"),
+            fail_every=checks.count(body, "fail_every"),
         )
 
 
