@@ -103,7 +103,9 @@ def test_key_is_bound_to_its_cluster(api, hub: Hub) -> None:
     pid = api.post("/v1/people", json=PERSON, headers=auth(alpha_key)).json()["id"]
     # beta's service account cannot see alpha's person: it does not exist in beta's database
     assert_error(
-        api.get(f"/v1/people/{pid}", params={"purpose": "ticketing-service"}, headers=auth(beta_key)), 404, "NotFound"
+        api.get(f"/v1/people/{pid}", params={"purpose": "ticketing-service"}, headers=auth(beta_key)),
+        404,
+        "PersonNotFound",
     )
     # relabelling alpha's key as beta's is refused
     _, _, key_id, secret = alpha_key.split("_", 3)
@@ -120,7 +122,7 @@ def test_houses_are_registered_by_the_cluster_admin(api, hub: Hub, admin_key: st
     assert_error(
         api.post("/v1/houses", json={"slug": "concertzaal-oost", "name": "Again"}, headers=auth(admin_key)),
         409,
-        "Conflict",
+        "HouseExists",
     )
     assert_error(
         api.post("/v1/houses", json={"slug": "Bad Slug!", "name": "X"}, headers=auth(admin_key)), 422, "InvalidInput"
@@ -133,7 +135,7 @@ def test_houses_are_registered_by_the_cluster_admin(api, hub: Hub, admin_key: st
     )
     assert [h["slug"] for h in api.get("/v1/houses", headers=auth(service_key)).json()] == ["concertzaal-oost"]
     assert api.get("/v1/houses/concertzaal-oost", headers=auth(service_key)).json()["tixly_organisation_id"] == "77"
-    assert_error(api.get("/v1/houses/nope", headers=auth(service_key)), 404, "NotFound")
+    assert_error(api.get("/v1/houses/nope", headers=auth(service_key)), 404, "HouseNotFound")
 
 
 def test_clients_are_issued_with_a_key_shown_once(api, hub: Hub, admin_key: str) -> None:
@@ -158,7 +160,7 @@ def test_clients_are_issued_with_a_key_shown_once(api, hub: Hub, admin_key: str)
 @pytest.mark.parametrize(
     "body, status, name",
     [
-        ({"role": "marketer", "house": "no-such-house"}, 404, "NotFound"),
+        ({"role": "marketer", "house": "no-such-house"}, 404, "HouseNotFound"),
         ({"role": "marketer"}, 422, "InvalidInput"),
         ({"role": "cluster-service", "house": "theater-noord"}, 422, "InvalidInput"),
         ({"role": "superuser"}, 422, "InvalidInput"),
@@ -189,16 +191,18 @@ def test_people_roundtrip_over_http(api, hub: Hub, service_key: str) -> None:
     )
     assert found.json()["id"] == pid
     assert api.patch(f"/v1/people/{pid}", json={"city": "Brugge"}, headers=h).json()["row_version"] == 2
-    assert_error(api.post("/v1/people", json=PERSON, headers=h), 409, "Conflict")
+    assert_error(api.post("/v1/people", json=PERSON, headers=h), 409, "EmailTaken")
     erased = api.post(f"/v1/people/{pid}/erase", json={"reference": "DSR-1"}, headers=h).json()
     assert erased == {"id": pid, "status": "erased", "erased_now": True}
     # erased is not visible: the same 404 as a person who never existed
-    assert_error(api.get(f"/v1/people/{pid}", params={"purpose": "ticketing-service"}, headers=h), 404, "NotFound")
+    assert_error(
+        api.get(f"/v1/people/{pid}", params={"purpose": "ticketing-service"}, headers=h), 404, "PersonNotFound"
+    )
     before = count(hub, "audit_entries")
     assert_error(
         api.post("/v1/people/lookup", json={"email": PERSON["email"], "purpose": "ticketing-service"}, headers=h),
         404,
-        "NotFound",
+        "PersonNotFound",
     )
     assert count(hub, "audit_entries") == before + 1  # the miss is on record
 
@@ -243,7 +247,7 @@ def test_a_house_role_sees_only_people_related_to_its_house(api, hub: Hub, servi
     assert (
         (hidden.status_code, hidden.json())
         == (absent.status_code, absent.json())
-        == (404, {"error": "NotFound", "detail": "no such person"})
+        == (404, {"error": "PersonNotFound", "detail": "no such person"})
     )
     rel = api.post(
         f"/v1/people/{pid}/relations",

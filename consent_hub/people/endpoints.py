@@ -76,7 +76,7 @@ def lookup_by_email(ctx: Context, body: LookupRequest) -> PersonOut | JSONRespon
     found = AccessService(ctx.uow).lookup_by_email(ctx.actor, body.email, purpose=body.purpose, fields=body.fields)
     if found is None:
         # returned, not raised: the unit of work commits and the audited miss is kept
-        return JSONResponse(error_body("NotFound", "no such person"), status_code=404)
+        return JSONResponse(error_body("PersonNotFound", "no such person"), status_code=404)
     return _visible_out(found)
 
 
