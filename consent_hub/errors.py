@@ -16,6 +16,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel, Field
+
+
+class FieldProblem(BaseModel):
+    """One value that did not pass validation: where and which rule, never the value."""
+
+    field: str = Field(description="dotted path of the value; a bulk row's starts with its index (3.email)")
+    problem: str
+    type: str | None = Field(default=None, description="the rule's code, e.g. missing, extra_forbidden, value_error")
+
+
+class ErrorBody(BaseModel):
+    """Every error answer of the hub. ``detail``: a sentence, the list of problems of a 422
+    (bulk rows included: each problem's field starts with the row's index), or an object."""
+
+    error: str = Field(description="the error's name, e.g. PersonNotFound, InvalidInput, Forbidden")
+    detail: str | list[FieldProblem] | dict[str, Any] | None = None
+
 
 class HubError(Exception):
     """Base of every error the hub reports on purpose."""

@@ -332,3 +332,19 @@ def test_oversized_body_is_refused_unread(api, hub: Hub, service_key: str) -> No
     huge = {**PERSON, "street_address": "x" * (MAX_BODY_BYTES + 10)}
     assert_error(api.post("/v1/people", json=huge, headers=auth(service_key)), 413, "PayloadTooLarge")
     assert count(hub, "people") == 0
+
+
+def test_oversized_chunked_body_gets_the_same_json_answer(api, hub: Hub, service_key: str) -> None:
+    from consent_hub.app import MAX_BODY_BYTES
+
+    def chunks():  # no Content-Length: the body is only known too large once read
+        yield b'{"street_address": "'
+        for _ in range(MAX_BODY_BYTES // 65536 + 1):
+            yield b"x" * 65536
+        yield b'"}'
+
+    headers = {**auth(service_key), "Content-Type": "application/json"}
+    resp = api.post("/v1/people", content=chunks(), headers=headers)
+    assert resp.headers["content-type"] == "application/json"
+    assert_error(resp, 413, "PayloadTooLarge")
+    assert count(hub, "people") == 0

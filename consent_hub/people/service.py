@@ -151,14 +151,13 @@ class PeopleService:
             try:
                 valid.append((i, validate_fields(data, phone_region=region, row=i)))
             except InvalidInput as exc:
-                result.invalid[i] = list(exc.detail) if isinstance(exc.detail, list) else [{"problem": str(exc.detail)}]
+                problems = (
+                    exc.detail if isinstance(exc.detail, list) else [{"field": str(i), "problem": str(exc.detail)}]
+                )
+                result.invalid[i] = list(problems)
         if result.invalid and not skip_invalid:
-            raise InvalidInput(
-                {
-                    "message": "some rows are invalid; nothing was written",
-                    "rows": {str(k): v for k, v in result.invalid.items()},
-                }
-            )
+            # the shape of every 422: one list of problems, each field starting with its row's index
+            raise InvalidInput([problem for problems in result.invalid.values() for problem in problems])
         sealed: list[tuple[int, dict[str, Any], dict[str, Any], list[str]]] = []
         for i, values in valid:
             pid = new_uuid()
