@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 import schemathesis
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from schemathesis import GenerationMode
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
@@ -24,7 +26,9 @@ from consent_hub import roles
 from consent_hub.app import create_app
 from tests.conftest import Hub, auth
 
-MODES = [schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE]
+MODES = [GenerationMode.POSITIVE, GenerationMode.NEGATIVE]
+HOUSE = "theater-noord"
+PERSON = {"given_name": "Wannes", "email": "wannes@example.org", "language": "nl"}
 EXAMPLES = 10  # per operation, valid and invalid requests mixed, each sent with each key: about a minute
 CHECKS = [response_schema_conformance, status_code_conformance, content_type_conformance, not_a_server_error]
 
@@ -35,18 +39,48 @@ def backend() -> str:
     return "sqlite"
 
 
+def seed(app: Any, service_key: str, marketer_key: str) -> dict[str, str]:
+    """A person (a customer of the house) and a segment of the house, through the API: path
+    parameters that name them reach the routes' answers for real records, not only their 404s."""
+    with TestClient(app) as api:
+        person = api.post("/v1/people", json=PERSON, headers=auth(service_key)).raise_for_status().json()["id"]
+        api.post(
+            f"/v1/people/{person}/relations",
+            json={"house": HOUSE, "kind": "customer", "reason": "registration"},
+            headers=auth(service_key),
+        ).raise_for_status()
+        segment = api.post(
+            "/v1/segments", json={"name": "all", "purpose": "newsletter"}, headers=auth(marketer_key)
+        ).raise_for_status()
+    return {"person_id": person, "segment_id": segment.json()["id"]}
+
+
+def strategies(operation: Any, known: dict[str, str]) -> Any:
+    """Generated requests, valid and invalid; where the path names a person or a segment, also
+    valid ones naming the seeded record."""
+    generated = [operation.as_strategy(mode) for mode in MODES]
+    names = {p.name for p in operation.path_parameters}
+    if names and names <= set(known):
+        generated.append(operation.as_strategy(GenerationMode.POSITIVE, path_parameters={n: known[n] for n in names}))
+    return st.one_of(*generated)
+
+
 def test_every_answer_is_declared(hub: Hub) -> None:
     # one hub for all operations (schemathesis's pytest plugin does not run under this pytest)
-    hub.add_house("theater-noord")
+    hub.add_house(HOUSE)
+    service_key = hub.issue_key(roles.CLUSTER_SERVICE)
+    marketer_key = hub.issue_key(roles.MARKETER, house=HOUSE)
     # a cluster-level key, a house's (the routes answer each role differently) and none (401)
-    keys = [hub.issue_key(roles.CLUSTER_SERVICE), hub.issue_key(roles.MARKETER, house="theater-noord"), None]
-    schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(hub.settings, hub.registry))
+    keys = [service_key, marketer_key, None]
+    app = create_app(hub.settings, hub.registry)
+    known = seed(app, service_key, marketer_key)
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     failures: list[str] = []
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) > 30
     for operation in operations:
 
-        @given(case=st.one_of(*(operation.as_strategy(mode) for mode in MODES)))
+        @given(case=strategies(operation, known))
         @settings(
             max_examples=EXAMPLES,
             deadline=None,
