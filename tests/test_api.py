@@ -191,6 +191,9 @@ def test_people_roundtrip_over_http(api, hub: Hub, service_key: str) -> None:
     )
     assert found.json()["id"] == pid
     assert api.patch(f"/v1/people/{pid}", json={"city": "Brugge"}, headers=h).json()["row_version"] == 2
+    unknown = assert_error(api.patch(f"/v1/people/{pid}", json={"shoe_size": "44"}, headers=h), 422, "InvalidInput")
+    assert [(p["field"], p["type"]) for p in unknown["detail"]] == [("body.shoe_size", "extra_forbidden")]
+    assert "44" not in str(unknown)
     assert_error(api.post("/v1/people", json=PERSON, headers=h), 409, "EmailTaken")
     erased = api.post(f"/v1/people/{pid}/erase", json={"reference": "DSR-1"}, headers=h).json()
     assert erased == {"id": pid, "status": "erased", "erased_now": True}
