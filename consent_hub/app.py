@@ -8,12 +8,13 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from consent_hub import __version__
 from consent_hub.api import errors
+from consent_hub.api.body_limit import ChunkedBodyLimit
 from consent_hub.api.context import Context
+from consent_hub.api.errors import MAX_BODY_BYTES, errors_for
 from consent_hub.audiences.endpoints import router as audiences_router
 from consent_hub.audit.endpoints import router as audit_router
 from consent_hub.audit.witness import CheckpointSchedule
@@ -28,8 +29,6 @@ from consent_hub.outbox.endpoints import router as outbox_router
 from consent_hub.outbox.worker import OutboxLoop
 from consent_hub.people.endpoints import router as people_router
 from consent_hub.plugins import fake_engine_starter
-
-MAX_BODY_BYTES = 2 * 1024 * 1024
 
 
 class WhoAmI(BaseModel):
@@ -82,13 +81,11 @@ def create_app(settings: HubSettings | None = None, registry: ClusterRegistry | 
         version=__version__,
         description="Privacy-first customer data and consent hub for clusters of performing-arts houses.",
         lifespan=lifespan,
-        # A bulk create of 1,000 people is ~300 kB. A declared Content-Length over the limit gets
-        # the JSON error from the middleware below; this outer limit (plain text) only catches
-        # chunked bodies that grow past it.
-        max_body_size=MAX_BODY_BYTES + 65536,
     )
     app.state.registry = registry
     errors.install(app)
+    # a declared Content-Length over the limit is refused unread below; a chunked body as it grows past it
+    app.add_middleware(ChunkedBodyLimit)
 
     @app.middleware("http")
     async def request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -96,10 +93,7 @@ def create_app(settings: HubSettings | None = None, registry: ClusterRegistry | 
         request.state.request_id = rid
         length = request.headers.get("content-length", "0")
         if not length.isdigit() or int(length) > MAX_BODY_BYTES:
-            response: Response = JSONResponse(
-                errors.error_body("PayloadTooLarge", f"request bodies are limited to {MAX_BODY_BYTES} bytes"),
-                status_code=413,
-            )
+            response: Response = errors.too_large()
         else:
             response = await call_next(request)
         response.headers["X-Request-ID"] = rid
@@ -110,7 +104,9 @@ def create_app(settings: HubSettings | None = None, registry: ClusterRegistry | 
     def health() -> Health:
         return Health(status="ok", version=__version__, clusters=len(settings.clusters))
 
-    v1 = APIRouter(prefix="/v1")
+    # every /v1 route authenticates, refuses a body it cannot read (400) or over the limit (413) and
+    # validates its input (422)
+    v1 = APIRouter(prefix="/v1", responses=errors_for(400, 401, 413, 422))
 
     @v1.get("/whoami", response_model=WhoAmI, tags=["meta"])
     def whoami(ctx: Context) -> WhoAmI:

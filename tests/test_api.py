@@ -103,7 +103,9 @@ def test_key_is_bound_to_its_cluster(api, hub: Hub) -> None:
     pid = api.post("/v1/people", json=PERSON, headers=auth(alpha_key)).json()["id"]
     # beta's service account cannot see alpha's person: it does not exist in beta's database
     assert_error(
-        api.get(f"/v1/people/{pid}", params={"purpose": "ticketing-service"}, headers=auth(beta_key)), 404, "NotFound"
+        api.get(f"/v1/people/{pid}", params={"purpose": "ticketing-service"}, headers=auth(beta_key)),
+        404,
+        "PersonNotFound",
     )
     # relabelling alpha's key as beta's is refused
     _, _, key_id, secret = alpha_key.split("_", 3)
@@ -120,7 +122,7 @@ def test_houses_are_registered_by_the_cluster_admin(api, hub: Hub, admin_key: st
     assert_error(
         api.post("/v1/houses", json={"slug": "concertzaal-oost", "name": "Again"}, headers=auth(admin_key)),
         409,
-        "Conflict",
+        "HouseExists",
     )
     assert_error(
         api.post("/v1/houses", json={"slug": "Bad Slug!", "name": "X"}, headers=auth(admin_key)), 422, "InvalidInput"
@@ -133,7 +135,7 @@ def test_houses_are_registered_by_the_cluster_admin(api, hub: Hub, admin_key: st
     )
     assert [h["slug"] for h in api.get("/v1/houses", headers=auth(service_key)).json()] == ["concertzaal-oost"]
     assert api.get("/v1/houses/concertzaal-oost", headers=auth(service_key)).json()["tixly_organisation_id"] == "77"
-    assert_error(api.get("/v1/houses/nope", headers=auth(service_key)), 404, "NotFound")
+    assert_error(api.get("/v1/houses/nope", headers=auth(service_key)), 404, "HouseNotFound")
 
 
 def test_clients_are_issued_with_a_key_shown_once(api, hub: Hub, admin_key: str) -> None:
@@ -158,7 +160,7 @@ def test_clients_are_issued_with_a_key_shown_once(api, hub: Hub, admin_key: str)
 @pytest.mark.parametrize(
     "body, status, name",
     [
-        ({"role": "marketer", "house": "no-such-house"}, 404, "NotFound"),
+        ({"role": "marketer", "house": "no-such-house"}, 404, "HouseNotFound"),
         ({"role": "marketer"}, 422, "InvalidInput"),
         ({"role": "cluster-service", "house": "theater-noord"}, 422, "InvalidInput"),
         ({"role": "superuser"}, 422, "InvalidInput"),
@@ -189,16 +191,21 @@ def test_people_roundtrip_over_http(api, hub: Hub, service_key: str) -> None:
     )
     assert found.json()["id"] == pid
     assert api.patch(f"/v1/people/{pid}", json={"city": "Brugge"}, headers=h).json()["row_version"] == 2
-    assert_error(api.post("/v1/people", json=PERSON, headers=h), 409, "Conflict")
+    unknown = assert_error(api.patch(f"/v1/people/{pid}", json={"shoe_size": "44"}, headers=h), 422, "InvalidInput")
+    assert [(p["field"], p["type"]) for p in unknown["detail"]] == [("body.shoe_size", "extra_forbidden")]
+    assert "44" not in str(unknown)
+    assert_error(api.post("/v1/people", json=PERSON, headers=h), 409, "EmailTaken")
     erased = api.post(f"/v1/people/{pid}/erase", json={"reference": "DSR-1"}, headers=h).json()
     assert erased == {"id": pid, "status": "erased", "erased_now": True}
     # erased is not visible: the same 404 as a person who never existed
-    assert_error(api.get(f"/v1/people/{pid}", params={"purpose": "ticketing-service"}, headers=h), 404, "NotFound")
+    assert_error(
+        api.get(f"/v1/people/{pid}", params={"purpose": "ticketing-service"}, headers=h), 404, "PersonNotFound"
+    )
     before = count(hub, "audit_entries")
     assert_error(
         api.post("/v1/people/lookup", json={"email": PERSON["email"], "purpose": "ticketing-service"}, headers=h),
         404,
-        "NotFound",
+        "PersonNotFound",
     )
     assert count(hub, "audit_entries") == before + 1  # the miss is on record
 
@@ -243,7 +250,7 @@ def test_a_house_role_sees_only_people_related_to_its_house(api, hub: Hub, servi
     assert (
         (hidden.status_code, hidden.json())
         == (absent.status_code, absent.json())
-        == (404, {"error": "NotFound", "detail": "no such person"})
+        == (404, {"error": "PersonNotFound", "detail": "no such person"})
     )
     rel = api.post(
         f"/v1/people/{pid}/relations",
@@ -327,4 +334,20 @@ def test_oversized_body_is_refused_unread(api, hub: Hub, service_key: str) -> No
 
     huge = {**PERSON, "street_address": "x" * (MAX_BODY_BYTES + 10)}
     assert_error(api.post("/v1/people", json=huge, headers=auth(service_key)), 413, "PayloadTooLarge")
+    assert count(hub, "people") == 0
+
+
+def test_oversized_chunked_body_gets_the_same_json_answer(api, hub: Hub, service_key: str) -> None:
+    from consent_hub.app import MAX_BODY_BYTES
+
+    def chunks():  # no Content-Length: the body is only known too large once read
+        yield b'{"street_address": "'
+        for _ in range(MAX_BODY_BYTES // 65536 + 1):
+            yield b"x" * 65536
+        yield b'"}'
+
+    headers = {**auth(service_key), "Content-Type": "application/json"}
+    resp = api.post("/v1/people", content=chunks(), headers=headers)
+    assert resp.headers["content-type"] == "application/json"
+    assert_error(resp, 413, "PayloadTooLarge")
     assert count(hub, "people") == 0

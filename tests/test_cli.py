@@ -47,7 +47,7 @@ def test_commands_without_a_configuration_explain_themselves(tmp_path: Path, mon
 def test_houses_and_clients(cli, hub: Hub) -> None:  # type: ignore[no-untyped-def]
     assert cli("houses", "add", "-c", "alpha", "--slug", "theater-west", "--name", "Theater West").exit_code == 0
     dup = cli("houses", "add", "-c", "alpha", "--slug", "theater-west", "--name", "Again")
-    assert dup.exit_code == 4 and "Conflict" in dup.output
+    assert dup.exit_code == 4 and "HouseExists" in dup.output
     expires = (dt.date.today() + dt.timedelta(days=60)).isoformat()
     issued = cli(
         "clients",

@@ -124,7 +124,7 @@ def test_explain_answers_a_left_out_person_as_nobody(
     left_out, nobody = explain(three_people[status]), explain(uuid.uuid4())
     # not a 200 saying "not visible": explain answers only about people the caller can see
     assert left_out.status_code == nobody.status_code == 404
-    assert left_out.json() == nobody.json() == {"error": "NotFound", "detail": "no such person"}
+    assert left_out.json() == nobody.json() == {"error": "PersonNotFound", "detail": "no such person"}
     with hub.uow() as uow, pytest.raises(NotFound):
         AccessService(uow).explain(cluster_actor(role), three_people[status], purpose=purpose)
 

@@ -120,7 +120,7 @@ def test_bulk_create_with_a_bad_row_writes_nothing(hub: Hub) -> None:
         PeopleService(uow).bulk_create(hub.actor(), rows)
     text = str(info.value.detail)
     assert "not-an-address" not in text and "'12'" not in text
-    assert set(info.value.detail["rows"]) == {"1", "2"}
+    assert {problem["field"].split(".")[0] for problem in info.value.detail} == {"1", "2"}
     assert count(hub, "people") == 0
     assert count(hub, "audit_entries") == audit_before
     assert hub.sql("SELECT count(*) FROM person_keys", keystore=True)[0][0] == 0

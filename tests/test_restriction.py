@@ -488,7 +488,7 @@ def test_restriction_over_http(town: Hub, api: Any) -> None:
     # the marketer of the house no longer finds them
     marketer = auth(town.issue_key(roles.MARKETER, house=HOUSE))
     missing = api.post("/v1/people/lookup", json={"email": email(1), "purpose": "newsletter"}, headers=marketer)
-    assert missing.status_code == 404 and missing.json() == {"error": "NotFound", "detail": "no such person"}
+    assert missing.status_code == 404 and missing.json() == {"error": "PersonNotFound", "detail": "no such person"}
     lifted = api.request("DELETE", url, json={"reference": "DSR-2026-0042"}, headers=service)
     assert lifted.status_code == 200 and lifted.json() == {"id": str(pid), "status": "active", "changed": True}
     assert api.delete(url, headers=service).json()["changed"] is False
@@ -504,8 +504,8 @@ def test_restriction_over_http(town: Hub, api: Any) -> None:
     error(api.post(url, headers=marketer), 403, "Forbidden")  # only the roles that may erase
     error(api.delete(url, headers=marketer), 403, "Forbidden")
     error(api.post(url, headers={"Authorization": "Bearer nope"}), 401, "Unauthenticated")
-    error(api.post(f"/v1/people/{uuid.uuid4()}/restriction", headers=service), 404, "NotFound")
-    error(api.delete(f"/v1/people/{uuid.uuid4()}/restriction", headers=service), 404, "NotFound")
+    error(api.post(f"/v1/people/{uuid.uuid4()}/restriction", headers=service), 404, "PersonNotFound")
+    error(api.delete(f"/v1/people/{uuid.uuid4()}/restriction", headers=service), 404, "PersonNotFound")
     error(api.post("/v1/people/not-an-id/restriction", headers=service), 422, "InvalidInput")
     error(api.post(url, json={"reference": email(1)}, headers=service), 422, "InvalidInput")  # no personal data
     error(api.post(url, json={"reason": "x"}, headers=service), 422, "InvalidInput")

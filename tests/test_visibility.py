@@ -73,7 +73,7 @@ def sees(api, town, role: str, house: str, purpose: str) -> bool:  # type: ignor
     assert got.status_code in (200, 404) and found.status_code == got.status_code
     assert n == (1 if got.status_code == 200 else 0)
     if got.status_code == 404:
-        assert got.json() == {"error": "NotFound", "detail": "no such person"}
+        assert got.json() == {"error": "PersonNotFound", "detail": "no such person"}
     return got.status_code == 200
 
 

@@ -36,7 +36,7 @@ from consent_hub.actors import Actor
 from consent_hub.clock import utcnow
 from consent_hub.clusters import ClusterRegistry
 from consent_hub.config import ConnectorConfig
-from consent_hub.errors import HubError
+from consent_hub.errors import SyncError
 from consent_hub.ingest.records import PageResult
 from consent_hub.ingest.runs import SyncRunService
 from consent_hub.ingest.service import IngestService
@@ -57,13 +57,13 @@ class ErrorClass(enum.Enum):
     FATAL = "fatal"
 
 
-class FatalSyncError(HubError):
+class FatalSyncError(SyncError):
     """The run cannot go on (authentication, configuration, retries exhausted)."""
 
-    status_code = 502
 
+class RetryableError(SyncError):
+    """Worth trying again (429, 5xx, timeouts, an unreadable page); ``wait`` is the server's hint."""
 
-class RetryableError(Exception):
     def __init__(self, reason: str, wait: float | None = None) -> None:
         super().__init__(reason)
         self.reason = reason

@@ -6,9 +6,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from consent_hub.errors import SyncError
 
-class BadRecord(ValueError):
-    """A record a connector cannot map; the message names the field, never its value."""
+
+class BadRecord(SyncError, ValueError):
+    """A record a connector cannot map: it is skipped. The message names the field, never its value.
+    Still a ValueError, so that the ``except ValueError`` around parsing that it replaces keeps
+    catching it."""
 
 
 def utc_time(value: Any, field: str) -> dt.datetime:

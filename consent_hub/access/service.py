@@ -24,7 +24,7 @@ from consent_hub.clock import utcnow
 from consent_hub.clusters import UnitOfWork
 from consent_hub.consent.catalogue import load_catalogue
 from consent_hub.counts.service import ProtectedCounts
-from consent_hub.errors import Forbidden, InvalidInput, NotFound
+from consent_hub.errors import Forbidden, HouseNotFound, InvalidInput, PersonNotFound
 from consent_hub.people.fields import PERSON_FIELDS
 from consent_hub.people.schemas import RelationReason
 from consent_hub.people.service import PeopleService, PersonView
@@ -133,7 +133,7 @@ class AccessService:
         compiled, scope = self.grant(actor, purpose)
         held = self.repo.bases_held(person_id, compiled.bases, scope)
         if not held:
-            raise NotFound("no such person")
+            raise PersonNotFound("no such person")
         return self._read(actor, person_id, purpose, compiled, held, fields)
 
     def lookup_by_email(
@@ -183,7 +183,7 @@ class AccessService:
         """Why the person is or is not visible to the caller for ``purpose``. Answers only about a
         person the caller can see for some purpose; otherwise 404 like everything else."""
         if not self._visible_for_any_purpose(actor, person_id):
-            raise NotFound("no such person")
+            raise PersonNotFound("no such person")
         compiled, scope = self.grant(actor, purpose)
         held = self.repo.bases_held(person_id, compiled.bases, scope) or set()
         reasons: list[dict[str, Any]] = []
@@ -294,10 +294,10 @@ class RelationService:
             )
         house_id = self.repo.house_id(house)
         if house_id is None:
-            raise NotFound(f"unknown house {house!r}")
+            raise HouseNotFound(f"unknown house {house!r}")
         person = self.people.repo.get(person_id)
         if person is None or person.status != "active":
-            raise NotFound("no such person")
+            raise PersonNotFound("no such person")
         seen = seen_at or utcnow()
         self.audit.append(
             actor,

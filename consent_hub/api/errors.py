@@ -1,18 +1,22 @@
-"""Every error leaves the API as ``{"error": "<Name>", "detail": ...}`` and never echoes input."""
+"""Every error leaves the API as ``{"error": "<Name>", "detail": ...}`` (``ErrorBody``) and never
+echoes input; ``errors_for`` declares those answers in the OpenAPI document."""
 
 from __future__ import annotations
 
 import logging
 import traceback
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from consent_hub.errors import HubError
+from consent_hub.errors import ErrorBody, HubError
 
 log = logging.getLogger("consent_hub.api")
+# A bulk create of 1,000 people is ~300 kB.
+MAX_BODY_BYTES = 2 * 1024 * 1024
 
 HTTP_NAMES = {
     400: "BadRequest",
@@ -28,8 +32,37 @@ HTTP_NAMES = {
 }
 
 
+_ANSWERS: dict[int, dict[str, Any]] = {
+    400: {"description": "The request is malformed"},
+    401: {
+        "description": "Missing, malformed, unknown, revoked or expired API key",
+        "headers": {"WWW-Authenticate": {"schema": {"type": "string"}, "description": "Bearer"}},
+    },
+    403: {"description": "The caller's role or grant does not allow this"},
+    404: {"description": "No such resource, or none the caller may see (the same answer for both)"},
+    409: {"description": "The request conflicts with the current state (the error names the case)"},
+    413: {"description": f"The request body is over {MAX_BODY_BYTES} bytes"},
+    422: {"description": "A value did not pass validation: ``detail`` lists each problem"},
+    429: {
+        "description": "The house's privacy budget for fresh figures is spent for the period",
+        "headers": {"Retry-After": {"schema": {"type": "integer"}, "description": "seconds"}},
+    },
+}
+
+
+def errors_for(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` of these error statuses, each an ``ErrorBody``."""
+    return {status: {"model": ErrorBody, **_ANSWERS[status]} for status in statuses}
+
+
 def error_body(name: str, detail: object) -> dict[str, object]:
     return {"error": name, "detail": detail}
+
+
+def too_large() -> JSONResponse:
+    return JSONResponse(
+        error_body("PayloadTooLarge", f"request bodies are limited to {MAX_BODY_BYTES} bytes"), status_code=413
+    )
 
 
 def install(app: FastAPI) -> None:
@@ -54,6 +87,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 413:  # a chunked body that grew past the limit: the same answer as a declared one
+            return too_large()
         name = HTTP_NAMES.get(exc.status_code, "HTTPError")
         return JSONResponse(
             error_body(name, exc.detail), status_code=exc.status_code, headers=getattr(exc, "headers", None)

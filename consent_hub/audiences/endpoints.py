@@ -9,12 +9,13 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Response
 
 from consent_hub.api.context import Context
+from consent_hub.api.errors import errors_for
 from consent_hub.audiences.schemas import CountOut, CountQuery, ExportOut, ExportRequest, SegmentDefinition, SegmentOut
 from consent_hub.audiences.service import AudienceService
 from consent_hub.counts.service import MIN_COHORT
 from consent_hub.storage.models import AudienceExport, Segment
 
-router = APIRouter(prefix="/segments", tags=["audiences"])
+router = APIRouter(prefix="/segments", tags=["audiences"], responses=errors_for(403))
 
 
 def _segment_out(s: Segment) -> SegmentOut:
@@ -49,14 +50,14 @@ def _count_out(result: dict[str, object]) -> CountOut:
     )
 
 
-@router.post("/count", response_model=CountOut)
+@router.post("/count", response_model=CountOut, responses=errors_for(429))
 def count(ctx: Context, body: CountQuery) -> CountOut:
     """A protected count of an unsaved definition (see CountOut.noise); never an exact figure.
     A fresh figure costs from the house's privacy budget (429 once it is spent for the month)."""
     return _count_out(AudienceService(ctx.uow).count(ctx.actor, body.definition, body.breakdown))
 
 
-@router.post("", response_model=SegmentOut, status_code=201)
+@router.post("", response_model=SegmentOut, status_code=201, responses=errors_for(409))
 def save(ctx: Context, body: SegmentDefinition) -> SegmentOut:
     return _segment_out(AudienceService(ctx.uow).save(ctx.actor, body))
 
@@ -66,7 +67,7 @@ def list_segments(ctx: Context) -> list[SegmentOut]:
     return [_segment_out(s) for s in AudienceService(ctx.uow).segments(ctx.actor)]
 
 
-@router.get("/{segment_id}/count", response_model=CountOut)
+@router.get("/{segment_id}/count", response_model=CountOut, responses=errors_for(404, 429))
 def count_saved(
     ctx: Context,
     segment_id: uuid.UUID,
@@ -81,7 +82,8 @@ def count_saved(
     "/{segment_id}/exports",
     response_model=ExportOut,
     responses={
-        200: {"content": {"text/csv": {}, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}}}
+        200: {"content": {"text/csv": {}, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}}},
+        **errors_for(404),
     },
 )
 def export(ctx: Context, segment_id: uuid.UUID, body: ExportRequest) -> Response | ExportOut:

@@ -30,7 +30,7 @@ from consent_hub.clock import utcnow
 from consent_hub.clusters import UnitOfWork
 from consent_hub.counts.service import ProtectedCounts
 from consent_hub.crypto.blind_index import LANGUAGE_INDEX, POSTAL_AREA_INDEX
-from consent_hub.errors import Conflict, FilterNotAllowed, Forbidden, InvalidInput, NotFound
+from consent_hub.errors import FilterNotAllowed, Forbidden, InvalidInput, SegmentNameTaken, SegmentNotFound
 from consent_hub.outbox.service import OutboxService
 from consent_hub.people.service import PeopleService
 from consent_hub.storage.models import AudienceExport, Person, Segment
@@ -195,7 +195,7 @@ class AudienceService:
         compiled, _ = self.access.grant(actor, definition.purpose)
         self._readable(actor, compiled, definition)  # only a caller who may count it may save it
         if self.repo.segment_named(house, definition.name) is not None:
-            raise Conflict(f"house {house!r} already has a segment named {definition.name!r}")
+            raise SegmentNameTaken(f"house {house!r} already has a segment named {definition.name!r}")
         now = utcnow()
         segment = Segment(
             id=uuid.uuid4(),
@@ -219,7 +219,7 @@ class AudienceService:
     def segment(self, actor: Actor, segment_id: uuid.UUID) -> tuple[Segment, SegmentDefinition]:
         segment = self.repo.segment(segment_id)
         if segment is None or segment.house != self._house_caller(actor):
-            raise NotFound("no such segment")
+            raise SegmentNotFound("no such segment")
         return segment, SegmentDefinition.model_validate_json(segment.definition)
 
     # -- exports ---------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from consent_hub.clients.schemas import ClientCreate, ClientCreated, ClientOut
 from consent_hub.clock import utcnow
 from consent_hub.clusters import UnitOfWork
 from consent_hub.config import SLUG
-from consent_hub.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
+from consent_hub.errors import ClientNotFound, Forbidden, HouseNotFound, InvalidInput, Unauthenticated
 from consent_hub.houses.repository import HouseRepository
 from consent_hub.storage.models import ApiClient
 from consent_hub.validation import parse
@@ -104,7 +104,7 @@ class ClientService:
         if spec.house is not None and not problems:
             house = self.houses.by_slug(spec.house)
             if house is None:
-                raise NotFound(f"unknown house {spec.house!r}")
+                raise HouseNotFound(f"unknown house {spec.house!r}")
             house_id = house.id
         if problems:
             raise InvalidInput(problems)
@@ -147,7 +147,7 @@ class ClientService:
             raise Forbidden(f"role {actor.role!r} may not revoke API keys")
         client = self.repo.by_id(client_id)
         if client is None:
-            raise NotFound("no such API client")
+            raise ClientNotFound("no such API client")
         now = utcnow()
         if client.revoked_at is None:
             client.revoked_at = now

@@ -11,7 +11,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from consent_hub.errors import ConfigurationError, NotFound
+from consent_hub.errors import ConfigurationError, PurposeNotFound
 
 POLICIES_DIR = Path(__file__).resolve().parents[2] / "policies"
 LANGUAGES = ("nl", "en", "fr")
@@ -102,7 +102,7 @@ class Catalogue(BaseModel):
         for purpose in self.purposes:
             if purpose.key == key:
                 return purpose
-        raise NotFound(f"unknown purpose {key!r}")
+        raise PurposeNotFound(f"unknown purpose {key!r}")
 
     def purpose_keys(self) -> list[str]:
         return [p.key for p in self.purposes]

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Header, Response, status
 from fastapi.responses import JSONResponse
 
 from consent_hub.api.context import Context
+from consent_hub.api.errors import errors_for
 from consent_hub.consent.catalogue import load_catalogue
 from consent_hub.consent.schemas import (
     ConsentEventOut,
@@ -22,7 +23,8 @@ from consent_hub.consent.service import ConsentService
 from consent_hub.storage.models import ConsentEvent
 
 purposes_router = APIRouter(prefix="/purposes", tags=["consent"])
-consents_router = APIRouter(prefix="/people/{person_id}/consents", tags=["consent"])
+# every consent route names a person: 404 for one the caller may not see as for a random id
+consents_router = APIRouter(prefix="/people/{person_id}/consents", tags=["consent"], responses=errors_for(403, 404))
 
 
 def _event_out(e: ConsentEvent) -> ConsentEventOut:
@@ -63,7 +65,7 @@ def list_purposes(ctx: Context) -> list[PurposeOut]:
     ]
 
 
-@purposes_router.get("/{purpose}/notices/{language}", response_model=NoticeOut)
+@purposes_router.get("/{purpose}/notices/{language}", response_model=NoticeOut, responses=errors_for(404))
 def current_notice(ctx: Context, purpose: str, language: Language) -> NoticeOut:
     n = ConsentService(ctx.uow).current_notice(purpose, language)
     return NoticeOut(
@@ -77,7 +79,9 @@ def current_notice(ctx: Context, purpose: str, language: Language) -> NoticeOut:
     )
 
 
-@consents_router.post("", status_code=status.HTTP_201_CREATED, response_model=ConsentEventOut)
+@consents_router.post(
+    "", status_code=status.HTTP_201_CREATED, response_model=ConsentEventOut, responses=errors_for(409)
+)
 def record_consent(
     ctx: Context,
     person_id: uuid.UUID,

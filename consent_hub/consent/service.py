@@ -26,7 +26,14 @@ from consent_hub.consent.catalogue import Catalogue, Purpose, iso_duration_days,
 from consent_hub.consent.repository import ConsentRepository
 from consent_hub.consent.schemas import ConsentRecord
 from consent_hub.crypto.randomness import new_uuid
-from consent_hub.errors import Conflict, Forbidden, InvalidInput, NotFound
+from consent_hub.errors import (
+    Forbidden,
+    HouseNotFound,
+    IdempotencyKeyReused,
+    InvalidInput,
+    NoticeNotFound,
+    PersonNotFound,
+)
 from consent_hub.houses.repository import HouseRepository
 from consent_hub.outbox.service import OutboxService
 from consent_hub.people.repository import RECORDED_STATUSES
@@ -124,7 +131,9 @@ class ConsentService:
         self.catalogue.get(purpose)
         notice = self.repo.current_notice(purpose, language)
         if notice is None:
-            raise NotFound(f"no notice published for {purpose!r} in {language!r}; run `consent-hub purposes sync`")
+            raise NoticeNotFound(
+                f"no notice published for {purpose!r} in {language!r}; run `consent-hub purposes sync`"
+            )
         return notice
 
     # -- recording -----------------------------------------------------------------------------
@@ -147,7 +156,7 @@ class ConsentService:
             earlier = self.repo.by_idempotency_key(actor.id, idempotency_key)
             if earlier is not None:
                 if earlier.request_hash != request_hash:
-                    raise Conflict("this idempotency key was used for a different request")
+                    raise IdempotencyKeyReused("this idempotency key was used for a different request")
                 return earlier, False
         people = PeopleService(self.uow)
         person = people.repo.get(person_id)
@@ -155,7 +164,7 @@ class ConsentService:
         # re-subscribe them when the restriction is lifted); the projection gives them no access
         # key and the outbox sends nothing until the lift
         if person is None or person.status not in CONSENTING:
-            raise NotFound("no such person")
+            raise PersonNotFound("no such person")
         event, record, evidence = self._prepare(actor, person_id, spec, idempotency_key, request_hash, utcnow())
         self.audit.append(actor, record)
         if evidence:
@@ -175,7 +184,7 @@ class ConsentService:
         """``record`` for imports: (person, consent, idempotency key) triples under the same rules,
         with batched queries and one audit append. Items whose key was used before for the same
         request are left out (a re-read page creates nothing); a key reused for a different
-        request raises Conflict; erased people are left out. ``new_people`` were created in this
+        request raises IdempotencyKeyReused; erased people are left out. ``new_people`` were created in this
         unit of work: active, with no consent recorded yet, so nothing is looked up for them."""
         if actor.role not in roles.PEOPLE_WRITERS:
             raise Forbidden(f"role {actor.role!r} may not record consent")
@@ -192,7 +201,7 @@ class ConsentService:
             request_hash = _request_hash(person_id, spec)
             if key in used:
                 if used[key] != request_hash:
-                    raise Conflict("this idempotency key was used for a different request")
+                    raise IdempotencyKeyReused("this idempotency key was used for a different request")
                 continue
             if person_id not in new_people and statuses.get(person_id) not in CONSENTING:
                 continue
@@ -298,7 +307,7 @@ class ConsentService:
             raise _problem("target", f"purpose {purpose.key!r} needs a {kind} as target")
         if kind == "house" and target not in self._known_houses:
             if self.houses.by_slug(target) is None:
-                raise NotFound(f"unknown house {target!r}")
+                raise HouseNotFound(f"unknown house {target!r}")
             self._known_houses.add(target)
         if kind == "recipient" and target not in purpose.recipients:
             raise _problem("target", f"purpose {purpose.key!r} has recipients {list(purpose.recipients)}")
@@ -310,7 +319,7 @@ class ConsentService:
             raise Forbidden(f"role {actor.role!r} may not read consent")
         person = PeopleService(self.uow).repo.get(person_id)
         if person is None:
-            raise NotFound("no such person")
+            raise PersonNotFound("no such person")
 
     def current(self, actor: Actor, person_id: uuid.UUID, *, now: dt.datetime | None = None) -> list[StateView]:
         self._readable(actor, person_id)

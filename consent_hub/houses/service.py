@@ -7,7 +7,7 @@ from consent_hub import roles
 from consent_hub.actors import Actor
 from consent_hub.audit.service import AuditLog, AuditRecord
 from consent_hub.clusters import UnitOfWork
-from consent_hub.errors import Conflict, Forbidden, NotFound
+from consent_hub.errors import Forbidden, HouseExists, HouseNotFound
 from consent_hub.houses.repository import HouseRepository
 from consent_hub.houses.schemas import HouseCreate
 from consent_hub.storage.models import House
@@ -24,7 +24,7 @@ class HouseService:
             raise Forbidden(f"role {actor.role!r} may not register houses")
         spec = parse(HouseCreate, data)
         if self.repo.by_slug(spec.slug) is not None:
-            raise Conflict(f"house {spec.slug!r} already exists")
+            raise HouseExists(f"house {spec.slug!r} already exists")
         house = House(**spec.model_dump())
         self.repo.add(house)
         self.repo.session.flush()
@@ -37,5 +37,5 @@ class HouseService:
     def get(self, slug: str) -> House:
         house = self.repo.by_slug(slug)
         if house is None:
-            raise NotFound(f"unknown house {slug!r}")
+            raise HouseNotFound(f"unknown house {slug!r}")
         return house

@@ -9,11 +9,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from consent_hub.api.context import Context
+from consent_hub.api.errors import errors_for
 from consent_hub.ingest.repository import IngestRepository
 from consent_hub.ingest.runs import SyncRunService
 from consent_hub.ingest.schemas import StreamStateOut, SyncRunDetailOut, SyncRunOut, SyncSkipOut
 
-router = APIRouter(prefix="/sync", tags=["sync"])
+router = APIRouter(prefix="/sync", tags=["sync"], responses=errors_for(403))
 
 
 @router.get("/runs", response_model=list[SyncRunOut])
@@ -27,7 +28,7 @@ def list_runs(
     return [SyncRunOut.of(r) for r in runs]
 
 
-@router.get("/runs/{run_id}", response_model=SyncRunDetailOut)
+@router.get("/runs/{run_id}", response_model=SyncRunDetailOut, responses=errors_for(404))
 def get_run(ctx: Context, run_id: uuid.UUID) -> SyncRunDetailOut:
     run, skips = SyncRunService(ctx.uow).get(ctx.actor, run_id)
     return SyncRunDetailOut(**SyncRunOut.of(run).model_dump(), skips=[SyncSkipOut.of(s) for s in skips])

@@ -21,7 +21,7 @@ from consent_hub.actors import Actor
 from consent_hub.audit.service import AuditLog, AuditRecord
 from consent_hub.clock import utcnow
 from consent_hub.clusters import UnitOfWork
-from consent_hub.errors import Conflict, Forbidden, NotFound
+from consent_hub.errors import Forbidden, RunAlreadyActive, SyncRunNotFound
 from consent_hub.ingest.records import PageResult
 from consent_hub.ingest.repository import IngestRepository
 from consent_hub.storage.models import SyncRun, SyncSkip
@@ -61,7 +61,9 @@ class SyncRunService:
         for other in self.repo.running(connector):
             dead = _owner_is_dead(json.loads(other.detail).get("owner"))
             if not dead and now - other.heartbeat_at < STALE_AFTER:
-                raise Conflict(f"a run of connector {connector!r} is in progress (started {other.started_at:%H:%M:%S})")
+                raise RunAlreadyActive(
+                    f"a run of connector {connector!r} is in progress (started {other.started_at:%H:%M:%S})"
+                )
             other.status, other.finished_at = "interrupted", other.heartbeat_at
             other.error = "the process stopped before the run finished"
         run = SyncRun(
@@ -86,7 +88,7 @@ class SyncRunService:
     def _live(self, run_id: uuid.UUID) -> SyncRun:
         run = self.repo.run(run_id)
         if run is None:
-            raise NotFound("no such sync run")
+            raise SyncRunNotFound("no such sync run")
         return run
 
     def page_done(self, run_id: uuid.UUID, stream: str, result: PageResult, *, retries: int = 0) -> None:

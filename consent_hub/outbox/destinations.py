@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from consent_hub.config import DestinationConfig
+from consent_hub.errors import SyncError
 from consent_hub.plugins import destination_builder
 
 
@@ -22,7 +23,7 @@ class Outgoing:
     handle: dict[str, Any] = field(default_factory=dict)  # what an erasure needs once the key is gone
 
 
-class DeliveryFailed(Exception):
+class DeliveryFailed(SyncError):
     """``retryable``: try again later (429, 5xx, timeouts); otherwise the delivery is dead."""
 
     def __init__(self, reason: str, *, retryable: bool, retry_after: float | None = None) -> None:

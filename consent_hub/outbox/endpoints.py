@@ -8,13 +8,14 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 
 from consent_hub.api.context import Context
+from consent_hub.api.errors import errors_for
 from consent_hub.outbox.schemas import DeliveryOut
 from consent_hub.outbox.service import OutboxService
 
-router = APIRouter(tags=["outbox"])
+router = APIRouter(tags=["outbox"], responses=errors_for(403))
 
 
-@router.get("/people/{person_id}/deliveries", response_model=list[DeliveryOut])
+@router.get("/people/{person_id}/deliveries", response_model=list[DeliveryOut], responses=errors_for(404))
 def deliveries_of_person(ctx: Context, person_id: uuid.UUID) -> list[DeliveryOut]:
     return [DeliveryOut.of(d) for d in OutboxService(ctx.uow).deliveries_of(ctx.actor, person_id)]
 

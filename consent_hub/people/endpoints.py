@@ -4,14 +4,14 @@ access log; every read names its purpose."""
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Body, Query, status
+from fastapi import APIRouter, Query, status
 from fastapi.responses import JSONResponse
 
 from consent_hub.access.service import AccessService, RelationService, VisiblePerson
 from consent_hub.api.context import Context
-from consent_hub.api.errors import error_body
+from consent_hub.api.errors import error_body, errors_for
 from consent_hub.people.schemas import (
     PURPOSE_PATTERN,
     BulkCreate,
@@ -24,6 +24,7 @@ from consent_hub.people.schemas import (
     PersonCreate,
     PersonCreated,
     PersonOut,
+    PersonUpdate,
     PersonUpdated,
     RelationIn,
     Restriction,
@@ -31,7 +32,7 @@ from consent_hub.people.schemas import (
 )
 from consent_hub.people.service import PeopleService, PersonView
 
-router = APIRouter(prefix="/people", tags=["people"])
+router = APIRouter(prefix="/people", tags=["people"], responses=errors_for(403))
 
 
 def _out(view: PersonView) -> PersonOut:
@@ -55,7 +56,7 @@ def _fields(fields: str | None) -> list[str] | None:
     return None if fields is None else [f.strip() for f in fields.split(",") if f.strip()]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=PersonCreated)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=PersonCreated, responses=errors_for(409))
 def create_person(ctx: Context, body: PersonCreate) -> PersonCreated:
     return PersonCreated(id=PeopleService(ctx.uow).create(ctx.actor, body.model_dump(exclude_unset=True)))
 
@@ -70,17 +71,17 @@ def bulk_create(ctx: Context, body: BulkCreate) -> BulkCreated:
     )
 
 
-@router.post("/lookup", response_model=PersonOut, responses={404: {"description": "no such person"}})
+@router.post("/lookup", response_model=PersonOut, responses=errors_for(404))
 def lookup_by_email(ctx: Context, body: LookupRequest) -> PersonOut | JSONResponse:
     """The person with this e-mail address, if visible to the caller's house for the purpose."""
     found = AccessService(ctx.uow).lookup_by_email(ctx.actor, body.email, purpose=body.purpose, fields=body.fields)
     if found is None:
         # returned, not raised: the unit of work commits and the audited miss is kept
-        return JSONResponse(error_body("NotFound", "no such person"), status_code=404)
+        return JSONResponse(error_body("PersonNotFound", "no such person"), status_code=404)
     return _visible_out(found)
 
 
-@router.get("/count", response_model=PeopleCount)
+@router.get("/count", response_model=PeopleCount, responses=errors_for(429))
 def count_visible(
     ctx: Context, purpose: Annotated[str, Query(pattern=PURPOSE_PATTERN, description="why they are counted")]
 ) -> PeopleCount:
@@ -89,7 +90,7 @@ def count_visible(
     return PeopleCount(purpose=purpose, count=count, protection=protection)
 
 
-@router.get("/{person_id}", response_model=PersonOut)
+@router.get("/{person_id}", response_model=PersonOut, responses=errors_for(404))
 def get_person(
     ctx: Context,
     person_id: uuid.UUID,
@@ -100,7 +101,7 @@ def get_person(
     return _visible_out(found)
 
 
-@router.get("/{person_id}/explain", response_model=ExplainOut)
+@router.get("/{person_id}/explain", response_model=ExplainOut, responses=errors_for(404))
 def explain_visibility(
     ctx: Context,
     person_id: uuid.UUID,
@@ -112,7 +113,7 @@ def explain_visibility(
     return ExplainOut(visible=e.visible, purpose=e.purpose, field_groups=e.field_groups, reasons=e.reasons)
 
 
-@router.post("/{person_id}/relations", status_code=status.HTTP_204_NO_CONTENT)
+@router.post("/{person_id}/relations", status_code=status.HTTP_204_NO_CONTENT, responses=errors_for(404))
 def record_relation(ctx: Context, person_id: uuid.UUID, body: RelationIn) -> None:
     """Record by hand that a person is a customer of, or a program subscriber at, a house
     (cluster-service keys only, with an audited reason). A house's relations come from the
@@ -130,19 +131,19 @@ def record_relation(ctx: Context, person_id: uuid.UUID, body: RelationIn) -> Non
     )
 
 
-@router.patch("/{person_id}", response_model=PersonUpdated)
-def update_person(ctx: Context, person_id: uuid.UUID, body: Annotated[dict[str, Any], Body()]) -> PersonUpdated:
-    version = PeopleService(ctx.uow).update(ctx.actor, person_id, body)
+@router.patch("/{person_id}", response_model=PersonUpdated, responses=errors_for(404, 409))
+def update_person(ctx: Context, person_id: uuid.UUID, body: PersonUpdate) -> PersonUpdated:
+    version = PeopleService(ctx.uow).update(ctx.actor, person_id, body.model_dump(exclude_unset=True))
     return PersonUpdated(id=person_id, row_version=version)
 
 
-@router.post("/{person_id}/erase", response_model=Erased)
+@router.post("/{person_id}/erase", response_model=Erased, responses=errors_for(404))
 def erase_person(ctx: Context, person_id: uuid.UUID, body: ErasureRequest | None = None) -> Erased:
     erased_now = PeopleService(ctx.uow).erase(ctx.actor, person_id, reference=body.reference if body else None)
     return Erased(id=person_id, status="erased", erased_now=erased_now)
 
 
-@router.post("/{person_id}/restriction", response_model=Restriction)
+@router.post("/{person_id}/restriction", response_model=Restriction, responses=errors_for(404))
 def restrict_person(ctx: Context, person_id: uuid.UUID, body: RestrictionRequest | None = None) -> Restriction:
     """Restrict processing (GDPR Art. 18): the person is kept but visible to no house and archived
     at every destination. Restricting a restricted person changes nothing (``changed: false``);
@@ -151,7 +152,7 @@ def restrict_person(ctx: Context, person_id: uuid.UUID, body: RestrictionRequest
     return Restriction(id=person_id, status="restricted", changed=changed)
 
 
-@router.delete("/{person_id}/restriction", response_model=Restriction)
+@router.delete("/{person_id}/restriction", response_model=Restriction, responses=errors_for(404))
 def lift_restriction(ctx: Context, person_id: uuid.UUID, body: RestrictionRequest | None = None) -> Restriction:
     """Lift a restriction: visibility follows the person's relations and consents again and
     destinations receive their current state. Lifting when there is no restriction changes

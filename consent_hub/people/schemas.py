@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
+from consent_hub.errors import FieldProblem
 from consent_hub.people.fields import PersonFields
 
 PURPOSE_PATTERN = r"^[a-z][a-z0-9-]{1,79}$"
@@ -15,6 +16,15 @@ RelationReason = Literal["box-office-correction", "registration", "data-migratio
 
 class PersonCreate(PersonFields):
     """Personal fields of a new person."""
+
+
+class PersonUpdate(PersonFields):
+    """The fields to replace; a field given as null is cleared, one left out is kept."""
+
+
+# A bulk row is validated by the service, row by row, so that ``skip_invalid`` can report each bad
+# row instead of refusing the request; the document still shows what a row holds.
+PersonRow = Annotated[dict[str, object], WithJsonSchema(PersonFields.model_json_schema())]
 
 
 class PersonOut(BaseModel):
@@ -78,14 +88,18 @@ class LookupRequest(BaseModel):
 class BulkCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    people: list[dict[str, object]] = Field(min_length=1, max_length=1000)
-    skip_invalid: bool = False
+    people: list[PersonRow] = Field(min_length=1, max_length=1000)
+    skip_invalid: bool = Field(
+        default=False,
+        description="false: one invalid row refuses the request (422 InvalidInput, each problem's field starting "
+        "with the row's index); true: the valid rows are created and `invalid` lists the others' problems",
+    )
 
 
 class BulkCreated(BaseModel):
     created: list[uuid.UUID]
     duplicates: dict[str, uuid.UUID | None]
-    invalid: dict[str, list[dict[str, str]]]
+    invalid: dict[str, list[FieldProblem]] = Field(description="row index -> its problems (as in a 422)")
 
 
 class ErasureRequest(BaseModel):

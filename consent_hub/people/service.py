@@ -23,7 +23,7 @@ from consent_hub.consent.repository import ConsentRepository
 from consent_hub.crypto.blind_index import LANGUAGE_INDEX, POSTAL_AREA_INDEX, language_form, postal_area_form
 from consent_hub.crypto.fields import FieldCipher, new_data_key
 from consent_hub.crypto.randomness import new_uuid
-from consent_hub.errors import Conflict, ErasedPerson, Forbidden, InvalidInput, NotFound
+from consent_hub.errors import EmailTaken, ErasedPerson, Forbidden, InvalidInput, PersonNotFound
 from consent_hub.ingest.repository import IngestRepository
 from consent_hub.keys.repository import KeyStoreRepository
 from consent_hub.outbox.service import OutboxService
@@ -132,7 +132,7 @@ class PeopleService:
         if row["email_bidx"] is not None:
             existing = self.repo.id_by_email_index(row["email_bidx"])
             if existing is not None:
-                raise Conflict({"message": "a person with this e-mail address exists", "person_id": str(existing)})
+                raise EmailTaken({"message": "a person with this e-mail address exists", "person_id": str(existing)})
         self.audit.append(actor, AuditRecord("people.create", [pid], sorted(values.present())))
         self.repo.insert_many([row])
         self.key_repo.insert_many([key_row])
@@ -151,14 +151,13 @@ class PeopleService:
             try:
                 valid.append((i, validate_fields(data, phone_region=region, row=i)))
             except InvalidInput as exc:
-                result.invalid[i] = list(exc.detail) if isinstance(exc.detail, list) else [{"problem": str(exc.detail)}]
+                problems = (
+                    exc.detail if isinstance(exc.detail, list) else [{"field": str(i), "problem": str(exc.detail)}]
+                )
+                result.invalid[i] = list(problems)
         if result.invalid and not skip_invalid:
-            raise InvalidInput(
-                {
-                    "message": "some rows are invalid; nothing was written",
-                    "rows": {str(k): v for k, v in result.invalid.items()},
-                }
-            )
+            # the shape of every 422: one list of problems, each field starting with its row's index
+            raise InvalidInput([problem for problems in result.invalid.values() for problem in problems])
         sealed: list[tuple[int, dict[str, Any], dict[str, Any], list[str]]] = []
         for i, values in valid:
             pid = new_uuid()
@@ -223,7 +222,7 @@ class PeopleService:
             if idx["email_bidx"] is not None:
                 other = self.repo.id_by_email_index(idx["email_bidx"])
                 if other is not None and other != person_id:
-                    raise Conflict({"message": "a person with this e-mail address exists", "person_id": str(other)})
+                    raise EmailTaken({"message": "a person with this e-mail address exists", "person_id": str(other)})
             new["email_bidx"] = idx["email_bidx"]
         if "phone" in changes:
             new["phone_bidx"] = idx["phone_bidx"]
@@ -249,7 +248,7 @@ class PeopleService:
         detail = reference_detail(reference)  # before the person is looked at: a no-op repeat is refused alike
         person = self.repo.get(person_id)
         if person is None:
-            raise NotFound("no such person")
+            raise PersonNotFound("no such person")
         if person.status == "erased":
             return False
         self.audit.append(actor, AuditRecord("people.erase", [person_id], list(PERSON_FIELDS), detail=detail))
@@ -361,7 +360,7 @@ class PeopleService:
         actor for ``purpose`` and which fields that allows."""
         views = self._decrypt(actor, [person_id], purpose=purpose, wanted=list(fields), detail=detail)
         if not views:
-            raise NotFound("no such person")
+            raise PersonNotFound("no such person")
         return views[0]
 
     def read_members(
@@ -415,7 +414,7 @@ class PeopleService:
         rows = self.repo.ciphertexts(ids, [f"{name}_ct" for name in wanted])
         readable = [pid for pid in ids if pid in rows and rows[pid][1] in readable_statuses]
         if not readable:
-            raise NotFound("no such person") if len(ids) == 1 else NotFound("none of these people exist")
+            raise PersonNotFound("no such person") if len(ids) == 1 else PersonNotFound("none of these people exist")
         # recorded before any key is unwrapped: a read that cannot be audited does not happen
         self.audit.append(actor, AuditRecord(action, readable, wanted, purpose=purpose, detail=detail or {}))
         keys = self.key_repo.wrapped(readable)
@@ -462,11 +461,11 @@ class PeopleService:
     def find_by_email(
         self, actor: Actor, email: str, *, purpose: str, fields: Sequence[str] | None = None
     ) -> PersonView:
-        """Like ``lookup_by_email`` but raises NotFound (which rolls back the miss's audit entry
+        """Like ``lookup_by_email`` but raises PersonNotFound (which rolls back the miss's audit entry
         with the rest of the unit of work)."""
         view = self.lookup_by_email(actor, email, purpose=purpose, fields=fields)
         if view is None:
-            raise NotFound("no such person")
+            raise PersonNotFound("no such person")
         return view
 
     def ciphers(self, person_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, FieldCipher]:
@@ -480,7 +479,7 @@ class PeopleService:
     def _not_erased(self, person_id: uuid.UUID) -> Person:
         person = self.repo.get(person_id)
         if person is None:
-            raise NotFound("no such person")
+            raise PersonNotFound("no such person")
         if person.status == "erased":
             raise ErasedPerson("this person was erased")
         return person
