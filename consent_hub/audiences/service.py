@@ -18,10 +18,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from consent_hub import roles
 from consent_hub.access.policy import Compiled, fields_of
 from consent_hub.access.service import AccessService
 from consent_hub.actors import Actor
+from consent_hub.audiences.auth import require_bitmap_maintainer
 from consent_hub.audiences.bitmaps import SegmentBitmaps
 from consent_hub.audiences.repository import AudienceRepository
 from consent_hub.audiences.schemas import PURCHASES, SegmentDefinition
@@ -182,8 +182,7 @@ class AudienceService:
         all of them and the access-key bitmaps too, after a load that bypassed the triggers
         (PostgreSQL; a no-op on SQLite). Returns how many (event, house) bitmaps were rebuilt.
         They hold ordinals and ids only: no personal data is read, nothing is audited."""
-        if actor.role not in roles.CLUSTER_MANAGERS | {roles.CLUSTER_SERVICE}:
-            raise Forbidden("only the cluster's operators refresh segment bitmaps")
+        require_bitmap_maintainer(actor)
         bitmaps = SegmentBitmaps(self.uow.session)
         if not bitmaps.available:
             return 0

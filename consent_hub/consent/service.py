@@ -17,16 +17,16 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from consent_hub import roles
 from consent_hub.actors import Actor
 from consent_hub.audit.service import AuditLog, AuditRecord
 from consent_hub.clock import utcnow
 from consent_hub.clusters import UnitOfWork
+from consent_hub.consent.auth import require_consent_reader, require_consent_writer, require_notice_publisher
 from consent_hub.consent.catalogue import Catalogue, Purpose, iso_duration_days, load_catalogue
 from consent_hub.consent.repository import ConsentRepository
 from consent_hub.consent.schemas import ConsentRecord
 from consent_hub.crypto.randomness import new_uuid
-from consent_hub.errors import Conflict, Forbidden, InvalidInput, NotFound
+from consent_hub.errors import Conflict, InvalidInput, NotFound
 from consent_hub.houses.repository import HouseRepository
 from consent_hub.outbox.service import OutboxService
 from consent_hub.people.repository import RECORDED_STATUSES
@@ -88,8 +88,7 @@ class ConsentService:
     # -- notices -------------------------------------------------------------------------------
     def sync_notices(self, actor: Actor) -> list[Notice]:
         """Publish a new notice version for every (purpose, language) whose text changed."""
-        if actor.role not in roles.CLUSTER_MANAGERS:
-            raise Forbidden(f"role {actor.role!r} may not publish notices")
+        require_notice_publisher(actor)
         published: list[Notice] = []
         for purpose in self.catalogue.purposes:
             for language, text in sorted(purpose.texts.items()):
@@ -138,8 +137,7 @@ class ConsentService:
     ) -> tuple[ConsentEvent, bool]:
         """Append a consent event and move the projection. Returns (event, created); repeating a
         request with the same idempotency key returns the first event and creates nothing."""
-        if actor.role not in roles.PEOPLE_WRITERS:
-            raise Forbidden(f"role {actor.role!r} may not record consent")
+        require_consent_writer(actor)
         spec = parse(ConsentRecord, data)
         request_hash = _request_hash(person_id, spec)
         if idempotency_key is not None:
@@ -177,8 +175,7 @@ class ConsentService:
         request are left out (a re-read page creates nothing); a key reused for a different
         request raises Conflict; erased people are left out. ``new_people`` were created in this
         unit of work: active, with no consent recorded yet, so nothing is looked up for them."""
-        if actor.role not in roles.PEOPLE_WRITERS:
-            raise Forbidden(f"role {actor.role!r} may not record consent")
+        require_consent_writer(actor)
         if not items:
             return []
         for _, _, key in items:
@@ -306,8 +303,7 @@ class ConsentService:
 
     # -- reading -------------------------------------------------------------------------------
     def _readable(self, actor: Actor, person_id: uuid.UUID) -> None:
-        if actor.role not in roles.PEOPLE_READERS:
-            raise Forbidden(f"role {actor.role!r} may not read consent")
+        require_consent_reader(actor)
         person = PeopleService(self.uow).repo.get(person_id)
         if person is None:
             raise NotFound("no such person")

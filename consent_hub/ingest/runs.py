@@ -16,19 +16,18 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from consent_hub import roles
 from consent_hub.actors import Actor
 from consent_hub.audit.service import AuditLog, AuditRecord
 from consent_hub.clock import utcnow
 from consent_hub.clusters import UnitOfWork
-from consent_hub.errors import Conflict, Forbidden, NotFound
+from consent_hub.errors import Conflict, NotFound
+from consent_hub.ingest.auth import require_run_reader
 from consent_hub.ingest.records import PageResult
 from consent_hub.ingest.repository import IngestRepository
 from consent_hub.storage.models import SyncRun, SyncSkip
 
 STALE_AFTER = dt.timedelta(minutes=2)
 MAX_SKIPS_KEPT = 1000  # per run; the counters stay exact beyond it
-RUN_READERS = frozenset({roles.CLUSTER_ADMIN, roles.CLUSTER_DPO, roles.CLUSTER_SERVICE, roles.CLUSTER_OPERATOR})
 
 
 def _owner_is_dead(owner: str | None) -> bool:
@@ -152,8 +151,7 @@ class SyncRunService:
     # -- reading (no personal data in a run) -----------------------------------------------------
     @staticmethod
     def _readable(actor: Actor) -> None:
-        if actor.role not in RUN_READERS:
-            raise Forbidden(f"role {actor.role!r} may not read sync runs")
+        require_run_reader(actor)
 
     def list(
         self, actor: Actor, *, connector: str | None = None, limit: int = 50, before: dt.datetime | None = None

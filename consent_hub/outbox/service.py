@@ -27,13 +27,13 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from consent_hub import roles
 from consent_hub.actors import Actor
 from consent_hub.clock import utcnow
 from consent_hub.clusters import UnitOfWork
 from consent_hub.config import DestinationConfig
 from consent_hub.crypto.randomness import new_uuid
-from consent_hub.errors import ConfigurationError, Forbidden
+from consent_hub.errors import ConfigurationError
+from consent_hub.outbox.auth import require_delivery_reader
 from consent_hub.outbox.destinations import destination_factory
 from consent_hub.outbox.repository import OutboxRepository
 from consent_hub.people.repository import PeopleRepository
@@ -41,7 +41,6 @@ from consent_hub.storage.models import ConsentEvent, OutboxDelivery
 
 log = logging.getLogger("consent_hub.outbox")
 
-READERS = frozenset({roles.CLUSTER_ADMIN, roles.CLUSTER_DPO, roles.CLUSTER_SERVICE, roles.CLUSTER_OPERATOR})
 FINAL = ("delivered", "dead", "superseded")
 PERSON_KINDS = ("upsert", "unsubscribe", "restriction", "restriction-lifted")  # sent only while the person exists
 
@@ -193,15 +192,13 @@ class OutboxService:
 
     # -- reading (ids, statuses and receipts only) ----------------------------------------------
     def deliveries_of(self, actor: Actor, person_id: uuid.UUID) -> Sequence[OutboxDelivery]:
-        if actor.role not in READERS:
-            raise Forbidden(f"role {actor.role!r} may not read deliveries")
+        require_delivery_reader(actor)
         return self.repo.of_person(person_id)
 
     def deliveries(
         self, actor: Actor, *, status: str | None, destination: str | None, limit: int
     ) -> Sequence[OutboxDelivery]:
-        if actor.role not in READERS:
-            raise Forbidden(f"role {actor.role!r} may not read deliveries")
+        require_delivery_reader(actor)
         return self.repo.listing(status, destination, limit)
 
     def counts(self) -> dict[str, dict[str, int]]:
