@@ -29,6 +29,7 @@ from consent_hub.people.fields import PERSON_FIELDS
 from consent_hub.people.schemas import RelationReason
 from consent_hub.people.service import PeopleService, PersonView
 from consent_hub.validation import reference_detail
+from consent_hub.vocabulary import ConsentStatus, EffectiveConsentStatus, PersonStatus
 
 RELATION_KINDS = ("customer", "subscriber")
 RELATION_REASONS: tuple[str, ...] = get_args(RelationReason)
@@ -207,7 +208,9 @@ class AccessService:
                         "basis": basis,
                         "grants": basis in held,
                         "consent_event": str(st.event_id),
-                        "status": "expired" if st.status == "granted" and expired else st.status,
+                        "status": EffectiveConsentStatus.EXPIRED
+                        if st.status == ConsentStatus.GRANTED and expired
+                        else st.status,
                         "target": f"{st.target_kind}:{st.target_ref}",
                         "since": st.given_at.isoformat(),
                         "expires": st.expires_at.isoformat() if st.expires_at else None,
@@ -292,7 +295,7 @@ class RelationService:
         if house_id is None:
             raise NotFound(f"unknown house {house!r}")
         person = self.people.repo.get(person_id)
-        if person is None or person.status != "active":
+        if person is None or person.status != PersonStatus.ACTIVE:
             raise NotFound("no such person")
         seen = seen_at or utcnow()
         self.audit.append(

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from consent_hub.storage import access_keys
 from consent_hub.storage.bulk import among, insert_rows, upsert_rows
 from consent_hub.storage.models import AccessKey, ConsentEvent, ConsentState, Notice
+from consent_hub.vocabulary import ConsentStatus
 
 STATES: Table = ConsentState.__table__  # type: ignore[assignment]
 EVENTS: Table = ConsentEvent.__table__  # type: ignore[assignment]
@@ -130,7 +131,9 @@ class ConsentRepository:
         touched = [states[i] for i in fresh | changed]
         # the state is kept for everyone, the key only for active people: a restricted person's
         # grant must not make them visible (the lift rebuilds their keys from these states)
-        active = access_keys.active_among(self.session, [s["person_id"] for s in touched if s["status"] == "granted"])
+        active = access_keys.active_among(
+            self.session, [s["person_id"] for s in touched if s["status"] == ConsentStatus.GRANTED]
+        )
         granted = [
             {
                 "key": access_keys.consent_key(s["target_kind"], s["target_ref"], s["purpose"]),
@@ -138,12 +141,12 @@ class ConsentRepository:
                 "expires_at": s["expires_at"],
             }
             for s in touched
-            if s["status"] == "granted" and s["person_id"] in active
+            if s["status"] == ConsentStatus.GRANTED and s["person_id"] in active
         ]
         revoked = [
             {"k": access_keys.consent_key(s["target_kind"], s["target_ref"], s["purpose"]), "p": s["person_id"]}
             for s in touched
-            if s["status"] != "granted"
+            if s["status"] != ConsentStatus.GRANTED
         ]
         conn = self.session.connection()
         for obj in list(self.session.identity_map.values()):  # loaded copies of what Core rewrites
@@ -201,7 +204,7 @@ class ConsentRepository:
         for clause in among(self.session, ConsentState.person_id, people, Uuid()):
             rows = self.session.execute(
                 select(ConsentState.person_id, ConsentState.purpose, ConsentState.target_ref).where(
-                    clause, ConsentState.target_kind == "house", ConsentState.status == "granted"
+                    clause, ConsentState.target_kind == "house", ConsentState.status == ConsentStatus.GRANTED
                 )
             )
             out.update((p, purpose, ref) for p, purpose, ref in rows)

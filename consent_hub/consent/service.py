@@ -33,12 +33,13 @@ from consent_hub.people.repository import RECORDED_STATUSES
 from consent_hub.people.service import PeopleService
 from consent_hub.storage.models import ConsentEvent, ConsentState, Notice
 from consent_hub.validation import parse
+from consent_hub.vocabulary import ConsentStatus, EffectiveConsentStatus
 
-OSLO_STATUS = {
-    "granted": "toegelaten",
-    "refused": "geweigerd",
-    "withdrawn": "geweigerd",
-    "expired": "nietGekend",
+OSLO_STATUS: dict[str, str] = {
+    EffectiveConsentStatus.GRANTED: "toegelaten",
+    EffectiveConsentStatus.REFUSED: "geweigerd",
+    EffectiveConsentStatus.WITHDRAWN: "geweigerd",
+    EffectiveConsentStatus.EXPIRED: "nietGekend",
 }
 CLOCK_SKEW = dt.timedelta(minutes=5)
 CONSENTING = RECORDED_STATUSES  # people whose consent events are recorded
@@ -55,8 +56,8 @@ class StateView:
 
 
 def effective_status(status: str, expires_at: dt.datetime | None, now: dt.datetime) -> str:
-    if status == "granted" and expires_at is not None and expires_at <= now:
-        return "expired"
+    if status == ConsentStatus.GRANTED and expires_at is not None and expires_at <= now:
+        return EffectiveConsentStatus.EXPIRED
     return status
 
 
@@ -234,7 +235,7 @@ class ConsentService:
         expires_at = spec.expires_at
         if expires_at is not None and expires_at.tzinfo is None:
             raise _problem("expires_at", "must carry a time zone")
-        if spec.status == "granted":
+        if spec.status == ConsentStatus.GRANTED.value:
             if expires_at is None and purpose.consent_validity:
                 expires_at = given_at + dt.timedelta(days=iso_duration_days(purpose.consent_validity))
             if expires_at is not None and expires_at <= given_at:
@@ -324,7 +325,10 @@ class ConsentService:
     ) -> bool:
         """For services deciding on a send or an export (no personal data is read)."""
         state = self.repo.state(person_id, purpose, kind, ref)
-        return state is not None and effective_status(state.status, state.expires_at, now or utcnow()) == "granted"
+        return (
+            state is not None
+            and effective_status(state.status, state.expires_at, now or utcnow()) == ConsentStatus.GRANTED
+        )
 
     def oslo_jsonld(self, actor: Actor, person_id: uuid.UUID, *, now: dt.datetime | None = None) -> dict[str, Any]:
         """The person's current consents as OSLO Toestemming JSON-LD, with W3C DPV terms."""

@@ -25,6 +25,7 @@ from consent_hub.ingest.auth import require_run_reader
 from consent_hub.ingest.records import PageResult
 from consent_hub.ingest.repository import IngestRepository
 from consent_hub.storage.models import SyncRun, SyncSkip
+from consent_hub.vocabulary import SyncRunStatus
 
 STALE_AFTER = dt.timedelta(minutes=2)
 MAX_SKIPS_KEPT = 1000  # per run; the counters stay exact beyond it
@@ -61,13 +62,13 @@ class SyncRunService:
             dead = _owner_is_dead(json.loads(other.detail).get("owner"))
             if not dead and now - other.heartbeat_at < STALE_AFTER:
                 raise Conflict(f"a run of connector {connector!r} is in progress (started {other.started_at:%H:%M:%S})")
-            other.status, other.finished_at = "interrupted", other.heartbeat_at
+            other.status, other.finished_at = SyncRunStatus.INTERRUPTED, other.heartbeat_at
             other.error = "the process stopped before the run finished"
         run = SyncRun(
             id=uuid.uuid4(),
             connector=connector,
             trigger=trigger,
-            status="running",
+            status=SyncRunStatus.RUNNING,
             started_at=now,
             heartbeat_at=now,
             upper_bound=upper_bound,

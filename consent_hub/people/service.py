@@ -38,6 +38,7 @@ from consent_hub.people.repository import RECORDED_STATUSES, PeopleRepository
 from consent_hub.storage import access_keys
 from consent_hub.storage.models import Person
 from consent_hub.validation import reference_detail
+from consent_hub.vocabulary import PersonStatus
 
 TABLE = "people"
 PURPOSE = re.compile(r"^[a-z][a-z0-9-]{1,79}$")
@@ -92,7 +93,7 @@ class PeopleService:
         row: dict[str, Any] = {f"{name}_ct": sealed.get(name) for name in PERSON_FIELDS}
         row.update(self._indexes(values))
         now = utcnow()
-        row.update(id=pid, status="active", row_version=1, created_at=now, updated_at=now)
+        row.update(id=pid, status=PersonStatus.ACTIVE, row_version=1, created_at=now, updated_at=now)
         key_row = {"person_id": pid, "kek_version": kek_version, "wrapped_key": wrapped, "created_at": now}
         return row, key_row
 
@@ -245,7 +246,7 @@ class PeopleService:
         person = self.repo.get(person_id)
         if person is None:
             raise NotFound("no such person")
-        if person.status == "erased":
+        if person.status == PersonStatus.ERASED:
             return False
         self.audit.append(actor, AuditRecord("people.erase", [person_id], list(PERSON_FIELDS), detail=detail))
         now = utcnow()
@@ -265,7 +266,7 @@ class PeopleService:
         IngestRepository(self.uow.session).forget_engine_records(person_id)
         values: dict[str, Any] = {f"{name}_ct": None for name in PERSON_FIELDS}
         values.update(
-            status="erased",
+            status=PersonStatus.ERASED,
             email_bidx=None,
             phone_bidx=None,
             language_bidx=None,
@@ -287,12 +288,12 @@ class PeopleService:
         require_people_writer(actor)
         detail = reference_detail(reference)
         person = self._not_erased(person_id)
-        if person.status == "restricted":
+        if person.status == PersonStatus.RESTRICTED:
             return False
         self.audit.append(actor, AuditRecord("people.restrict", [person_id], detail=detail))
         OutboxService(self.uow).restricted(person_id)
         access_keys.forget_person(self.uow.session, person_id)
-        self.repo.update_row(person_id, {"status": "restricted", "updated_at": utcnow()})
+        self.repo.update_row(person_id, {"status": PersonStatus.RESTRICTED, "updated_at": utcnow()})
         return True
 
     def lift_restriction(self, actor: Actor, person_id: uuid.UUID, *, reference: str | None = None) -> bool:
@@ -303,10 +304,10 @@ class PeopleService:
         require_people_writer(actor)
         detail = reference_detail(reference)
         person = self._not_erased(person_id)
-        if person.status != "restricted":
+        if person.status != PersonStatus.RESTRICTED:
             return False
         self.audit.append(actor, AuditRecord("people.lift-restriction", [person_id], detail=detail))
-        self.repo.update_row(person_id, {"status": "active", "updated_at": utcnow()})
+        self.repo.update_row(person_id, {"status": PersonStatus.ACTIVE, "updated_at": utcnow()})
         access_keys.rebuild_person(self.uow.session, person_id)
         OutboxService(self.uow).restriction_lifted(person_id)
         return True
@@ -403,7 +404,7 @@ class PeopleService:
         wanted: list[str],
         action: str = "people.read",
         detail: dict[str, Any] | None = None,
-        readable_statuses: tuple[str, ...] = ("active",),
+        readable_statuses: tuple[str, ...] = (PersonStatus.ACTIVE,),
     ) -> list[PersonView]:
         """The one path that decrypts a person's fields: audit first, then unwrap and open."""
         ids = list(dict.fromkeys(person_ids))
@@ -431,7 +432,7 @@ class PeopleService:
         self, actor: Actor, person_id: uuid.UUID, *, purpose: str, fields: Sequence[str] | None = None
     ) -> PersonView:
         person = self.repo.get(person_id)
-        if person is not None and person.status == "erased":
+        if person is not None and person.status == PersonStatus.ERASED:
             require_people_reader(actor)
             raise ErasedPerson("this person was erased")
         views = self.read(actor, [person_id], purpose=purpose, fields=fields)
@@ -476,7 +477,7 @@ class PeopleService:
         person = self.repo.get(person_id)
         if person is None:
             raise NotFound("no such person")
-        if person.status == "erased":
+        if person.status == PersonStatus.ERASED:
             raise ErasedPerson("this person was erased")
         return person
 
