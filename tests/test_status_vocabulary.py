@@ -14,11 +14,14 @@ from enum import StrEnum
 from pathlib import Path
 
 import pytest
+from alembic import command
 from sqlalchemy import create_engine, inspect
 from sqlalchemy.exc import IntegrityError
 
 from consent_hub.consent.schemas import Status as ConsentStatusField
 from consent_hub.outbox import endpoints as outbox_endpoints
+from consent_hub.storage.db import make_engine
+from consent_hub.storage.migrate import _config as migration_config
 from consent_hub.storage.models import Base
 from consent_hub.vocabulary import (
     ConsentStatus,
@@ -175,3 +178,29 @@ def test_no_bare_status_literal_in_the_hub() -> None:
                 if quoted & VOCABULARY:
                     offenders.append(f"{path.relative_to(PACKAGE)}:{node.lineno}: {node.value!r}")
     assert offenders == []
+
+
+def test_the_migration_goes_down_and_up_again(hub: Hub) -> None:
+    def triggers() -> list[str]:
+        if hub.backend == "sqlite":
+            rows = hub.sql("SELECT name FROM sqlite_master WHERE type = 'trigger' ORDER BY name")
+        else:
+            rows = hub.sql("SELECT tgname FROM pg_trigger WHERE NOT tgisinternal ORDER BY tgname")
+        return [r[0] for r in rows]
+
+    before = triggers()
+    hub.registry.dispose()
+    engine = make_engine(hub.database_url())
+    try:
+        for step, revision in ((command.downgrade, "0016"), (command.upgrade, "head")):
+            with engine.begin() as conn:
+                cfg = migration_config("main")
+                cfg.attributes["connection"] = conn
+                step(cfg, revision)
+            if revision == "0016":
+                found = [c for c in inspect(engine).get_check_constraints("people") if c["name"]]
+                assert found == []
+    finally:
+        engine.dispose()
+    assert triggers() == before
+    test_every_check_constraint_lists_the_enum_members(hub)
