@@ -20,6 +20,7 @@ from consent_hub.clusters import ClusterRegistry
 from consent_hub.config import CONFIG_ENV, HubSettings, audit_checkpoint_path, config_path, load_settings, render_config
 from consent_hub.errors import ConfigurationError, HubError
 from consent_hub.plugins import demo_seeder, demo_sync_config
+from consent_hub.vocabulary import DeliveryStatus, SyncRunStatus
 
 app = typer.Typer(
     help="consent-hub: privacy-first customer data and consent hub.",
@@ -674,7 +675,7 @@ def sync(
                 out.print(f"segment bitmaps rebuilt: {rebuilt}", highlight=False)
     finally:
         registry.dispose()
-    if outcome.status != "succeeded":
+    if outcome.status != SyncRunStatus.SUCCEEDED:
         err.print(f"[red]error[/red] {outcome.error}", highlight=False)
         raise typer.Exit(3)
 
@@ -758,9 +759,10 @@ def deliver(
                 break
         with registry.unit_of_work(cluster) as uow:
             counts = OutboxService(uow).counts()
-        table = Table("destination", "pending", "delivered", "superseded", "dead")
+        shown = (DeliveryStatus.PENDING, DeliveryStatus.DELIVERED, DeliveryStatus.SUPERSEDED, DeliveryStatus.DEAD)
+        table = Table("destination", *shown)
         for name, by_status in sorted(counts.items()):
-            table.add_row(name, *(str(by_status.get(k, 0)) for k in ("pending", "delivered", "superseded", "dead")))
+            table.add_row(name, *(str(by_status.get(k, 0)) for k in shown))
         out.print(table)
     finally:
         worker.close()

@@ -1,24 +1,55 @@
-"""Role names. Until the per-house visibility rules (Casbin) arrive, only the cluster-level
-service role may read or write people; cluster admins manage houses and clients and never see
-personal data."""
+"""Role names and the role sets each guard checks against (defined here once; the guards are in
+``consent_hub/<domain>/auth.py``). What a house role may read of people is the Casbin policy's
+business (``access/policy.py``); these sets decide only who may call an operation at all."""
 
 from __future__ import annotations
 
-CLUSTER_ADMIN = "cluster-admin"
-CLUSTER_SERVICE = "cluster-service"
-CLUSTER_DPO = "cluster-dpo"
-CLUSTER_OPERATOR = "cluster-operator"  # the CLI on the hub host; not issuable as an API key
-BOX_OFFICE = "box-office"
-MARKETER = "marketer"
-ANALYST = "analyst"
-HOUSE_DPO = "house-dpo"
-CONNECTOR = "connector"
+from enum import StrEnum
 
-CLUSTER_ROLES = frozenset({CLUSTER_ADMIN, CLUSTER_SERVICE, CLUSTER_DPO})
-HOUSE_ROLES = frozenset({BOX_OFFICE, MARKETER, ANALYST, HOUSE_DPO, CONNECTOR})
-ISSUABLE_ROLES = CLUSTER_ROLES | HOUSE_ROLES
+from consent_hub.errors import Forbidden
 
-PEOPLE_READERS = frozenset({CLUSTER_SERVICE, CLUSTER_OPERATOR})
-PEOPLE_WRITERS = frozenset({CLUSTER_SERVICE, CLUSTER_OPERATOR})
-CLUSTER_MANAGERS = frozenset({CLUSTER_ADMIN, CLUSTER_OPERATOR})
-AUDIT_READERS = frozenset({CLUSTER_DPO, CLUSTER_OPERATOR})
+
+class Role(StrEnum):
+    CLUSTER_ADMIN = "cluster-admin"
+    CLUSTER_SERVICE = "cluster-service"
+    CLUSTER_DPO = "cluster-dpo"
+    CLUSTER_OPERATOR = "cluster-operator"  # the CLI on the hub host; not issuable as an API key
+    BOX_OFFICE = "box-office"
+    MARKETER = "marketer"
+    ANALYST = "analyst"
+    HOUSE_DPO = "house-dpo"
+    CONNECTOR = "connector"
+
+
+# the names most call sites (and the tests) use, as plain strings: an actor's role, a message
+# (``{role!r}``) and an audit entry read exactly as before
+CLUSTER_ADMIN: str = Role.CLUSTER_ADMIN.value
+CLUSTER_SERVICE: str = Role.CLUSTER_SERVICE.value
+CLUSTER_DPO: str = Role.CLUSTER_DPO.value
+CLUSTER_OPERATOR: str = Role.CLUSTER_OPERATOR.value
+BOX_OFFICE: str = Role.BOX_OFFICE.value
+MARKETER: str = Role.MARKETER.value
+ANALYST: str = Role.ANALYST.value
+HOUSE_DPO: str = Role.HOUSE_DPO.value
+CONNECTOR: str = Role.CONNECTOR.value
+
+CLUSTER_ROLES: frozenset[str] = frozenset({CLUSTER_ADMIN, CLUSTER_SERVICE, CLUSTER_DPO})
+HOUSE_ROLES: frozenset[str] = frozenset({BOX_OFFICE, MARKETER, ANALYST, HOUSE_DPO, CONNECTOR})
+ISSUABLE_ROLES: frozenset[str] = CLUSTER_ROLES | HOUSE_ROLES
+
+PEOPLE_READERS: frozenset[str] = frozenset({CLUSTER_SERVICE, CLUSTER_OPERATOR})
+PEOPLE_WRITERS: frozenset[str] = frozenset({CLUSTER_SERVICE, CLUSTER_OPERATOR})
+CLUSTER_MANAGERS: frozenset[str] = frozenset({CLUSTER_ADMIN, CLUSTER_OPERATOR})
+AUDIT_READERS: frozenset[str] = frozenset({CLUSTER_DPO, CLUSTER_OPERATOR})
+# every cluster-level caller: reads the state of syncs and the outbox (ids and counts only)
+CLUSTER_LEVEL: frozenset[str] = frozenset({CLUSTER_ADMIN, CLUSTER_DPO, CLUSTER_SERVICE, CLUSTER_OPERATOR})
+# manage segment bitmaps (rebuild): the cluster managers and the service account that syncs
+BITMAP_MAINTAINERS: frozenset[str] = CLUSTER_MANAGERS | {CLUSTER_SERVICE}
+# refused even if a policy line granted them: they never read personal data
+NEVER_READ_PEOPLE: frozenset[str] = frozenset({CLUSTER_ADMIN, CONNECTOR})
+
+
+def require(role: str, allowed: frozenset[str], refusal: str) -> None:
+    """The one role test every guard makes: Forbidden naming the role and what it may not do."""
+    if role not in allowed:
+        raise Forbidden(f"role {role!r} {refusal}")

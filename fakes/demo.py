@@ -12,6 +12,7 @@ from consent_hub.clients.service import ClientService
 from consent_hub.clusters import ClusterRegistry
 from consent_hub.houses.service import HouseService
 from consent_hub.people.service import PeopleService
+from consent_hub.vocabulary import ConsentStatus
 
 DEMO_HOUSES = [
     ("schouwburg-leie", "Schouwburg aan de Leie", "1001"),
@@ -231,7 +232,7 @@ def _seed_relations_and_consents(registry: ClusterRegistry, cluster: str, actor:
                 purpose, target = "cluster-marketing", None
             else:
                 continue
-            status = rng.choice(["granted"] * 6 + ["refused"])
+            status = rng.choice([ConsentStatus.GRANTED] * 6 + [ConsentStatus.REFUSED])
             consents.record(
                 actor,
                 pid,

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from consent_hub.storage import access_keys
 from consent_hub.storage.models import AccessKey, ConsentState, House, Person, Relation
+from consent_hub.vocabulary import ConsentStatus, PersonStatus
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ def basis_predicate(basis: str, scope: Scope) -> ColumnElement[bool]:
             ConsentState.purpose == scope.purpose,
             ConsentState.target_kind == kind,
             ConsentState.target_ref == ref,
-            ConsentState.status == "granted",
+            ConsentState.status == ConsentStatus.GRANTED,
             or_(ConsentState.expires_at.is_(None), ConsentState.expires_at > scope.now),
         )
     if basis == "any-in-cluster":
@@ -68,7 +69,7 @@ def basis_key(basis: str, scope: Scope) -> str:
 def visible(bases: Sequence[str], scope: Scope) -> ColumnElement[bool]:
     if not bases:
         return false()
-    return and_(Person.status == "active", or_(*(basis_predicate(b, scope) for b in bases)))
+    return and_(Person.status == PersonStatus.ACTIVE, or_(*(basis_predicate(b, scope) for b in bases)))
 
 
 class AccessRepository:
@@ -120,7 +121,7 @@ class AccessRepository:
             return None
         cols = [basis_predicate(b, scope).label(f"b{i}") for i, b in enumerate(bases)]
         row = self.session.execute(
-            select(Person.id, *cols).where(Person.id == person_id, Person.status == "active")
+            select(Person.id, *cols).where(Person.id == person_id, Person.status == PersonStatus.ACTIVE)
         ).first()
         if row is None:
             return None
@@ -138,7 +139,7 @@ class AccessRepository:
         cols = [basis_predicate(b, scope) for b in bases]
         row = self.session.execute(
             select(Person.id, *(c.label(f"b{i}") for i, c in enumerate(cols))).where(
-                Person.email_bidx == email_bidx, Person.status == "active", or_(*cols)
+                Person.email_bidx == email_bidx, Person.status == PersonStatus.ACTIVE, or_(*cols)
             )
         ).first()
         if row is None:

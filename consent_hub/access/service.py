@@ -15,7 +15,7 @@ from typing import Any, get_args
 
 from sqlalchemy import event
 
-from consent_hub import roles
+from consent_hub.access.auth import require_person_reader, require_relation_writer
 from consent_hub.access.policy import AccessPolicy, Compiled, access_policy, fields_of
 from consent_hub.access.repository import AccessRepository, Scope
 from consent_hub.actors import Actor
@@ -29,10 +29,10 @@ from consent_hub.people.fields import PERSON_FIELDS
 from consent_hub.people.schemas import RelationReason
 from consent_hub.people.service import PeopleService, PersonView
 from consent_hub.validation import reference_detail
+from consent_hub.vocabulary import ConsentStatus, EffectiveConsentStatus, PersonStatus
 
 RELATION_KINDS = ("customer", "subscriber")
 RELATION_REASONS: tuple[str, ...] = get_args(RelationReason)
-NEVER_READ_PEOPLE = frozenset({roles.CLUSTER_ADMIN, roles.CONNECTOR})
 
 # (cluster, policy directory) -> the policy version this process last recorded in that cluster's log
 _recorded_policy: dict[tuple[str, str], str] = {}
@@ -64,9 +64,7 @@ class AccessService:
     def grant(self, actor: Actor, purpose: str) -> tuple[Compiled, Scope]:
         if purpose not in load_catalogue().purpose_keys():
             raise InvalidInput([{"field": "purpose", "problem": "unknown purpose", "type": "value_error"}])
-        if actor.role in NEVER_READ_PEOPLE:
-            # not a policy question: these roles are refused even if a policy line granted them
-            raise Forbidden(f"role {actor.role!r} never reads personal data")
+        require_person_reader(actor)
         compiled = self.policy.compile(actor.role, actor.house, purpose)
         self._record_policy_version(actor, compiled.policy_version)
         if not compiled.bases:
@@ -210,7 +208,9 @@ class AccessService:
                         "basis": basis,
                         "grants": basis in held,
                         "consent_event": str(st.event_id),
-                        "status": "expired" if st.status == "granted" and expired else st.status,
+                        "status": EffectiveConsentStatus.EXPIRED
+                        if st.status == ConsentStatus.GRANTED and expired
+                        else st.status,
                         "target": f"{st.target_kind}:{st.target_ref}",
                         "since": st.given_at.isoformat(),
                         "expires": st.expires_at.isoformat() if st.expires_at else None,
@@ -271,8 +271,7 @@ class RelationService:
         seen_at: dt.datetime | None = None,
     ) -> None:
         # decided by the role alone, before any person is looked at: the answer says nothing about anyone
-        if actor.role not in roles.PEOPLE_WRITERS:
-            raise Forbidden(f"role {actor.role!r} may not record relations")
+        require_relation_writer(actor)
         if reason not in RELATION_REASONS:
             raise InvalidInput(
                 [{"field": "reason", "problem": f"must be one of {list(RELATION_REASONS)}", "type": "value_error"}]
@@ -296,7 +295,7 @@ class RelationService:
         if house_id is None:
             raise HouseNotFound(f"unknown house {house!r}")
         person = self.people.repo.get(person_id)
-        if person is None or person.status != "active":
+        if person is None or person.status != PersonStatus.ACTIVE:
             raise PersonNotFound("no such person")
         seen = seen_at or utcnow()
         self.audit.append(

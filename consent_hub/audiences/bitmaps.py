@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import String, Uuid, bindparam, delete, exists, func, literal, select, text, tuple_, union_all
@@ -91,86 +92,18 @@ class SegmentBitmaps:
         ``Event`` and ``House``, the pair's house) also those of them per value of it among their
         visits. None while one of those pairs waits for a refresh: the caller then counts with
         the SQL statement. One statement, so the total and the cells come from one snapshot."""
-        n = self.capacity()
-
-        def fit(bits: Any) -> Any:  # one length for every bitmap, as the bitwise operators want
-            return func.bits_fit(bits, n)
-
-        def pair_filter(house_column: Any) -> list[Any]:
-            return [*where, *([house_column.in_(houses)] if houses is not None else [])]
-
-        stale = exists(
-            select(literal(1))
-            .select_from(VisitBitsDirty)
-            .join(Event, Event.id == VisitBitsDirty.event_id)
-            .where(*pair_filter(VisitBitsDirty.house_id))
-        )
-        members = (
-            select(func.bits_at_least(fit(VisitBits.bits), k))
-            .join(Event, Event.id == VisitBits.event_id)
-            .where(*pair_filter(VisitBits.house_id))
-            .scalar_subquery()
-        )
-
-        def held(key_column: Any) -> Any:
-            return any_of(key_column, keys, String())
-
-        visible = select(func.bit_or(fit(AccessKeyBits.bits))).where(held(AccessKeyBits.key)).scalar_subquery()
-        reached = select(fit(members).op("&")(fit(visible)).label("b")).cte("reached")
-        # people with a bit set through a key that has expired, and no unexpired key of the caller
-        expired = (
-            select(AccessKey.person_id, PersonOrdinal.ordinal)
-            .join(PersonOrdinal, PersonOrdinal.person_id == AccessKey.person_id)
-            .where(held(AccessKey.key), AccessKey.expires_at <= now)
-            .group_by(AccessKey.person_id, PersonOrdinal.ordinal)
-            .subquery()
-        )
-        other = AccessKey.__table__.alias("other_key")
-        still_valid = exists(
-            select(literal(1))
-            .select_from(other)
-            .where(
-                other.c.person_id == expired.c.person_id,
-                held(other.c.key),
-                (other.c.expires_at.is_(None)) | (other.c.expires_at > now),
-            )
-        )
-        lapsed = (
-            select(expired.c.ordinal)
-            .select_from(expired)
-            .join(reached, literal(True))
-            .where(
-                reached.c.b.is_not(None),
-                expired.c.ordinal < func.length(reached.c.b),
-                func.get_bit(reached.c.b, expired.c.ordinal) == 1,
-                ~still_valid,
-            )
-            .cte("lapsed")
-        )
+        pairs = _Pairs(where, houses, self.capacity())
+        reached = _reached(pairs, k, keys)
+        lapsed = _lapsed(reached, keys, now)
         lapsed_count = select(func.count()).select_from(lapsed).scalar_subquery()
         total = select(
             literal(None, String).label("cell"),
             (func.coalesce(func.bit_count(reached.c.b), 0) - lapsed_count).label("n"),
-            stale.label("stale"),
+            pairs.stale().label("stale"),
         ).select_from(reached)
         statement: Any = total
         if dimension is not None:
-            per_value = (
-                select(dimension.label("cell"), func.bit_or(fit(VisitBits.bits)).label("bits"))
-                .join(Event, Event.id == VisitBits.event_id)
-                .join(House, House.id == VisitBits.house_id)
-                .where(*pair_filter(VisitBits.house_id), dimension.is_not(None))
-                .group_by(dimension)
-                .subquery()
-            )
-            in_cell = per_value.c.bits.op("&")(reached.c.b)
-            lapsed_in_cell = (
-                select(func.count()).select_from(lapsed).where(func.get_bit(in_cell, lapsed.c.ordinal) == 1)
-            ).scalar_subquery()
-            cells = select(
-                per_value.c.cell, (func.coalesce(func.bit_count(in_cell), 0) - lapsed_in_cell), literal(False)
-            ).select_from(per_value.join(reached, literal(True)))
-            statement = union_all(total, cells)
+            statement = union_all(total, _cells(pairs, dimension, reached, lapsed))
         rows = self.session.execute(statement).all()
         if any(row[2] for row in rows):
             return None
@@ -275,3 +208,99 @@ class SegmentBitmaps:
             )
         )
         return self.refresh()
+
+
+# -- the parts of SegmentBitmaps.count ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Pairs:
+    """The (event, house) pairs counted: events passing ``where``, houses among ``houses``."""
+
+    where: Sequence[Any]
+    houses: Sequence[uuid.UUID] | None
+    capacity: int
+
+    def fit(self, bits: Any) -> Any:  # one length for every bitmap, as the bitwise operators want
+        return func.bits_fit(bits, self.capacity)
+
+    def filter(self, house_column: Any) -> list[Any]:
+        return [*self.where, *([house_column.in_(self.houses)] if self.houses is not None else [])]
+
+    def stale(self) -> Any:
+        """True while one of the pairs waits for a refresh."""
+        return exists(
+            select(literal(1))
+            .select_from(VisitBitsDirty)
+            .join(Event, Event.id == VisitBitsDirty.event_id)
+            .where(*self.filter(VisitBitsDirty.house_id))
+        )
+
+
+def _held(key_column: Any, keys: Sequence[str]) -> Any:
+    return any_of(key_column, keys, String())
+
+
+def _reached(pairs: _Pairs, k: int, keys: Sequence[str]) -> Any:
+    """One bitmap: people with at least ``k`` visits to the pairs who hold one of ``keys``."""
+    members = (
+        select(func.bits_at_least(pairs.fit(VisitBits.bits), k))
+        .join(Event, Event.id == VisitBits.event_id)
+        .where(*pairs.filter(VisitBits.house_id))
+        .scalar_subquery()
+    )
+    visible = select(func.bit_or(pairs.fit(AccessKeyBits.bits))).where(_held(AccessKeyBits.key, keys)).scalar_subquery()
+    return select(pairs.fit(members).op("&")(pairs.fit(visible)).label("b")).cte("reached")
+
+
+def _lapsed(reached: Any, keys: Sequence[str], now: dt.datetime) -> Any:
+    """The ordinals of people with a bit set through a key that has expired, and no unexpired
+    key of the caller (the bitmaps keep expired keys; the expiry is applied here)."""
+    expired = (
+        select(AccessKey.person_id, PersonOrdinal.ordinal)
+        .join(PersonOrdinal, PersonOrdinal.person_id == AccessKey.person_id)
+        .where(_held(AccessKey.key, keys), AccessKey.expires_at <= now)
+        .group_by(AccessKey.person_id, PersonOrdinal.ordinal)
+        .subquery()
+    )
+    other = AccessKey.__table__.alias("other_key")
+    still_valid = exists(
+        select(literal(1))
+        .select_from(other)
+        .where(
+            other.c.person_id == expired.c.person_id,
+            _held(other.c.key, keys),
+            (other.c.expires_at.is_(None)) | (other.c.expires_at > now),
+        )
+    )
+    return (
+        select(expired.c.ordinal)
+        .select_from(expired)
+        .join(reached, literal(True))
+        .where(
+            reached.c.b.is_not(None),
+            expired.c.ordinal < func.length(reached.c.b),
+            func.get_bit(reached.c.b, expired.c.ordinal) == 1,
+            ~still_valid,
+        )
+        .cte("lapsed")
+    )
+
+
+def _cells(pairs: _Pairs, dimension: Any, reached: Any, lapsed: Any) -> Any:
+    """(value of ``dimension``, people reached with a visit to a pair of that value, False)."""
+    per_value = (
+        select(dimension.label("cell"), func.bit_or(pairs.fit(VisitBits.bits)).label("bits"))
+        .join(Event, Event.id == VisitBits.event_id)
+        .join(House, House.id == VisitBits.house_id)
+        .where(*pairs.filter(VisitBits.house_id), dimension.is_not(None))
+        .group_by(dimension)
+        .subquery()
+    )
+    in_cell = per_value.c.bits.op("&")(reached.c.b)
+    lapsed_in_cell = (
+        select(func.count()).select_from(lapsed).where(func.get_bit(in_cell, lapsed.c.ordinal) == 1)
+    ).scalar_subquery()
+    return select(
+        per_value.c.cell, (func.coalesce(func.bit_count(in_cell), 0) - lapsed_in_cell), literal(False)
+    ).select_from(per_value.join(reached, literal(True)))

@@ -27,6 +27,7 @@ from consent_hub.storage.models import (
     Sale,
     Segment,
 )
+from consent_hub.vocabulary import ConsentStatus
 
 SEGMENT_WORK_MEM = "64MB"  # per sort / hash node and worker of one segment statement
 # PostgreSQL settings of a segment statement's transaction (see AudienceRepository._analytical)
@@ -301,7 +302,7 @@ class AudienceRepository:
             ConsentState.purpose == purpose,
             ConsentState.target_kind == "house",
             ConsentState.target_ref == house,
-            ConsentState.status == "granted",
+            ConsentState.status == ConsentStatus.GRANTED,
         )
         rows = (
             select(literal(export.id, Uuid()), members.c.person_id, ConsentState.event_id)

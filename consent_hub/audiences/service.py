@@ -18,10 +18,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from consent_hub import roles
 from consent_hub.access.policy import Compiled, fields_of
 from consent_hub.access.service import AccessService
 from consent_hub.actors import Actor
+from consent_hub.audiences.auth import require_bitmap_maintainer
 from consent_hub.audiences.bitmaps import SegmentBitmaps
 from consent_hub.audiences.repository import AudienceRepository
 from consent_hub.audiences.schemas import PURCHASES, SegmentDefinition
@@ -32,7 +32,7 @@ from consent_hub.counts.service import ProtectedCounts
 from consent_hub.crypto.blind_index import LANGUAGE_INDEX, POSTAL_AREA_INDEX
 from consent_hub.errors import FilterNotAllowed, Forbidden, InvalidInput, SegmentNameTaken, SegmentNotFound
 from consent_hub.outbox.service import OutboxService
-from consent_hub.people.service import PeopleService
+from consent_hub.people.service import PeopleService, PersonView
 from consent_hub.storage.models import AudienceExport, Person, Segment
 from consent_hub.validation import parse
 
@@ -182,8 +182,7 @@ class AudienceService:
         all of them and the access-key bitmaps too, after a load that bypassed the triggers
         (PostgreSQL; a no-op on SQLite). Returns how many (event, house) bitmaps were rebuilt.
         They hold ordinals and ids only: no personal data is read, nothing is audited."""
-        if actor.role not in roles.CLUSTER_MANAGERS | {roles.CLUSTER_SERVICE}:
-            raise Forbidden("only the cluster's operators refresh segment bitmaps")
+        require_bitmap_maintainer(actor)
         bitmaps = SegmentBitmaps(self.uow.session)
         if not bitmaps.available:
             return 0
@@ -237,20 +236,10 @@ class AudienceService:
         definition = parse(SegmentDefinition, data)
         house = self._house_caller(actor)
         if fmt == "destination":
-            configured = self.uow.rt.settings.cluster(self.uow.cluster).destinations
-            target = configured.get(destination or "")
-            if target is None:
-                raise InvalidInput([{"field": "destination", "problem": "unknown destination", "type": "value_error"}])
-            if target.house != house or target.purpose != definition.purpose:
-                raise Forbidden("this destination serves another house or purpose")
+            self._check_destination(house, definition.purpose, destination)
         compiled, scope = self.access.grant(actor, definition.purpose)
         definition = self._readable(actor, compiled, definition)
-        groups = self.access.common_groups(compiled, definition.purpose)
-        if "contact" not in groups:
-            # an export is a contact list with its exact size: a role that may not contact the
-            # people (an analyst) gets protected counts only
-            raise Forbidden(f"purpose {definition.purpose!r} gives this role no contact fields to export")
-        fields = [f for f in fields_of(groups) if f]
+        fields = self._contact_fields(compiled, definition.purpose)
         export = AudienceExport(
             id=uuid.uuid4(),
             segment_id=segment_id,
@@ -292,18 +281,38 @@ class AudienceService:
         views = PeopleService(self.uow).read_members(
             actor, members, purpose=definition.purpose, fields=fields, action="audience.export", detail=detail
         )
-        rows = [[as_text_cell(v.fields.get(f)) for f in fields] for v in views]
-        if fmt == "csv":
-            buffer = io.StringIO()
-            writer = csv.writer(buffer)
-            writer.writerow(fields)
-            writer.writerows(rows)
-            return ExportResult(export, buffer.getvalue().encode("utf-8"), "text/csv; charset=utf-8")
-        return ExportResult(
-            export,
-            _xlsx(fields, [[v.fields.get(f) for f in fields] for v in views]),
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        )
+        return _file(export, fmt, fields, views)
+
+    def _check_destination(self, house: str, purpose: str, destination: str | None) -> None:
+        configured = self.uow.rt.settings.cluster(self.uow.cluster).destinations
+        target = configured.get(destination or "")
+        if target is None:
+            raise InvalidInput([{"field": "destination", "problem": "unknown destination", "type": "value_error"}])
+        if target.house != house or target.purpose != purpose:
+            raise Forbidden("this destination serves another house or purpose")
+
+    def _contact_fields(self, compiled: Compiled, purpose: str) -> list[str]:
+        groups = self.access.common_groups(compiled, purpose)
+        if "contact" not in groups:
+            # an export is a contact list with its exact size: a role that may not contact the
+            # people (an analyst) gets protected counts only
+            raise Forbidden(f"purpose {purpose!r} gives this role no contact fields to export")
+        return [f for f in fields_of(groups) if f]
+
+
+def _file(export: AudienceExport, fmt: str, fields: list[str], views: Sequence[PersonView]) -> ExportResult:
+    """The decrypted members as a CSV or an XLSX file (text cells only)."""
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(fields)
+        writer.writerows([as_text_cell(v.fields.get(f)) for f in fields] for v in views)
+        return ExportResult(export, buffer.getvalue().encode("utf-8"), "text/csv; charset=utf-8")
+    return ExportResult(
+        export,
+        _xlsx(fields, [[v.fields.get(f) for f in fields] for v in views]),
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    )
 
 
 def _xlsx(header: list[str], rows: list[list[str | None]]) -> bytes:

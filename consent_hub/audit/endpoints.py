@@ -5,20 +5,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from consent_hub import roles
 from consent_hub.api.context import Context
 from consent_hub.api.errors import errors_for
+from consent_hub.audit.auth import require_audit_reader
 from consent_hub.audit.repository import AuditRepository
 from consent_hub.audit.schemas import AuditEntryOut, VerifyOut
 from consent_hub.audit.service import AuditLog, AuditRecord, verify_chain
-from consent_hub.errors import Forbidden
 
 router = APIRouter(prefix="/audit", tags=["audit"], responses=errors_for(403))
 
 
 def _dpo(ctx: Context) -> None:
-    if ctx.actor.role not in roles.AUDIT_READERS:
-        raise Forbidden(f"role {ctx.actor.role!r} may not read the audit log")
+    require_audit_reader(ctx.actor)
 
 
 @router.get("/entries", response_model=list[AuditEntryOut])

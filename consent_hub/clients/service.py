@@ -19,12 +19,13 @@ from typing import Any
 from consent_hub import roles
 from consent_hub.actors import Actor
 from consent_hub.audit.service import AuditLog, AuditRecord
+from consent_hub.clients.auth import require_key_manager
 from consent_hub.clients.repository import ClientRepository
 from consent_hub.clients.schemas import ClientCreate, ClientCreated, ClientOut
 from consent_hub.clock import utcnow
 from consent_hub.clusters import UnitOfWork
 from consent_hub.config import SLUG
-from consent_hub.errors import ClientNotFound, Forbidden, HouseNotFound, InvalidInput, Unauthenticated
+from consent_hub.errors import ClientNotFound, HouseNotFound, InvalidInput, Unauthenticated
 from consent_hub.houses.repository import HouseRepository
 from consent_hub.storage.models import ApiClient
 from consent_hub.validation import parse
@@ -74,8 +75,7 @@ class ClientService:
         self.audit = AuditLog(uow.session, uow.cluster)
 
     def add(self, actor: Actor, data: ClientCreate | dict[str, Any]) -> ClientCreated:
-        if actor.role not in roles.CLUSTER_MANAGERS:
-            raise Forbidden(f"role {actor.role!r} may not issue API keys")
+        require_key_manager(actor, "issue API keys")
         spec = parse(ClientCreate, data)
         problems: list[dict[str, str]] = []
         if spec.role not in roles.ISSUABLE_ROLES:
@@ -137,14 +137,12 @@ class ClientService:
         return ClientCreated(**_out(client, spec.house, now), api_key=f"{PREFIX}_{self.cluster}_{key_id}_{secret}")
 
     def list(self, actor: Actor) -> Sequence[ClientOut]:
-        if actor.role not in roles.CLUSTER_MANAGERS:
-            raise Forbidden(f"role {actor.role!r} may not list API keys")
+        require_key_manager(actor, "list API keys")
         now = utcnow()
         return [ClientOut(**_out(c, h, now)) for c, h in self.repo.all_with_house()]
 
     def revoke(self, actor: Actor, client_id: uuid.UUID) -> ClientOut:
-        if actor.role not in roles.CLUSTER_MANAGERS:
-            raise Forbidden(f"role {actor.role!r} may not revoke API keys")
+        require_key_manager(actor, "revoke API keys")
         client = self.repo.by_id(client_id)
         if client is None:
             raise ClientNotFound("no such API client")

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from consent_hub.storage import access_keys
 from consent_hub.storage.bulk import among, insert_rows, upsert_rows
 from consent_hub.storage.models import AccessKey, ConsentEvent, ConsentState, Notice
+from consent_hub.vocabulary import ConsentStatus
 
 STATES: Table = ConsentState.__table__  # type: ignore[assignment]
 EVENTS: Table = ConsentEvent.__table__  # type: ignore[assignment]
@@ -20,6 +21,7 @@ STATE_COLUMNS = [
     STATES.c[name]
     for name in ("person_id", "purpose", "target_kind", "target_ref", "status", "event_id", "given_at", "expires_at")
 ]
+StateKey = tuple[uuid.UUID, str, str, str]  # (person, purpose, target kind, target ref)
 
 
 class ConsentRepository:
@@ -77,60 +79,55 @@ class ConsentRepository:
     def put_states(self, events: Sequence[ConsentEvent]) -> None:
         """``put_state`` for many events in a few statements (imports): the current states and
         access keys of the people concerned are read once, then written with Core statements."""
-        states: dict[tuple[uuid.UUID, str, str, str], dict[str, Any]] = {}
-        fresh: set[tuple[uuid.UUID, str, str, str]] = set()
-        changed: set[tuple[uuid.UUID, str, str, str]] = set()
-        people = [e.person_id for e in events]
+        states = self._states_of([e.person_id for e in events])
+        fresh, changed = _apply(states, events)
+        insert_rows(self.session, STATES, [states[i] for i in fresh])
+        if changed:
+            self._update_states(states, changed)
+        self._move_access_keys([states[i] for i in fresh | changed])
+
+    def _states_of(self, people: Sequence[uuid.UUID]) -> dict[StateKey, dict[str, Any]]:
+        states: dict[StateKey, dict[str, Any]] = {}
         for clause in among(self.session, ConsentState.person_id, people, Uuid()):
             for row in self.session.execute(select(*STATE_COLUMNS).where(clause)).mappings():
                 states[(row["person_id"], row["purpose"], row["target_kind"], row["target_ref"])] = dict(row)
-        for event in sorted(events, key=lambda e: e.given_at):
-            ident = (event.person_id, event.purpose, event.target_kind, event.target_ref)
-            state = states.get(ident)
-            if state is not None and event.given_at < state["given_at"]:
-                continue  # a later decision is already recorded
-            states[ident] = {
-                "person_id": event.person_id,
-                "purpose": event.purpose,
-                "target_kind": event.target_kind,
-                "target_ref": event.target_ref,
-                "status": event.status,
-                "event_id": event.id,
-                "given_at": event.given_at,
-                "expires_at": event.expires_at,
-            }
-            (changed if state is not None and ident not in fresh else fresh).add(ident)
-        insert_rows(self.session, STATES, [states[i] for i in fresh])
-        if changed:
-            self.session.connection().execute(
-                update(STATES)
-                .where(
-                    STATES.c.person_id == bindparam("k_person"),
-                    STATES.c.purpose == bindparam("k_purpose"),
-                    STATES.c.target_kind == bindparam("k_kind"),
-                    STATES.c.target_ref == bindparam("k_ref"),
-                )
-                .values(
-                    status=bindparam("status"),
-                    event_id=bindparam("event_id"),
-                    given_at=bindparam("given_at"),
-                    expires_at=bindparam("expires_at"),
-                ),
-                [
-                    {
-                        "k_person": i[0],
-                        "k_purpose": i[1],
-                        "k_kind": i[2],
-                        "k_ref": i[3],
-                        **{k: states[i][k] for k in ("status", "event_id", "given_at", "expires_at")},
-                    }
-                    for i in changed
-                ],
+        return states
+
+    def _update_states(self, states: dict[StateKey, dict[str, Any]], changed: set[StateKey]) -> None:
+        self.session.connection().execute(
+            update(STATES)
+            .where(
+                STATES.c.person_id == bindparam("k_person"),
+                STATES.c.purpose == bindparam("k_purpose"),
+                STATES.c.target_kind == bindparam("k_kind"),
+                STATES.c.target_ref == bindparam("k_ref"),
             )
-        touched = [states[i] for i in fresh | changed]
+            .values(
+                status=bindparam("status"),
+                event_id=bindparam("event_id"),
+                given_at=bindparam("given_at"),
+                expires_at=bindparam("expires_at"),
+            ),
+            [
+                {
+                    "k_person": i[0],
+                    "k_purpose": i[1],
+                    "k_kind": i[2],
+                    "k_ref": i[3],
+                    **{k: states[i][k] for k in ("status", "event_id", "given_at", "expires_at")},
+                }
+                for i in changed
+            ],
+        )
+
+    def _move_access_keys(self, touched: Sequence[dict[str, Any]]) -> None:
+        """The consent keys of the states just written: granted ones of active people upserted
+        (with their expiry), the others deleted."""
         # the state is kept for everyone, the key only for active people: a restricted person's
         # grant must not make them visible (the lift rebuilds their keys from these states)
-        active = access_keys.active_among(self.session, [s["person_id"] for s in touched if s["status"] == "granted"])
+        active = access_keys.active_among(
+            self.session, [s["person_id"] for s in touched if s["status"] == ConsentStatus.GRANTED]
+        )
         granted = [
             {
                 "key": access_keys.consent_key(s["target_kind"], s["target_ref"], s["purpose"]),
@@ -138,12 +135,12 @@ class ConsentRepository:
                 "expires_at": s["expires_at"],
             }
             for s in touched
-            if s["status"] == "granted" and s["person_id"] in active
+            if s["status"] == ConsentStatus.GRANTED and s["person_id"] in active
         ]
         revoked = [
             {"k": access_keys.consent_key(s["target_kind"], s["target_ref"], s["purpose"]), "p": s["person_id"]}
             for s in touched
-            if s["status"] != "granted"
+            if s["status"] != ConsentStatus.GRANTED
         ]
         conn = self.session.connection()
         for obj in list(self.session.identity_map.values()):  # loaded copies of what Core rewrites
@@ -201,7 +198,7 @@ class ConsentRepository:
         for clause in among(self.session, ConsentState.person_id, people, Uuid()):
             rows = self.session.execute(
                 select(ConsentState.person_id, ConsentState.purpose, ConsentState.target_ref).where(
-                    clause, ConsentState.target_kind == "house", ConsentState.status == "granted"
+                    clause, ConsentState.target_kind == "house", ConsentState.status == ConsentStatus.GRANTED
                 )
             )
             out.update((p, purpose, ref) for p, purpose, ref in rows)
@@ -218,3 +215,29 @@ class ConsentRepository:
         """Move the projection to ``event`` unless it already reflects a later-given event, and
         keep the person's access key in step with the resulting state."""
         self.put_states([event])
+
+
+def _apply(
+    states: dict[StateKey, dict[str, Any]], events: Sequence[ConsentEvent]
+) -> tuple[set[StateKey], set[StateKey]]:
+    """Move ``states`` by ``events`` in the order they were given (a later decision already
+    recorded wins). Returns the states to insert and those to update."""
+    fresh: set[StateKey] = set()
+    changed: set[StateKey] = set()
+    for event in sorted(events, key=lambda e: e.given_at):
+        ident = (event.person_id, event.purpose, event.target_kind, event.target_ref)
+        state = states.get(ident)
+        if state is not None and event.given_at < state["given_at"]:
+            continue  # a later decision is already recorded
+        states[ident] = {
+            "person_id": event.person_id,
+            "purpose": event.purpose,
+            "target_kind": event.target_kind,
+            "target_ref": event.target_ref,
+            "status": event.status,
+            "event_id": event.id,
+            "given_at": event.given_at,
+            "expires_at": event.expires_at,
+        }
+        (changed if state is not None and ident not in fresh else fresh).add(ident)
+    return fresh, changed

@@ -17,17 +17,16 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from consent_hub import roles
 from consent_hub.actors import Actor
 from consent_hub.audit.service import AuditLog, AuditRecord
 from consent_hub.clock import utcnow
 from consent_hub.clusters import UnitOfWork
+from consent_hub.consent.auth import require_consent_reader, require_consent_writer, require_notice_publisher
 from consent_hub.consent.catalogue import Catalogue, Purpose, iso_duration_days, load_catalogue
 from consent_hub.consent.repository import ConsentRepository
 from consent_hub.consent.schemas import ConsentRecord
 from consent_hub.crypto.randomness import new_uuid
 from consent_hub.errors import (
-    Forbidden,
     HouseNotFound,
     IdempotencyKeyReused,
     InvalidInput,
@@ -40,12 +39,13 @@ from consent_hub.people.repository import RECORDED_STATUSES
 from consent_hub.people.service import PeopleService
 from consent_hub.storage.models import ConsentEvent, ConsentState, Notice
 from consent_hub.validation import parse
+from consent_hub.vocabulary import ConsentStatus, EffectiveConsentStatus
 
-OSLO_STATUS = {
-    "granted": "toegelaten",
-    "refused": "geweigerd",
-    "withdrawn": "geweigerd",
-    "expired": "nietGekend",
+OSLO_STATUS: dict[str, str] = {
+    EffectiveConsentStatus.GRANTED: "toegelaten",
+    EffectiveConsentStatus.REFUSED: "geweigerd",
+    EffectiveConsentStatus.WITHDRAWN: "geweigerd",
+    EffectiveConsentStatus.EXPIRED: "nietGekend",
 }
 CLOCK_SKEW = dt.timedelta(minutes=5)
 CONSENTING = RECORDED_STATUSES  # people whose consent events are recorded
@@ -62,8 +62,8 @@ class StateView:
 
 
 def effective_status(status: str, expires_at: dt.datetime | None, now: dt.datetime) -> str:
-    if status == "granted" and expires_at is not None and expires_at <= now:
-        return "expired"
+    if status == ConsentStatus.GRANTED and expires_at is not None and expires_at <= now:
+        return EffectiveConsentStatus.EXPIRED
     return status
 
 
@@ -95,8 +95,7 @@ class ConsentService:
     # -- notices -------------------------------------------------------------------------------
     def sync_notices(self, actor: Actor) -> list[Notice]:
         """Publish a new notice version for every (purpose, language) whose text changed."""
-        if actor.role not in roles.CLUSTER_MANAGERS:
-            raise Forbidden(f"role {actor.role!r} may not publish notices")
+        require_notice_publisher(actor)
         published: list[Notice] = []
         for purpose in self.catalogue.purposes:
             for language, text in sorted(purpose.texts.items()):
@@ -147,8 +146,7 @@ class ConsentService:
     ) -> tuple[ConsentEvent, bool]:
         """Append a consent event and move the projection. Returns (event, created); repeating a
         request with the same idempotency key returns the first event and creates nothing."""
-        if actor.role not in roles.PEOPLE_WRITERS:
-            raise Forbidden(f"role {actor.role!r} may not record consent")
+        require_consent_writer(actor)
         spec = parse(ConsentRecord, data)
         request_hash = _request_hash(person_id, spec)
         if idempotency_key is not None:
@@ -186,8 +184,7 @@ class ConsentService:
         request are left out (a re-read page creates nothing); a key reused for a different
         request raises IdempotencyKeyReused; erased people are left out. ``new_people`` were created in this
         unit of work: active, with no consent recorded yet, so nothing is looked up for them."""
-        if actor.role not in roles.PEOPLE_WRITERS:
-            raise Forbidden(f"role {actor.role!r} may not record consent")
+        require_consent_writer(actor)
         if not items:
             return []
         for _, _, key in items:
@@ -246,7 +243,7 @@ class ConsentService:
         expires_at = spec.expires_at
         if expires_at is not None and expires_at.tzinfo is None:
             raise _problem("expires_at", "must carry a time zone")
-        if spec.status == "granted":
+        if spec.status == ConsentStatus.GRANTED.value:
             if expires_at is None and purpose.consent_validity:
                 expires_at = given_at + dt.timedelta(days=iso_duration_days(purpose.consent_validity))
             if expires_at is not None and expires_at <= given_at:
@@ -315,8 +312,7 @@ class ConsentService:
 
     # -- reading -------------------------------------------------------------------------------
     def _readable(self, actor: Actor, person_id: uuid.UUID) -> None:
-        if actor.role not in roles.PEOPLE_READERS:
-            raise Forbidden(f"role {actor.role!r} may not read consent")
+        require_consent_reader(actor)
         person = PeopleService(self.uow).repo.get(person_id)
         if person is None:
             raise PersonNotFound("no such person")
@@ -337,7 +333,10 @@ class ConsentService:
     ) -> bool:
         """For services deciding on a send or an export (no personal data is read)."""
         state = self.repo.state(person_id, purpose, kind, ref)
-        return state is not None and effective_status(state.status, state.expires_at, now or utcnow()) == "granted"
+        return (
+            state is not None
+            and effective_status(state.status, state.expires_at, now or utcnow()) == ConsentStatus.GRANTED
+        )
 
     def oslo_jsonld(self, actor: Actor, person_id: uuid.UUID, *, now: dt.datetime | None = None) -> dict[str, Any]:
         """The person's current consents as OSLO Toestemming JSON-LD, with W3C DPV terms."""

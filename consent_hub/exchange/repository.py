@@ -10,6 +10,7 @@ from sqlalchemy import Table, Uuid, bindparam, func, or_, select, update
 
 from consent_hub.storage.bulk import among
 from consent_hub.storage.models import ConsentState, Event, House, Person, Sale
+from consent_hub.vocabulary import ConsentStatus, PersonStatus
 
 EVENTS: Table = Event.__table__  # type: ignore[assignment]
 
@@ -24,11 +25,11 @@ class ExchangeRepository:
             select(ConsentState.person_id)
             .join(Person, Person.id == ConsentState.person_id)
             .where(
-                Person.status == "active",
+                Person.status == PersonStatus.ACTIVE,
                 ConsentState.purpose == purpose,
                 ConsentState.target_kind == "recipient",
                 ConsentState.target_ref == recipient,
-                ConsentState.status == "granted",
+                ConsentState.status == ConsentStatus.GRANTED,
                 or_(ConsentState.expires_at.is_(None), ConsentState.expires_at > now),
             )
         )

@@ -15,14 +15,14 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from consent_hub import roles
 from consent_hub.actors import Actor
 from consent_hub.audit.service import AuditLog, AuditRecord
 from consent_hub.clock import utcnow
 from consent_hub.clusters import UnitOfWork
 from consent_hub.consent.catalogue import load_catalogue
 from consent_hub.crypto.blind_index import EXCHANGE_PSEUDONYM
-from consent_hub.errors import Forbidden, InvalidInput
+from consent_hub.errors import InvalidInput
+from consent_hub.exchange.auth import require_event_classifier, require_participation_exporter
 from consent_hub.exchange.repository import ExchangeRepository
 from consent_hub.people.service import PeopleService
 
@@ -75,8 +75,7 @@ class ParticipationService:
     ) -> ParticipationExport:
         """Everyone whose consent for ``purpose`` names ``recipient``, with their attendances
         (ticket lines with a positive count) since ``since``."""
-        if actor.role not in roles.PEOPLE_READERS:
-            raise Forbidden(f"role {actor.role!r} may not export participation data")
+        require_participation_exporter(actor)
         spec = load_catalogue().get(purpose)
         if spec.target_kind != "recipient" or recipient not in spec.recipients:
             raise InvalidInput(
@@ -137,8 +136,7 @@ class EventClassificationService:
     ) -> int:
         """Store each event's type and its themes (none when not given: a type from the engine's
         categories carries no theme, and a re-classification replaces the old themes)."""
-        if actor.role not in roles.PEOPLE_WRITERS:
-            raise Forbidden(f"role {actor.role!r} may not classify events")
+        require_event_classifier(actor)
         n = self.repo.set_uit_types(types, themes or {})
         if n:
             self.audit.append(actor, AuditRecord("events.classify", detail={"events": n}))

@@ -3,11 +3,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from consent_hub import roles
 from consent_hub.actors import Actor
 from consent_hub.audit.service import AuditLog, AuditRecord
 from consent_hub.clusters import UnitOfWork
-from consent_hub.errors import Forbidden, HouseExists, HouseNotFound
+from consent_hub.errors import HouseExists, HouseNotFound
+from consent_hub.houses.auth import require_house_manager
 from consent_hub.houses.repository import HouseRepository
 from consent_hub.houses.schemas import HouseCreate
 from consent_hub.storage.models import House
@@ -20,8 +20,7 @@ class HouseService:
         self.audit = AuditLog(uow.session, uow.cluster)
 
     def add(self, actor: Actor, data: HouseCreate | dict[str, Any]) -> House:
-        if actor.role not in roles.CLUSTER_MANAGERS:
-            raise Forbidden(f"role {actor.role!r} may not register houses")
+        require_house_manager(actor)
         spec = parse(HouseCreate, data)
         if self.repo.by_slug(spec.slug) is not None:
             raise HouseExists(f"house {spec.slug!r} already exists")

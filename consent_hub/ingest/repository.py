@@ -24,6 +24,7 @@ from consent_hub.storage.models import (
     SyncSkip,
     VisitBitsDirty,
 )
+from consent_hub.vocabulary import SyncRunStatus
 
 ANALYZED = (
     "engine_customers",
@@ -270,7 +271,9 @@ class IngestRepository:
 
     def running(self, connector: str) -> Sequence[SyncRun]:
         return self.session.scalars(
-            select(SyncRun).where(SyncRun.connector == connector, SyncRun.status == "running").with_for_update()
+            select(SyncRun)
+            .where(SyncRun.connector == connector, SyncRun.status == SyncRunStatus.RUNNING)
+            .with_for_update()
         ).all()
 
     def add_run(self, run: SyncRun) -> None:

@@ -16,19 +16,19 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from consent_hub import roles
 from consent_hub.actors import Actor
 from consent_hub.audit.service import AuditLog, AuditRecord
 from consent_hub.clock import utcnow
 from consent_hub.clusters import UnitOfWork
-from consent_hub.errors import Forbidden, RunAlreadyActive, SyncRunNotFound
+from consent_hub.errors import RunAlreadyActive, SyncRunNotFound
+from consent_hub.ingest.auth import require_run_reader
 from consent_hub.ingest.records import PageResult
 from consent_hub.ingest.repository import IngestRepository
 from consent_hub.storage.models import SyncRun, SyncSkip
+from consent_hub.vocabulary import SyncRunStatus
 
 STALE_AFTER = dt.timedelta(minutes=2)
 MAX_SKIPS_KEPT = 1000  # per run; the counters stay exact beyond it
-RUN_READERS = frozenset({roles.CLUSTER_ADMIN, roles.CLUSTER_DPO, roles.CLUSTER_SERVICE, roles.CLUSTER_OPERATOR})
 
 
 def _owner_is_dead(owner: str | None) -> bool:
@@ -64,13 +64,13 @@ class SyncRunService:
                 raise RunAlreadyActive(
                     f"a run of connector {connector!r} is in progress (started {other.started_at:%H:%M:%S})"
                 )
-            other.status, other.finished_at = "interrupted", other.heartbeat_at
+            other.status, other.finished_at = SyncRunStatus.INTERRUPTED, other.heartbeat_at
             other.error = "the process stopped before the run finished"
         run = SyncRun(
             id=uuid.uuid4(),
             connector=connector,
             trigger=trigger,
-            status="running",
+            status=SyncRunStatus.RUNNING,
             started_at=now,
             heartbeat_at=now,
             upper_bound=upper_bound,
@@ -154,8 +154,7 @@ class SyncRunService:
     # -- reading (no personal data in a run) -----------------------------------------------------
     @staticmethod
     def _readable(actor: Actor) -> None:
-        if actor.role not in RUN_READERS:
-            raise Forbidden(f"role {actor.role!r} may not read sync runs")
+        require_run_reader(actor)
 
     def list(
         self, actor: Actor, *, connector: str | None = None, limit: int = 50, before: dt.datetime | None = None

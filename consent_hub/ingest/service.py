@@ -40,6 +40,7 @@ from consent_hub.ingest.repository import IngestRepository
 from consent_hub.people.fields import PERSON_FIELDS, PersonFields, email_index_form, validate_fields
 from consent_hub.people.repository import RECORDED_STATUSES
 from consent_hub.people.service import PeopleService
+from consent_hub.vocabulary import ConsentStatus, EngineCustomerStatus
 
 NOTICE_LANGUAGES = ("nl", "en", "fr")
 
@@ -131,8 +132,8 @@ class IngestService:
             if mapping is not None:
                 mapping.last_seen = max(mapping.last_seen, rec.seen_at)
                 if rec.deleted:
-                    if mapping.status != "deleted":
-                        mapping.status = "deleted"
+                    if mapping.status != EngineCustomerStatus.DELETED:
+                        mapping.status = EngineCustomerStatus.DELETED
                         result.written += 1
                     continue
                 pid = mapping.person_id
@@ -158,12 +159,14 @@ class IngestService:
                 "last_seen": rec.seen_at,
             }
             if cand.email_bidx is not None and cand.email_bidx in suppressed:
-                new_mappings.append({**row, "person_id": None, "status": "suppressed", "fields_mac": None})
+                new_mappings.append(
+                    {**row, "person_id": None, "status": EngineCustomerStatus.SUPPRESSED, "fields_mac": None}
+                )
                 result.suppressed += 1
                 continue
             existing = by_email.get(cand.email_bidx) if cand.email_bidx is not None else None
             if existing is not None:
-                new_mappings.append({**row, "person_id": existing, "status": "linked"})
+                new_mappings.append({**row, "person_id": existing, "status": EngineCustomerStatus.LINKED})
                 linked.append((cand, existing))
                 result.written += 1
                 continue
@@ -187,7 +190,7 @@ class IngestService:
                         "external_id": cand.record.external_id,
                         "house_id": self.house_id(cand.record.house) if cand.record.house else None,
                         "person_id": pid,
-                        "status": "linked",
+                        "status": EngineCustomerStatus.LINKED,
                         "fields_mac": cand.mac,
                         "first_seen": cand.record.seen_at,
                         "last_seen": cand.record.seen_at,
@@ -283,9 +286,11 @@ class IngestService:
         items: list[tuple[uuid.UUID, ConsentRecord, str]] = []
         for pid, opt, language, key, ref in todo:
             if opt.opted_in:
-                status = "granted"
+                status = ConsentStatus.GRANTED
             else:
-                status = "withdrawn" if (pid, opt.purpose, opt.house) in granted_now else "refused"
+                status = (
+                    ConsentStatus.WITHDRAWN if (pid, opt.purpose, opt.house) in granted_now else ConsentStatus.REFUSED
+                )
             spec = ConsentRecord(
                 purpose=opt.purpose,
                 target=opt.house,

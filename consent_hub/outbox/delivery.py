@@ -27,6 +27,7 @@ from consent_hub.outbox.service import PERSON_KINDS, OutboxService
 from consent_hub.people.repository import RECORDED_STATUSES
 from consent_hub.people.service import PeopleService
 from consent_hub.storage.models import OutboxDelivery
+from consent_hub.vocabulary import NOTHING_SENT, DeliveryKind, DeliveryStatus, PersonStatus
 
 log = logging.getLogger("consent_hub.outbox")
 
@@ -134,10 +135,10 @@ class OutboxWorker:
         query per kind of fact; then read what they send in one audited read per kind."""
         cfg = uow.rt.settings.cluster(self.cluster).destinations.get(destination)
         repo = OutboxRepository(uow.session)
-        deliveries = [d for d in repo.get_many(delivery_ids) if d.status == "pending"]
+        deliveries = [d for d in repo.get_many(delivery_ids) if d.status == DeliveryStatus.PENDING]
         if cfg is None:
             for delivery in deliveries:
-                delivery.status, delivery.last_error = "dead", "destination no longer configured"
+                delivery.status, delivery.last_error = DeliveryStatus.DEAD, "destination no longer configured"
                 report.dead += 1
             return []
         people_ids = [d.person_id for d in deliveries if d.person_id is not None]
@@ -152,15 +153,15 @@ class OutboxWorker:
             if kind in PERSON_KINDS and pid is not None:
                 status = statuses.get(pid)
                 if status not in RECORDED_STATUSES:
-                    delivery.status, delivery.last_error = "superseded", "the person was erased"
+                    delivery.status, delivery.last_error = DeliveryStatus.SUPERSEDED, "the person was erased"
                     report.superseded += 1
                     continue
-                if status == "restricted" and kind in ("upsert", "unsubscribe"):
-                    kind = "restriction"  # restricted since this was enqueued: never a subscribe
-                if kind == "upsert" and pid not in granted:
-                    kind = "unsubscribe"  # the consent changed since this was enqueued
-                if kind == "unsubscribe" and pid not in sent_before:
-                    delivery.status, delivery.sent_as = "superseded", "nothing"
+                if status == PersonStatus.RESTRICTED and kind in (DeliveryKind.UPSERT, DeliveryKind.UNSUBSCRIBE):
+                    kind = DeliveryKind.RESTRICTION  # restricted since this was enqueued: never a subscribe
+                if kind == DeliveryKind.UPSERT and pid not in granted:
+                    kind = DeliveryKind.UNSUBSCRIBE  # the consent changed since this was enqueued
+                if kind == DeliveryKind.UNSUBSCRIBE and pid not in sent_before:
+                    delivery.status, delivery.sent_as = DeliveryStatus.SUPERSEDED, NOTHING_SENT
                     report.superseded += 1
                     continue
             plan.append((delivery, kind))
@@ -172,13 +173,17 @@ class OutboxWorker:
             return [d.person_id for d, k in plan if k == kind and d.person_id is not None]
 
         fields_of_person: dict[uuid.UUID, dict[str, str | None]] = {}
-        reads = [("upsert", list(SEND_FIELDS))] + ([("unsubscribe", ["email"])] if by_address else [])
+        reads = [(DeliveryKind.UPSERT, list(SEND_FIELDS))] + (
+            [(DeliveryKind.UNSUBSCRIBE, ["email"])] if by_address else []
+        )
         for kind, wanted in reads:
             if ids := people_to(kind):
                 for view in people.read(self.actor, ids, purpose=cfg.purpose, fields=wanted):
                     fields_of_person[view.id] = view.fields
         if by_address:
-            for view in people.read_for_restriction(self.actor, people_to("restriction"), purpose=cfg.purpose):
+            for view in people.read_for_restriction(
+                self.actor, people_to(DeliveryKind.RESTRICTION), purpose=cfg.purpose
+            ):
                 fields_of_person[view.id] = view.fields
         out: list[tuple[OutboxDelivery, DestinationConfig, Outgoing]] = []
         for delivery, kind in plan:
@@ -210,14 +215,14 @@ class OutboxWorker:
                 delivery.next_attempt_at = now + self.backoff(cfg, delivery.attempts, outcome.retry_after)
                 report.retried += 1
             else:
-                delivery.status = "dead"
+                delivery.status = DeliveryStatus.DEAD
                 report.dead += 1
                 log.warning("delivery %s to %s is dead: %s", delivery.id, delivery.destination, outcome.reason)
             return
-        delivery.status, delivery.sent_as, delivery.delivered_at = "delivered", kind, now
+        delivery.status, delivery.sent_as, delivery.delivered_at = DeliveryStatus.DELIVERED, kind, now
         delivery.receipt = json.dumps(outcome, sort_keys=True, default=str)[:2000]
         delivery.last_error = None
-        if kind == "erase":
+        if kind == DeliveryKind.ERASE:
             delivery.payload = "{}"  # the handle was only needed for this send
             if delivery.person_id is not None:
                 # acknowledged: the destination forgot them, so should this one's answers (a

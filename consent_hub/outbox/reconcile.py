@@ -24,6 +24,7 @@ from consent_hub.outbox.destinations import destination_factory
 from consent_hub.outbox.repository import OutboxRepository
 from consent_hub.outbox.service import OutboxService
 from consent_hub.people.service import PeopleService
+from consent_hub.vocabulary import DeliveryKind, PersonStatus
 
 
 @dataclass
@@ -57,8 +58,8 @@ def reconcile(registry: ClusterRegistry, cluster: str, destination: str, *, repa
             people = PeopleService(uow)
             sent = OutboxRepository(uow.session).delivered_people(destination)
             statuses = people.repo.statuses(sent)
-            active = [p for p in sent if statuses.get(p) == "active"]
-            restricted = [p for p in sent if statuses.get(p) == "restricted"]
+            active = [p for p in sent if statuses.get(p) == PersonStatus.ACTIVE]
+            restricted = [p for p in sent if statuses.get(p) == PersonStatus.RESTRICTED]
             views = people.read(actor, active, purpose=cfg.purpose, fields=["email"]) if active else []
             views += people.read_for_restriction(actor, restricted, purpose=cfg.purpose)
             kind, ref = ("house", cfg.house) if cfg.house else ("cluster", cluster)
@@ -71,7 +72,7 @@ def reconcile(registry: ClusterRegistry, cluster: str, destination: str, *, repa
                 key = _key(adapter.erasure_handle(view.fields.get("email")))
                 matched.add(key)
                 report.checked += 1
-                is_restricted = statuses.get(view.id) == "restricted"
+                is_restricted = statuses.get(view.id) == PersonStatus.RESTRICTED
                 report.restricted += is_restricted
                 should = view.id in granted and not is_restricted
                 shows = held.get(key) == "subscribed"
@@ -80,10 +81,10 @@ def reconcile(registry: ClusterRegistry, cluster: str, destination: str, *, repa
                     continue
                 if should:
                     report.resubscribe += 1
-                    rows.append(outbox.row(destination, view.id, "upsert", f"reconcile:{run}"))
+                    rows.append(outbox.row(destination, view.id, DeliveryKind.UPSERT, f"reconcile:{run}"))
                 else:
                     report.unsubscribe += 1
-                    fix = "restriction" if is_restricted else "unsubscribe"
+                    fix = DeliveryKind.RESTRICTION if is_restricted else DeliveryKind.UNSUBSCRIBE
                     rows.append(outbox.row(destination, view.id, fix, f"reconcile:{run}"))
             report.unknown_to_hub = len(set(held) - matched)
             if repair and rows:

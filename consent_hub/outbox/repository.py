@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, aliased
 
 from consent_hub.storage.bulk import among, insert_rows, upsert_rows
 from consent_hub.storage.models import ConsentState, OutboxDelivery
+from consent_hub.vocabulary import NOTHING_SENT, ConsentStatus, DeliveryKind, DeliveryStatus
 
 ANALYZE_FROM = 1000  # deliveries enqueued in one call that refresh the outbox's statistics
 
@@ -52,10 +53,10 @@ class OutboxRepository:
         return self._people_among(
             destination,
             people,
-            OutboxDelivery.kind == "upsert",
+            OutboxDelivery.kind == DeliveryKind.UPSERT,
             or_(
-                OutboxDelivery.status == "pending",
-                and_(OutboxDelivery.status == "delivered", OutboxDelivery.sent_as == "upsert"),
+                OutboxDelivery.status == DeliveryStatus.PENDING,
+                and_(OutboxDelivery.status == DeliveryStatus.DELIVERED, OutboxDelivery.sent_as == DeliveryKind.UPSERT),
             ),
         )
 
@@ -65,8 +66,8 @@ class OutboxRepository:
             select(OutboxDelivery.person_id)
             .where(
                 OutboxDelivery.destination == destination,
-                OutboxDelivery.status == "delivered",
-                OutboxDelivery.sent_as == "upsert",
+                OutboxDelivery.status == DeliveryStatus.DELIVERED,
+                OutboxDelivery.sent_as == DeliveryKind.UPSERT,
                 OutboxDelivery.person_id.is_not(None),
             )
             .distinct()
@@ -82,7 +83,10 @@ class OutboxRepository:
     def delivered_among(self, destination: str, people: Sequence[uuid.UUID]) -> set[uuid.UUID]:
         """Those of ``people`` this destination was sent a subscription for."""
         return self._people_among(
-            destination, people, OutboxDelivery.status == "delivered", OutboxDelivery.sent_as == "upsert"
+            destination,
+            people,
+            OutboxDelivery.status == DeliveryStatus.DELIVERED,
+            OutboxDelivery.sent_as == DeliveryKind.UPSERT,
         )
 
     def granted_among(
@@ -97,7 +101,7 @@ class OutboxRepository:
                         ConsentState.purpose == purpose,
                         ConsentState.target_kind == kind,
                         ConsentState.target_ref == ref,
-                        ConsentState.status == "granted",
+                        ConsentState.status == ConsentStatus.GRANTED,
                         or_(ConsentState.expires_at.is_(None), ConsentState.expires_at > now),
                     )
                 )
@@ -109,10 +113,10 @@ class OutboxRepository:
             update(OutboxDelivery)
             .where(
                 OutboxDelivery.person_id == person_id,
-                OutboxDelivery.status == "pending",
+                OutboxDelivery.status == DeliveryStatus.PENDING,
                 OutboxDelivery.kind.in_(kinds),
             )
-            .values(status="superseded", sent_as="nothing")
+            .values(status=DeliveryStatus.SUPERSEDED, sent_as=NOTHING_SENT)
         )
 
     def forget_answers(self, person_id: uuid.UUID, *, destination: str | None = None) -> int:
@@ -120,7 +124,7 @@ class OutboxRepository:
         or all), erase deliveries excepted: what a destination answered may echo what it knows
         the person by (a Mailchimp member id is the MD5 of the address). Kind, cause, status and
         dates stay: what was sent, and when."""
-        conditions = [OutboxDelivery.person_id == person_id, OutboxDelivery.kind != "erase"]
+        conditions = [OutboxDelivery.person_id == person_id, OutboxDelivery.kind != DeliveryKind.ERASE]
         if destination is not None:
             conditions.append(OutboxDelivery.destination == destination)
         touched = or_(
@@ -143,15 +147,15 @@ class OutboxRepository:
         ref_match = ConsentState.target_ref == house if house else ConsentState.target_ref.is_not(None)
         delivered = select(OutboxDelivery.person_id).where(
             OutboxDelivery.destination == destination,
-            OutboxDelivery.status == "delivered",
-            OutboxDelivery.sent_as == "upsert",
+            OutboxDelivery.status == DeliveryStatus.DELIVERED,
+            OutboxDelivery.sent_as == DeliveryKind.UPSERT,
         )
         rows = self.session.execute(
             select(ConsentState.person_id, ConsentState.event_id).where(
                 ConsentState.purpose == purpose,
                 ConsentState.target_kind == kind,
                 ref_match,
-                ConsentState.status == "granted",
+                ConsentState.status == ConsentStatus.GRANTED,
                 ConsentState.expires_at.is_not(None),
                 ConsentState.expires_at <= now,
                 ConsentState.person_id.in_(delivered),
@@ -180,12 +184,14 @@ class OutboxRepository:
         waiting_before = exists().where(
             older.destination == OutboxDelivery.destination,
             older.person_id == OutboxDelivery.person_id,
-            older.status == "pending",
+            older.status == DeliveryStatus.PENDING,
             older.created_at < OutboxDelivery.created_at,
         )
         stmt = (
             select(OutboxDelivery.id)
-            .where(OutboxDelivery.status == "pending", OutboxDelivery.next_attempt_at <= now, ~waiting_before)
+            .where(
+                OutboxDelivery.status == DeliveryStatus.PENDING, OutboxDelivery.next_attempt_at <= now, ~waiting_before
+            )
             .order_by(OutboxDelivery.created_at)
             .limit(limit)
         )

@@ -27,23 +27,29 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from consent_hub import roles
 from consent_hub.actors import Actor
 from consent_hub.clock import utcnow
 from consent_hub.clusters import UnitOfWork
 from consent_hub.config import DestinationConfig
 from consent_hub.crypto.randomness import new_uuid
-from consent_hub.errors import ConfigurationError, Forbidden
+from consent_hub.errors import ConfigurationError
+from consent_hub.outbox.auth import require_delivery_reader
 from consent_hub.outbox.destinations import destination_factory
 from consent_hub.outbox.repository import OutboxRepository
 from consent_hub.people.repository import PeopleRepository
 from consent_hub.storage.models import ConsentEvent, OutboxDelivery
+from consent_hub.vocabulary import ConsentStatus, DeliveryKind, DeliveryStatus, PersonStatus
 
 log = logging.getLogger("consent_hub.outbox")
 
-READERS = frozenset({roles.CLUSTER_ADMIN, roles.CLUSTER_DPO, roles.CLUSTER_SERVICE, roles.CLUSTER_OPERATOR})
-FINAL = ("delivered", "dead", "superseded")
-PERSON_KINDS = ("upsert", "unsubscribe", "restriction", "restriction-lifted")  # sent only while the person exists
+FINAL = (DeliveryStatus.DELIVERED, DeliveryStatus.DEAD, DeliveryStatus.SUPERSEDED)
+# sent only while the person exists
+PERSON_KINDS = (
+    DeliveryKind.UPSERT,
+    DeliveryKind.UNSUBSCRIBE,
+    DeliveryKind.RESTRICTION,
+    DeliveryKind.RESTRICTION_LIFTED,
+)
 
 
 def _serves(cfg: DestinationConfig, purpose: str, kind: str, ref: str) -> bool:
@@ -82,7 +88,7 @@ class OutboxService:
             "cause": cause,
             "dedupe_key": dedupe,
             "payload": json.dumps(payload or {}, sort_keys=True),
-            "status": "pending",
+            "status": DeliveryStatus.PENDING,
             "attempts": 0,
             "created_at": now,
             "next_attempt_at": now,
@@ -96,7 +102,7 @@ class OutboxService:
         known: dict[str, set[uuid.UUID]] = {}
         # a restricted person's decisions wait for the lift, which delivers their state then
         statuses = PeopleRepository(self.uow.session).statuses([e.person_id for e in events])
-        events = [e for e in events if statuses.get(e.person_id) == "active"]
+        events = [e for e in events if statuses.get(e.person_id) == PersonStatus.ACTIVE]
         for name, cfg in self.destinations.items():
             relevant = [e for e in events if _serves(cfg, e.purpose, e.target_kind, e.target_ref)]
             if not relevant:
@@ -104,11 +110,11 @@ class OutboxService:
             if name not in known:
                 known[name] = self.repo.known_people(name, [e.person_id for e in relevant])
             for e in sorted(relevant, key=lambda ev: ev.given_at):
-                if e.status == "granted":
-                    rows.append(self.row(name, e.person_id, "upsert", f"consent:{e.id}"))
+                if e.status == ConsentStatus.GRANTED:
+                    rows.append(self.row(name, e.person_id, DeliveryKind.UPSERT, f"consent:{e.id}"))
                     known[name].add(e.person_id)
                 elif e.person_id in known[name]:
-                    rows.append(self.row(name, e.person_id, "unsubscribe", f"consent:{e.id}"))
+                    rows.append(self.row(name, e.person_id, DeliveryKind.UNSUBSCRIBE, f"consent:{e.id}"))
         self.repo.add(rows)
         return len(rows)
 
@@ -119,7 +125,13 @@ class OutboxService:
         for name, cfg in self.destinations.items():
             for person_id, event_id in self.repo.expired_grants(name, cfg.purpose, cfg.house, moment):
                 rows.append(
-                    self.row(name, person_id, "unsubscribe", f"expiry:{event_id}", dedupe=f"{name}:expiry:{event_id}")
+                    self.row(
+                        name,
+                        person_id,
+                        DeliveryKind.UNSUBSCRIBE,
+                        f"expiry:{event_id}",
+                        dedupe=f"{name}:expiry:{event_id}",
+                    )
                 )
         return self.repo.add_new(rows)
 
@@ -135,7 +147,7 @@ class OutboxService:
                 handle = adapter.erasure_handle(email)
             finally:
                 adapter.close()
-            rows.append(self.row(name, person_id, "erase", "erasure", payload={"handle": handle}))
+            rows.append(self.row(name, person_id, DeliveryKind.ERASE, "erasure", payload={"handle": handle}))
         self.repo.supersede_waiting(person_id, kinds=PERSON_KINDS)
         self.repo.add(rows)
         return len(rows)
@@ -162,8 +174,10 @@ class OutboxService:
         """Called by the restriction: every destination concerned gets a ``restriction`` (a
         Mailchimp-shaped audience archives the member); waiting upserts and unsubscribes are
         dropped, the restriction takes their place."""
-        rows = [self.row(name, person_id, "restriction", "restriction") for name, _ in self._concerned(person_id)]
-        self.repo.supersede_waiting(person_id, kinds=("upsert", "unsubscribe"))
+        rows = [
+            self.row(name, person_id, DeliveryKind.RESTRICTION, "restriction") for name, _ in self._concerned(person_id)
+        ]
+        self.repo.supersede_waiting(person_id, kinds=(DeliveryKind.UPSERT, DeliveryKind.UNSUBSCRIBE))
         self.repo.add(rows)
         return len(rows)
 
@@ -172,10 +186,10 @@ class OutboxService:
         where the consent holds, an ``upsert`` (re-checked at send time like any other)."""
         rows: list[dict[str, Any]] = []
         for name, granted in self._concerned(person_id):
-            lifted = self.row(name, person_id, "restriction-lifted", "restriction-lifted")
+            lifted = self.row(name, person_id, DeliveryKind.RESTRICTION_LIFTED, "restriction-lifted")
             rows.append(lifted)
             if granted:
-                upsert = self.row(name, person_id, "upsert", "restriction-lifted")
+                upsert = self.row(name, person_id, DeliveryKind.UPSERT, "restriction-lifted")
                 # strictly after the lift: one delivery per (destination, person) goes at a time,
                 # oldest first, so the destination sees the lift before the subscription
                 upsert["created_at"] = lifted["created_at"] + dt.timedelta(microseconds=1)
@@ -187,21 +201,19 @@ class OutboxService:
         """An export pushed to a destination: one upsert per member (re-checked at send time)."""
         if destination not in self.destinations:
             raise ConfigurationError(f"unknown destination {destination!r}")
-        rows = [self.row(destination, p, "upsert", f"export:{export_id}") for p in people]
+        rows = [self.row(destination, p, DeliveryKind.UPSERT, f"export:{export_id}") for p in people]
         self.repo.add(rows)
         return len(rows)
 
     # -- reading (ids, statuses and receipts only) ----------------------------------------------
     def deliveries_of(self, actor: Actor, person_id: uuid.UUID) -> Sequence[OutboxDelivery]:
-        if actor.role not in READERS:
-            raise Forbidden(f"role {actor.role!r} may not read deliveries")
+        require_delivery_reader(actor)
         return self.repo.of_person(person_id)
 
     def deliveries(
         self, actor: Actor, *, status: str | None, destination: str | None, limit: int
     ) -> Sequence[OutboxDelivery]:
-        if actor.role not in READERS:
-            raise Forbidden(f"role {actor.role!r} may not read deliveries")
+        require_delivery_reader(actor)
         return self.repo.listing(status, destination, limit)
 
     def counts(self) -> dict[str, dict[str, int]]:

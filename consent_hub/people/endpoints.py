@@ -31,6 +31,7 @@ from consent_hub.people.schemas import (
     RestrictionRequest,
 )
 from consent_hub.people.service import PeopleService, PersonView
+from consent_hub.vocabulary import PersonStatus
 
 router = APIRouter(prefix="/people", tags=["people"], responses=errors_for(403))
 
@@ -140,7 +141,7 @@ def update_person(ctx: Context, person_id: uuid.UUID, body: PersonUpdate) -> Per
 @router.post("/{person_id}/erase", response_model=Erased, responses=errors_for(404))
 def erase_person(ctx: Context, person_id: uuid.UUID, body: ErasureRequest | None = None) -> Erased:
     erased_now = PeopleService(ctx.uow).erase(ctx.actor, person_id, reference=body.reference if body else None)
-    return Erased(id=person_id, status="erased", erased_now=erased_now)
+    return Erased(id=person_id, status=PersonStatus.ERASED, erased_now=erased_now)
 
 
 @router.post("/{person_id}/restriction", response_model=Restriction, responses=errors_for(404))
@@ -149,7 +150,7 @@ def restrict_person(ctx: Context, person_id: uuid.UUID, body: RestrictionRequest
     at every destination. Restricting a restricted person changes nothing (``changed: false``);
     an erased person cannot be restricted (404 ErasedPerson)."""
     changed = PeopleService(ctx.uow).restrict(ctx.actor, person_id, reference=body.reference if body else None)
-    return Restriction(id=person_id, status="restricted", changed=changed)
+    return Restriction(id=person_id, status=PersonStatus.RESTRICTED, changed=changed)
 
 
 @router.delete("/{person_id}/restriction", response_model=Restriction, responses=errors_for(404))
@@ -158,4 +159,4 @@ def lift_restriction(ctx: Context, person_id: uuid.UUID, body: RestrictionReques
     destinations receive their current state. Lifting when there is no restriction changes
     nothing (``changed: false``)."""
     changed = PeopleService(ctx.uow).lift_restriction(ctx.actor, person_id, reference=body.reference if body else None)
-    return Restriction(id=person_id, status="active", changed=changed)
+    return Restriction(id=person_id, status=PersonStatus.ACTIVE, changed=changed)

@@ -12,11 +12,12 @@ from sqlalchemy.orm import Session
 
 from consent_hub.storage.bulk import among, core_rows, id_keys, insert_rows
 from consent_hub.storage.models import Person, Suppression
+from consent_hub.vocabulary import PersonStatus
 
 # people whose data is kept current: a restriction (GDPR Art. 18) stops processing, not recording,
 # so imports, rectifications and consent decisions still reach a restricted person; only an active
 # person is visible to houses or sent to destinations
-RECORDED_STATUSES = ("active", "restricted")
+RECORDED_STATUSES = (PersonStatus.ACTIVE, PersonStatus.RESTRICTED)
 
 
 class PeopleRepository:
@@ -45,7 +46,7 @@ class PeopleRepository:
             self.session.scalars(
                 select(Person.id)
                 .where(
-                    Person.status == "active",
+                    Person.status == PersonStatus.ACTIVE,
                     ((Person.language_ct.is_not(None)) & (Person.language_bidx.is_(None)))
                     | ((Person.postal_code_ct.is_not(None)) & (Person.postal_area_bidx.is_(None))),
                 )

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from consent_hub import roles
 from consent_hub.actors import Actor
 from consent_hub.audit.service import AuditLog, AuditRecord
 from consent_hub.clock import utcnow
@@ -23,10 +22,11 @@ from consent_hub.consent.repository import ConsentRepository
 from consent_hub.crypto.blind_index import LANGUAGE_INDEX, POSTAL_AREA_INDEX, language_form, postal_area_form
 from consent_hub.crypto.fields import FieldCipher, new_data_key
 from consent_hub.crypto.randomness import new_uuid
-from consent_hub.errors import EmailTaken, ErasedPerson, Forbidden, InvalidInput, PersonNotFound
+from consent_hub.errors import EmailTaken, ErasedPerson, InvalidInput, PersonNotFound
 from consent_hub.ingest.repository import IngestRepository
 from consent_hub.keys.repository import KeyStoreRepository
 from consent_hub.outbox.service import OutboxService
+from consent_hub.people.auth import require_people_reader, require_people_writer
 from consent_hub.people.fields import (
     PERSON_FIELDS,
     PersonFields,
@@ -38,6 +38,7 @@ from consent_hub.people.repository import RECORDED_STATUSES, PeopleRepository
 from consent_hub.storage import access_keys
 from consent_hub.storage.models import Person
 from consent_hub.validation import reference_detail
+from consent_hub.vocabulary import PersonStatus
 
 TABLE = "people"
 PURPOSE = re.compile(r"^[a-z][a-z0-9-]{1,79}$")
@@ -83,11 +84,6 @@ class PeopleService:
         self.audit = AuditLog(uow.session, uow.cluster)
 
     # -- helpers -------------------------------------------------------------------------------
-    @staticmethod
-    def _require(actor: Actor, allowed: frozenset[str]) -> None:
-        if actor.role not in allowed:
-            raise Forbidden(f"role {actor.role!r} may not do this")
-
     def _seal(self, pid: uuid.UUID, values: PersonFields) -> tuple[dict[str, Any], dict[str, Any]]:
         rt = self.uow.rt
         data_key = new_data_key()
@@ -97,7 +93,7 @@ class PeopleService:
         row: dict[str, Any] = {f"{name}_ct": sealed.get(name) for name in PERSON_FIELDS}
         row.update(self._indexes(values))
         now = utcnow()
-        row.update(id=pid, status="active", row_version=1, created_at=now, updated_at=now)
+        row.update(id=pid, status=PersonStatus.ACTIVE, row_version=1, created_at=now, updated_at=now)
         key_row = {"person_id": pid, "kek_version": kek_version, "wrapped_key": wrapped, "created_at": now}
         return row, key_row
 
@@ -125,7 +121,7 @@ class PeopleService:
 
     # -- writes --------------------------------------------------------------------------------
     def create(self, actor: Actor, data: dict[str, Any] | PersonFields) -> uuid.UUID:
-        self._require(actor, roles.PEOPLE_WRITERS)
+        require_people_writer(actor)
         values = validate_fields(data, phone_region=self.uow.rt.phone_region)
         pid = new_uuid()
         row, key_row = self._seal(pid, values)
@@ -143,7 +139,7 @@ class PeopleService:
     ) -> BulkResult:
         """Create many people in one transaction (imports). Rows whose e-mail already exists, in the
         cluster or earlier in the batch, are reported as duplicates and not created."""
-        self._require(actor, roles.PEOPLE_WRITERS)
+        require_people_writer(actor)
         result = BulkResult()
         region = self.uow.rt.phone_region
         valid: list[tuple[int, PersonFields]] = []
@@ -204,7 +200,7 @@ class PeopleService:
 
     def update(self, actor: Actor, person_id: uuid.UUID, changes: dict[str, Any]) -> int:
         """Replace the given fields (``None`` clears one). Returns the new row version."""
-        self._require(actor, roles.PEOPLE_WRITERS)
+        require_people_writer(actor)
         unknown = sorted(set(changes) - set(PERSON_FIELDS))
         if unknown:
             raise InvalidInput([{"field": k, "problem": "unknown field", "type": "extra_forbidden"} for k in unknown])
@@ -244,12 +240,12 @@ class PeopleService:
         destinations answered about them are forgotten, and each erase delivery's handle goes once
         its destination acknowledges it (docs/erasure-and-backups.md). Idempotent; returns False
         when the person was already erased."""
-        self._require(actor, roles.PEOPLE_WRITERS)
+        require_people_writer(actor)
         detail = reference_detail(reference)  # before the person is looked at: a no-op repeat is refused alike
         person = self.repo.get(person_id)
         if person is None:
             raise PersonNotFound("no such person")
-        if person.status == "erased":
+        if person.status == PersonStatus.ERASED:
             return False
         self.audit.append(actor, AuditRecord("people.erase", [person_id], list(PERSON_FIELDS), detail=detail))
         now = utcnow()
@@ -269,7 +265,7 @@ class PeopleService:
         IngestRepository(self.uow.session).forget_engine_records(person_id)
         values: dict[str, Any] = {f"{name}_ct": None for name in PERSON_FIELDS}
         values.update(
-            status="erased",
+            status=PersonStatus.ERASED,
             email_bidx=None,
             phone_bidx=None,
             language_bidx=None,
@@ -288,15 +284,15 @@ class PeopleService:
         and every destination that holds or should hold them is told in this transaction (an
         archive, a restriction event). Idempotent: returns False when already restricted. An
         erased person cannot be restricted."""
-        self._require(actor, roles.PEOPLE_WRITERS)
+        require_people_writer(actor)
         detail = reference_detail(reference)
         person = self._not_erased(person_id)
-        if person.status == "restricted":
+        if person.status == PersonStatus.RESTRICTED:
             return False
         self.audit.append(actor, AuditRecord("people.restrict", [person_id], detail=detail))
         OutboxService(self.uow).restricted(person_id)
         access_keys.forget_person(self.uow.session, person_id)
-        self.repo.update_row(person_id, {"status": "restricted", "updated_at": utcnow()})
+        self.repo.update_row(person_id, {"status": PersonStatus.RESTRICTED, "updated_at": utcnow()})
         return True
 
     def lift_restriction(self, actor: Actor, person_id: uuid.UUID, *, reference: str | None = None) -> bool:
@@ -304,13 +300,13 @@ class PeopleService:
         relations and granted consent states (including those recorded during the restriction),
         and destinations receive the lift and the person's current state. Idempotent: returns
         False when the person was not restricted."""
-        self._require(actor, roles.PEOPLE_WRITERS)
+        require_people_writer(actor)
         detail = reference_detail(reference)
         person = self._not_erased(person_id)
-        if person.status != "restricted":
+        if person.status != PersonStatus.RESTRICTED:
             return False
         self.audit.append(actor, AuditRecord("people.lift-restriction", [person_id], detail=detail))
-        self.repo.update_row(person_id, {"status": "active", "updated_at": utcnow()})
+        self.repo.update_row(person_id, {"status": PersonStatus.ACTIVE, "updated_at": utcnow()})
         access_keys.rebuild_person(self.uow.session, person_id)
         OutboxService(self.uow).restriction_lifted(person_id)
         return True
@@ -318,7 +314,7 @@ class PeopleService:
     def reindex_coarse(self, actor: Actor, *, batch: int = 1000) -> int:
         """Fill the language and postal-area indexes of people created before they existed (an
         audited read of those three fields). Returns how many people were indexed."""
-        self._require(actor, roles.PEOPLE_WRITERS)
+        require_people_writer(actor)
         ids = self.repo.missing_coarse_indexes(batch)
         if not ids:
             return 0
@@ -343,7 +339,7 @@ class PeopleService:
         purpose: str,
         fields: Sequence[str] | None = None,
     ) -> list[PersonView]:
-        self._require(actor, roles.PEOPLE_READERS)
+        require_people_reader(actor)
         _check_purpose(purpose)
         wanted = list(PERSON_FIELDS) if fields is None else list(dict.fromkeys(fields))
         bad = [f for f in wanted if f not in PERSON_FIELDS]
@@ -385,7 +381,7 @@ class PeopleService:
         """For the outbox and reconciliation only: the address a destination needs to archive a
         restricted person. Carrying out the restriction is the one use of a restricted person's
         data besides storing it; the read is audited like any other."""
-        self._require(actor, roles.PEOPLE_READERS)
+        require_people_reader(actor)
         _check_purpose(purpose)
         if not person_ids:
             return []
@@ -407,7 +403,7 @@ class PeopleService:
         wanted: list[str],
         action: str = "people.read",
         detail: dict[str, Any] | None = None,
-        readable_statuses: tuple[str, ...] = ("active",),
+        readable_statuses: tuple[str, ...] = (PersonStatus.ACTIVE,),
     ) -> list[PersonView]:
         """The one path that decrypts a person's fields: audit first, then unwrap and open."""
         ids = list(dict.fromkeys(person_ids))
@@ -435,8 +431,8 @@ class PeopleService:
         self, actor: Actor, person_id: uuid.UUID, *, purpose: str, fields: Sequence[str] | None = None
     ) -> PersonView:
         person = self.repo.get(person_id)
-        if person is not None and person.status == "erased":
-            self._require(actor, roles.PEOPLE_READERS)
+        if person is not None and person.status == PersonStatus.ERASED:
+            require_people_reader(actor)
             raise ErasedPerson("this person was erased")
         views = self.read(actor, [person_id], purpose=purpose, fields=fields)
         if not views:
@@ -448,7 +444,7 @@ class PeopleService:
     ) -> PersonView | None:
         """The person with this e-mail address, or None. A miss is audited too (someone searched
         for an address); it returns instead of raising so that the caller's commit keeps it."""
-        self._require(actor, roles.PEOPLE_READERS)
+        require_people_reader(actor)
         _check_purpose(purpose)
         pid = self.repo.id_by_email_index(self.email_index(email))
         if pid is None:
@@ -480,7 +476,7 @@ class PeopleService:
         person = self.repo.get(person_id)
         if person is None:
             raise PersonNotFound("no such person")
-        if person.status == "erased":
+        if person.status == PersonStatus.ERASED:
             raise ErasedPerson("this person was erased")
         return person
 

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from consent_hub.storage.bulk import among, upsert_rows
 from consent_hub.storage.models import AccessKey, Person, Relation
+from consent_hub.vocabulary import ConsentStatus, PersonStatus
 
 RELATIONS: Table = Relation.__table__  # type: ignore[assignment]
 ACCESS_KEYS: Table = AccessKey.__table__  # type: ignore[assignment]
@@ -74,7 +75,7 @@ def active_among(session: Session, people: list[uuid.UUID]) -> set[uuid.UUID]:
     """Those of ``people`` who are active, one statement per chunk (imports pass thousands)."""
     out: set[uuid.UUID] = set()
     for clause in among(session, Person.id, people, Uuid()):
-        out.update(session.scalars(select(Person.id).where(clause, Person.status == "active")))
+        out.update(session.scalars(select(Person.id).where(clause, Person.status == PersonStatus.ACTIVE)))
     return out
 
 
@@ -104,12 +105,12 @@ def _insert_from_sources(session: Session, person_id: uuid.UUID | None) -> None:
         "INSERT INTO access_keys (key, person_id, expires_at) "  # noqa: S608 - fixed text, no input
         f"SELECT DISTINCT CASE WHEN r.kind = 'customer' THEN 'c:' ELSE 's:' END || {house_hex}, r.person_id, "
         "CAST(NULL AS TIMESTAMP) FROM relations r JOIN people p ON p.id = r.person_id "
-        f"WHERE p.status = 'active'{only}",
+        f"WHERE p.status = '{PersonStatus.ACTIVE}'{only}",
         "INSERT INTO access_keys (key, person_id, expires_at) "  # noqa: S608 - fixed text, no input
         "SELECT CASE WHEN s.target_kind = 'house' THEN 'h:' || s.target_ref || ':' || s.purpose "
         "ELSE 'k:' || s.purpose END, s.person_id, s.expires_at "
         "FROM consent_states s JOIN people p ON p.id = s.person_id "
-        f"WHERE s.status = 'granted' AND p.status = 'active'{only}",
+        f"WHERE s.status = '{ConsentStatus.GRANTED}' AND p.status = '{PersonStatus.ACTIVE}'{only}",
     ):
         stmt = text(sql)
         if person_id is not None:

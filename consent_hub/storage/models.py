@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    CheckConstraint,
     Date,
     DateTime,
     ForeignKey,
@@ -31,6 +32,15 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator, UserDefinedType
 
 from consent_hub.clock import utcnow
+from consent_hub.vocabulary import (
+    ConsentStatus,
+    DeliveryKind,
+    DeliveryStatus,
+    EngineCustomerStatus,
+    PersonStatus,
+    SyncRunStatus,
+    sql_in,
+)
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -93,9 +103,11 @@ class ApiClient(Base):
 
 class Person(Base):
     __tablename__ = "people"
+    # the CHECK constraints of this module are added by migration 0017, from the same enums
+    __table_args__ = (CheckConstraint(sql_in("status", PersonStatus), name="status"),)
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
-    status: Mapped[str] = mapped_column(String(16), default="active")  # active | restricted | erased
+    status: Mapped[str] = mapped_column(String(16), default=PersonStatus.ACTIVE)
     email_bidx: Mapped[bytes | None] = mapped_column(LargeBinary(32), unique=True)
     phone_bidx: Mapped[bytes | None] = mapped_column(LargeBinary(32), index=True)
     # coarse keyed indexes for audience filters (language; postal area = country + 2 characters)
@@ -231,6 +243,7 @@ class ConsentEvent(Base):
     __table_args__ = (
         UniqueConstraint("actor", "idempotency_key", name="uq_consent_events_actor_idempotency_key"),
         Index("ix_consent_events_person_id", "person_id"),
+        CheckConstraint(sql_in("status", ConsentStatus), name="status"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
@@ -256,7 +269,10 @@ class ConsentState(Base):
     """Projection: the latest event per (person, purpose, target). Rebuildable from the events."""
 
     __tablename__ = "consent_states"
-    __table_args__ = (Index("ix_consent_states_lookup", "purpose", "target_kind", "target_ref", "status"),)
+    __table_args__ = (
+        Index("ix_consent_states_lookup", "purpose", "target_kind", "target_ref", "status"),
+        CheckConstraint(sql_in("status", ConsentStatus), name="status"),
+    )
 
     person_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     purpose: Mapped[str] = mapped_column(String(80), primary_key=True)
@@ -307,13 +323,16 @@ class EngineCustomer(Base):
     empty for a record that was not imported (its e-mail is on the suppression list)."""
 
     __tablename__ = "engine_customers"
-    __table_args__ = (Index("ix_engine_customers_person_id", "person_id"),)
+    __table_args__ = (
+        Index("ix_engine_customers_person_id", "person_id"),
+        CheckConstraint(sql_in("status", EngineCustomerStatus), name="status"),
+    )
 
     source: Mapped[str] = mapped_column(String(80), primary_key=True)
     external_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     person_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     house_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("houses.id"))
-    status: Mapped[str] = mapped_column(String(16))  # linked | suppressed | deleted
+    status: Mapped[str] = mapped_column(String(16))
     fields_mac: Mapped[bytes | None] = mapped_column(LargeBinary(32))
     first_seen: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     last_seen: Mapped[dt.datetime] = mapped_column(UtcDateTime())
@@ -415,12 +434,15 @@ class SyncRun(Base):
     what it committed. ``detail`` holds per-stream counts and skip reasons (no personal data)."""
 
     __tablename__ = "sync_runs"
-    __table_args__ = (Index("ix_sync_runs_connector_started_at", "connector", "started_at"),)
+    __table_args__ = (
+        Index("ix_sync_runs_connector_started_at", "connector", "started_at"),
+        CheckConstraint(sql_in("status", SyncRunStatus), name="status"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     connector: Mapped[str] = mapped_column(String(80))
     trigger: Mapped[str] = mapped_column(String(16))  # cli | schedule | api | demo
-    status: Mapped[str] = mapped_column(String(16))  # running | succeeded | failed | interrupted
+    status: Mapped[str] = mapped_column(String(16))
     started_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     heartbeat_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     finished_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
@@ -463,22 +485,24 @@ class OutboxDelivery(Base):
         Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
         Index("ix_outbox_destination_person_id_created_at", "destination", "person_id", "created_at"),
         UniqueConstraint("dedupe_key", name="uq_outbox_dedupe_key"),
+        CheckConstraint(sql_in("status", DeliveryStatus), name="status"),
+        CheckConstraint(sql_in("kind", DeliveryKind), name="kind"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     destination: Mapped[str] = mapped_column(String(80))
     person_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
-    # upsert | unsubscribe | erase | restriction | restriction-lifted
     kind: Mapped[str] = mapped_column(String(32))
     cause: Mapped[str] = mapped_column(String(120))  # consent:<event id> | erasure | expiry:<event id> | export:<id>
     dedupe_key: Mapped[str | None] = mapped_column(String(160))
     payload: Mapped[str] = mapped_column(Text, default="{}")
-    status: Mapped[str] = mapped_column(String(16))  # pending | delivered | dead | superseded
+    status: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     next_attempt_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
     delivered_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
-    sent_as: Mapped[str | None] = mapped_column(String(32))  # what was sent after the send-time check
+    # what was sent after the send-time check: a DeliveryKind or NOTHING_SENT
+    sent_as: Mapped[str | None] = mapped_column(String(32))
     receipt: Mapped[str | None] = mapped_column(Text)  # the destination's answer (ids, status; no personal data)
     last_error: Mapped[str | None] = mapped_column(Text)
 
