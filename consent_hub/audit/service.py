@@ -19,7 +19,7 @@ from consent_hub.actors import Actor
 from consent_hub.audit import chain
 from consent_hub.audit.repository import AuditRepository
 from consent_hub.clock import utcnow
-from consent_hub.keys import KeyProvider
+from consent_hub.crypto.key_providers import KeyProvider
 from consent_hub.storage.models import AuditCheckpoint
 
 

@@ -14,7 +14,6 @@ import hashlib
 import json
 import uuid
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from consent_hub import roles
@@ -23,41 +22,21 @@ from consent_hub.audit.service import AuditLog, AuditRecord
 from consent_hub.clock import utcnow
 from consent_hub.clusters import UnitOfWork
 from consent_hub.consent.catalogue import Catalogue, Purpose, iso_duration_days, load_catalogue
+from consent_hub.consent.oslo import to_jsonld
 from consent_hub.consent.repository import ConsentRepository
 from consent_hub.consent.schemas import ConsentRecord
+from consent_hub.consent.states import StateView, effective_status
 from consent_hub.crypto.randomness import new_uuid
 from consent_hub.errors import Conflict, Forbidden, InvalidInput, NotFound
 from consent_hub.houses.repository import HouseRepository
 from consent_hub.outbox.service import OutboxService
 from consent_hub.people.repository import RECORDED_STATUSES
 from consent_hub.people.service import PeopleService
-from consent_hub.storage.models import ConsentEvent, ConsentState, Notice
+from consent_hub.storage.models import ConsentEvent, Notice
 from consent_hub.validation import parse
 
-OSLO_STATUS = {
-    "granted": "toegelaten",
-    "refused": "geweigerd",
-    "withdrawn": "geweigerd",
-    "expired": "nietGekend",
-}
 CLOCK_SKEW = dt.timedelta(minutes=5)
 CONSENTING = RECORDED_STATUSES  # people whose consent events are recorded
-
-
-@dataclass(frozen=True)
-class StateView:
-    state: ConsentState
-    effective_status: str
-
-    @property
-    def oslo_status(self) -> str:
-        return OSLO_STATUS[self.effective_status]
-
-
-def effective_status(status: str, expires_at: dt.datetime | None, now: dt.datetime) -> str:
-    if status == "granted" and expires_at is not None and expires_at <= now:
-        return "expired"
-    return status
 
 
 def _problem(field: str, problem: str) -> InvalidInput:
@@ -332,7 +311,5 @@ class ConsentService:
 
     def oslo_jsonld(self, actor: Actor, person_id: uuid.UUID, *, now: dt.datetime | None = None) -> dict[str, Any]:
         """The person's current consents as OSLO Toestemming JSON-LD, with W3C DPV terms."""
-        from consent_hub.consent.oslo import to_jsonld
-
         states = self.current(actor, person_id, now=now)
         return to_jsonld(self.uow.cluster, person_id, states, self.catalogue)
