@@ -7,9 +7,8 @@ from fastapi import APIRouter, Query
 
 from consent_hub import roles
 from consent_hub.api.context import Context
-from consent_hub.audit.repository import AuditRepository
 from consent_hub.audit.schemas import AuditEntryOut, VerifyOut
-from consent_hub.audit.service import AuditLog, AuditRecord, verify_chain
+from consent_hub.audit.service import AuditLog, verify_chain
 from consent_hub.errors import Forbidden
 
 router = APIRouter(prefix="/audit", tags=["audit"])
@@ -28,13 +27,8 @@ def list_entries(
     person: Annotated[uuid.UUID | None, Query(description="only entries naming this person")] = None,
 ) -> list[AuditEntryOut]:
     _dpo(ctx)
-    repo = AuditRepository(ctx.uow.session)
-    rows = repo.entries_for_person(person, limit, before) if person else repo.entries(limit, before)
-    out = [AuditEntryOut.of(e) for e in rows]
-    AuditLog(ctx.uow.session, ctx.uow.cluster).append(
-        ctx.actor, AuditRecord("audit.read", [person] if person else [], detail={"entries": len(out)})
-    )
-    return out
+    rows = AuditLog(ctx.uow.session, ctx.uow.cluster).read_entries(ctx.actor, limit=limit, before=before, person=person)
+    return [AuditEntryOut.of(e) for e in rows]
 
 
 @router.get("/verify", response_model=VerifyOut)

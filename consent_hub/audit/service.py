@@ -20,7 +20,7 @@ from consent_hub.audit import chain
 from consent_hub.audit.repository import AuditRepository
 from consent_hub.clock import utcnow
 from consent_hub.crypto.key_providers import KeyProvider
-from consent_hub.storage.models import AuditCheckpoint
+from consent_hub.storage.models import AuditCheckpoint, AuditEntry
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,15 @@ class AuditLog:
         self.repo = AuditRepository(session)
         self.cluster = cluster
         self._tag = chain.chain_tag(cluster)
+
+    def read_entries(
+        self, actor: Actor, *, limit: int, before: int | None = None, person: uuid.UUID | None = None
+    ) -> Sequence[AuditEntry]:
+        """A page of the log (newest first), only entries naming ``person`` if given; the read is
+        itself an entry."""
+        rows = self.repo.entries_for_person(person, limit, before) if person else self.repo.entries(limit, before)
+        self.append(actor, AuditRecord("audit.read", [person] if person else [], detail={"entries": len(rows)}))
+        return rows
 
     def append(self, actor: Actor, *records: AuditRecord) -> list[int]:
         """Append in the caller's transaction, under the head lock: the entry commits or rolls

@@ -24,7 +24,7 @@ from consent_hub.clusters import UnitOfWork
 from consent_hub.errors import Conflict, Forbidden, NotFound
 from consent_hub.ingest.records import PageResult
 from consent_hub.ingest.repository import IngestRepository
-from consent_hub.storage.models import SyncRun, SyncSkip
+from consent_hub.storage.models import ConnectorState, SyncRun, SyncSkip
 
 STALE_AFTER = dt.timedelta(minutes=2)
 MAX_SKIPS_KEPT = 1000  # per run; the counters stay exact beyond it
@@ -160,6 +160,11 @@ class SyncRunService:
     ) -> Sequence[SyncRun]:
         self._readable(actor)
         return self.repo.runs(connector, limit, before)
+
+    def stream_state(self, actor: Actor, connector: str) -> Sequence[ConnectorState]:
+        """Each stream's bookmark for the connector (the same readers as the runs)."""
+        self._readable(actor)
+        return self.repo.cursors(connector)
 
     def get(self, actor: Actor, run_id: uuid.UUID) -> tuple[SyncRun, Sequence[SyncSkip]]:
         self._readable(actor)
