@@ -34,6 +34,12 @@ class AuditRecord:
     detail: Mapping[str, Any] = field(default_factory=dict)
 
 
+def lock_audit_head(session: Session) -> None:
+    """Take the audit head's row lock until the transaction ends: the lock every writer of the
+    chain, the marks and the access-key bits takes first (one lock order, no deadlock)."""
+    AuditRepository(session).lock_head()
+
+
 class AuditLog:
     def __init__(self, session: Session, cluster: str) -> None:
         self.repo = AuditRepository(session)

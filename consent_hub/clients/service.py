@@ -25,7 +25,7 @@ from consent_hub.clock import utcnow
 from consent_hub.clusters import UnitOfWork
 from consent_hub.config import SLUG
 from consent_hub.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
-from consent_hub.houses.repository import HouseRepository
+from consent_hub.houses.service import HouseService
 from consent_hub.storage.models import ApiClient
 from consent_hub.validation import parse
 
@@ -70,7 +70,7 @@ class ClientService:
     def __init__(self, uow: UnitOfWork) -> None:
         self.cluster = uow.cluster
         self.repo = ClientRepository(uow.session)
-        self.houses = HouseRepository(uow.session)
+        self.houses = HouseService(uow)
         self.audit = AuditLog(uow.session, uow.cluster)
 
     def add(self, actor: Actor, data: ClientCreate | dict[str, Any]) -> ClientCreated:
@@ -102,7 +102,7 @@ class ClientService:
             problems.append({"field": "expires", "problem": "at most two years ahead", "type": "value_error"})
         house_id = None
         if spec.house is not None and not problems:
-            house = self.houses.by_slug(spec.house)
+            house = self.houses.find(spec.house)
             if house is None:
                 raise NotFound(f"unknown house {spec.house!r}")
             house_id = house.id

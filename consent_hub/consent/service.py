@@ -28,7 +28,7 @@ from consent_hub.consent.schemas import ConsentRecord
 from consent_hub.consent.states import StateView, effective_status
 from consent_hub.crypto.randomness import new_uuid
 from consent_hub.errors import Conflict, Forbidden, InvalidInput, NotFound
-from consent_hub.houses.repository import HouseRepository
+from consent_hub.houses.service import HouseService
 from consent_hub.outbox.service import OutboxService
 from consent_hub.people.repository import RECORDED_STATUSES
 from consent_hub.people.service import PeopleService
@@ -58,7 +58,7 @@ class ConsentService:
     def __init__(self, uow: UnitOfWork, catalogue: Catalogue | None = None) -> None:
         self.uow = uow
         self.repo = ConsentRepository(uow.session)
-        self.houses = HouseRepository(uow.session)
+        self.houses = HouseService(uow)
         self.audit = AuditLog(uow.session, uow.cluster)
         self.catalogue = catalogue or load_catalogue()
         self._notices: dict[tuple[str, str, str], Notice] = {}
@@ -276,7 +276,7 @@ class ConsentService:
         if target is None:
             raise _problem("target", f"purpose {purpose.key!r} needs a {kind} as target")
         if kind == "house" and target not in self._known_houses:
-            if self.houses.by_slug(target) is None:
+            if self.houses.find(target) is None:
                 raise NotFound(f"unknown house {target!r}")
             self._known_houses.add(target)
         if kind == "recipient" and target not in purpose.recipients:
