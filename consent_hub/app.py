@@ -18,6 +18,7 @@ from consent_hub.audiences.endpoints import router as audiences_router
 from consent_hub.audit.endpoints import router as audit_router
 from consent_hub.audit.witness import CheckpointSchedule
 from consent_hub.clients.endpoints import router as clients_router
+from consent_hub.clients.service import authenticate_client
 from consent_hub.clusters import ClusterRegistry
 from consent_hub.config import HubSettings, load_settings
 from consent_hub.consent.endpoints import consents_router, purposes_router
@@ -88,6 +89,7 @@ def create_app(settings: HubSettings | None = None, registry: ClusterRegistry | 
         max_body_size=MAX_BODY_BYTES + 65536,
     )
     app.state.registry = registry
+    app.state.authenticate = authenticate_client
     errors.install(app)
 
     @app.middleware("http")

@@ -18,33 +18,18 @@ from typing import Any
 
 from consent_hub import roles
 from consent_hub.actors import Actor
+from consent_hub.api_keys import PREFIX, parse_key
 from consent_hub.audit.service import AuditLog, AuditRecord
 from consent_hub.clients.repository import ClientRepository
 from consent_hub.clients.schemas import ClientCreate, ClientCreated, ClientOut
 from consent_hub.clock import utcnow
 from consent_hub.clusters import UnitOfWork
-from consent_hub.config import SLUG
 from consent_hub.errors import Forbidden, InvalidInput, NotFound, Unauthenticated
 from consent_hub.houses.service import HouseService
 from consent_hub.storage.models import ApiClient
 from consent_hub.validation import parse
 
-PREFIX = "chk"
 MAX_LIFETIME = dt.timedelta(days=2 * 366)
-
-
-def parse_key(token: str) -> tuple[str, str, str]:
-    """Split a bearer key into (cluster, key id, secret) without touching any database."""
-    parts = token.split("_", 3)
-    if (
-        len(parts) != 4
-        or parts[0] != PREFIX
-        or not SLUG.match(parts[1])
-        or not parts[2].isalnum()
-        or len(parts[3]) < 32
-    ):
-        raise Unauthenticated("malformed API key")
-    return parts[1], parts[2], parts[3]
 
 
 def _hash(secret: str) -> bytes:
@@ -172,3 +157,9 @@ class ClientService:
             house=self.repo.house_slug(client.house_id),
             request_id=request_id,
         )
+
+
+def authenticate_client(uow: UnitOfWork, token: str, request_id: str | None = None) -> Actor:
+    """The request context's authenticator (``consent_hub.api.context.Authenticator``), wired in
+    by the app factory so that the HTTP layer does not import this domain."""
+    return ClientService(uow).authenticate(token, request_id)
