@@ -30,8 +30,8 @@ from consent_hub.crypto.randomness import new_uuid
 from consent_hub.errors import Conflict, Forbidden, InvalidInput, NotFound
 from consent_hub.houses.service import HouseService
 from consent_hub.outbox.service import OutboxService
-from consent_hub.people.repository import RECORDED_STATUSES
 from consent_hub.people.service import PeopleService
+from consent_hub.people.statuses import RECORDED_STATUSES
 from consent_hub.storage.models import ConsentEvent, Notice
 from consent_hub.validation import parse
 
@@ -301,6 +301,15 @@ class ConsentService:
         self._readable(actor, person_id)
         self.audit.append(actor, AuditRecord("consent.history.read", [person_id], ["consents"]))
         return self.repo.events_for(person_id)
+
+    def idempotency_hashes(self, actor_id: str, keys: Sequence[str]) -> dict[str, str | None]:
+        """idempotency key -> request hash, for the keys of ``actor_id`` already used (an import
+        skips the opt-ins it recorded before)."""
+        return self.repo.idempotency_hashes(actor_id, keys)
+
+    def granted_at_houses(self, people: Sequence[uuid.UUID]) -> set[tuple[uuid.UUID, str, str]]:
+        """(person, purpose, house) of every house-scoped granted state of ``people``."""
+        return self.repo.granted_at_houses(people)
 
     def is_granted(
         self, person_id: uuid.UUID, purpose: str, kind: str, ref: str, *, now: dt.datetime | None = None

@@ -21,7 +21,6 @@ from consent_hub.actors import Actor
 from consent_hub.audit.service import AuditLog, AuditRecord
 from consent_hub.clock import utcnow
 from consent_hub.clusters import UnitOfWork
-from consent_hub.consent.repository import ConsentRepository
 from consent_hub.consent.schemas import ConsentRecord, Evidence
 from consent_hub.consent.service import ConsentService
 from consent_hub.crypto.blind_index import ENGINE_RECORD_MAC
@@ -38,8 +37,8 @@ from consent_hub.ingest.records import (
 )
 from consent_hub.ingest.repository import IngestRepository
 from consent_hub.people.fields import PERSON_FIELDS, PersonFields, email_index_form, validate_fields
-from consent_hub.people.repository import RECORDED_STATUSES
 from consent_hub.people.service import PeopleService
+from consent_hub.people.statuses import RECORDED_STATUSES
 
 NOTICE_LANGUAGES = ("nl", "en", "fr")
 
@@ -299,7 +298,7 @@ class IngestService:
         if not wanted:
             return
         # the people this page created have neither used keys nor grants: nothing to look up for them
-        used = ConsentRepository(self.uow.session).idempotency_hashes(
+        used = self.consents.idempotency_hashes(
             self.actor.id, [w[3] for w in wanted if w[0] not in created_now]
         )
         todo = [w for w in wanted if w[3] not in used]
@@ -331,7 +330,7 @@ class IngestService:
         opted_out = {(pid, opt.purpose, opt.house) for pid, opt, *_ in todo if not opt.opted_in}
         if not opted_out:
             return set()
-        granted = ConsentRepository(self.uow.session).granted_at_houses([pid for pid, _, _ in opted_out])
+        granted = self.consents.granted_at_houses([pid for pid, _, _ in opted_out])
         return opted_out & granted
 
     # -- events ----------------------------------------------------------------------------------

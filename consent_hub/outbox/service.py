@@ -36,7 +36,6 @@ from consent_hub.crypto.randomness import new_uuid
 from consent_hub.errors import ConfigurationError, Forbidden
 from consent_hub.outbox.destinations import destination_factory
 from consent_hub.outbox.repository import OutboxRepository
-from consent_hub.people.repository import PeopleRepository
 from consent_hub.storage.models import ConsentEvent, OutboxDelivery
 
 log = logging.getLogger("consent_hub.outbox")
@@ -95,8 +94,8 @@ class OutboxService:
         rows: list[dict[str, Any]] = []
         known: dict[str, set[uuid.UUID]] = {}
         # a restricted person's decisions wait for the lift, which delivers their state then
-        statuses = PeopleRepository(self.uow.session).statuses([e.person_id for e in events])
-        events = [e for e in events if statuses.get(e.person_id) == "active"]
+        active = self.repo.active_people([e.person_id for e in events])
+        events = [e for e in events if e.person_id in active]
         for name, cfg in self.destinations.items():
             relevant = [e for e in events if _serves(cfg, e.purpose, e.target_kind, e.target_ref)]
             if not relevant:

@@ -13,11 +13,6 @@ from sqlalchemy.orm import Session
 from consent_hub.storage.bulk import among, core_rows, id_keys, insert_rows
 from consent_hub.storage.models import Person, Suppression
 
-# people whose data is kept current: a restriction (GDPR Art. 18) stops processing, not recording,
-# so imports, rectifications and consent decisions still reach a restricted person; only an active
-# person is visible to houses or sent to destinations
-RECORDED_STATUSES = ("active", "restricted")
-
 
 class PeopleRepository:
     def __init__(self, session: Session) -> None:
