@@ -52,7 +52,8 @@ from sqlalchemy.sql import Select
 from bench.bench_vault import CLUSTER, batches, cluster, console, peak_rss_mib
 from bench.generate import people as generate_people
 from consent_hub.access.policy import FIELD_GROUPS, AccessPolicy
-from consent_hub.access.repository import AccessRepository, Scope
+from consent_hub.access.predicates import Scope
+from consent_hub.access.repository import AccessRepository
 from consent_hub.access.service import AccessService
 from consent_hub.actors import Actor
 from consent_hub.clock import utcnow

@@ -19,6 +19,7 @@ from consent_hub.audiences.endpoints import router as audiences_router
 from consent_hub.audit.endpoints import router as audit_router
 from consent_hub.audit.witness import CheckpointSchedule
 from consent_hub.clients.endpoints import router as clients_router
+from consent_hub.clients.service import authenticate_client
 from consent_hub.clusters import ClusterRegistry
 from consent_hub.config import HubSettings, load_settings
 from consent_hub.consent.endpoints import consents_router, purposes_router
@@ -83,6 +84,7 @@ def create_app(settings: HubSettings | None = None, registry: ClusterRegistry | 
         lifespan=lifespan,
     )
     app.state.registry = registry
+    app.state.authenticate = authenticate_client
     errors.install(app)
     # a declared Content-Length over the limit is refused unread below; a chunked body as it grows past it
     app.add_middleware(ChunkedBodyLimit)

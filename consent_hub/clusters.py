@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from consent_hub.config import HubSettings, key_store_url
 from consent_hub.crypto.blind_index import BlindIndexer
+from consent_hub.crypto.key_providers import KeyProvider, provider_for
 from consent_hub.errors import ClusterIsolationError
-from consent_hub.keys import KeyProvider, provider_for
 from consent_hub.storage.db import make_engine, make_sessionmaker
 
 _open_cluster: ContextVar[str | None] = ContextVar("consent_hub_open_cluster", default=None)

@@ -37,8 +37,8 @@ from consent_hub.config import ConnectorConfig, DestinationConfig
 from consent_hub.consent.catalogue import load_catalogue
 from consent_hub.consent.service import ConsentService
 from consent_hub.crypto.fields import field_aad
+from consent_hub.crypto.key_providers import ClusterKeys, LocalKeyProvider
 from consent_hub.houses.service import HouseService
-from consent_hub.keys.providers import ClusterKeys, LocalKeyProvider
 from consent_hub.outbox.delivery import OutboxWorker
 from consent_hub.people.fields import PERSON_FIELDS, email_index_form
 from consent_hub.people.service import PeopleService

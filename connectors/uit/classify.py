@@ -21,7 +21,6 @@ Only events are read and written: titles, start times and categories, never a bu
 from __future__ import annotations
 
 import datetime as dt
-import json
 import re
 import unicodedata
 import uuid
@@ -31,14 +30,11 @@ from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo
 
 import httpx
-from sqlalchemy import Uuid, select
 
 from connectors.sources.base import EngineHttp, FatalSyncError, RetryPolicy
 from consent_hub.actors import Actor
 from consent_hub.clusters import ClusterRegistry
 from consent_hub.exchange.service import EventClassificationService
-from consent_hub.storage.bulk import among
-from consent_hub.storage.models import Event
 
 BRUSSELS: Final = ZoneInfo("Europe/Brussels")
 MAX_START: Final = 10_000
@@ -243,6 +239,11 @@ def _organizer_of(event: Mapping[str, Any]) -> str | None:
     return ref.rstrip("/").rsplit("/", 1)[-1] if isinstance(ref, str) else None
 
 
+ToClassify = list[tuple[uuid.UUID, str, str, dt.datetime | None, str | None]]
+# organizer id -> (normalised title, local day) -> {(eventtype, themes)} of its listings with that title that day
+Listings = dict[str, dict[tuple[str, dt.date], set[tuple[str, tuple[str, ...]]]]]
+
+
 def classify_events(
     registry: ClusterRegistry,
     cluster: str,
@@ -263,46 +264,64 @@ def classify_events(
     """
     actor = actor or Actor.system(cluster, "uit-classify")
     with registry.unit_of_work(cluster) as uow:
-        todo = EventClassificationService(uow).events_to_classify(only_unclassified=only_unclassified)
-        categories: dict[uuid.UUID, list[str]] = {}
-        for clause in among(uow.session, Event.id, [row[0] for row in todo], Uuid()):
-            for event_id, raw in uow.session.execute(select(Event.id, Event.categories).where(clause)):
-                try:
-                    names = json.loads(raw or "[]")
-                except ValueError:
-                    names = []
-                categories[event_id] = [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
+        service = EventClassificationService(uow)
+        todo = service.events_to_classify(only_unclassified=only_unclassified)
+        categories = service.categories([row[0] for row in todo])
 
     summary = ClassificationSummary()
     by_organizer: dict[str, list[tuple[uuid.UUID, str, dt.datetime]]] = {}
     for event_id, title, _house, starts_at, organizer_id in todo:
         if organizer_id and starts_at is not None:
             by_organizer.setdefault(organizer_id, []).append((event_id, title, starts_at))
-
-    # (title, day) -> {(eventtype, themes)} of the organizer's listings with that title on that day
-    listings: dict[str, dict[tuple[str, dt.date], set[tuple[str, tuple[str, ...]]]]] = {}
+    listings: Listings = {}
     if by_organizer:
         with UitSearch(
             base_url, api_key, policy=policy, page_size=page_size, timeout=timeout, transport=transport
         ) as search:
-            for organizer_id, events in sorted(by_organizer.items()):
-                days = [local_day(s) for _, _, s in events]
-                lo = dt.datetime.combine(min(days), dt.time(), BRUSSELS)
-                hi = dt.datetime.combine(max(days), dt.time(23, 59, 59), BRUSSELS)
-                index = listings.setdefault(organizer_id, {})
-                for uit_event in search.events(organizer_id, lo, hi):
-                    summary.uit_events_read += 1
-                    if _organizer_of(uit_event) != organizer_id:
-                        continue
-                    term, keys = listing_keys(uit_event)
-                    if term is None:
-                        continue
-                    listed_themes = tuple(sorted(_terms_of(uit_event, "theme")))
-                    for key in keys:
-                        index.setdefault(key, set()).add((term, listed_themes))
+            listings = _read_listings(search, by_organizer, summary)
             summary.requests = search.requests
             summary.retries = search.http.take_retries()
 
+    types, themes = _decide(todo, listings, categories, summary)
+    if types:
+        with registry.unit_of_work(cluster) as uow:
+            EventClassificationService(uow).set_types(actor, types, themes)
+    return summary
+
+
+def _read_listings(
+    search: UitSearch,
+    by_organizer: Mapping[str, Sequence[tuple[uuid.UUID, str, dt.datetime]]],
+    summary: ClassificationSummary,
+) -> Listings:
+    """Each organizer's published listings in the date window of its hub events, by (title, day)."""
+    listings: Listings = {}
+    for organizer_id, events in sorted(by_organizer.items()):
+        days = [local_day(s) for _, _, s in events]
+        lo = dt.datetime.combine(min(days), dt.time(), BRUSSELS)
+        hi = dt.datetime.combine(max(days), dt.time(23, 59, 59), BRUSSELS)
+        index = listings.setdefault(organizer_id, {})
+        for uit_event in search.events(organizer_id, lo, hi):
+            summary.uit_events_read += 1
+            if _organizer_of(uit_event) != organizer_id:
+                continue
+            term, keys = listing_keys(uit_event)
+            if term is None:
+                continue
+            listed_themes = tuple(sorted(_terms_of(uit_event, "theme")))
+            for key in keys:
+                index.setdefault(key, set()).add((term, listed_themes))
+    return listings
+
+
+def _decide(
+    todo: ToClassify,
+    listings: Listings,
+    categories: Mapping[uuid.UUID, Sequence[str]],
+    summary: ClassificationSummary,
+) -> tuple[dict[uuid.UUID, str], dict[uuid.UUID, tuple[str, ...]]]:
+    """One decision per event (counted in ``summary``): the listings' type when they agree, else the
+    categories'; returns the types and themes to store."""
     types: dict[uuid.UUID, str] = {}
     themes: dict[uuid.UUID, tuple[str, ...]] = {}
     for event_id, title, _house, starts_at, organizer_id in todo:
@@ -328,8 +347,4 @@ def classify_events(
         if decision.term is not None:
             types[event_id] = decision.term
             themes[event_id] = decision.themes
-
-    if types:
-        with registry.unit_of_work(cluster) as uow:
-            EventClassificationService(uow).set_types(actor, types, themes)
-    return summary
+    return types, themes

@@ -17,7 +17,8 @@ from sqlalchemy import event
 
 from consent_hub.access.auth import require_person_reader, require_relation_writer
 from consent_hub.access.policy import AccessPolicy, Compiled, access_policy, fields_of
-from consent_hub.access.repository import AccessRepository, Scope
+from consent_hub.access.predicates import Scope
+from consent_hub.access.repository import AccessRepository
 from consent_hub.actors import Actor
 from consent_hub.audit.service import AuditLog, AuditRecord
 from consent_hub.clock import utcnow

@@ -6,18 +6,26 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from consent_hub.actors import Actor
-from consent_hub.clients.service import ClientService, parse_key
+from consent_hub.api_keys import parse_key
 from consent_hub.clusters import ClusterRegistry, UnitOfWork, cluster_scope
 from consent_hub.errors import Unauthenticated
 
 bearer = HTTPBearer(auto_error=False, description="API key: chk_<cluster>_<key id>_<secret>")
+
+
+class Authenticator(Protocol):
+    """Checks a bearer key against its cluster's database; the app factory installs the clients
+    domain's (``app.state.authenticate``): the HTTP layer sits below every domain's endpoints, the
+    clients' included, so it does not import a domain."""
+
+    def __call__(self, uow: UnitOfWork, token: str, request_id: str | None = None) -> Actor: ...
 
 
 @dataclass
@@ -29,6 +37,11 @@ class RequestContext:
 def registry_of(request: Request) -> ClusterRegistry:
     registry: ClusterRegistry = request.app.state.registry
     return registry
+
+
+def authenticator_of(request: Request) -> Authenticator:
+    authenticate: Authenticator = request.app.state.authenticate
+    return authenticate
 
 
 async def request_context(
@@ -49,7 +62,7 @@ async def request_context(
     with cluster_scope(cluster):
         uow = await run_in_threadpool(registry.open, cluster)
         try:
-            actor = await run_in_threadpool(ClientService(uow).authenticate, token, request_id)
+            actor = await run_in_threadpool(authenticator_of(request), uow, token, request_id)
             yield RequestContext(actor, uow)
             await run_in_threadpool(uow.commit)
         except BaseException:

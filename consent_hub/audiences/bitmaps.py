@@ -30,7 +30,7 @@ from sqlalchemy import String, Uuid, bindparam, delete, exists, func, literal, s
 from sqlalchemy.orm import Session
 
 from consent_hub.audiences.schemas import SegmentFilters
-from consent_hub.audit.repository import AuditRepository
+from consent_hub.audit.service import lock_audit_head
 from consent_hub.clock import utcnow
 from consent_hub.storage import access_keys
 from consent_hub.storage.bulk import BinaryArray, any_of
@@ -151,7 +151,7 @@ class SegmentBitmaps:
                 ),
                 [{"e": e, "h": h, "b": bytes(b)} for (e, h), b in bitmaps.items()],
             )
-        AuditRepository(self.session).lock_head()  # the order every writer of marks and key bits keeps
+        lock_audit_head(self.session)  # the order every writer of marks and key bits keeps
         if marked:
             self.session.execute(
                 delete(VisitBitsDirty).where(
@@ -178,7 +178,7 @@ class SegmentBitmaps:
         lines marked and rebuilt. Returns the number of visit bitmaps rebuilt. Writers wait
         meanwhile (the audit head is held throughout), so that no key moves while it is read."""
         self._one_refresh_at_a_time()  # before the head, in the order ``refresh`` takes them
-        AuditRepository(self.session).lock_head()
+        lock_audit_head(self.session)
         self.session.execute(
             text("INSERT INTO person_ordinals (person_id) SELECT id FROM people ORDER BY id ON CONFLICT DO NOTHING")
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Annotated, Literal
 
@@ -13,32 +12,8 @@ from consent_hub.api.errors import errors_for
 from consent_hub.audiences.schemas import CountOut, CountQuery, ExportOut, ExportRequest, SegmentDefinition, SegmentOut
 from consent_hub.audiences.service import AudienceService
 from consent_hub.counts.service import MIN_COHORT
-from consent_hub.storage.models import AudienceExport, Segment
 
 router = APIRouter(prefix="/segments", tags=["audiences"], responses=errors_for(403))
-
-
-def _segment_out(s: Segment) -> SegmentOut:
-    return SegmentOut(
-        id=s.id,
-        house=s.house,
-        name=s.name,
-        purpose=s.purpose,
-        definition=json.loads(s.definition),
-        created_at=s.created_at,
-        updated_at=s.updated_at,
-    )
-
-
-def _export_out(e: AudienceExport) -> ExportOut:
-    return ExportOut(
-        id=e.id,
-        purpose=e.purpose,
-        destination=e.destination,
-        fields=json.loads(e.fields),
-        member_count=e.member_count,
-        created_at=e.created_at,
-    )
 
 
 def _count_out(result: dict[str, object]) -> CountOut:
@@ -59,12 +34,12 @@ def count(ctx: Context, body: CountQuery) -> CountOut:
 
 @router.post("", response_model=SegmentOut, status_code=201, responses=errors_for(409))
 def save(ctx: Context, body: SegmentDefinition) -> SegmentOut:
-    return _segment_out(AudienceService(ctx.uow).save(ctx.actor, body))
+    return SegmentOut.of(AudienceService(ctx.uow).save(ctx.actor, body))
 
 
 @router.get("", response_model=list[SegmentOut])
 def list_segments(ctx: Context) -> list[SegmentOut]:
-    return [_segment_out(s) for s in AudienceService(ctx.uow).segments(ctx.actor)]
+    return [SegmentOut.of(s) for s in AudienceService(ctx.uow).segments(ctx.actor)]
 
 
 @router.get("/{segment_id}/count", response_model=CountOut, responses=errors_for(404, 429))
@@ -93,7 +68,7 @@ def export(ctx: Context, segment_id: uuid.UUID, body: ExportRequest) -> Response
     segment, definition = service.segment(ctx.actor, segment_id)
     result = service.export(ctx.actor, definition, fmt=body.format, destination=body.destination, segment_id=segment.id)
     if result.content is None:
-        return _export_out(result.export)
+        return ExportOut.of(result.export)
     suffix = "csv" if body.format == "csv" else "xlsx"
     return Response(
         result.content,

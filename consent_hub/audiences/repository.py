@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Select, String, Uuid, and_, cast, distinct, func, insert, literal, or_, select, text, union_all
 from sqlalchemy.orm import Session
 
-from consent_hub.access.repository import Scope, basis_key, visible
+from consent_hub.access.predicates import Scope, basis_key, visible
 from consent_hub.audiences.bitmaps import SegmentBitmaps, answerable
 from consent_hub.audiences.schemas import SegmentFilters
 from consent_hub.storage.bulk import core_rows

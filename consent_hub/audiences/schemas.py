@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.config import JsonDict
 
+from consent_hub.storage.models import AudienceExport, Segment
 from consent_hub.validation import SafeText
 
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?$")]
@@ -128,6 +129,18 @@ class SegmentOut(BaseModel):
     created_at: dt.datetime
     updated_at: dt.datetime
 
+    @classmethod
+    def of(cls, s: Segment) -> SegmentOut:
+        return cls(
+            id=s.id,
+            house=s.house,
+            name=s.name,
+            purpose=s.purpose,
+            definition=json.loads(s.definition),
+            created_at=s.created_at,
+            updated_at=s.updated_at,
+        )
+
 
 class ExportRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -143,3 +156,14 @@ class ExportOut(BaseModel):
     fields: list[str]
     member_count: int
     created_at: dt.datetime
+
+    @classmethod
+    def of(cls, e: AudienceExport) -> ExportOut:
+        return cls(
+            id=e.id,
+            purpose=e.purpose,
+            destination=e.destination,
+            fields=json.loads(e.fields),
+            member_count=e.member_count,
+            created_at=e.created_at,
+        )

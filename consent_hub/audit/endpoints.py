@@ -8,9 +8,8 @@ from fastapi import APIRouter, Query
 from consent_hub.api.context import Context
 from consent_hub.api.errors import errors_for
 from consent_hub.audit.auth import require_audit_reader
-from consent_hub.audit.repository import AuditRepository
 from consent_hub.audit.schemas import AuditEntryOut, VerifyOut
-from consent_hub.audit.service import AuditLog, AuditRecord, verify_chain
+from consent_hub.audit.service import AuditLog, verify_chain
 
 router = APIRouter(prefix="/audit", tags=["audit"], responses=errors_for(403))
 
@@ -27,13 +26,8 @@ def list_entries(
     person: Annotated[uuid.UUID | None, Query(description="only entries naming this person")] = None,
 ) -> list[AuditEntryOut]:
     _dpo(ctx)
-    repo = AuditRepository(ctx.uow.session)
-    rows = repo.entries_for_person(person, limit, before) if person else repo.entries(limit, before)
-    out = [AuditEntryOut.of(e) for e in rows]
-    AuditLog(ctx.uow.session, ctx.uow.cluster).append(
-        ctx.actor, AuditRecord("audit.read", [person] if person else [], detail={"entries": len(out)})
-    )
-    return out
+    rows = AuditLog(ctx.uow.session, ctx.uow.cluster).read_entries(ctx.actor, limit=limit, before=before, person=person)
+    return [AuditEntryOut.of(e) for e in rows]
 
 
 @router.get("/verify", response_model=VerifyOut)

@@ -19,8 +19,8 @@ from consent_hub.actors import Actor
 from consent_hub.audit import chain
 from consent_hub.audit.repository import AuditRepository
 from consent_hub.clock import utcnow
-from consent_hub.keys import KeyProvider
-from consent_hub.storage.models import AuditCheckpoint
+from consent_hub.crypto.key_providers import KeyProvider
+from consent_hub.storage.models import AuditCheckpoint, AuditEntry
 
 
 @dataclass(frozen=True)
@@ -34,11 +34,26 @@ class AuditRecord:
     detail: Mapping[str, Any] = field(default_factory=dict)
 
 
+def lock_audit_head(session: Session) -> None:
+    """Take the audit head's row lock until the transaction ends: the lock every writer of the
+    chain, the marks and the access-key bits takes first (one lock order, no deadlock)."""
+    AuditRepository(session).lock_head()
+
+
 class AuditLog:
     def __init__(self, session: Session, cluster: str) -> None:
         self.repo = AuditRepository(session)
         self.cluster = cluster
         self._tag = chain.chain_tag(cluster)
+
+    def read_entries(
+        self, actor: Actor, *, limit: int, before: int | None = None, person: uuid.UUID | None = None
+    ) -> Sequence[AuditEntry]:
+        """A page of the log (newest first), only entries naming ``person`` if given; the read is
+        itself an entry."""
+        rows = self.repo.entries_for_person(person, limit, before) if person else self.repo.entries(limit, before)
+        self.append(actor, AuditRecord("audit.read", [person] if person else [], detail={"entries": len(rows)}))
+        return rows
 
     def append(self, actor: Actor, *records: AuditRecord) -> list[int]:
         """Append in the caller's transaction, under the head lock: the entry commits or rolls
@@ -192,61 +207,89 @@ def verify_chain(
     started = time.perf_counter()
     repo = AuditRepository(session)
     report = VerifyReport()
-    tag = chain.chain_tag(cluster)
     stored = [SignedCheckpoint.of(cp) for cp in repo.checkpoints()]
-    stored_seqs = {cp.seq for cp in stored}
     # checkpoints kept outside the database are checked like the stored ones: an attacker who
     # rewrote the chain and deleted the stored checkpoints still cannot move an exported one
     checkpoints = sorted({(cp.seq, cp.signature): cp for cp in [*stored, *external]}.values(), key=lambda c: c.seq)
-    wanted = {cp.seq: cp.head_hash for cp in checkpoints}
-    claimed: dict[int, int] = {}  # checkpoint seq -> entry that recorded its signing
-    seen: dict[int, bytes] = {}
+    walk = _walk_links(repo, chain.chain_tag(cluster), {cp.seq for cp in checkpoints}, report)
+    if report.ok:
+        _check_head(repo, walk, {cp.seq for cp in stored}, report)
+    _check_checkpoints(cluster, checkpoints, walk.seen, public_key, report)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+@dataclass
+class _Walk:
+    """What a walk along the links found: the last good hash, the hashes at the checkpoints'
+    sequence numbers, and which entry recorded each checkpoint's signing."""
+
+    prev: bytes = chain.GENESIS
+    seen: dict[int, bytes] = field(default_factory=dict)
+    claimed: dict[int, int] = field(default_factory=dict)  # checkpoint seq -> entry that recorded it
+
+
+def _walk_links(repo: AuditRepository, tag: bytes, wanted: set[int], report: VerifyReport) -> _Walk:
+    """Recompute every link in order; stop at the first entry missing, out of place or altered."""
+    walk = _Walk()
     expected_seq = 1
-    prev = chain.GENESIS
     encode, link = chain.encode_entry, chain.link
     for seq, at, actor, house, role, purpose, action, subjects, fields, detail, prev_hash, stored in repo.stream_raw():
         if seq != expected_seq:
             report.fail(expected_seq, f"entry {expected_seq} is missing (deleted or renumbered)")
             break
-        if bytes(prev_hash) != prev:
+        if bytes(prev_hash) != walk.prev:
             report.fail(seq, f"entry {seq} does not link to entry {seq - 1} (inserted, deleted or reordered)")
             break
-        digest = link(tag, prev, encode(seq, at, actor, house, role, purpose, action, subjects, fields, detail))
+        digest = link(tag, walk.prev, encode(seq, at, actor, house, role, purpose, action, subjects, fields, detail))
         if digest != bytes(stored):
             report.fail(seq, f"entry {seq} was altered (its hash does not match its content)")
             break
         if seq in wanted:
-            seen[seq] = digest
+            walk.seen[seq] = digest
         if action == "audit.checkpoint":
             try:
-                claimed[int(json.loads(detail)["checkpoint_seq"])] = seq
+                walk.claimed[int(json.loads(detail)["checkpoint_seq"])] = seq
             except (ValueError, KeyError, TypeError):
                 report.fail(seq, f"entry {seq} records a checkpoint it does not name")
                 break
-        prev = digest
+        walk.prev = digest
         expected_seq += 1
     report.entries = expected_seq - 1
+    return walk
 
-    if report.ok:
-        last = expected_seq - 1
-        head = repo.read_head()
-        if head is None:
-            report.fail(max(last, 1), "the chain head row is missing")
-        elif head[0] > last:
-            report.fail(last + 1, f"entries {last + 1}..{head[0]} are missing (the tail was removed)")
-        elif head[0] < last:
-            report.fail(
-                head[0] + 1,
-                f"entries {head[0] + 1}..{last} lie beyond the chain head (written outside the hub, "
-                "or the head was moved back)",
-            )
-        elif last > 0 and head[1] != prev:
-            report.fail(last, f"entry {last} does not match the chain head")
-        for cp_seq, entry_seq in sorted(claimed.items()):
-            if cp_seq not in stored_seqs:
-                report.fail(entry_seq, f"signed checkpoint {cp_seq}, recorded at entry {entry_seq}, was removed")
-                break
 
+def _check_head(repo: AuditRepository, walk: _Walk, stored_seqs: set[int], report: VerifyReport) -> None:
+    """The head row must end where the links end, and no recorded checkpoint may be gone."""
+    last = report.entries
+    head = repo.read_head()
+    if head is None:
+        report.fail(max(last, 1), "the chain head row is missing")
+    elif head[0] > last:
+        report.fail(last + 1, f"entries {last + 1}..{head[0]} are missing (the tail was removed)")
+    elif head[0] < last:
+        report.fail(
+            head[0] + 1,
+            f"entries {head[0] + 1}..{last} lie beyond the chain head (written outside the hub, "
+            "or the head was moved back)",
+        )
+    elif last > 0 and head[1] != walk.prev:
+        report.fail(last, f"entry {last} does not match the chain head")
+    for cp_seq, entry_seq in sorted(walk.claimed.items()):
+        if cp_seq not in stored_seqs:
+            report.fail(entry_seq, f"signed checkpoint {cp_seq}, recorded at entry {entry_seq}, was removed")
+            break
+
+
+def _check_checkpoints(
+    cluster: str,
+    checkpoints: Sequence[SignedCheckpoint],
+    seen: Mapping[int, bytes],
+    public_key: Ed25519PublicKey | None,
+    report: VerifyReport,
+) -> None:
+    """Each signature must be valid and its head lie on the chain; a failure names the first entry
+    after the last checkpoint that still holds."""
     good_until = 0
     raw_public = public_key.public_bytes(Encoding.Raw, PublicFormat.Raw) if public_key is not None else None
     for cp in checkpoints:
@@ -283,5 +326,3 @@ def verify_chain(
             )
             break
         good_until = cp.seq
-    report.seconds = time.perf_counter() - started
-    return report

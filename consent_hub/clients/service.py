@@ -18,34 +18,19 @@ from typing import Any
 
 from consent_hub import roles
 from consent_hub.actors import Actor
+from consent_hub.api_keys import PREFIX, parse_key
 from consent_hub.audit.service import AuditLog, AuditRecord
 from consent_hub.clients.auth import require_key_manager
 from consent_hub.clients.repository import ClientRepository
 from consent_hub.clients.schemas import ClientCreate, ClientCreated, ClientOut
 from consent_hub.clock import utcnow
 from consent_hub.clusters import UnitOfWork
-from consent_hub.config import SLUG
 from consent_hub.errors import ClientNotFound, HouseNotFound, InvalidInput, Unauthenticated
-from consent_hub.houses.repository import HouseRepository
+from consent_hub.houses.service import HouseService
 from consent_hub.storage.models import ApiClient
 from consent_hub.validation import parse
 
-PREFIX = "chk"
 MAX_LIFETIME = dt.timedelta(days=2 * 366)
-
-
-def parse_key(token: str) -> tuple[str, str, str]:
-    """Split a bearer key into (cluster, key id, secret) without touching any database."""
-    parts = token.split("_", 3)
-    if (
-        len(parts) != 4
-        or parts[0] != PREFIX
-        or not SLUG.match(parts[1])
-        or not parts[2].isalnum()
-        or len(parts[3]) < 32
-    ):
-        raise Unauthenticated("malformed API key")
-    return parts[1], parts[2], parts[3]
 
 
 def _hash(secret: str) -> bytes:
@@ -71,7 +56,7 @@ class ClientService:
     def __init__(self, uow: UnitOfWork) -> None:
         self.cluster = uow.cluster
         self.repo = ClientRepository(uow.session)
-        self.houses = HouseRepository(uow.session)
+        self.houses = HouseService(uow)
         self.audit = AuditLog(uow.session, uow.cluster)
 
     def add(self, actor: Actor, data: ClientCreate | dict[str, Any]) -> ClientCreated:
@@ -102,7 +87,7 @@ class ClientService:
             problems.append({"field": "expires", "problem": "at most two years ahead", "type": "value_error"})
         house_id = None
         if spec.house is not None and not problems:
-            house = self.houses.by_slug(spec.house)
+            house = self.houses.find(spec.house)
             if house is None:
                 raise HouseNotFound(f"unknown house {spec.house!r}")
             house_id = house.id
@@ -170,3 +155,9 @@ class ClientService:
             house=self.repo.house_slug(client.house_id),
             request_id=request_id,
         )
+
+
+def authenticate_client(uow: UnitOfWork, token: str, request_id: str | None = None) -> Actor:
+    """The request context's authenticator (``consent_hub.api.context.Authenticator``), wired in
+    by the app factory so that the HTTP layer does not import this domain."""
+    return ClientService(uow).authenticate(token, request_id)

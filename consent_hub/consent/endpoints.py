@@ -20,28 +20,10 @@ from consent_hub.consent.schemas import (
     PurposeOut,
 )
 from consent_hub.consent.service import ConsentService
-from consent_hub.storage.models import ConsentEvent
 
 purposes_router = APIRouter(prefix="/purposes", tags=["consent"])
 # every consent route names a person: 404 for one the caller may not see as for a random id
 consents_router = APIRouter(prefix="/people/{person_id}/consents", tags=["consent"], responses=errors_for(403, 404))
-
-
-def _event_out(e: ConsentEvent) -> ConsentEventOut:
-    return ConsentEventOut(
-        id=e.id,
-        purpose=e.purpose,
-        target_kind=e.target_kind,
-        target=e.target_ref,
-        status=e.status,
-        notice_sha256=e.notice_sha256,
-        language=e.language,
-        channel=e.channel,
-        given_at=e.given_at,
-        expires_at=e.expires_at,
-        recorded_at=e.recorded_at,
-        actor=e.actor,
-    )
 
 
 @purposes_router.get("", response_model=list[PurposeOut])
@@ -92,7 +74,7 @@ def record_consent(
     event, created = ConsentService(ctx.uow).record(ctx.actor, person_id, body, idempotency_key=idempotency_key)
     if not created:
         response.status_code = status.HTTP_200_OK
-    return _event_out(event)
+    return ConsentEventOut.of(event)
 
 
 @consents_router.get("", response_model=list[ConsentStateOut])
@@ -114,7 +96,7 @@ def current_consents(ctx: Context, person_id: uuid.UUID) -> list[ConsentStateOut
 
 @consents_router.get("/history", response_model=list[ConsentEventOut])
 def consent_history(ctx: Context, person_id: uuid.UUID) -> list[ConsentEventOut]:
-    return [_event_out(e) for e in ConsentService(ctx.uow).history(ctx.actor, person_id)]
+    return [ConsentEventOut.of(e) for e in ConsentService(ctx.uow).history(ctx.actor, person_id)]
 
 
 @consents_router.get("/oslo", responses={200: {"content": {"application/ld+json": {}}}})

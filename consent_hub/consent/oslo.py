@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from consent_hub.consent.catalogue import Catalogue
-
-if TYPE_CHECKING:
-    from consent_hub.consent.service import StateView
+from consent_hub.consent.states import StateView
 
 TOESTEMMING = "https://data.vlaanderen.be/ns/toestemming#"
 STATUS_SCHEME = "https://data.vlaanderen.be/id/concept/ToestemmingStatus/"

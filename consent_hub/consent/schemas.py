@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from consent_hub.storage.models import ConsentEvent
 from consent_hub.validation import SafeText
 
 Status = Literal["granted", "refused", "withdrawn"]
@@ -72,6 +73,23 @@ class ConsentEventOut(BaseModel):
     expires_at: dt.datetime | None
     recorded_at: dt.datetime
     actor: str
+
+    @classmethod
+    def of(cls, e: ConsentEvent) -> ConsentEventOut:
+        return cls(
+            id=e.id,
+            purpose=e.purpose,
+            target_kind=e.target_kind,
+            target=e.target_ref,
+            status=e.status,
+            notice_sha256=e.notice_sha256,
+            language=e.language,
+            channel=e.channel,
+            given_at=e.given_at,
+            expires_at=e.expires_at,
+            recorded_at=e.recorded_at,
+            actor=e.actor,
+        )
 
 
 class ConsentStateOut(BaseModel):

@@ -14,7 +14,6 @@ import hashlib
 import json
 import uuid
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from consent_hub.actors import Actor
@@ -23,8 +22,10 @@ from consent_hub.clock import utcnow
 from consent_hub.clusters import UnitOfWork
 from consent_hub.consent.auth import require_consent_reader, require_consent_writer, require_notice_publisher
 from consent_hub.consent.catalogue import Catalogue, Purpose, iso_duration_days, load_catalogue
+from consent_hub.consent.oslo import to_jsonld
 from consent_hub.consent.repository import ConsentRepository
 from consent_hub.consent.schemas import ConsentRecord
+from consent_hub.consent.states import StateView, effective_status
 from consent_hub.crypto.randomness import new_uuid
 from consent_hub.errors import (
     HouseNotFound,
@@ -33,38 +34,16 @@ from consent_hub.errors import (
     NoticeNotFound,
     PersonNotFound,
 )
-from consent_hub.houses.repository import HouseRepository
+from consent_hub.houses.service import HouseService
 from consent_hub.outbox.service import OutboxService
-from consent_hub.people.repository import RECORDED_STATUSES
 from consent_hub.people.service import PeopleService
-from consent_hub.storage.models import ConsentEvent, ConsentState, Notice
+from consent_hub.people.statuses import RECORDED_STATUSES
+from consent_hub.storage.models import ConsentEvent, Notice
 from consent_hub.validation import parse
-from consent_hub.vocabulary import ConsentStatus, EffectiveConsentStatus
+from consent_hub.vocabulary import ConsentStatus
 
-OSLO_STATUS: dict[str, str] = {
-    EffectiveConsentStatus.GRANTED: "toegelaten",
-    EffectiveConsentStatus.REFUSED: "geweigerd",
-    EffectiveConsentStatus.WITHDRAWN: "geweigerd",
-    EffectiveConsentStatus.EXPIRED: "nietGekend",
-}
 CLOCK_SKEW = dt.timedelta(minutes=5)
 CONSENTING = RECORDED_STATUSES  # people whose consent events are recorded
-
-
-@dataclass(frozen=True)
-class StateView:
-    state: ConsentState
-    effective_status: str
-
-    @property
-    def oslo_status(self) -> str:
-        return OSLO_STATUS[self.effective_status]
-
-
-def effective_status(status: str, expires_at: dt.datetime | None, now: dt.datetime) -> str:
-    if status == ConsentStatus.GRANTED and expires_at is not None and expires_at <= now:
-        return EffectiveConsentStatus.EXPIRED
-    return status
 
 
 def _problem(field: str, problem: str) -> InvalidInput:
@@ -86,7 +65,7 @@ class ConsentService:
     def __init__(self, uow: UnitOfWork, catalogue: Catalogue | None = None) -> None:
         self.uow = uow
         self.repo = ConsentRepository(uow.session)
-        self.houses = HouseRepository(uow.session)
+        self.houses = HouseService(uow)
         self.audit = AuditLog(uow.session, uow.cluster)
         self.catalogue = catalogue or load_catalogue()
         self._notices: dict[tuple[str, str, str], Notice] = {}
@@ -303,7 +282,7 @@ class ConsentService:
         if target is None:
             raise _problem("target", f"purpose {purpose.key!r} needs a {kind} as target")
         if kind == "house" and target not in self._known_houses:
-            if self.houses.by_slug(target) is None:
+            if self.houses.find(target) is None:
                 raise HouseNotFound(f"unknown house {target!r}")
             self._known_houses.add(target)
         if kind == "recipient" and target not in purpose.recipients:
@@ -328,6 +307,15 @@ class ConsentService:
         self.audit.append(actor, AuditRecord("consent.history.read", [person_id], ["consents"]))
         return self.repo.events_for(person_id)
 
+    def idempotency_hashes(self, actor_id: str, keys: Sequence[str]) -> dict[str, str | None]:
+        """idempotency key -> request hash, for the keys of ``actor_id`` already used (an import
+        skips the opt-ins it recorded before)."""
+        return self.repo.idempotency_hashes(actor_id, keys)
+
+    def granted_at_houses(self, people: Sequence[uuid.UUID]) -> set[tuple[uuid.UUID, str, str]]:
+        """(person, purpose, house) of every house-scoped granted state of ``people``."""
+        return self.repo.granted_at_houses(people)
+
     def is_granted(
         self, person_id: uuid.UUID, purpose: str, kind: str, ref: str, *, now: dt.datetime | None = None
     ) -> bool:
@@ -340,7 +328,5 @@ class ConsentService:
 
     def oslo_jsonld(self, actor: Actor, person_id: uuid.UUID, *, now: dt.datetime | None = None) -> dict[str, Any]:
         """The person's current consents as OSLO Toestemming JSON-LD, with W3C DPV terms."""
-        from consent_hub.consent.oslo import to_jsonld
-
         states = self.current(actor, person_id, now=now)
         return to_jsonld(self.uow.cluster, person_id, states, self.catalogue)

@@ -83,6 +83,14 @@ class ExchangeRepository:
             stmt = stmt.where(Event.uit_event_type.is_(None))
         return [(r[0], r[1], r[2], r[3], r[4]) for r in self.session.execute(stmt.order_by(Event.starts_at))]
 
+    def event_categories(self, event_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str | None]:
+        """The engine's category names of each event, as stored (a JSON list)."""
+        out: dict[uuid.UUID, str | None] = {}
+        for clause in among(self.session, Event.id, event_ids, Uuid()):
+            for event_id, raw in self.session.execute(select(Event.id, Event.categories).where(clause)):
+                out[event_id] = raw
+        return out
+
     def set_uit_types(self, types: dict[uuid.UUID, str], themes: Mapping[uuid.UUID, Sequence[str]]) -> int:
         if not types:
             return 0

@@ -131,6 +131,17 @@ class EventClassificationService:
         """(event id, title, house slug, starts at, the house's UiTdatabank organizer id)."""
         return self.repo.events_to_classify(only_unclassified)
 
+    def categories(self, event_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
+        """The engine's category names of each event (none when the stored list is unreadable)."""
+        categories: dict[uuid.UUID, list[str]] = {}
+        for event_id, raw in self.repo.event_categories(event_ids).items():
+            try:
+                names = json.loads(raw or "[]")
+            except ValueError:
+                names = []
+            categories[event_id] = [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
+        return categories
+
     def set_types(
         self, actor: Actor, types: dict[uuid.UUID, str], themes: Mapping[uuid.UUID, Sequence[str]] | None = None
     ) -> int:

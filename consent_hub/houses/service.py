@@ -33,6 +33,9 @@ class HouseService:
     def list(self) -> Sequence[House]:
         return self.repo.all()
 
+    def find(self, slug: str) -> House | None:
+        return self.repo.by_slug(slug)
+
     def get(self, slug: str) -> House:
         house = self.repo.by_slug(slug)
         if house is None:

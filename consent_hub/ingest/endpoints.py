@@ -10,7 +10,6 @@ from fastapi import APIRouter, Query
 
 from consent_hub.api.context import Context
 from consent_hub.api.errors import errors_for
-from consent_hub.ingest.repository import IngestRepository
 from consent_hub.ingest.runs import SyncRunService
 from consent_hub.ingest.schemas import StreamStateOut, SyncRunDetailOut, SyncRunOut, SyncSkipOut
 
@@ -36,5 +35,4 @@ def get_run(ctx: Context, run_id: uuid.UUID) -> SyncRunDetailOut:
 
 @router.get("/state", response_model=list[StreamStateOut])
 def stream_state(ctx: Context, connector: Annotated[str, Query(max_length=80)]) -> list[StreamStateOut]:
-    SyncRunService(ctx.uow).list(ctx.actor, connector=connector, limit=1)  # the same readers
-    return [StreamStateOut.of(s) for s in IngestRepository(ctx.uow.session).cursors(connector)]
+    return [StreamStateOut.of(s) for s in SyncRunService(ctx.uow).stream_state(ctx.actor, connector)]

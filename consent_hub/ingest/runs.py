@@ -24,7 +24,7 @@ from consent_hub.errors import RunAlreadyActive, SyncRunNotFound
 from consent_hub.ingest.auth import require_run_reader
 from consent_hub.ingest.records import PageResult
 from consent_hub.ingest.repository import IngestRepository
-from consent_hub.storage.models import SyncRun, SyncSkip
+from consent_hub.storage.models import ConnectorState, SyncRun, SyncSkip
 from consent_hub.vocabulary import SyncRunStatus
 
 STALE_AFTER = dt.timedelta(minutes=2)
@@ -161,6 +161,11 @@ class SyncRunService:
     ) -> Sequence[SyncRun]:
         self._readable(actor)
         return self.repo.runs(connector, limit, before)
+
+    def stream_state(self, actor: Actor, connector: str) -> Sequence[ConnectorState]:
+        """Each stream's bookmark for the connector (the same readers as the runs)."""
+        self._readable(actor)
+        return self.repo.cursors(connector)
 
     def get(self, actor: Actor, run_id: uuid.UUID) -> tuple[SyncRun, Sequence[SyncSkip]]:
         self._readable(actor)

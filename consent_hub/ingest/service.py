@@ -21,7 +21,6 @@ from consent_hub.actors import Actor
 from consent_hub.audit.service import AuditLog, AuditRecord
 from consent_hub.clock import utcnow
 from consent_hub.clusters import UnitOfWork
-from consent_hub.consent.repository import ConsentRepository
 from consent_hub.consent.schemas import ConsentRecord, Evidence
 from consent_hub.consent.service import ConsentService
 from consent_hub.crypto.blind_index import ENGINE_RECORD_MAC
@@ -38,8 +37,8 @@ from consent_hub.ingest.records import (
 )
 from consent_hub.ingest.repository import IngestRepository
 from consent_hub.people.fields import PERSON_FIELDS, PersonFields, email_index_form, validate_fields
-from consent_hub.people.repository import RECORDED_STATUSES
 from consent_hub.people.service import PeopleService
+from consent_hub.people.statuses import RECORDED_STATUSES
 from consent_hub.vocabulary import ConsentStatus, EngineCustomerStatus
 
 NOTICE_LANGUAGES = ("nl", "en", "fr")
@@ -98,6 +97,24 @@ class IngestService:
 
     def upsert_customers(self, records: Sequence[CustomerRecord]) -> PageResult:
         result = PageResult(read=len(records))
+        candidates = self._customer_candidates(records, result)
+        new_mappings, to_create, linked = self._match_customers(candidates, result)
+        created_now = self._create_customers(to_create, new_mappings, linked, result)
+        self.repo.add_engine_customers(new_mappings)
+        self._claim_waiting_lines({m["external_id"]: m["person_id"] for m in new_mappings if m["person_id"]})
+        # a customer registered with a house's own engine account is that house's customer
+        registered = {
+            (pid, hid, "customer", ""): (c.record.seen_at, c.record.seen_at)
+            for c, pid in linked
+            if c.record.house and (hid := self.house_id(c.record.house)) is not None
+        }
+        self._touch(registered, "customer")
+        self._import_opt_ins(linked, created_now, result)
+        self.uow.session.flush()
+        return result
+
+    def _customer_candidates(self, records: Sequence[CustomerRecord], result: PageResult) -> list[_Candidate]:
+        """The page's records with valid fields, once each, with their e-mail index and fields MAC."""
         region = self.uow.rt.phone_region
         indexer = self.uow.rt.indexer
         candidates: list[_Candidate] = []
@@ -117,6 +134,13 @@ class IngestService:
                 continue
             bidx = indexer.email(email_index_form(values.email)) if values.email else None
             candidates.append(_Candidate(rec, values, bidx, self._mac(values, list(rec.fields))))
+        return candidates
+
+    def _match_customers(
+        self, candidates: Sequence[_Candidate], result: PageResult
+    ) -> tuple[list[dict[str, Any]], list[_Candidate], list[tuple[_Candidate, uuid.UUID]]]:
+        """Each candidate against its engine record and the people by e-mail: (new engine-customer
+        rows, candidates to create as people, people linked whose opt-ins are imported)."""
         known = self.repo.engine_customers(self.source, [c.record.external_id for c in candidates])
         statuses = self.people.repo.statuses([m.person_id for m in known.values() if m.person_id is not None])
         unmatched = [c.email_bidx for c in candidates if c.record.external_id not in known and c.email_bidx]
@@ -124,7 +148,7 @@ class IngestService:
         by_email = self.people.repo.ids_by_email_indexes(unmatched)
         new_mappings: list[dict[str, Any]] = []
         to_create: list[_Candidate] = []
-        linked: list[tuple[_Candidate, uuid.UUID]] = []  # people whose opt-ins are imported
+        linked: list[tuple[_Candidate, uuid.UUID]] = []
         for cand in candidates:
             rec = cand.record
             house_id = self.house_id(rec.house) if rec.house else None
@@ -171,45 +195,46 @@ class IngestService:
                 result.written += 1
                 continue
             to_create.append(cand)
-        created_now: set[uuid.UUID] = set()  # people this page created: no consent of theirs exists yet
-        if to_create:
-            created = self.people.bulk_create(self.actor, [c.values for c in to_create])
-            created_now.update(created.created)
-            fresh = iter(created.created)
-            for i, cand in enumerate(to_create):
-                if i in created.duplicates:
-                    duplicate = created.duplicates[i]
-                    if duplicate is None:
-                        continue
-                    pid = duplicate
-                else:
-                    pid = next(fresh)
-                new_mappings.append(
-                    {
-                        "source": self.source,
-                        "external_id": cand.record.external_id,
-                        "house_id": self.house_id(cand.record.house) if cand.record.house else None,
-                        "person_id": pid,
-                        "status": EngineCustomerStatus.LINKED,
-                        "fields_mac": cand.mac,
-                        "first_seen": cand.record.seen_at,
-                        "last_seen": cand.record.seen_at,
-                    }
-                )
-                linked.append((cand, pid))
-                result.written += 1
-        self.repo.add_engine_customers(new_mappings)
-        self._claim_waiting_lines({m["external_id"]: m["person_id"] for m in new_mappings if m["person_id"]})
-        # a customer registered with a house's own engine account is that house's customer
-        registered = {
-            (pid, hid, "customer", ""): (c.record.seen_at, c.record.seen_at)
-            for c, pid in linked
-            if c.record.house and (hid := self.house_id(c.record.house)) is not None
-        }
-        self._touch(registered, "customer")
-        self._import_opt_ins(linked, created_now, result)
-        self.uow.session.flush()
-        return result
+        return new_mappings, to_create, linked
+
+    def _create_customers(
+        self,
+        to_create: Sequence[_Candidate],
+        new_mappings: list[dict[str, Any]],
+        linked: list[tuple[_Candidate, uuid.UUID]],
+        result: PageResult,
+    ) -> set[uuid.UUID]:
+        """Create the new people in one bulk insert and map their engine records (appended to
+        ``new_mappings`` and ``linked``); returns the people created, who have no consent yet."""
+        created_now: set[uuid.UUID] = set()
+        if not to_create:
+            return created_now
+        created = self.people.bulk_create(self.actor, [c.values for c in to_create])
+        created_now.update(created.created)
+        fresh = iter(created.created)
+        for i, cand in enumerate(to_create):
+            if i in created.duplicates:
+                duplicate = created.duplicates[i]
+                if duplicate is None:
+                    continue
+                pid = duplicate
+            else:
+                pid = next(fresh)
+            new_mappings.append(
+                {
+                    "source": self.source,
+                    "external_id": cand.record.external_id,
+                    "house_id": self.house_id(cand.record.house) if cand.record.house else None,
+                    "person_id": pid,
+                    "status": EngineCustomerStatus.LINKED,
+                    "fields_mac": cand.mac,
+                    "first_seen": cand.record.seen_at,
+                    "last_seen": cand.record.seen_at,
+                }
+            )
+            linked.append((cand, pid))
+            result.written += 1
+        return created_now
 
     def _claim_waiting_lines(self, people: dict[str, uuid.UUID]) -> None:
         """Sales read before their customer was imported (a customer skipped as malformed, then
@@ -276,7 +301,7 @@ class IngestService:
         if not wanted:
             return
         # the people this page created have neither used keys nor grants: nothing to look up for them
-        used = ConsentRepository(self.uow.session).idempotency_hashes(
+        used = self.consents.idempotency_hashes(
             self.actor.id, [w[3] for w in wanted if w[0] not in created_now]
         )
         todo = [w for w in wanted if w[3] not in used]
@@ -310,7 +335,7 @@ class IngestService:
         opted_out = {(pid, opt.purpose, opt.house) for pid, opt, *_ in todo if not opt.opted_in}
         if not opted_out:
             return set()
-        granted = ConsentRepository(self.uow.session).granted_at_houses([pid for pid, _, _ in opted_out])
+        granted = self.consents.granted_at_houses([pid for pid, _, _ in opted_out])
         return opted_out & granted
 
     # -- events ----------------------------------------------------------------------------------

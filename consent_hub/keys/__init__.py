@@ -1,6 +1,6 @@
 """Cluster key providers. None of these keys is ever stored in a cluster database."""
 
-from consent_hub.keys.providers import (
+from consent_hub.crypto.key_providers import (
     ClusterKeys,
     EnvironmentKeyProvider,
     KeyProvider,

@@ -24,8 +24,8 @@ from consent_hub.config import DestinationConfig
 from consent_hub.outbox.destinations import DeliveryFailed, Destination, Outgoing, destination_factory
 from consent_hub.outbox.repository import OutboxRepository
 from consent_hub.outbox.service import PERSON_KINDS, OutboxService
-from consent_hub.people.repository import RECORDED_STATUSES
 from consent_hub.people.service import PeopleService
+from consent_hub.people.statuses import RECORDED_STATUSES
 from consent_hub.storage.models import OutboxDelivery
 from consent_hub.vocabulary import NOTHING_SENT, DeliveryKind, DeliveryStatus, PersonStatus
 

@@ -9,8 +9,8 @@ from sqlalchemy import Table, Uuid, and_, exists, func, or_, select, text, updat
 from sqlalchemy.orm import Session, aliased
 
 from consent_hub.storage.bulk import among, insert_rows, upsert_rows
-from consent_hub.storage.models import ConsentState, OutboxDelivery
-from consent_hub.vocabulary import NOTHING_SENT, ConsentStatus, DeliveryKind, DeliveryStatus
+from consent_hub.storage.models import ConsentState, OutboxDelivery, Person
+from consent_hub.vocabulary import NOTHING_SENT, ConsentStatus, DeliveryKind, DeliveryStatus, PersonStatus
 
 ANALYZE_FROM = 1000  # deliveries enqueued in one call that refresh the outbox's statistics
 
@@ -46,6 +46,13 @@ class OutboxRepository:
             where = (clause, OutboxDelivery.destination == destination, *conditions)
             stmt = select(OutboxDelivery.person_id).where(*where)
             out.update(p for p in self.session.scalars(stmt) if p is not None)
+        return out
+
+    def active_people(self, people: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        """Those of ``people`` who are active (a restricted person's decisions wait for the lift)."""
+        out: set[uuid.UUID] = set()
+        for clause in among(self.session, Person.id, people, Uuid()):
+            out.update(self.session.scalars(select(Person.id).where(clause, Person.status == PersonStatus.ACTIVE)))
         return out
 
     def known_people(self, destination: str, people: Sequence[uuid.UUID]) -> set[uuid.UUID]:

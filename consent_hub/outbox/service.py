@@ -36,9 +36,8 @@ from consent_hub.errors import ConfigurationError
 from consent_hub.outbox.auth import require_delivery_reader
 from consent_hub.outbox.destinations import destination_factory
 from consent_hub.outbox.repository import OutboxRepository
-from consent_hub.people.repository import PeopleRepository
 from consent_hub.storage.models import ConsentEvent, OutboxDelivery
-from consent_hub.vocabulary import ConsentStatus, DeliveryKind, DeliveryStatus, PersonStatus
+from consent_hub.vocabulary import ConsentStatus, DeliveryKind, DeliveryStatus
 
 log = logging.getLogger("consent_hub.outbox")
 
@@ -101,8 +100,8 @@ class OutboxService:
         rows: list[dict[str, Any]] = []
         known: dict[str, set[uuid.UUID]] = {}
         # a restricted person's decisions wait for the lift, which delivers their state then
-        statuses = PeopleRepository(self.uow.session).statuses([e.person_id for e in events])
-        events = [e for e in events if statuses.get(e.person_id) == PersonStatus.ACTIVE]
+        active = self.repo.active_people([e.person_id for e in events])
+        events = [e for e in events if e.person_id in active]
         for name, cfg in self.destinations.items():
             relevant = [e for e in events if _serves(cfg, e.purpose, e.target_kind, e.target_ref)]
             if not relevant:

@@ -14,11 +14,6 @@ from consent_hub.storage.bulk import among, core_rows, id_keys, insert_rows
 from consent_hub.storage.models import Person, Suppression
 from consent_hub.vocabulary import PersonStatus
 
-# people whose data is kept current: a restriction (GDPR Art. 18) stops processing, not recording,
-# so imports, rectifications and consent decisions still reach a restricted person; only an active
-# person is visible to houses or sent to destinations
-RECORDED_STATUSES = (PersonStatus.ACTIVE, PersonStatus.RESTRICTED)
-
 
 class PeopleRepository:
     def __init__(self, session: Session) -> None:

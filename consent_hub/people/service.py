@@ -34,7 +34,8 @@ from consent_hub.people.fields import (
     normalise_email,
     validate_fields,
 )
-from consent_hub.people.repository import RECORDED_STATUSES, PeopleRepository
+from consent_hub.people.repository import PeopleRepository
+from consent_hub.people.statuses import RECORDED_STATUSES
 from consent_hub.storage import access_keys
 from consent_hub.storage.models import Person
 from consent_hub.validation import reference_detail
