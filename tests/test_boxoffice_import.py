@@ -256,7 +256,7 @@ def test_a_failure_midway_leaves_nothing_behind(
         for i in range(7)
     ]
     path = write_xlsx(tmp_path / "groot.xlsx", rows)
-    monkeypatch.setattr(boxoffice, "PAGE_SIZE", 2)
+    monkeypatch.setattr(boxoffice.apply, "PAGE_SIZE", 2)
     calls: list[int] = []
     original = ConsentService.record_many
 
@@ -389,7 +389,7 @@ def test_without_a_record_id_the_row_number_is_the_id_within_its_file(ready: Hub
 
 # -- mappings and files that cannot be used ---------------------------------------------------------
 def test_the_example_mapping_is_valid() -> None:
-    example = Path(boxoffice.__file__).parent / "mappings" / "example-boxoffice.toml"
+    example = Path(boxoffice.__file__).parent.parent / "mappings" / "example-boxoffice.toml"
     spec = load_mapping(example)
     assert spec.record_id and spec.delimiter == ";" and spec.optins[0].purpose == "newsletter"
 
