@@ -29,6 +29,7 @@ from consent_hub.errors import InvalidInput, NotFound
 from consent_hub.ingest.records import CustomerRecord, EngineOptIn, EventRecord, SaleLine
 from consent_hub.ingest.service import IngestService
 from tests.conftest import Hub, auth
+from tests.factories import person_of_record
 
 A, B, C = "leie", "ijzer", "brug"
 DANCE, THEATRE = "0.54.0.0.0", "0.55.0.0.0"
@@ -103,10 +104,6 @@ def build_town(hub: Hub) -> dict[str, list[str]]:
     return refs
 
 
-def person_of(hub: Hub, ref: str) -> uuid.UUID:
-    return uuid.UUID(str(hub.sql("SELECT person_id FROM engine_customers WHERE external_id = :r", r=ref)[0][0]))
-
-
 def definition(**filters: Any) -> dict[str, Any]:
     return {"name": "test", "purpose": "newsletter", "filters": filters}
 
@@ -179,8 +176,8 @@ def test_near_identical_definitions_do_not_single_out_one_buyer(town: Any) -> No
 
 def test_a_person_not_visible_to_the_house_is_never_counted_or_exported(town: Any) -> None:
     hub, refs = town
-    outsider = person_of(hub, refs["dance_b_only"][0])  # dance buyer at B, newsletter of B only
-    silent = person_of(hub, refs["dance_a_no_optin"][0])  # customer of A without opt-in
+    outsider = person_of_record(hub, refs["dance_b_only"][0])  # dance buyer at B, newsletter of B only
+    silent = person_of_record(hub, refs["dance_a_no_optin"][0])  # customer of A without opt-in
     with hub.uow() as uow:
         for pid in (outsider, silent):
             with pytest.raises(NotFound):
@@ -283,7 +280,7 @@ def test_language_and_postal_area_filters_use_coarse_indexes(town: Any) -> None:
     from consent_hub.people.service import PeopleService
 
     hub, refs = town
-    movers = [person_of(hub, r) for r in refs["dance_a"][:12]]
+    movers = [person_of_record(hub, r) for r in refs["dance_a"][:12]]
     with hub.uow() as uow:
         people = PeopleService(uow)
         for pid in movers:

@@ -24,6 +24,7 @@ from consent_hub.consent.service import ConsentService
 from consent_hub.people.service import PeopleService
 from consent_hub.storage.models import ConsentEvent, EngineCustomer
 from tests.conftest import Hub
+from tests.factories import table_counts
 
 HOUSE = "schouwburg-noord"
 OTHER = "concertzaal-zuid"
@@ -94,16 +95,6 @@ def write_xlsx(path: Path, rows: list[list[Any]], *, header: list[str] = HEADER,
         ws.append(row)
     wb.save(path)
     return path
-
-
-def table_counts(hub: Hub) -> dict[str, int]:
-    rt = hub.registry.runtime("alpha")
-    out: dict[str, int] = {}
-    for prefix, engine in (("", rt.engine), ("keys.", rt.key_engine)):
-        with engine.connect() as conn:
-            for table in sa.inspect(conn).get_table_names():
-                out[prefix + table] = int(conn.execute(sa.text(f'SELECT count(*) FROM "{table}"')).scalar_one())
-    return out
 
 
 def changed(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:

@@ -37,7 +37,6 @@ from consent_hub import roles
 from consent_hub.actors import Actor
 from consent_hub.audiences.service import AudienceService
 from consent_hub.config import ConnectorConfig, DestinationConfig
-from consent_hub.consent.catalogue import load_catalogue
 from consent_hub.consent.service import ConsentService
 from consent_hub.crypto.fields import field_aad
 from consent_hub.houses.service import HouseService
@@ -46,6 +45,7 @@ from consent_hub.outbox.delivery import OutboxWorker
 from consent_hub.people.fields import PERSON_FIELDS, email_index_form
 from consent_hub.people.service import PeopleService
 from tests.conftest import Hub
+from tests.factories import notice_sha256
 
 TOKEN = "tixly-test-token"
 HOUSES = {"1001": "schouwburg-leie", "1002": "concertzaal-ijzer", "1003": "theater-vlasmarkt", "1004": "cc-de-brug"}
@@ -303,7 +303,7 @@ def test_an_erase_the_crm_has_not_acknowledged_keeps_its_handle_and_nothing_else
     house = HOUSES["1001"]
     with hub.uow() as uow:
         pid = PeopleService(uow).create(hub.actor(), {"email": "Marthe.Claes@example.org", "given_name": "Marthe"})
-    notice = load_catalogue().get("newsletter").texts["nl"].sha256
+    notice = notice_sha256()
     for status in ("granted", "withdrawn", "granted"):
         with hub.uow() as uow:
             ConsentService(uow).record(

@@ -19,12 +19,12 @@ from connectors.fakes import mailchimp as fake_crm
 from connectors.fakes.server import RunningServer, serve_in_thread
 from consent_hub import roles
 from consent_hub.config import DestinationConfig
-from consent_hub.consent.catalogue import load_catalogue
 from consent_hub.consent.service import ConsentService
 from consent_hub.outbox.delivery import OutboxWorker
 from consent_hub.outbox.service import OutboxService
 from consent_hub.people.service import PeopleService
 from tests.conftest import Hub, auth
+from tests.factories import create_person, notice_sha256, record_consent
 
 HOUSE = "schouwburg-noord"
 OTHER = "concertzaal-zuid"
@@ -65,28 +65,11 @@ def town(hub: Hub, crm: tuple[fake_crm.MailchimpState, RunningServer]) -> Hub:
 
 
 def person(hub: Hub, n: int) -> uuid.UUID:
-    with hub.uow() as uow:
-        return PeopleService(uow).create(
-            hub.actor(),
-            {"email": f"lid.{n}@example.org", "given_name": f"Lid{n}", "family_name": "Noord", "language": "nl"},
-        )
+    return create_person(hub, email=f"lid.{n}@example.org", given_name=f"Lid{n}", family_name="Noord", language="nl")
 
 
 def consent(hub: Hub, pid: uuid.UUID, status: str, house: str = HOUSE, **extra: Any) -> None:
-    with hub.uow() as uow:
-        ConsentService(uow).record(
-            hub.actor(),
-            pid,
-            {
-                "purpose": "newsletter",
-                "target": house,
-                "status": status,
-                "language": "nl",
-                "channel": "web",
-                "notice_sha256": load_catalogue().get("newsletter").texts["nl"].sha256,
-                **extra,
-            },
-        )
+    record_consent(hub, pid, target=house, status=status, **extra)
 
 
 def cycle(hub: Hub) -> Any:
@@ -314,7 +297,7 @@ def test_signed_webhook_destination(hub: Hub) -> None:
             backoff_max_seconds=0.0,
         )
         pid = person(hub, 70)
-        notice = load_catalogue().get("cluster-marketing").texts["nl"].sha256
+        notice = notice_sha256("cluster-marketing")
         for status in ("granted", "withdrawn"):
             with hub.uow() as uow:
                 ConsentService(uow).record(
