@@ -11,10 +11,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from consent_hub.config import DestinationConfig
 from consent_hub.consent.catalogue import load_catalogue
 from consent_hub.consent.service import ConsentService
 from consent_hub.people.service import PeopleService
 from tests.conftest import Hub
+
+NOWHERE = "http://127.0.0.1:9"  # nothing listens there: a delivery to it fails
 
 
 def notice_sha256(purpose: str = "newsletter", language: str = "nl") -> str:
@@ -77,3 +80,38 @@ def table_counts(hub: Hub) -> dict[str, int]:
             for table in sa.inspect(conn).get_table_names():
                 out[prefix + table] = int(conn.execute(sa.text(f'SELECT count(*) FROM "{table}"')).scalar_one())
     return out
+
+
+def add_destination(
+    hub: Hub, name: str, *, kind: str, base_url: str, purpose: str, no_backoff: bool = False, **settings: Any
+) -> None:
+    """Configure destination ``name`` of cluster alpha; ``no_backoff`` retries a failed delivery at once."""
+    if no_backoff:
+        settings = {"backoff_base_seconds": 0.0, "backoff_max_seconds": 0.0, **settings}
+    hub.settings.clusters["alpha"].destinations[name] = DestinationConfig(
+        kind=kind, base_url=base_url, purpose=purpose, **settings
+    )
+
+
+def add_newsletter_audience(
+    hub: Hub,
+    name: str,
+    *,
+    house: str,
+    base_url: str = f"{NOWHERE}/3.0",
+    list_id: str = "l",
+    api_key: str = "k",
+    **settings: Any,
+) -> None:
+    """A Mailchimp-shaped audience for the house's newsletter (by default at an address that answers nothing)."""
+    add_destination(
+        hub,
+        name,
+        kind="mailchimp",
+        base_url=base_url,
+        purpose="newsletter",
+        house=house,
+        list_id=list_id,
+        api_key=api_key,
+        **settings,
+    )

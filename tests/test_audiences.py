@@ -22,14 +22,13 @@ from consent_hub.actors import Actor
 from consent_hub.audiences.repository import AudienceRepository
 from consent_hub.audiences.schemas import SegmentDefinition
 from consent_hub.audiences.service import AudienceService
-from consent_hub.config import DestinationConfig
 from consent_hub.consent.service import ConsentService
 from consent_hub.counts.service import BELOW, MIN_COHORT
 from consent_hub.errors import InvalidInput, NotFound
 from consent_hub.ingest.records import CustomerRecord, EngineOptIn, EventRecord, SaleLine
 from consent_hub.ingest.service import IngestService
 from tests.conftest import Hub, auth
-from tests.factories import person_of_record
+from tests.factories import add_newsletter_audience, person_of_record
 
 A, B, C = "leie", "ijzer", "brug"
 DANCE, THEATRE = "0.54.0.0.0", "0.55.0.0.0"
@@ -241,9 +240,7 @@ def test_exports_hold_only_the_purpose_fields_as_text(town: Any) -> None:
 
 def test_export_to_a_destination_goes_through_the_outbox(town: Any) -> None:
     hub, _ = town
-    hub.settings.clusters["alpha"].destinations["crm-leie"] = DestinationConfig(
-        kind="mailchimp", base_url="http://127.0.0.1:9/3.0", house=A, purpose="newsletter", list_id="l", api_key="k"
-    )
+    add_newsletter_audience(hub, "crm-leie", house=A)
     with hub.uow() as uow:
         result = AudienceService(uow).export(
             MARKETER, definition(uit_event_types=[DANCE]), fmt="destination", destination="crm-leie"

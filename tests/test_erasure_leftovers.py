@@ -36,7 +36,7 @@ from connectors.sources.base import RetryPolicy
 from consent_hub import roles
 from consent_hub.actors import Actor
 from consent_hub.audiences.service import AudienceService
-from consent_hub.config import ConnectorConfig, DestinationConfig
+from consent_hub.config import ConnectorConfig
 from consent_hub.consent.service import ConsentService
 from consent_hub.crypto.fields import field_aad
 from consent_hub.houses.service import HouseService
@@ -45,7 +45,7 @@ from consent_hub.outbox.delivery import OutboxWorker
 from consent_hub.people.fields import PERSON_FIELDS, email_index_form
 from consent_hub.people.service import PeopleService
 from tests.conftest import Hub
-from tests.factories import notice_sha256
+from tests.factories import add_newsletter_audience, notice_sha256
 
 TOKEN = "tixly-test-token"
 HOUSES = {"1001": "schouwburg-leie", "1002": "concertzaal-ijzer", "1003": "theater-vlasmarkt", "1004": "cc-de-brug"}
@@ -192,16 +192,15 @@ def with_crms(hub: Hub, crm: RunningServer, max_attempts: int = 8) -> None:
         for org, slug in HOUSES.items():
             HouseService(uow).add(hub.actor(), {"slug": slug, "name": slug.title(), "tixly_organisation_id": org})
     for slug in HOUSES.values():
-        hub.settings.clusters["alpha"].destinations[f"crm-{slug}"] = DestinationConfig(
-            kind="mailchimp",
-            base_url=f"{crm.url}/3.0",
+        add_newsletter_audience(
+            hub,
+            f"crm-{slug}",
             house=slug,
-            purpose="newsletter",
+            base_url=f"{crm.url}/3.0",
             list_id=f"list-{slug}",
             api_key=CRM_KEY,
             max_attempts=max_attempts,
-            backoff_base_seconds=0.0,
-            backoff_max_seconds=0.0,
+            no_backoff=True,
             timeout_seconds=2,
         )
 

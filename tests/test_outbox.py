@@ -18,13 +18,12 @@ import pytest
 from connectors.fakes import mailchimp as fake_crm
 from connectors.fakes.server import RunningServer, serve_in_thread
 from consent_hub import roles
-from consent_hub.config import DestinationConfig
 from consent_hub.consent.service import ConsentService
 from consent_hub.outbox.delivery import OutboxWorker
 from consent_hub.outbox.service import OutboxService
 from consent_hub.people.service import PeopleService
 from tests.conftest import Hub, auth
-from tests.factories import create_person, notice_sha256, record_consent
+from tests.factories import add_destination, add_newsletter_audience, create_person, notice_sha256, record_consent
 
 HOUSE = "schouwburg-noord"
 OTHER = "concertzaal-zuid"
@@ -49,16 +48,15 @@ def town(hub: Hub, crm: tuple[fake_crm.MailchimpState, RunningServer]) -> Hub:
         ConsentService(uow).sync_notices(hub.actor())
     hub.add_house(HOUSE)
     hub.add_house(OTHER)
-    hub.settings.clusters["alpha"].destinations["crm-noord"] = DestinationConfig(
-        kind="mailchimp",
-        base_url=f"{server.url}/3.0",
+    add_newsletter_audience(
+        hub,
+        "crm-noord",
         house=HOUSE,
-        purpose="newsletter",
+        base_url=f"{server.url}/3.0",
         list_id=LIST,
         api_key=KEY,
         max_attempts=4,
-        backoff_base_seconds=0.0,
-        backoff_max_seconds=0.0,
+        no_backoff=True,
         timeout_seconds=2,
     )
     return hub
@@ -288,13 +286,14 @@ def test_signed_webhook_destination(hub: Hub) -> None:
         ConsentService(uow).sync_notices(hub.actor())
     state = webhook_receiver.WebhookReceiverState()
     with serve_in_thread(webhook_receiver.create_app("hook-secret", state=state)) as receiver:
-        hub.settings.clusters["alpha"].destinations["events-hook"] = DestinationConfig(
+        add_destination(
+            hub,
+            "events-hook",
             kind="webhook",
             base_url=f"{receiver.url}/hooks/hub",
             purpose="cluster-marketing",
             secret="hook-secret",
-            backoff_base_seconds=0.0,
-            backoff_max_seconds=0.0,
+            no_backoff=True,
         )
         pid = person(hub, 70)
         notice = notice_sha256("cluster-marketing")

@@ -24,7 +24,6 @@ from consent_hub.actors import Actor
 from consent_hub.audiences.repository import AudienceRepository
 from consent_hub.audiences.schemas import SegmentDefinition
 from consent_hub.audiences.service import AudienceService
-from consent_hub.config import DestinationConfig
 from consent_hub.consent.service import ConsentService
 from consent_hub.errors import ErasedPerson, NotFound
 from consent_hub.exchange.service import ParticipationService
@@ -37,7 +36,7 @@ from consent_hub.people.service import PeopleService
 from consent_hub.storage import access_keys
 from tests.conftest import Hub, auth
 from tests.counting import exact_people_count
-from tests.factories import create_person, person_of_record, record_consent
+from tests.factories import add_destination, add_newsletter_audience, create_person, person_of_record, record_consent
 
 HOUSE = "schouwburg-noord"
 OTHER = "concertzaal-zuid"
@@ -70,16 +69,15 @@ def town(hub: Hub, crm: tuple[fake_crm.MailchimpState, RunningServer]) -> Hub:
         ConsentService(uow).sync_notices(hub.actor())
     hub.add_house(HOUSE)
     hub.add_house(OTHER)
-    hub.settings.clusters["alpha"].destinations["crm-noord"] = DestinationConfig(
-        kind="mailchimp",
-        base_url=f"{server.url}/3.0",
+    add_newsletter_audience(
+        hub,
+        "crm-noord",
         house=HOUSE,
-        purpose="newsletter",
+        base_url=f"{server.url}/3.0",
         list_id=LIST,
         api_key=KEY,
         max_attempts=4,
-        backoff_base_seconds=0.0,
-        backoff_max_seconds=0.0,
+        no_backoff=True,
         timeout_seconds=2,
     )
     customers = [
@@ -411,13 +409,14 @@ def test_webhook_receives_restriction_and_lift_as_events_of_their_own(hub: Hub) 
         ConsentService(uow).sync_notices(hub.actor())
     state = webhook_receiver.WebhookReceiverState()
     with serve_in_thread(webhook_receiver.create_app("hook-secret", state=state)) as receiver:
-        hub.settings.clusters["alpha"].destinations["events-hook"] = DestinationConfig(
+        add_destination(
+            hub,
+            "events-hook",
             kind="webhook",
             base_url=f"{receiver.url}/hooks/hub",
             purpose="cluster-marketing",
             secret="hook-secret",
-            backoff_base_seconds=0.0,
-            backoff_max_seconds=0.0,
+            no_backoff=True,
         )
         pid = new_person(hub, 70)
         consent(hub, pid, "cluster-marketing", None)
