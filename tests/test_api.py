@@ -10,6 +10,7 @@ import pytest
 
 from consent_hub import roles
 from tests.conftest import Hub, auth
+from tests.factories import row_count
 
 PERSON = {
     "given_name": "Jorinde",
@@ -26,10 +27,6 @@ def assert_error(resp, status: int, name: str) -> dict:
     assert set(body) == {"error", "detail"}, body
     assert body["error"] == name
     return body
-
-
-def count(hub: Hub, table: str) -> int:
-    return int(hub.sql(f"SELECT count(*) FROM {table}")[0][0])
 
 
 @pytest.fixture
@@ -171,10 +168,10 @@ def test_clients_are_issued_with_a_key_shown_once(api, hub: Hub, admin_key: str)
 )
 def test_bad_client_requests(api, hub: Hub, admin_key: str, body: dict, status: int, name: str) -> None:
     hub.add_house("theater-noord")
-    before = count(hub, "api_clients")
+    before = row_count(hub, "api_clients")
     full = {"name": "X", "agreement": "DPA", "expires": (dt.date.today() + dt.timedelta(days=9)).isoformat(), **body}
     assert_error(api.post("/v1/clients", json=full, headers=auth(admin_key)), status, name)
-    assert count(hub, "api_clients") == before
+    assert row_count(hub, "api_clients") == before
 
 
 def test_people_roundtrip_over_http(api, hub: Hub, service_key: str) -> None:
@@ -201,13 +198,13 @@ def test_people_roundtrip_over_http(api, hub: Hub, service_key: str) -> None:
     assert_error(
         api.get(f"/v1/people/{pid}", params={"purpose": "ticketing-service"}, headers=h), 404, "PersonNotFound"
     )
-    before = count(hub, "audit_entries")
+    before = row_count(hub, "audit_entries")
     assert_error(
         api.post("/v1/people/lookup", json={"email": PERSON["email"], "purpose": "ticketing-service"}, headers=h),
         404,
         "PersonNotFound",
     )
-    assert count(hub, "audit_entries") == before + 1  # the miss is on record
+    assert row_count(hub, "audit_entries") == before + 1  # the miss is on record
 
 
 def test_people_reads_require_a_purpose(api, hub: Hub, service_key: str) -> None:
@@ -223,7 +220,7 @@ def test_roles_without_access_for_the_purpose_get_403(api, hub: Hub, service_key
     hub.add_house("theater-noord")
     pid = api.post("/v1/people", json=PERSON, headers=auth(service_key)).json()["id"]
     key = hub.issue_key(role, house="theater-noord" if role in roles.HOUSE_ROLES else None)
-    before = count(hub, "audit_entries")
+    before = row_count(hub, "audit_entries")
     assert_error(
         api.get(f"/v1/people/{pid}", params={"purpose": "ticketing-service"}, headers=auth(key)), 403, "Forbidden"
     )
@@ -237,7 +234,7 @@ def test_roles_without_access_for_the_purpose_get_403(api, hub: Hub, service_key
     assert_error(
         api.get("/v1/people/count", params={"purpose": "ticketing-service"}, headers=auth(key)), 403, "Forbidden"
     )
-    assert count(hub, "audit_entries") == before
+    assert row_count(hub, "audit_entries") == before
 
 
 def test_a_house_role_sees_only_people_related_to_its_house(api, hub: Hub, service_key: str) -> None:
@@ -279,19 +276,19 @@ def test_bad_person_input_is_422_echoes_nothing_and_writes_nothing(
     api, hub: Hub, service_key: str, field: str, value: str, caplog
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    before = (count(hub, "people"), count(hub, "audit_entries"))
+    before = (row_count(hub, "people"), row_count(hub, "audit_entries"))
     resp = api.post("/v1/people", json={**PERSON, field: value}, headers=auth(service_key))
     body = assert_error(resp, 422, "InvalidInput")
     assert any(d["field"].endswith(field) for d in body["detail"])
     assert value not in resp.text and PERSON["email"] not in resp.text
-    assert (count(hub, "people"), count(hub, "audit_entries")) == before
+    assert (row_count(hub, "people"), row_count(hub, "audit_entries")) == before
     assert value not in caplog.text and PERSON["email"] not in caplog.text
 
 
 def test_bulk_create_over_http(api, hub: Hub, service_key: str) -> None:
     rows = [{"email": f"bulk{i}@example.org", "given_name": "Bulk"} for i in range(5)] + [{"email": "broken"}]
     assert_error(api.post("/v1/people/bulk", json={"people": rows}, headers=auth(service_key)), 422, "InvalidInput")
-    assert count(hub, "people") == 0
+    assert row_count(hub, "people") == 0
     resp = api.post("/v1/people/bulk", json={"people": rows, "skip_invalid": True}, headers=auth(service_key)).json()
     assert len(resp["created"]) == 5 and list(resp["invalid"]) == ["5"]
     assert "broken" not in str(resp)
@@ -334,7 +331,7 @@ def test_oversized_body_is_refused_unread(api, hub: Hub, service_key: str) -> No
 
     huge = {**PERSON, "street_address": "x" * (MAX_BODY_BYTES + 10)}
     assert_error(api.post("/v1/people", json=huge, headers=auth(service_key)), 413, "PayloadTooLarge")
-    assert count(hub, "people") == 0
+    assert row_count(hub, "people") == 0
 
 
 def test_oversized_chunked_body_gets_the_same_json_answer(api, hub: Hub, service_key: str) -> None:
@@ -350,4 +347,4 @@ def test_oversized_chunked_body_gets_the_same_json_answer(api, hub: Hub, service
     resp = api.post("/v1/people", content=chunks(), headers=headers)
     assert resp.headers["content-type"] == "application/json"
     assert_error(resp, 413, "PayloadTooLarge")
-    assert count(hub, "people") == 0
+    assert row_count(hub, "people") == 0

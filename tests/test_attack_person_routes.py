@@ -19,10 +19,10 @@ from consent_hub import roles
 from consent_hub.access.service import RelationService
 from consent_hub.app import create_app
 from consent_hub.config import HubSettings
-from consent_hub.consent.catalogue import load_catalogue
 from consent_hub.consent.service import ConsentService
 from consent_hub.people.service import PeopleService
 from tests.conftest import Hub, auth
+from tests.factories import consent_body
 
 CALLER_HOUSE = "huis-c"
 OTHER_HOUSE = "huis-a"
@@ -49,14 +49,7 @@ class Call:
 
 
 def _consent_body(purpose: str = "newsletter", target: str | None = CALLER_HOUSE) -> dict[str, Any]:
-    return {
-        "purpose": purpose,
-        "target": target,
-        "status": "granted",
-        "language": "nl",
-        "channel": "web",
-        "notice_sha256": load_catalogue().get(purpose).texts["nl"].sha256,
-    }
+    return consent_body(purpose=purpose, target=target)
 
 
 # one minimal valid request per (method, route); a route missing here fails its test

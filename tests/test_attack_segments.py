@@ -19,12 +19,12 @@ import pytest
 from consent_hub import roles
 from consent_hub.access.policy import FIELD_GROUPS, AccessPolicy
 from consent_hub.audiences.schemas import FILTER_READS, PURCHASES, SegmentDefinition, SegmentFilters
-from consent_hub.config import DestinationConfig
 from consent_hub.consent.catalogue import POLICIES_DIR
 from consent_hub.ingest.records import CustomerRecord, EngineOptIn, SaleLine
 from consent_hub.ingest.service import IngestService
 from consent_hub.storage.models import Segment
 from tests.conftest import Hub, auth
+from tests.factories import add_newsletter_audience
 from tests.test_audiences import DANCE, T0, A, B, build_town
 
 SUBSCRIBERS_BUYING_AT_B = 12
@@ -48,9 +48,7 @@ def add_a_subscribers_buying_at_b(hub: Hub) -> None:
 def town(hub: Hub, api: Any) -> dict[str, Any]:
     build_town(hub)
     add_a_subscribers_buying_at_b(hub)
-    hub.settings.clusters["alpha"].destinations["crm-leie"] = DestinationConfig(
-        kind="mailchimp", base_url="http://127.0.0.1:9/3.0", house=A, purpose="newsletter", list_id="l", api_key="k"
-    )
+    add_newsletter_audience(hub, "crm-leie", house=A)
     keys = {
         name: auth(hub.issue_key(role, house=A))
         for name, role in (("marketer", roles.MARKETER), ("analyst", roles.ANALYST))

@@ -22,13 +22,13 @@ from consent_hub.actors import Actor
 from consent_hub.audiences.repository import AudienceRepository
 from consent_hub.audiences.schemas import SegmentDefinition
 from consent_hub.audiences.service import AudienceService
-from consent_hub.config import DestinationConfig
 from consent_hub.consent.service import ConsentService
 from consent_hub.counts.service import BELOW, MIN_COHORT
 from consent_hub.errors import InvalidInput, NotFound
 from consent_hub.ingest.records import CustomerRecord, EngineOptIn, EventRecord, SaleLine
 from consent_hub.ingest.service import IngestService
 from tests.conftest import Hub, auth
+from tests.factories import add_newsletter_audience, person_of_record
 
 A, B, C = "leie", "ijzer", "brug"
 DANCE, THEATRE = "0.54.0.0.0", "0.55.0.0.0"
@@ -103,10 +103,6 @@ def build_town(hub: Hub) -> dict[str, list[str]]:
     return refs
 
 
-def person_of(hub: Hub, ref: str) -> uuid.UUID:
-    return uuid.UUID(str(hub.sql("SELECT person_id FROM engine_customers WHERE external_id = :r", r=ref)[0][0]))
-
-
 def definition(**filters: Any) -> dict[str, Any]:
     return {"name": "test", "purpose": "newsletter", "filters": filters}
 
@@ -179,8 +175,8 @@ def test_near_identical_definitions_do_not_single_out_one_buyer(town: Any) -> No
 
 def test_a_person_not_visible_to_the_house_is_never_counted_or_exported(town: Any) -> None:
     hub, refs = town
-    outsider = person_of(hub, refs["dance_b_only"][0])  # dance buyer at B, newsletter of B only
-    silent = person_of(hub, refs["dance_a_no_optin"][0])  # customer of A without opt-in
+    outsider = person_of_record(hub, refs["dance_b_only"][0])  # dance buyer at B, newsletter of B only
+    silent = person_of_record(hub, refs["dance_a_no_optin"][0])  # customer of A without opt-in
     with hub.uow() as uow:
         for pid in (outsider, silent):
             with pytest.raises(NotFound):
@@ -244,9 +240,7 @@ def test_exports_hold_only_the_purpose_fields_as_text(town: Any) -> None:
 
 def test_export_to_a_destination_goes_through_the_outbox(town: Any) -> None:
     hub, _ = town
-    hub.settings.clusters["alpha"].destinations["crm-leie"] = DestinationConfig(
-        kind="mailchimp", base_url="http://127.0.0.1:9/3.0", house=A, purpose="newsletter", list_id="l", api_key="k"
-    )
+    add_newsletter_audience(hub, "crm-leie", house=A)
     with hub.uow() as uow:
         result = AudienceService(uow).export(
             MARKETER, definition(uit_event_types=[DANCE]), fmt="destination", destination="crm-leie"
@@ -283,7 +277,7 @@ def test_language_and_postal_area_filters_use_coarse_indexes(town: Any) -> None:
     from consent_hub.people.service import PeopleService
 
     hub, refs = town
-    movers = [person_of(hub, r) for r in refs["dance_a"][:12]]
+    movers = [person_of_record(hub, r) for r in refs["dance_a"][:12]]
     with hub.uow() as uow:
         people = PeopleService(uow)
         for pid in movers:

@@ -24,6 +24,7 @@ from consent_hub.consent.service import ConsentService
 from consent_hub.people.service import PeopleService
 from consent_hub.storage.models import ConsentEvent, EngineCustomer
 from tests.conftest import Hub
+from tests.factories import table_counts
 
 HOUSE = "schouwburg-noord"
 OTHER = "concertzaal-zuid"
@@ -94,16 +95,6 @@ def write_xlsx(path: Path, rows: list[list[Any]], *, header: list[str] = HEADER,
         ws.append(row)
     wb.save(path)
     return path
-
-
-def table_counts(hub: Hub) -> dict[str, int]:
-    rt = hub.registry.runtime("alpha")
-    out: dict[str, int] = {}
-    for prefix, engine in (("", rt.engine), ("keys.", rt.key_engine)):
-        with engine.connect() as conn:
-            for table in sa.inspect(conn).get_table_names():
-                out[prefix + table] = int(conn.execute(sa.text(f'SELECT count(*) FROM "{table}"')).scalar_one())
-    return out
 
 
 def changed(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
@@ -256,7 +247,7 @@ def test_a_failure_midway_leaves_nothing_behind(
         for i in range(7)
     ]
     path = write_xlsx(tmp_path / "groot.xlsx", rows)
-    monkeypatch.setattr(boxoffice, "PAGE_SIZE", 2)
+    monkeypatch.setattr(boxoffice.apply, "PAGE_SIZE", 2)
     calls: list[int] = []
     original = ConsentService.record_many
 
@@ -389,7 +380,7 @@ def test_without_a_record_id_the_row_number_is_the_id_within_its_file(ready: Hub
 
 # -- mappings and files that cannot be used ---------------------------------------------------------
 def test_the_example_mapping_is_valid() -> None:
-    example = Path(boxoffice.__file__).parent / "mappings" / "example-boxoffice.toml"
+    example = Path(boxoffice.__file__).parent.parent / "mappings" / "example-boxoffice.toml"
     spec = load_mapping(example)
     assert spec.record_id and spec.delimiter == ";" and spec.optins[0].purpose == "newsletter"
 

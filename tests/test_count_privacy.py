@@ -18,13 +18,12 @@ from consent_hub import roles
 from consent_hub.access.service import AccessService
 from consent_hub.actors import Actor
 from consent_hub.audiences.service import AudienceService
-from consent_hub.consent.catalogue import load_catalogue
-from consent_hub.consent.service import ConsentService
 from consent_hub.counts.mechanism import discrete_laplace, scale
 from consent_hub.counts.service import BELOW, MIN_COHORT
 from consent_hub.errors import PrivacyBudgetExhausted
 from tests.conftest import Hub, auth
-from tests.test_audiences import DANCE, MARKETER, A, B, build_town, person_of
+from tests.factories import person_of_record, record_consent
+from tests.test_audiences import DANCE, MARKETER, A, B, build_town
 
 DANCE_SEGMENT = {"name": "dance", "purpose": "newsletter", "filters": {"uit_event_types": [DANCE]}}
 
@@ -42,14 +41,11 @@ def town(hub: Hub, monkeypatch: pytest.MonkeyPatch) -> tuple[Hub, Any, Clock]:
     refs = build_town(hub)
     clock = Clock()
     monkeypatch.setattr("consent_hub.counts.service.utcnow", clock)
-    return hub, person_of(hub, refs["dance_a"][0]), clock
+    return hub, person_of_record(hub, refs["dance_a"][0]), clock
 
 
 def choose(hub: Hub, pid: Any, status: str) -> None:
-    notice = load_catalogue().get("newsletter").texts["nl"].sha256
-    body = {"purpose": "newsletter", "target": A, "status": status, "language": "nl", "channel": "web"}
-    with hub.uow() as uow:
-        ConsentService(uow).record(hub.actor(), pid, body | {"notice_sha256": notice})
+    record_consent(hub, pid, target=A, status=status)
 
 
 def shown(hub: Hub) -> tuple[int | str, int | str]:

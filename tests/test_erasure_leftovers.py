@@ -33,8 +33,7 @@ from connectors.sources.base import RetryPolicy
 from consent_hub import roles
 from consent_hub.actors import Actor
 from consent_hub.audiences.service import AudienceService
-from consent_hub.config import ConnectorConfig, DestinationConfig
-from consent_hub.consent.catalogue import load_catalogue
+from consent_hub.config import ConnectorConfig
 from consent_hub.consent.service import ConsentService
 from consent_hub.crypto.fields import field_aad
 from consent_hub.crypto.key_providers import ClusterKeys, LocalKeyProvider
@@ -46,6 +45,7 @@ from fakes import mailchimp as fake_crm
 from fakes import tixly as fake_tixly
 from fakes.server import RunningServer, serve_in_thread
 from tests.conftest import Hub
+from tests.factories import add_newsletter_audience, notice_sha256
 
 TOKEN = "tixly-test-token"
 HOUSES = {"1001": "schouwburg-leie", "1002": "concertzaal-ijzer", "1003": "theater-vlasmarkt", "1004": "cc-de-brug"}
@@ -192,16 +192,15 @@ def with_crms(hub: Hub, crm: RunningServer, max_attempts: int = 8) -> None:
         for org, slug in HOUSES.items():
             HouseService(uow).add(hub.actor(), {"slug": slug, "name": slug.title(), "tixly_organisation_id": org})
     for slug in HOUSES.values():
-        hub.settings.clusters["alpha"].destinations[f"crm-{slug}"] = DestinationConfig(
-            kind="mailchimp",
-            base_url=f"{crm.url}/3.0",
+        add_newsletter_audience(
+            hub,
+            f"crm-{slug}",
             house=slug,
-            purpose="newsletter",
+            base_url=f"{crm.url}/3.0",
             list_id=f"list-{slug}",
             api_key=CRM_KEY,
             max_attempts=max_attempts,
-            backoff_base_seconds=0.0,
-            backoff_max_seconds=0.0,
+            no_backoff=True,
             timeout_seconds=2,
         )
 
@@ -303,7 +302,7 @@ def test_an_erase_the_crm_has_not_acknowledged_keeps_its_handle_and_nothing_else
     house = HOUSES["1001"]
     with hub.uow() as uow:
         pid = PeopleService(uow).create(hub.actor(), {"email": "Marthe.Claes@example.org", "given_name": "Marthe"})
-    notice = load_catalogue().get("newsletter").texts["nl"].sha256
+    notice = notice_sha256()
     for status in ("granted", "withdrawn", "granted"):
         with hub.uow() as uow:
             ConsentService(uow).record(

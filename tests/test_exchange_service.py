@@ -6,12 +6,12 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from consent_hub.consent.catalogue import load_catalogue
 from consent_hub.consent.service import ConsentService
 from consent_hub.exchange.service import ParticipationService
 from consent_hub.ingest.records import CustomerRecord, EventRecord, SaleLine
 from consent_hub.ingest.service import IngestService
 from tests.conftest import Hub
+from tests.factories import notice_sha256
 
 T0 = dt.datetime(2026, 5, 1, 20, 0, tzinfo=dt.UTC)
 
@@ -55,7 +55,7 @@ def test_returned_tickets_are_no_attendance_and_only_consenting_people_appear(hu
                 "status": "granted",
                 "language": "nl",
                 "channel": "web",
-                "notice_sha256": load_catalogue().get("audience-research").texts["nl"].sha256,
+                "notice_sha256": notice_sha256("audience-research"),
             },
         )
     with hub.uow() as uow:

@@ -26,8 +26,7 @@ from consent_hub.access.policy import AccessPolicy
 from consent_hub.access.repository import AccessRepository
 from consent_hub.access.service import AccessService, RelationService
 from consent_hub.actors import Actor
-from consent_hub.config import DestinationConfig
-from consent_hub.consent.catalogue import POLICIES_DIR, load_catalogue
+from consent_hub.consent.catalogue import POLICIES_DIR
 from consent_hub.consent.schemas import ConsentRecord
 from consent_hub.consent.service import ConsentService
 from consent_hub.errors import NotFound
@@ -35,6 +34,7 @@ from consent_hub.outbox.repository import OutboxRepository
 from consent_hub.people.service import PeopleService
 from consent_hub.storage.models import ConsentEvent, ConsentState, OutboxDelivery
 from tests.conftest import Hub, auth
+from tests.factories import add_newsletter_audience, consent_body
 
 HOUSE = "schouwburg-noord"
 
@@ -55,14 +55,7 @@ def new_person(hub: Hub, n: int, **extra: str) -> uuid.UUID:
 
 
 def newsletter(status: str = "granted", house: str = HOUSE) -> dict[str, Any]:
-    return {
-        "purpose": "newsletter",
-        "target": house,
-        "status": status,
-        "language": "nl",
-        "channel": "web",
-        "notice_sha256": load_catalogue().get("newsletter").texts["nl"].sha256,
-    }
+    return consent_body(target=house, status=status)
 
 
 # == a. restricted and erased people drop out of every cluster-level path ========================
@@ -141,9 +134,7 @@ def with_destination(hub: Hub) -> Hub:
     with hub.uow() as uow:
         ConsentService(uow).sync_notices(hub.actor())
     hub.add_house(HOUSE)
-    hub.settings.clusters["alpha"].destinations["crm-noord"] = DestinationConfig(
-        kind="mailchimp", base_url="http://127.0.0.1:9/3.0", house=HOUSE, purpose="newsletter", list_id="l", api_key="k"
-    )
+    add_newsletter_audience(hub, "crm-noord", house=HOUSE)
     return hub
 
 

@@ -32,6 +32,7 @@ from consent_hub.people.fields import PERSON_FIELDS
 from consent_hub.people.service import PeopleService
 from consent_hub.storage.models import Person, PersonKey
 from tests.conftest import auth
+from tests.factories import row_count
 
 PURPOSE = "ticketing-service"
 CT_COLUMNS = [f"{name}_ct" for name in PERSON_FIELDS]
@@ -120,10 +121,6 @@ def actions_after(hub: Any, seq: int) -> list[str]:
 
 def last_seq(hub: Any) -> int:
     return int(hub.sql("SELECT COALESCE(MAX(seq), 0) FROM audit_entries")[0][0])
-
-
-def count(hub: Any, table: str) -> int:
-    return int(hub.sql(f"SELECT COUNT(*) FROM {table}")[0][0])
 
 
 # -- keyring validation (no database) -------------------------------------------------------------
@@ -361,7 +358,7 @@ def test_broken_keyring_answers_503_and_writes_nothing(hub: Any, api: Any) -> No
 
     path = keyring_path(hub)
     doc = json.loads(path.read_text(encoding="utf-8"))
-    people_before, audit_before = count(hub, "people"), count(hub, "audit_entries")
+    people_before, audit_before = row_count(hub, "people"), row_count(hub, "audit_entries")
     path.chmod(0o644)
     hub.registry.runtime("alpha").reload_keys()
 
@@ -381,8 +378,8 @@ def test_broken_keyring_answers_503_and_writes_nothing(hub: Any, api: Any) -> No
         assert str(hub.dir) not in response.text
         assert_no_key_material(response.text, doc)
         assert "isolde" not in response.text.casefold()
-    assert count(hub, "people") == people_before
-    assert count(hub, "audit_entries") == audit_before  # the refused read left no entry either
+    assert row_count(hub, "people") == people_before
+    assert row_count(hub, "audit_entries") == audit_before  # the refused read left no entry either
 
     path.chmod(0o600)
     hub.registry.runtime("alpha").reload_keys()

@@ -16,8 +16,6 @@ import httpx
 import pytest
 
 from consent_hub import roles
-from consent_hub.config import DestinationConfig
-from consent_hub.consent.catalogue import load_catalogue
 from consent_hub.consent.service import ConsentService
 from consent_hub.outbox.delivery import OutboxWorker
 from consent_hub.outbox.service import OutboxService
@@ -25,6 +23,7 @@ from consent_hub.people.service import PeopleService
 from fakes import mailchimp as fake_crm
 from fakes.server import RunningServer, serve_in_thread
 from tests.conftest import Hub, auth
+from tests.factories import add_destination, add_newsletter_audience, create_person, notice_sha256, record_consent
 
 HOUSE = "schouwburg-noord"
 OTHER = "concertzaal-zuid"
@@ -49,44 +48,26 @@ def town(hub: Hub, crm: tuple[fake_crm.MailchimpState, RunningServer]) -> Hub:
         ConsentService(uow).sync_notices(hub.actor())
     hub.add_house(HOUSE)
     hub.add_house(OTHER)
-    hub.settings.clusters["alpha"].destinations["crm-noord"] = DestinationConfig(
-        kind="mailchimp",
-        base_url=f"{server.url}/3.0",
+    add_newsletter_audience(
+        hub,
+        "crm-noord",
         house=HOUSE,
-        purpose="newsletter",
+        base_url=f"{server.url}/3.0",
         list_id=LIST,
         api_key=KEY,
         max_attempts=4,
-        backoff_base_seconds=0.0,
-        backoff_max_seconds=0.0,
+        no_backoff=True,
         timeout_seconds=2,
     )
     return hub
 
 
 def person(hub: Hub, n: int) -> uuid.UUID:
-    with hub.uow() as uow:
-        return PeopleService(uow).create(
-            hub.actor(),
-            {"email": f"lid.{n}@example.org", "given_name": f"Lid{n}", "family_name": "Noord", "language": "nl"},
-        )
+    return create_person(hub, email=f"lid.{n}@example.org", given_name=f"Lid{n}", family_name="Noord", language="nl")
 
 
 def consent(hub: Hub, pid: uuid.UUID, status: str, house: str = HOUSE, **extra: Any) -> None:
-    with hub.uow() as uow:
-        ConsentService(uow).record(
-            hub.actor(),
-            pid,
-            {
-                "purpose": "newsletter",
-                "target": house,
-                "status": status,
-                "language": "nl",
-                "channel": "web",
-                "notice_sha256": load_catalogue().get("newsletter").texts["nl"].sha256,
-                **extra,
-            },
-        )
+    record_consent(hub, pid, target=house, status=status, **extra)
 
 
 def cycle(hub: Hub) -> Any:
@@ -305,16 +286,17 @@ def test_signed_webhook_destination(hub: Hub) -> None:
         ConsentService(uow).sync_notices(hub.actor())
     state = webhook_receiver.WebhookReceiverState()
     with serve_in_thread(webhook_receiver.create_app("hook-secret", state=state)) as receiver:
-        hub.settings.clusters["alpha"].destinations["events-hook"] = DestinationConfig(
+        add_destination(
+            hub,
+            "events-hook",
             kind="webhook",
             base_url=f"{receiver.url}/hooks/hub",
             purpose="cluster-marketing",
             secret="hook-secret",
-            backoff_base_seconds=0.0,
-            backoff_max_seconds=0.0,
+            no_backoff=True,
         )
         pid = person(hub, 70)
-        notice = load_catalogue().get("cluster-marketing").texts["nl"].sha256
+        notice = notice_sha256("cluster-marketing")
         for status in ("granted", "withdrawn"):
             with hub.uow() as uow:
                 ConsentService(uow).record(

@@ -15,6 +15,7 @@ from consent_hub.errors import Conflict, DecryptionError, ErasedPerson, Forbidde
 from consent_hub.people.service import PeopleService
 from fakes.demo import fictional_people
 from tests.conftest import Hub, make_hub, pg_url
+from tests.factories import row_count
 
 ANNA = {
     "given_name": "Annelies",
@@ -33,10 +34,6 @@ ANNA = {
 def create(hub: Hub, data: dict, cluster: str = "alpha") -> uuid.UUID:
     with hub.uow(cluster) as uow:
         return PeopleService(uow).create(hub.actor(cluster), data)
-
-
-def count(hub: Hub, table: str, cluster: str = "alpha") -> int:
-    return int(hub.sql(f"SELECT count(*) FROM {table}", cluster)[0][0])
 
 
 def test_create_and_read_back_normalised(hub: Hub) -> None:
@@ -80,10 +77,10 @@ def test_find_by_email_normalises(hub: Hub, variant: str) -> None:
 
 def test_unknown_email_is_not_found_and_audited(hub: Hub) -> None:
     create(hub, ANNA)
-    before = count(hub, "audit_entries")
+    before = row_count(hub, "audit_entries")
     with hub.uow() as uow:
         assert PeopleService(uow).lookup_by_email(hub.actor(), "nobody@example.org", purpose="x-y") is None
-    assert count(hub, "audit_entries") == before + 1
+    assert row_count(hub, "audit_entries") == before + 1
     action, subjects, detail = hub.sql("SELECT action, subjects, detail FROM audit_entries ORDER BY seq DESC")[0]
     assert (action, subjects, detail) == ("people.lookup", "[]", '{"found":false}')
     assert "nobody" not in detail
@@ -94,7 +91,7 @@ def test_one_person_per_email(hub: Hub) -> None:
     with pytest.raises(Conflict) as info, hub.uow() as uow:
         PeopleService(uow).create(hub.actor(), {**ANNA, "email": "annelies.vercruysse@EXAMPLE.org"})
     assert info.value.detail["person_id"] == str(pid)
-    assert count(hub, "people") == 1
+    assert row_count(hub, "people") == 1
 
 
 def test_bulk_create_reports_duplicates(hub: Hub) -> None:
@@ -110,19 +107,19 @@ def test_bulk_create_reports_duplicates(hub: Hub) -> None:
     assert len(result.created) == 2
     assert result.duplicates[2] == existing
     assert result.duplicates[1] == result.created[0]
-    assert count(hub, "people") == 3
+    assert row_count(hub, "people") == 3
 
 
 def test_bulk_create_with_a_bad_row_writes_nothing(hub: Hub) -> None:
     rows = [{"email": "ok1@example.org"}, {"email": "not-an-address"}, {"phone": "12"}]
-    audit_before = count(hub, "audit_entries")
+    audit_before = row_count(hub, "audit_entries")
     with pytest.raises(InvalidInput) as info, hub.uow() as uow:
         PeopleService(uow).bulk_create(hub.actor(), rows)
     text = str(info.value.detail)
     assert "not-an-address" not in text and "'12'" not in text
     assert {problem["field"].split(".")[0] for problem in info.value.detail} == {"1", "2"}
-    assert count(hub, "people") == 0
-    assert count(hub, "audit_entries") == audit_before
+    assert row_count(hub, "people") == 0
+    assert row_count(hub, "audit_entries") == audit_before
     assert hub.sql("SELECT count(*) FROM person_keys", keystore=True)[0][0] == 0
 
 
@@ -302,7 +299,7 @@ def test_bad_input_is_refused_without_echo(hub: Hub, data: dict, field: str) -> 
     for value in data.values():
         assert str(value) not in str(detail)
         assert str(value) not in str(info.value)
-    assert count(hub, "people") == 0
+    assert row_count(hub, "people") == 0
     assert hub.sql("SELECT count(*) FROM person_keys", keystore=True)[0][0] == 0
 
 

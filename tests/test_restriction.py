@@ -22,8 +22,6 @@ from consent_hub.actors import Actor
 from consent_hub.audiences.repository import AudienceRepository
 from consent_hub.audiences.schemas import SegmentDefinition
 from consent_hub.audiences.service import AudienceService
-from consent_hub.config import DestinationConfig
-from consent_hub.consent.catalogue import load_catalogue
 from consent_hub.consent.service import ConsentService
 from consent_hub.errors import ErasedPerson, NotFound
 from consent_hub.exchange.service import ParticipationService
@@ -38,6 +36,7 @@ from fakes import mailchimp as fake_crm
 from fakes.server import RunningServer, serve_in_thread
 from tests.conftest import Hub, auth
 from tests.counting import exact_people_count
+from tests.factories import add_destination, add_newsletter_audience, create_person, person_of_record, record_consent
 
 HOUSE = "schouwburg-noord"
 OTHER = "concertzaal-zuid"
@@ -70,16 +69,15 @@ def town(hub: Hub, crm: tuple[fake_crm.MailchimpState, RunningServer]) -> Hub:
         ConsentService(uow).sync_notices(hub.actor())
     hub.add_house(HOUSE)
     hub.add_house(OTHER)
-    hub.settings.clusters["alpha"].destinations["crm-noord"] = DestinationConfig(
-        kind="mailchimp",
-        base_url=f"{server.url}/3.0",
+    add_newsletter_audience(
+        hub,
+        "crm-noord",
         house=HOUSE,
-        purpose="newsletter",
+        base_url=f"{server.url}/3.0",
         list_id=LIST,
         api_key=KEY,
         max_attempts=4,
-        backoff_base_seconds=0.0,
-        backoff_max_seconds=0.0,
+        no_backoff=True,
         timeout_seconds=2,
     )
     customers = [
@@ -107,31 +105,12 @@ def email(n: int) -> str:
     return f"lid.{n}@example.org"
 
 
-def person_of(hub: Hub, ref: str) -> uuid.UUID:
-    return uuid.UUID(str(hub.sql("SELECT person_id FROM engine_customers WHERE external_id = :r", r=ref)[0][0]))
-
-
 def new_person(hub: Hub, n: int) -> uuid.UUID:
-    with hub.uow() as uow:
-        return PeopleService(uow).create(
-            hub.actor(), {"email": email(n), "given_name": f"Lid{n}", "family_name": "Fictief", "language": "nl"}
-        )
+    return create_person(hub, email=email(n), given_name=f"Lid{n}", family_name="Fictief", language="nl")
 
 
 def consent(hub: Hub, pid: uuid.UUID, purpose: str, target: str | None, status: str = "granted") -> None:
-    with hub.uow() as uow:
-        ConsentService(uow).record(
-            hub.actor(),
-            pid,
-            {
-                "purpose": purpose,
-                "target": target,
-                "status": status,
-                "language": "nl",
-                "channel": "web",
-                "notice_sha256": load_catalogue().get(purpose).texts["nl"].sha256,
-            },
-        )
+    record_consent(hub, pid, purpose=purpose, target=target, status=status)
 
 
 def restrict(hub: Hub, pid: uuid.UUID) -> bool:
@@ -229,7 +208,7 @@ def deliveries(hub: Hub, pid: uuid.UUID) -> list[tuple[str, str, str | None]]:
 
 # -- visibility ----------------------------------------------------------------------------------
 def test_restriction_hides_the_person_from_every_house_and_the_lift_restores_it(town: Hub) -> None:
-    pid = person_of(town, "c1")
+    pid = person_of_record(town, "c1")
     consent(town, pid, "cluster-marketing", None)  # also visible to house B, through the cluster
     before = visibility(town, pid, email(1))
     assert before[f"{HOUSE}/box-office/ticketing-service"] == (True, True, 4)
@@ -263,7 +242,7 @@ def test_restriction_hides_the_person_from_every_house_and_the_lift_restores_it(
 
 
 def test_the_uit_export_leaves_a_restricted_person_out(town: Hub) -> None:
-    pid, other = person_of(town, "c1"), person_of(town, "c2")
+    pid, other = person_of_record(town, "c1"), person_of_record(town, "c2")
     for p in (pid, other):
         consent(town, p, "audience-research", "uit-platform")
 
@@ -282,7 +261,7 @@ def test_the_uit_export_leaves_a_restricted_person_out(town: Hub) -> None:
 
 
 def test_a_sync_or_a_consent_during_the_restriction_does_not_bring_the_person_back(town: Hub) -> None:
-    pid = person_of(town, "c1")
+    pid = person_of_record(town, "c1")
     restrict(town, pid)
     # house B's engine account imports the same buyer, with an opt-in to B's newsletter: the
     # import links them by e-mail address, records the relation and the consent ...
@@ -343,7 +322,7 @@ def test_a_sync_or_a_consent_during_the_restriction_does_not_bring_the_person_ba
 # -- delivery ------------------------------------------------------------------------------------
 def test_restriction_archives_in_the_crm_and_the_lift_resubscribes(town: Hub, crm: Any) -> None:
     _, server = crm
-    pid = person_of(town, "c1")
+    pid = person_of_record(town, "c1")
     drain(town)
     assert member_status(server, email(1)) == "subscribed"
     restrict(town, pid)
@@ -367,7 +346,7 @@ def test_restriction_archives_in_the_crm_and_the_lift_resubscribes(town: Hub, cr
 
 def test_a_withdrawal_during_the_restriction_is_kept_and_the_lift_sends_nothing(town: Hub, crm: Any) -> None:
     _, server = crm
-    pid = person_of(town, "c1")
+    pid = person_of_record(town, "c1")
     drain(town)
     restrict(town, pid)
     consent(town, pid, "newsletter", HOUSE, status="withdrawn")
@@ -381,7 +360,7 @@ def test_a_withdrawal_during_the_restriction_is_kept_and_the_lift_sends_nothing(
 
 def test_an_upsert_waiting_when_the_person_is_restricted_is_never_sent_as_subscribe(town: Hub, crm: Any) -> None:
     _, server = crm
-    waiting, exported = person_of(town, "c1"), person_of(town, "c2")
+    waiting, exported = person_of_record(town, "c1"), person_of_record(town, "c2")
     # c1's upsert (from the import) is still waiting when the restriction comes
     restrict(town, waiting)
     assert deliveries(town, waiting) == [("upsert", "superseded", "nothing"), ("restriction", "pending", None)]
@@ -430,13 +409,14 @@ def test_webhook_receives_restriction_and_lift_as_events_of_their_own(hub: Hub) 
         ConsentService(uow).sync_notices(hub.actor())
     state = webhook_receiver.WebhookReceiverState()
     with serve_in_thread(webhook_receiver.create_app("hook-secret", state=state)) as receiver:
-        hub.settings.clusters["alpha"].destinations["events-hook"] = DestinationConfig(
+        add_destination(
+            hub,
+            "events-hook",
             kind="webhook",
             base_url=f"{receiver.url}/hooks/hub",
             purpose="cluster-marketing",
             secret="hook-secret",
-            backoff_base_seconds=0.0,
-            backoff_max_seconds=0.0,
+            no_backoff=True,
         )
         pid = new_person(hub, 70)
         consent(hub, pid, "cluster-marketing", None)
@@ -457,7 +437,7 @@ def test_webhook_receives_restriction_and_lift_as_events_of_their_own(hub: Hub) 
 
 def test_reconcile_counts_a_restricted_person_as_not_subscribed(town: Hub, crm: Any) -> None:
     _, server = crm
-    pid = person_of(town, "c1")
+    pid = person_of_record(town, "c1")
     drain(town)
     restrict(town, pid)
     drain(town)
@@ -476,7 +456,7 @@ def test_reconcile_counts_a_restricted_person_as_not_subscribed(town: Hub, crm: 
 
 # -- API, rules and audit --------------------------------------------------------------------------
 def test_restriction_over_http(town: Hub, api: Any) -> None:
-    pid = person_of(town, "c1")
+    pid = person_of_record(town, "c1")
     service = auth(town.issue_key(roles.CLUSTER_SERVICE))
     url = f"/v1/people/{pid}/restriction"
     first = api.post(url, json={"reference": "DSR-2026-0042"}, headers=service)
@@ -515,7 +495,7 @@ def test_restriction_over_http(town: Hub, api: Any) -> None:
 
 
 def test_an_erased_person_cannot_be_restricted_and_a_restricted_one_can_be_erased(town: Hub) -> None:
-    gone, kept = person_of(town, "c1"), person_of(town, "c2")
+    gone, kept = person_of_record(town, "c1"), person_of_record(town, "c2")
     drain(town)
     with town.uow() as uow:
         PeopleService(uow).erase(town.actor(), gone)
@@ -532,7 +512,7 @@ def test_an_erased_person_cannot_be_restricted_and_a_restricted_one_can_be_erase
 
 
 def test_the_audit_log_records_both_actions_without_personal_data(town: Hub) -> None:
-    pid = person_of(town, "c1")
+    pid = person_of_record(town, "c1")
     restrict(town, pid)
     restrict(town, pid)  # a no-op leaves no entry
     lift(town, pid)

@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-import sqlalchemy as sa
 
 from connectors.sources import ticketmatic
 from connectors.sources.base import RetryPolicy, RunOutcome, SyncContext
@@ -26,6 +25,7 @@ from consent_hub.ingest.records import PageResult
 from fakes import ticketmatic as fake
 from fakes.server import RunningServer, serve_in_thread
 from tests.conftest import Hub
+from tests.factories import table_counts
 
 KEY, SECRET = "tm-test-key", "tm-test-secret"
 NOORD, OOST = "zaal-noord", "podium-oost"
@@ -108,16 +108,6 @@ def run(hub: Hub, cfg: ConnectorConfig, policy: RetryPolicy = FAST, **options: A
 
 def count(hub: Hub, sql: str, **params: Any) -> int:
     return int(hub.sql(sql, **params)[0][0])
-
-
-def table_counts(hub: Hub) -> dict[str, int]:
-    rt = hub.registry.runtime("alpha")
-    out: dict[str, int] = {}
-    for prefix, engine in (("", rt.engine), ("keys.", rt.key_engine)):
-        with engine.connect() as conn:
-            for name in sa.inspect(conn).get_table_names():
-                out[prefix + name] = int(conn.execute(sa.text(f'SELECT count(*) FROM "{name}"')).scalar_one())
-    return out
 
 
 def run_row(hub: Hub, outcome: RunOutcome) -> tuple[Any, ...]:

@@ -24,7 +24,6 @@ from connectors.sources.base import FatalSyncError, RetryPolicy
 from connectors.uit.classify import BRUSSELS, CONCERT, DANCE, THEATRE, UitSearch, classify_events, normalise_title
 from connectors.uit.participation import ADMS, CP, PLATFORM, SHAPES_FILE, export_participation
 from consent_hub.config import ConnectorConfig
-from consent_hub.consent.catalogue import load_catalogue
 from consent_hub.consent.service import ConsentService
 from consent_hub.houses.service import HouseService
 from consent_hub.people.service import PeopleService
@@ -32,6 +31,7 @@ from fakes import tixly as fake_tixly
 from fakes import uitdatabank as fake_uit
 from fakes.server import RunningServer, serve_in_thread
 from tests.conftest import Hub
+from tests.factories import notice_sha256
 
 TOKEN = "tixly-test-token"
 KEY = "uit-test-key"
@@ -260,7 +260,7 @@ def buyers(hub: Hub) -> list[uuid.UUID]:
 
 
 def decide(hub: Hub, person: uuid.UUID, status: str) -> None:
-    notice = load_catalogue().get("audience-research").texts["nl"].sha256
+    notice = notice_sha256("audience-research")
     with hub.uow() as uow:
         ConsentService(uow).record(
             hub.actor(),

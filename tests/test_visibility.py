@@ -8,10 +8,10 @@ import uuid
 import pytest
 
 from consent_hub import roles
-from consent_hub.consent.catalogue import load_catalogue
 from consent_hub.consent.service import ConsentService
 from tests.conftest import Hub, auth
 from tests.counting import exact_people_count
+from tests.factories import consent_body
 
 EMAIL = "femke.vandamme@example.org"
 HOUSES = ("schouwburg-noord", "concertzaal-zuid", "theater-west")
@@ -49,15 +49,7 @@ def town(api, hub: Hub):  # type: ignore[no-untyped-def]
 
 
 def consent(api, town, purpose: str, target: str | None, status: str = "granted", **extra):  # type: ignore[no-untyped-def]
-    body = {
-        "purpose": purpose,
-        "target": target,
-        "status": status,
-        "language": "nl",
-        "channel": "web",
-        "notice_sha256": load_catalogue().get(purpose).texts["nl"].sha256,
-        **extra,
-    }
+    body = consent_body(purpose=purpose, target=target, status=status, **extra)
     resp = api.post(f"/v1/people/{town['pid']}/consents", json=body, headers=town["service"])
     assert resp.status_code == 201, resp.text
     return resp.json()

@@ -339,87 +339,123 @@ class OrdersStream(TicketmaticList):
     name, key, resource, output = "orders", "orderid", "orders", "withlookup"
 
     def apply(self, ingest: IngestService, page: Page, ctx: SyncContext) -> tuple[PageResult, dt.datetime | None]:
-        lookup = page.lookup if isinstance(page, TicketmaticPage) else {}
-        pricetypes = lookup.get("pricetypes")
-        names = pricetypes if isinstance(pricetypes, dict) else {}
-
-        def ticket_type(pricetype: Any) -> str | None:
-            entry = names.get(str(pricetype)) if pricetype is not None else None
-            name = entry.get("name") if isinstance(entry, dict) else None
-            if not isinstance(name, str):
-                return None
-            return name.strip()[:80] or None
+        ticket_type = _ticket_type_names(page)
 
         def mapper(raw: dict[str, Any]) -> _MappedOrder:
-            order_ref = _ref(raw, "orderid")
-            sold_at = tm_time(raw.get("createdts"), "createdts")
-            customer = raw.get("customerid")
-            customer_id = None if customer in (None, 0, "") else _ref(raw, "customerid")
-            channel_id = raw.get("saleschannelid")
-            channel = CHANNELS.get(channel_id) if isinstance(channel_id, int) else None
-            tickets = raw.get("tickets")
-            if not isinstance(tickets, list) or not all(isinstance(t, dict) for t in tickets):
-                raise BadRecord("tickets: not a list")
-            lines: list[SaleLine] = []
-            for ticket in tickets:
-                try:
-                    lines.append(
-                        SaleLine(
-                            external_id=_ref(ticket, "id"),
-                            customer_id=customer_id,
-                            house=self.house,
-                            event_id=_ref(ticket, "eventid"),
-                            order_ref=order_ref,
-                            ticket_type=ticket_type(ticket.get("pricetypeid")),
-                            program=None,
-                            price_cents=_cents(ticket, "price"),
-                            ticket_count=1,
-                            channel=channel,
-                            sold_at=sold_at,
-                        )
-                    )
-                except BadRecord as exc:
-                    raise _prefixed(exc, "tickets") from None
-            memberships: list[MembershipRecord] = []
-            problems: list[tuple[str, str]] = []
-            for product in _list(raw, "products"):
-                mapping = ctx.config.programs.get(str(product.get("productid")))
-                if mapping is None:
-                    continue  # not a program this cluster knows
-                ref = f"{order_ref}:product:{product.get('id', '?')}"
-                try:
-                    line_id = _ref(product, "id")
-                except BadRecord as exc:
-                    problems.append((ref, f"malformed record: products.{exc}"))
-                    continue
-                holder = product.get("contactid") or customer_id
-                if holder is None or isinstance(holder, bool) or not isinstance(holder, int | str):
-                    problems.append((ref, "membership product of an order without a customer"))
-                    continue
-                memberships.append(
-                    MembershipRecord(
-                        external_id=line_id,
-                        customer_id=str(holder),
-                        program=mapping.program,
-                        seller_house=self.house,
-                        houses=list(mapping.houses),
-                        sold_at=sold_at,
-                        expires_at=None,
-                    )
-                )
-            order = OrderRecord(order_ref=order_ref, lines=lines, updated_at=self.record_time(raw))
-            return _MappedOrder(order, memberships, problems)
+            return self._map_order(raw, ticket_type, ctx)
 
         def writer(mapped: list[_MappedOrder]) -> PageResult:
-            result = ingest.replace_orders([m.order for m in mapped])
-            result.merge(ingest.record_memberships([ms for m in mapped for ms in m.memberships]))
-            for m in mapped:
-                for ref, reason in m.problems:
-                    result.skip(ref, reason)
-            result.read = len(mapped)  # engine records: orders (the progress total counts orders)
-            return result
+            return _write_orders(ingest, mapped)
 
         return self._apply(page, mapper, writer)
+
+    def _map_order(
+        self, raw: dict[str, Any], ticket_type: Callable[[Any], str | None], ctx: SyncContext
+    ) -> _MappedOrder:
+        order_ref = _ref(raw, "orderid")
+        sold_at = tm_time(raw.get("createdts"), "createdts")
+        customer = raw.get("customerid")
+        customer_id = None if customer in (None, 0, "") else _ref(raw, "customerid")
+        channel_id = raw.get("saleschannelid")
+        channel = CHANNELS.get(channel_id) if isinstance(channel_id, int) else None
+        lines = self._sale_lines(raw, order_ref, customer_id, channel, sold_at, ticket_type)
+        memberships, problems = self._memberships(raw, order_ref, customer_id, sold_at, ctx)
+        order = OrderRecord(order_ref=order_ref, lines=lines, updated_at=self.record_time(raw))
+        return _MappedOrder(order, memberships, problems)
+
+    def _sale_lines(
+        self,
+        raw: dict[str, Any],
+        order_ref: str,
+        customer_id: str | None,
+        channel: str | None,
+        sold_at: dt.datetime,
+        ticket_type: Callable[[Any], str | None],
+    ) -> list[SaleLine]:
+        """One sale line per ticket of the order; a malformed ticket makes the whole order bad."""
+        tickets = raw.get("tickets")
+        if not isinstance(tickets, list) or not all(isinstance(t, dict) for t in tickets):
+            raise BadRecord("tickets: not a list")
+        lines: list[SaleLine] = []
+        for ticket in tickets:
+            try:
+                lines.append(
+                    SaleLine(
+                        external_id=_ref(ticket, "id"),
+                        customer_id=customer_id,
+                        house=self.house,
+                        event_id=_ref(ticket, "eventid"),
+                        order_ref=order_ref,
+                        ticket_type=ticket_type(ticket.get("pricetypeid")),
+                        program=None,
+                        price_cents=_cents(ticket, "price"),
+                        ticket_count=1,
+                        channel=channel,
+                        sold_at=sold_at,
+                    )
+                )
+            except BadRecord as exc:
+                raise _prefixed(exc, "tickets") from None
+        return lines
+
+    def _memberships(
+        self, raw: dict[str, Any], order_ref: str, customer_id: str | None, sold_at: dt.datetime, ctx: SyncContext
+    ) -> tuple[list[MembershipRecord], list[tuple[str, str]]]:
+        """The order's products that are programs of this cluster, and the product lines left out (with why)."""
+        memberships: list[MembershipRecord] = []
+        problems: list[tuple[str, str]] = []
+        for product in _list(raw, "products"):
+            mapping = ctx.config.programs.get(str(product.get("productid")))
+            if mapping is None:
+                continue  # not a program this cluster knows
+            ref = f"{order_ref}:product:{product.get('id', '?')}"
+            try:
+                line_id = _ref(product, "id")
+            except BadRecord as exc:
+                problems.append((ref, f"malformed record: products.{exc}"))
+                continue
+            holder = product.get("contactid") or customer_id
+            if holder is None or isinstance(holder, bool) or not isinstance(holder, int | str):
+                problems.append((ref, "membership product of an order without a customer"))
+                continue
+            memberships.append(
+                MembershipRecord(
+                    external_id=line_id,
+                    customer_id=str(holder),
+                    program=mapping.program,
+                    seller_house=self.house,
+                    houses=list(mapping.houses),
+                    sold_at=sold_at,
+                    expires_at=None,
+                )
+            )
+        return memberships, problems
+
+
+def _ticket_type_names(page: Page) -> Callable[[Any], str | None]:
+    """Price type id -> its name, from the page's lookup (None when the lookup does not name it)."""
+    lookup = page.lookup if isinstance(page, TicketmaticPage) else {}
+    pricetypes = lookup.get("pricetypes")
+    names = pricetypes if isinstance(pricetypes, dict) else {}
+
+    def ticket_type(pricetype: Any) -> str | None:
+        entry = names.get(str(pricetype)) if pricetype is not None else None
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if not isinstance(name, str):
+            return None
+        return name.strip()[:80] or None
+
+    return ticket_type
+
+
+def _write_orders(ingest: IngestService, mapped: list[_MappedOrder]) -> PageResult:
+    result = ingest.replace_orders([m.order for m in mapped])
+    result.merge(ingest.record_memberships([ms for m in mapped for ms in m.memberships]))
+    for m in mapped:
+        for ref, reason in m.problems:
+            result.skip(ref, reason)
+    result.read = len(mapped)  # engine records: orders (the progress total counts orders)
+    return result
 
 
 class TicketmaticSource(Source):

@@ -202,18 +202,7 @@ def _participations(attendances: Sequence[Attendance]) -> tuple[list[Attendance]
 
 def participation_graph(export: ParticipationExport, voc: Vocabulary) -> tuple[Graph, ExportSummary]:
     """The export as an RDF graph (nothing is read from the hub here)."""
-    graph = Graph()
-    for prefix, ns in (
-        ("cp", CP),
-        ("platform", PLATFORM),
-        ("adms", ADMS),
-        ("generiek", GENERIEK),
-        ("m8g", M8G),
-        ("crm", CRM),
-        ("dct", DCTERMS),
-        ("skos", SKOS),
-    ):
-        graph.bind(prefix, ns)
+    graph = _bound_graph()
     processed = _moment(export.created_at)
     types = activity_types()
     activities: set[str] = set()
@@ -226,38 +215,10 @@ def participation_graph(export: ParticipationExport, voc: Vocabulary) -> tuple[G
             idle += 1
             continue
         written += 1
-        pseudonym = person.pseudonym
-        participant = voc.participant(pseudonym)
-        graph.add((participant, RDF.type, CP.Participant))
-        _identify(graph, voc, participant, f"{voc.base}/id/participant/", pseudonym, processed)
-
-        profile = voc.profile(pseudonym)
-        general, socio, cultural = (
-            URIRef(f"{profile}#{part}") for part in ("algemeen", "sociodemografisch", "cultureel")
-        )
-        graph.add((profile, RDF.type, CP.ParticipantProfiel))
-        graph.add((profile, CP["ParticipantProfiel.persoonlijkProfielVan"], participant))
-        graph.add((profile, CP["ParticipantProfiel.algemeenKenmerk"], general))
-        graph.add((profile, CP["ParticipantProfiel.sociodemografisch"], socio))
-        graph.add((profile, CP["ParticipantProfiel.cultureel"], cultural))
-        # the profile's property names the class with a capital K, the shape of that class targets a lower-case
-        # k (noted in the UWP shapes file): typed both ways so that both constraints apply
-        graph.add((general, RDF.type, CP.AlgemeenParticipantKenmerk))
-        graph.add((general, RDF.type, CP.AlgemeenParticipantkenmerk))
-        graph.add((general, DCTERMS.type, NATUURLIJK_PERSOON))
-        graph.add((socio, RDF.type, CP.SociodemografischKenmerk))
-        graph.add((cultural, RDF.type, CP.Cultuurdeelname))
-
-        if person.birth_year is not None:
-            year = Literal(f"{person.birth_year:04d}", datatype=XSD.gYear)
-            for node in (participant, socio):
-                graph.add((node, PLATFORM.geboortejaar, year))
+        nodes = _add_participant(graph, voc, person.pseudonym, processed)
+        if _add_birth_year(graph, nodes, person.birth_year):
             with_year += 1
-        sector = statistical_sector(person.postal_code)
-        if sector is not None:
-            for node in (participant, socio):
-                graph.add((node, PLATFORM.statistischeSectorId, Literal(sector[0], datatype=XSD.string)))
-                graph.add((node, PLATFORM.statistischeSectorNaam, Literal(sector[1], datatype=XSD.string)))
+        if _add_sector(graph, nodes, person.postal_code):
             with_sector += 1
         elif person.postal_code:
             unknown_sector += 1
@@ -267,30 +228,11 @@ def participation_graph(export: ParticipationExport, voc: Vocabulary) -> tuple[G
             activity = voc.activity(attendance.event_ref)
             concept = types.get(attendance.uit_event_type or "")
             if concept is not None:
-                graph.add((cultural, CP["Cultuurdeelname.typeActiviteit"], concept))
+                graph.add((nodes.cultural, CP["Cultuurdeelname.typeActiviteit"], concept))
             if attendance.event_ref not in activities:
                 activities.add(attendance.event_ref)
-                graph.add((activity, RDF.type, CRM.E7_Activity))
-                _identify(graph, voc, activity, f"{voc.base}/id/activiteit/", attendance.event_ref, processed)
-                graph.add((activity, DCTERMS.title, Literal(attendance.event_title, lang="nl")))
-                if concept is not None:
-                    graph.add((activity, DCTERMS.type, concept))
-                span = URIRef(f"{activity}#periode")
-                graph.add((activity, CRM["P4_has_time-span"], span))
-                graph.add((span, RDF.type, M8G.PeriodOfTime))
-                graph.add((span, M8G.startTime, _moment(attendance.starts_at)))
-                graph.add((activity, CRM.P14_carried_out_by, voc.house(attendance.house)))
-
-            participation = voc.participation(pseudonym, n)
-            moment = URIRef(f"{participation}#tijdstip")
-            graph.add((participation, RDF.type, CP.Deelname))
-            graph.add((participation, CP["Deelname.participant"], participant))
-            graph.add((participation, CP["Deelname.activiteit"], activity))
-            graph.add((participation, CP["Deelname.tijdstip"], moment))
-            graph.add((participation, CP["Deelname.inputVoor"], profile))
-            graph.add((participation, DCTERMS.type, voc.deelname_type))
-            graph.add((moment, RDF.type, M8G.PeriodOfTime))
-            graph.add((moment, M8G.startTime, _moment(attendance.starts_at)))
+                _add_activity(graph, voc, activity, attendance, concept, processed)
+            _add_participation(graph, voc, nodes, n, activity, attendance.starts_at)
             participations += 1
 
     summary = ExportSummary(
@@ -306,6 +248,107 @@ def participation_graph(export: ParticipationExport, voc: Vocabulary) -> tuple[G
         attendances_without_time=untimed_total,
     )
     return graph, summary
+
+
+@dataclass(frozen=True)
+class _ParticipantNodes:
+    pseudonym: str
+    participant: URIRef
+    profile: URIRef
+    socio: URIRef  # the profile's socio-demographic characteristic
+    cultural: URIRef  # the profile's cultural participation
+
+
+def _bound_graph() -> Graph:
+    graph = Graph()
+    for prefix, ns in (
+        ("cp", CP),
+        ("platform", PLATFORM),
+        ("adms", ADMS),
+        ("generiek", GENERIEK),
+        ("m8g", M8G),
+        ("crm", CRM),
+        ("dct", DCTERMS),
+        ("skos", SKOS),
+    ):
+        graph.bind(prefix, ns)
+    return graph
+
+
+def _add_participant(graph: Graph, voc: Vocabulary, pseudonym: str, processed: Literal) -> _ParticipantNodes:
+    """The participant and its profile with the profile's three characteristics."""
+    participant = voc.participant(pseudonym)
+    graph.add((participant, RDF.type, CP.Participant))
+    _identify(graph, voc, participant, f"{voc.base}/id/participant/", pseudonym, processed)
+
+    profile = voc.profile(pseudonym)
+    general, socio, cultural = (URIRef(f"{profile}#{part}") for part in ("algemeen", "sociodemografisch", "cultureel"))
+    graph.add((profile, RDF.type, CP.ParticipantProfiel))
+    graph.add((profile, CP["ParticipantProfiel.persoonlijkProfielVan"], participant))
+    graph.add((profile, CP["ParticipantProfiel.algemeenKenmerk"], general))
+    graph.add((profile, CP["ParticipantProfiel.sociodemografisch"], socio))
+    graph.add((profile, CP["ParticipantProfiel.cultureel"], cultural))
+    # the profile's property names the class with a capital K, the shape of that class targets a lower-case
+    # k (noted in the UWP shapes file): typed both ways so that both constraints apply
+    graph.add((general, RDF.type, CP.AlgemeenParticipantKenmerk))
+    graph.add((general, RDF.type, CP.AlgemeenParticipantkenmerk))
+    graph.add((general, DCTERMS.type, NATUURLIJK_PERSOON))
+    graph.add((socio, RDF.type, CP.SociodemografischKenmerk))
+    graph.add((cultural, RDF.type, CP.Cultuurdeelname))
+    return _ParticipantNodes(pseudonym, participant, profile, socio, cultural)
+
+
+def _add_birth_year(graph: Graph, nodes: _ParticipantNodes, birth_year: int | None) -> bool:
+    if birth_year is None:
+        return False
+    year = Literal(f"{birth_year:04d}", datatype=XSD.gYear)
+    for node in (nodes.participant, nodes.socio):
+        graph.add((node, PLATFORM.geboortejaar, year))
+    return True
+
+
+def _add_sector(graph: Graph, nodes: _ParticipantNodes, postal_code: str | None) -> bool:
+    """The statistical sector of the postal code, when the table knows one (never guessed)."""
+    sector = statistical_sector(postal_code)
+    if sector is None:
+        return False
+    for node in (nodes.participant, nodes.socio):
+        graph.add((node, PLATFORM.statistischeSectorId, Literal(sector[0], datatype=XSD.string)))
+        graph.add((node, PLATFORM.statistischeSectorNaam, Literal(sector[1], datatype=XSD.string)))
+    return True
+
+
+def _add_activity(
+    graph: Graph, voc: Vocabulary, activity: URIRef, attendance: Attendance, concept: URIRef | None, processed: Literal
+) -> None:
+    """An event, written once per export however many participants attended it."""
+    assert attendance.starts_at is not None
+    graph.add((activity, RDF.type, CRM.E7_Activity))
+    _identify(graph, voc, activity, f"{voc.base}/id/activiteit/", attendance.event_ref, processed)
+    graph.add((activity, DCTERMS.title, Literal(attendance.event_title, lang="nl")))
+    if concept is not None:
+        graph.add((activity, DCTERMS.type, concept))
+    span = URIRef(f"{activity}#periode")
+    graph.add((activity, CRM["P4_has_time-span"], span))
+    graph.add((span, RDF.type, M8G.PeriodOfTime))
+    graph.add((span, M8G.startTime, _moment(attendance.starts_at)))
+    graph.add((activity, CRM.P14_carried_out_by, voc.house(attendance.house)))
+
+
+def _add_participation(
+    graph: Graph, voc: Vocabulary, nodes: _ParticipantNodes, n: int, activity: URIRef, starts_at: dt.datetime
+) -> None:
+    """The participant's n-th participation: in the activity, at its start, as input for the profile."""
+    participation = voc.participation(nodes.pseudonym, n)
+    moment = URIRef(f"{participation}#tijdstip")
+    graph.add((participation, RDF.type, CP.Deelname))
+    graph.add((participation, CP["Deelname.participant"], nodes.participant))
+    graph.add((participation, CP["Deelname.activiteit"], activity))
+    graph.add((participation, CP["Deelname.tijdstip"], moment))
+    graph.add((participation, CP["Deelname.inputVoor"], nodes.profile))
+    graph.add((participation, DCTERMS.type, voc.deelname_type))
+    graph.add((moment, RDF.type, M8G.PeriodOfTime))
+    graph.add((moment, M8G.startTime, _moment(starts_at)))
 
 
 def export_participation(

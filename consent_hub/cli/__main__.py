@@ -1,0 +1,5 @@
+"""`python -m consent_hub.cli`."""
+
+from consent_hub.cli import main
+
+main()
