@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -23,6 +22,7 @@ from consent_hub.clients.service import authenticate_client
 from consent_hub.clusters import ClusterRegistry
 from consent_hub.config import HubSettings, load_settings
 from consent_hub.consent.endpoints import consents_router, purposes_router
+from consent_hub.crypto.randomness import new_uuid
 from consent_hub.houses.endpoints import router as houses_router
 from consent_hub.ingest.endpoints import router as sync_router
 from consent_hub.ingest.scheduler import SyncScheduler
@@ -91,7 +91,7 @@ def create_app(settings: HubSettings | None = None, registry: ClusterRegistry | 
 
     @app.middleware("http")
     async def request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        rid = str(uuid.uuid4())
+        rid = str(new_uuid())
         request.state.request_id = rid
         length = request.headers.get("content-length", "0")
         if not length.isdigit() or int(length) > MAX_BODY_BYTES:

@@ -3,7 +3,6 @@ work, authenticates against it and commits once, before the response is sent."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, Protocol
@@ -15,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from consent_hub.actors import Actor
 from consent_hub.api_keys import parse_key
 from consent_hub.clusters import ClusterRegistry, UnitOfWork, cluster_scope
+from consent_hub.crypto.randomness import new_uuid
 from consent_hub.errors import Unauthenticated
 
 bearer = HTTPBearer(auto_error=False, description="API key: chk_<cluster>_<key id>_<secret>")
@@ -55,7 +55,7 @@ async def request_context(
     registry = registry_of(request)
     if cluster not in registry.settings.clusters:
         raise Unauthenticated("unknown API key")
-    request_id = getattr(request.state, "request_id", None) or str(uuid.uuid4())
+    request_id = getattr(request.state, "request_id", None) or str(new_uuid())
     # Async so that the cluster scope is set in the request's own task context: the endpoint
     # (run in a worker thread with a copy of that context) then cannot open another cluster.
     # Database work still runs in worker threads.

@@ -30,6 +30,7 @@ from consent_hub.clock import utcnow
 from consent_hub.clusters import UnitOfWork
 from consent_hub.counts.service import ProtectedCounts
 from consent_hub.crypto.blind_index import LANGUAGE_INDEX, POSTAL_AREA_INDEX
+from consent_hub.crypto.randomness import new_uuid
 from consent_hub.errors import FilterNotAllowed, Forbidden, InvalidInput, SegmentNameTaken, SegmentNotFound
 from consent_hub.outbox.service import OutboxService
 from consent_hub.people.service import PeopleService, PersonView
@@ -197,7 +198,7 @@ class AudienceService:
             raise SegmentNameTaken(f"house {house!r} already has a segment named {definition.name!r}")
         now = utcnow()
         segment = Segment(
-            id=uuid.uuid4(),
+            id=new_uuid(),
             house=house,
             name=definition.name,
             purpose=definition.purpose,
@@ -241,7 +242,7 @@ class AudienceService:
         definition = self._readable(actor, compiled, definition)
         fields = self._contact_fields(compiled, definition.purpose)
         export = AudienceExport(
-            id=uuid.uuid4(),
+            id=new_uuid(),
             segment_id=segment_id,
             house=house,
             purpose=definition.purpose,

@@ -25,6 +25,7 @@ from consent_hub.clients.repository import ClientRepository
 from consent_hub.clients.schemas import ClientCreate, ClientCreated, ClientOut
 from consent_hub.clock import utcnow
 from consent_hub.clusters import UnitOfWork
+from consent_hub.crypto.randomness import new_uuid
 from consent_hub.errors import ClientNotFound, HouseNotFound, InvalidInput, Unauthenticated
 from consent_hub.houses.service import HouseService
 from consent_hub.storage.models import ApiClient
@@ -96,7 +97,7 @@ class ClientService:
         key_id = base64.b32encode(secrets.token_bytes(10)).decode().lower().rstrip("=")
         secret = secrets.token_urlsafe(32)
         client = ApiClient(
-            id=uuid.uuid4(),
+            id=new_uuid(),
             key_id=key_id,
             key_hash=_hash(secret),
             name=spec.name,

@@ -84,7 +84,7 @@ class ConsentService:
                 if current is not None and current.sha256 == text.sha256:
                     continue
                 notice = Notice(
-                    id=uuid.uuid4(),
+                    id=new_uuid(),
                     purpose=purpose.key,
                     language=language,
                     version=self.repo.next_notice_version(purpose.key, language),

@@ -21,6 +21,7 @@ from consent_hub.clock import utcnow
 from consent_hub.clusters import UnitOfWork
 from consent_hub.consent.catalogue import load_catalogue
 from consent_hub.crypto.blind_index import EXCHANGE_PSEUDONYM
+from consent_hub.crypto.randomness import new_uuid
 from consent_hub.errors import InvalidInput
 from consent_hub.exchange.auth import require_event_classifier, require_participation_exporter
 from consent_hub.exchange.repository import ExchangeRepository
@@ -88,7 +89,7 @@ class ParticipationService:
                 ]
             )
         now = utcnow()
-        export_id = uuid.uuid4().hex
+        export_id = new_uuid().hex
         consenting = self.repo.consenting(purpose, recipient, now)
         participants: list[Participant] = []
         if consenting:

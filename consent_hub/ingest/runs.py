@@ -20,6 +20,7 @@ from consent_hub.actors import Actor
 from consent_hub.audit.service import AuditLog, AuditRecord
 from consent_hub.clock import utcnow
 from consent_hub.clusters import UnitOfWork
+from consent_hub.crypto.randomness import new_uuid
 from consent_hub.errors import RunAlreadyActive, SyncRunNotFound
 from consent_hub.ingest.auth import require_run_reader
 from consent_hub.ingest.records import PageResult
@@ -67,7 +68,7 @@ class SyncRunService:
             other.status, other.finished_at = SyncRunStatus.INTERRUPTED, other.heartbeat_at
             other.error = "the process stopped before the run finished"
         run = SyncRun(
-            id=uuid.uuid4(),
+            id=new_uuid(),
             connector=connector,
             trigger=trigger,
             status=SyncRunStatus.RUNNING,

@@ -12,13 +12,13 @@ Members the hub never sent are reported, not touched: the hub cannot know who th
 from __future__ import annotations
 
 import json
-import uuid
 from dataclasses import dataclass, field
 
 from consent_hub.actors import Actor
 from consent_hub.audit.service import AuditLog, AuditRecord
 from consent_hub.clock import utcnow
 from consent_hub.clusters import ClusterRegistry
+from consent_hub.crypto.randomness import new_uuid
 from consent_hub.errors import ConfigurationError
 from consent_hub.outbox.destinations import destination_factory
 from consent_hub.outbox.repository import OutboxRepository
@@ -66,7 +66,7 @@ def reconcile(registry: ClusterRegistry, cluster: str, destination: str, *, repa
             granted = OutboxRepository(uow.session).granted_among(active, cfg.purpose, kind, str(ref), utcnow())
             matched: set[str] = set()
             outbox = OutboxService(uow)
-            run = uuid.uuid4().hex[:12]
+            run = new_uuid().hex[:12]
             rows = []
             for view in views:
                 key = _key(adapter.erasure_handle(view.fields.get("email")))

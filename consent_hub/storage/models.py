@@ -32,6 +32,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator, UserDefinedType
 
 from consent_hub.clock import utcnow
+from consent_hub.crypto.randomness import new_uuid
 from consent_hub.vocabulary import (
     ConsentStatus,
     DeliveryKind,
@@ -75,7 +76,7 @@ class UtcDateTime(TypeDecorator[dt.datetime]):
 class House(Base):
     __tablename__ = "houses"
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_uuid)
     slug: Mapped[str] = mapped_column(String(40), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     tixly_organisation_id: Mapped[str | None] = mapped_column(String(64))
@@ -89,7 +90,7 @@ class ApiClient(Base):
 
     __tablename__ = "api_clients"
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_uuid)
     key_id: Mapped[str] = mapped_column(String(24), unique=True)
     key_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     name: Mapped[str] = mapped_column(String(200))
@@ -224,7 +225,7 @@ class Notice(Base):
         UniqueConstraint("purpose", "language", "sha256", name="uq_notices_purpose_language_sha256"),
     )
 
-    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_uuid)
     purpose: Mapped[str] = mapped_column(String(80))
     language: Mapped[str] = mapped_column(String(8))
     version: Mapped[int] = mapped_column(Integer)
