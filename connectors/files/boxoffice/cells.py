@@ -7,10 +7,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from connectors.files.boxoffice.mapping import OptInColumn, answer_key
+from connectors.sources.mapping import BadRecord
 
 
-class BadCell(ValueError):
-    """A cell that cannot be read as what its column holds; the message names the column only."""
+class BadCell(BadRecord):
+    """A cell that cannot be read as what its column holds (a record of the file that cannot be
+    mapped); the message names the column only."""
 
 
 def blank(value: object) -> bool:
