@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -24,6 +24,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from fakes import faults as checks
+from fakes.faults import FaultPlan
 from fakes.ticketmatic.table import R, Table
 from fakes.ticketmatic.world import (
     AUTH_TS_FORMAT,
@@ -43,54 +45,40 @@ from fakes.ticketmatic.world import (
 
 
 @dataclass
-class Faults:
-    """Fault injection, set as a whole by ``POST /_fake/faults`` (``{}`` resets).
+class Faults(FaultPlan):
+    """The shared plan, set as a whole by ``POST /_fake/faults`` (``{}`` resets), and records served broken.
 
     ``rate_limit``: the next k API requests answer 429 with ``Retry-After: retry_after``; then
     ``server_errors``: the next k answer 503, 500, 503, ...; ``delay_ms`` delays every API response;
     ``malformed_contacts`` / ``malformed_orders``: ids served broken; ``fail_every``: every k-th API request
-    (counted from when the faults were set) answers 503.
+    (counted from when the faults were set, every request included) answers 503.
     """
 
-    rate_limit: int = 0
-    retry_after: int = 1
-    server_errors: int = 0
-    delay_ms: int = 0
+    fail_every_counts_all: ClassVar[bool] = True
     malformed_contacts: list[int] = field(default_factory=list)
     malformed_orders: list[int] = field(default_factory=list)
-    fail_every: int = 0
-    seen: int = 0
-    errors_served: int = 0
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> Faults:
-        known = {
-            "rate_limit", "retry_after", "server_errors", "delay_ms", "malformed_contacts", "malformed_orders",
-            "fail_every",
-        }  # fmt: skip
-        unknown = set(body) - known
-        if unknown:
-            raise ValueError(f"unknown fault keys: {sorted(unknown)}")
-        ints: dict[str, int] = {}
-        for key in ("rate_limit", "retry_after", "server_errors", "delay_ms", "fail_every"):
-            value = body.get(key, 1 if key == "retry_after" else 0)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"{key} must be a non-negative integer")
-            ints[key] = value
-        lists: dict[str, list[int]] = {}
+        """A fresh plan from a control body; whole numbers only, as the real API's ``retryafter``. Raises
+        ``ValueError``."""
+        checks.refuse_unknown(
+            body,
+            {
+                "rate_limit", "retry_after", "server_errors", "delay_ms", "malformed_contacts", "malformed_orders",
+                "fail_every",
+            },
+        )  # fmt: skip
         for key in ("malformed_contacts", "malformed_orders"):
-            value = body.get(key, [])
-            if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-                raise ValueError(f"{key} must be a list of ids")
-            lists[key] = value
+            checks.ids(body, key)
         return cls(
-            rate_limit=ints["rate_limit"],
-            retry_after=ints["retry_after"],
-            server_errors=ints["server_errors"],
-            delay_ms=ints["delay_ms"],
-            fail_every=ints["fail_every"],
-            malformed_contacts=lists["malformed_contacts"],
-            malformed_orders=lists["malformed_orders"],
+            rate_limit=checks.count(body, "rate_limit"),
+            retry_after=checks.count(body, "retry_after") if "retry_after" in body else 1,
+            server_errors=checks.count(body, "server_errors"),
+            delay_ms=checks.count(body, "delay_ms"),
+            fail_every=checks.count(body, "fail_every"),
+            malformed_contacts=list(body.get("malformed_contacts", [])),
+            malformed_orders=list(body.get("malformed_orders", [])),
         )
 
     def as_json(self) -> dict[str, Any]:
@@ -262,26 +250,18 @@ class FakeTicketmatic:
 
     async def _api(self, request: Request, handler: Callable[[Account], Response]) -> Response:
         f = self.faults
-        if f.delay_ms:
-            await asyncio.sleep(f.delay_ms / 1000)
-        f.seen += 1
-        if f.rate_limit > 0:
-            f.rate_limit -= 1
+        await f.pause()
+        if f.take_rate_limit():
             self.stats.rate_limited += 1
             return JSONResponse(
                 {"message": "Rate limit exceeded, retry later", "retryafter": f.retry_after},
                 status_code=429,
-                headers={"Retry-After": str(f.retry_after)},
+                headers=f.retry_after_headers(),
             )
-        if f.server_errors > 0:
-            f.server_errors -= 1
-            f.errors_served += 1
+        status = f.take_server_error()
+        if status:
             self.stats.server_errors += 1
-            status = 503 if f.errors_served % 2 == 1 else 500
             return _error(status, "Service unavailable" if status == 503 else "Internal server error")
-        if f.fail_every and f.seen % f.fail_every == 0:
-            self.stats.server_errors += 1
-            return _error(503, "Service unavailable")
         name = request.path_params["account"]
         acct = self.world.accounts.get(name)
         if acct is None:
