@@ -6,13 +6,15 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from fakes import faults as checks
+from fakes.faults import FaultPlan
 from fakes.uitdatabank.search import search
 from fakes.uitdatabank.world import DEFAULT_API_KEY, HYDRA_CONTEXT, PROBLEM, BadQuery, UitCatalogue, event_iri
 
@@ -21,10 +23,10 @@ from fakes.uitdatabank.world import DEFAULT_API_KEY, HYDRA_CONTEXT, PROBLEM, Bad
 
 
 @dataclass
-class _Faults:
-    rate_limit: int = 0
-    retry_after: float = 1
-    server_errors: int = 0
+class _Faults(FaultPlan):
+    """The shared plan's 429s and server errors; every server error here is a 503 (no alternation)."""
+
+    server_errors_alternate: ClassVar[bool] = False
 
 
 @dataclass
@@ -76,18 +78,10 @@ def create_app(
             state.unauthorized += 1
             return _problem(401, "auth/unauthorized", "Unauthorized", "Provide a valid x-api-key header or apiKey.")
         faults = state.faults
-        if faults.rate_limit > 0:
-            faults.rate_limit -= 1
+        if faults.take_rate_limit():
             state.rate_limited += 1
-            retry = faults.retry_after
-            return _problem(
-                429,
-                "rate-limit/too-many-requests",
-                "Too Many Requests",
-                **{"Retry-After": str(int(retry)) if float(retry).is_integer() else str(retry)},
-            )
-        if faults.server_errors > 0:
-            faults.server_errors -= 1
+            return _problem(429, "rate-limit/too-many-requests", "Too Many Requests", **faults.retry_after_headers())
+        if faults.take_server_error():
             state.server_errors += 1
             return _problem(503, "server/unavailable", "Service Unavailable")
         params = {k: v for k, v in request.query_params.multi_items() if k != "termIds[]"}
@@ -124,16 +118,11 @@ def create_app(
         body = await request.json() if (await request.body()).strip() else {}
         if not isinstance(body, dict) or set(body) - {"rate_limit", "retry_after", "server_errors"}:
             raise BadQuery("known fault keys: rate_limit, retry_after, server_errors")
-        values: dict[str, Any] = {}
-        for name in ("rate_limit", "server_errors"):
-            value = body.get(name, 0)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise BadQuery(f"{name!r} must be a non-negative integer")
-            values[name] = value
-        retry = body.get("retry_after", 1)
-        if isinstance(retry, bool) or not isinstance(retry, int | float) or retry < 0:
-            raise BadQuery("'retry_after' must be a non-negative number")
-        state.faults = _Faults(values["rate_limit"], retry, values["server_errors"])
+        state.faults = _Faults(
+            rate_limit=checks.count(body, "rate_limit", BadQuery),
+            retry_after=checks.number(body, "retry_after", 1, BadQuery),
+            server_errors=checks.count(body, "server_errors", BadQuery),
+        )
         return {"faults": body}
 
     async def stats(request: Request) -> dict[str, Any]:
