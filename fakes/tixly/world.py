@@ -278,13 +278,14 @@ SaleRow = tuple[
 #  RenewalType, Expires)
 MembershipSaleRow = tuple[int, int, int, int, int, int, float, bool, int, str, int]
 
-_S_CREATED: Final = 0
-_S_ID: Final = 1
-_S_TICKET: Final = 2
-_S_EVENT: Final = 3
-_S_CUSTOMER: Final = 4
-_S_SUB: Final = 7
-_S_COUNT: Final = 12
+# the columns of a SaleRow that the app and the world read by position
+S_CREATED: Final = 0
+S_ID: Final = 1
+S_TICKET: Final = 2
+S_EVENT: Final = 3
+S_CUSTOMER: Final = 4
+S_SUB: Final = 7
+S_COUNT: Final = 12
 
 
 class BadRequest(Exception):
@@ -614,12 +615,12 @@ class TixlyWorld:
             per_org: Counter[int] = Counter()
             returns = anonymous = duo_lines = 0
             for r in self.sales:
-                per_org[self.event_by_id[r[_S_EVENT]].org] += 1
-                if r[_S_COUNT] < 0:
+                per_org[self.event_by_id[r[S_EVENT]].org] += 1
+                if r[S_COUNT] < 0:
                     returns += 1
-                if r[_S_CUSTOMER] is None:
+                if r[S_CUSTOMER] is None:
                     anonymous += 1
-                if r[_S_SUB] == DUO_MEMBERSHIP_ID:
+                if r[S_SUB] == DUO_MEMBERSHIP_ID:
                     duo_lines += 1
             duo = {m[5] for m in self.membership_sales if m[4] == DUO_MEMBERSHIP_ID and not m[7]}
             opted_in = sum(1 for c in self.customers.values() if any(p.opt_in for p in c.permissions))
@@ -714,8 +715,8 @@ class TixlyWorld:
 
     def _append_sale(self, row: SaleRow) -> None:
         self.sales.append(row)
-        self.sale_keys.append(row[_S_CREATED])
-        self.sold[row[_S_EVENT]] = self.sold.get(row[_S_EVENT], 0) + row[_S_COUNT]
+        self.sale_keys.append(row[S_CREATED])
+        self.sold[row[S_EVENT]] = self.sold.get(row[S_EVENT], 0) + row[S_COUNT]
 
     def _new_sale(self, rng: random.Random, customer_id: int, event: Event, at: int, duo: bool = False) -> SaleRow:
         zone, section, row, seat = _seat(rng, event)
@@ -811,19 +812,19 @@ class TixlyWorld:
                 cid = rng.choice(self.customer_ids)
                 t = self.stamp()
                 event = self._future_event(rng, rng.choice(self.org_ids), t)
-                ids["sales"].append(self._new_sale(rng, cid, event, t)[_S_ID])
+                ids["sales"].append(self._new_sale(rng, cid, event, t)[S_ID])
             for _ in range(n["returns"]):
                 for _attempt in range(200):
                     row = self.sales[int(rng.random() * len(self.sales))]
-                    if row[_S_COUNT] > 0 and row[_S_SUB] is None and row[_S_TICKET] not in self.returned_tickets:
+                    if row[S_COUNT] > 0 and row[S_SUB] is None and row[S_TICKET] not in self.returned_tickets:
                         break
                 else:
                     continue
-                back = (self.stamp(), self.next_sale_id, *row[2:12], -row[_S_COUNT], row[13], row[14], row[15], False)
+                back = (self.stamp(), self.next_sale_id, *row[2:12], -row[S_COUNT], row[13], row[14], row[15], False)
                 self.next_sale_id += 1
-                self.returned_tickets.add(row[_S_TICKET])
+                self.returned_tickets.add(row[S_TICKET])
                 self._append_sale(back)
-                ids["returns"].append(back[_S_ID])
+                ids["returns"].append(back[S_ID])
             for _ in range(n["membership_sales"]):
                 cid = rng.choice(self.customer_ids)
                 membership = DUO_MEMBERSHIP_ID if rng.random() < 0.6 else FRIENDS_MEMBERSHIP_ID
@@ -1257,9 +1258,9 @@ class _LineDrafts:
             sale_id += 1
             line: SaleRow = tuple(draft)
             sales.append(line)
-            sold[line[_S_EVENT]] = sold.get(line[_S_EVENT], 0) + line[_S_COUNT]
-            if line[_S_COUNT] < 0:
-                world.returned_tickets.add(line[_S_TICKET])
+            sold[line[S_EVENT]] = sold.get(line[S_EVENT], 0) + line[S_COUNT]
+            if line[S_COUNT] < 0:
+                world.returned_tickets.add(line[S_TICKET])
         self.rows.clear()
         world.sale_keys = [r[0] for r in sales]
         world.sold = sold
