@@ -7,14 +7,13 @@ import asyncio
 import base64
 import binascii
 import calendar
-import contextlib
 import hashlib
 import hmac
 import json
 import re
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -26,6 +25,7 @@ from starlette.routing import Route
 
 from fakes import faults as checks
 from fakes.faults import FaultPlan
+from fakes.server import background_lifespan
 from fakes.ticketmatic.table import R, Table
 from fakes.ticketmatic.world import (
     AUTH_TS_FORMAT,
@@ -317,6 +317,24 @@ def create_app(
     """The fake as a Starlette app. ``evolve_every > 0`` applies a small advance every that many seconds
     (needs the app's lifespan to run, as under ``uvicorn.run``)."""
     fake = FakeTicketmatic(world, access_key, secret)
+    prefix = "/api/1/{account}"
+    routes = [*_list_routes(fake, prefix), *_record_routes(fake, prefix), *_control_routes(fake)]
+    work = (lambda: _evolve(world, evolve_every)) if evolve_every > 0 else None
+    app = Starlette(
+        routes=routes, exception_handlers={404: _not_found, 405: _not_found}, lifespan=background_lifespan(work)
+    )
+    app.state.fake = fake
+    return app
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 404
+    return _error(status, "Not found" if status == 404 else "Method not allowed")
+
+
+def _list_routes(fake: FakeTicketmatic, prefix: str) -> list[Route]:
+    """The paged lists of contacts, orders and events."""
+    world = fake.world
 
     async def contacts(request: Request) -> Response:
         def run(acct: Account) -> Response:
@@ -354,11 +372,23 @@ def create_app(
 
         return await fake.api(request, "events", run)
 
-    def _one_id(request: Request) -> int:
-        try:
-            return int(request.path_params["id"])
-        except ValueError:
-            raise BadRequest("id must be an integer") from None
+    return [
+        Route(f"{prefix}/contacts", contacts),
+        Route(f"{prefix}/orders", orders),
+        Route(f"{prefix}/events", events),
+    ]
+
+
+def _one_id(request: Request) -> int:
+    try:
+        return int(request.path_params["id"])
+    except ValueError:
+        raise BadRequest("id must be an integer") from None
+
+
+def _record_routes(fake: FakeTicketmatic, prefix: str) -> list[Route]:
+    """One contact, order or event by id, and the account's opt-in definitions."""
+    world = fake.world
 
     async def contact(request: Request) -> Response:
         def run(acct: Account) -> Response:
@@ -387,33 +417,54 @@ def create_app(
 
         return await fake.api(request, "optins", run)
 
-    async def _json_body(request: Request) -> dict[str, Any]:
-        raw = await request.body()
-        if not raw.strip():
-            return {}
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            raise BadRequest("body must be JSON") from None
-        if not isinstance(body, dict):
-            raise BadRequest("body must be a JSON object")
-        return body
+    return [
+        Route(f"{prefix}/contacts/{{id}}", contact),
+        Route(f"{prefix}/orders/{{id}}", order),
+        Route(f"{prefix}/events/{{id}}", event),
+        Route(f"{prefix}/settings/system/optins", optins),
+    ]
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise BadRequest("body must be JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequest("body must be a JSON object")
+    return body
+
+
+_ADVANCE_KEYS = ("new_contacts", "edits", "orders", "refunds", "optin_changes", "deletions")
+
+
+async def _advance_body(request: Request, world: TicketmaticWorld) -> tuple[str | None, dict[str, int]]:
+    """The account (None: all) and the counts of a ``POST /_fake/advance``."""
+    body = await _json_body(request)
+    account = body.get("account")
+    if account is not None and account not in world.accounts:
+        raise BadRequest(f"unknown account {account!r}")
+    counts = {}
+    for key in _ADVANCE_KEYS:
+        value = body.get(key, 0)
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 100_000:
+            raise BadRequest(f"{key} must be an integer between 0 and 100000")
+        counts[key] = value
+    unknown = set(body) - {"account", *counts}
+    if unknown:
+        raise BadRequest(f"unknown keys: {sorted(unknown)}")
+    return account, counts
+
+
+def _control_routes(fake: FakeTicketmatic) -> list[Route]:
+    world = fake.world
 
     async def advance(request: Request) -> Response:
         async def run() -> dict[str, Any]:
-            body = await _json_body(request)
-            account = body.get("account")
-            if account is not None and account not in world.accounts:
-                raise BadRequest(f"unknown account {account!r}")
-            counts = {}
-            for key in ("new_contacts", "edits", "orders", "refunds", "optin_changes", "deletions"):
-                value = body.get(key, 0)
-                if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 100_000:
-                    raise BadRequest(f"{key} must be an integer between 0 and 100000")
-                counts[key] = value
-            unknown = set(body) - {"account", *counts}
-            if unknown:
-                raise BadRequest(f"unknown keys: {sorted(unknown)}")
+            account, counts = await _advance_body(request, world)
             return world.advance(
                 account,
                 new_contacts=counts["new_contacts"],
@@ -446,38 +497,12 @@ def create_app(
     async def truth(request: Request) -> Response:
         return await fake.control(request, world.truth)
 
-    async def not_found(request: Request, exc: Exception) -> Response:
-        status = exc.status_code if isinstance(exc, HTTPException) else 404
-        return _error(status, "Not found" if status == 404 else "Method not allowed")
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        task = asyncio.create_task(_evolve(world, evolve_every)) if evolve_every > 0 else None
-        try:
-            yield
-        finally:
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-
-    prefix = "/api/1/{account}"
-    routes = [
-        Route(f"{prefix}/contacts", contacts),
-        Route(f"{prefix}/contacts/{{id}}", contact),
-        Route(f"{prefix}/orders", orders),
-        Route(f"{prefix}/orders/{{id}}", order),
-        Route(f"{prefix}/events", events),
-        Route(f"{prefix}/events/{{id}}", event),
-        Route(f"{prefix}/settings/system/optins", optins),
+    return [
         Route("/_fake/advance", advance, methods=["POST"]),
         Route("/_fake/faults", faults, methods=["GET", "POST"]),
         Route("/_fake/stats", stats),
         Route("/_fake/truth", truth),
     ]
-    app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found}, lifespan=lifespan)
-    app.state.fake = fake
-    return app
 
 
 async def _evolve(world: TicketmaticWorld, every: float) -> None:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -17,6 +16,7 @@ from starlette.routing import Route
 
 from fakes import faults as checks
 from fakes.faults import FaultPlan
+from fakes.server import Lifespan, background_lifespan
 from fakes.tixly.world import DEFAULT_TOKEN, DENIED, EVOLVE_COUNTS, S_ID, BadRequest, TixlyWorld, format_ts, parse_ts
 
 # --------------------------------------------------------------------------------------------------
@@ -141,27 +141,14 @@ def create_app(world: TixlyWorld, *, token: str = DEFAULT_TOKEN, evolve_every: f
     state = _AppState(world, token)
     routes = [*_api_routes(state), *_control_routes(state)]
     app = Starlette(
-        routes=routes, lifespan=_lifespan(world, evolve_every), exception_handlers={_NotFound: _not_found_response}
+        routes=routes, lifespan=_evolving(world, evolve_every), exception_handlers={_NotFound: _not_found_response}
     )
     app.state.fake = state
     return app
 
 
-def _lifespan(
-    world: TixlyWorld, evolve_every: float
-) -> Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]]:
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        task = asyncio.create_task(_evolve(world, evolve_every)) if evolve_every > 0 else None
-        try:
-            yield
-        finally:
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-
-    return lifespan
+def _evolving(world: TixlyWorld, evolve_every: float) -> Lifespan:
+    return background_lifespan((lambda: _evolve(world, evolve_every)) if evolve_every > 0 else None)
 
 
 # -- the /v3 API --------------------------------------------------------------------------------------
