@@ -19,13 +19,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from fakes.mailchimp.world import (
-    _METHODS,
     DEFAULT_API_KEY,
+    METHODS,
     PROBLEM_JSON,
     MailchimpState,
     Problem,
-    _not_found,
-    _Result,
+    Result,
+    not_found,
     parse_faults,
 )
 
@@ -52,7 +52,7 @@ def _authorised(request: Request, api_key: str) -> Problem | None:
     return None
 
 
-def _respond(result: _Result) -> Response:
+def _respond(result: Result) -> Response:
     if result.body is None:
         return Response(status_code=result.status, headers=result.headers)
     media_type = PROBLEM_JSON if result.is_problem else "application/json"
@@ -199,7 +199,7 @@ def create_app(
     async def batch_results(request: Request) -> Response:
         results = state.batch_results(request.path_params["batch_id"])
         if results is None:
-            return _not_found().response()
+            return not_found().response()
         return JSONResponse(results)
 
     @contextlib.asynccontextmanager
@@ -221,7 +221,7 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
-    methods = list(_METHODS)
+    methods = list(METHODS)
     routes = [
         Route("/3.0", api, methods=methods),
         Route("/3.0/{rest:path}", api, methods=methods),

@@ -470,11 +470,3 @@ class _CatalogueBuilder:
                 audience=rng.choices(("everyone", "members", "education"), (90, 5, 5))[0],
             )
         )
-
-
-# --------------------------------------------------------------------------------------------------
-# searching
-
-
-_CLAUSE = re.compile(r'\s*(NOT\s+)?([A-Za-z.\\*]+):("(?:[^"\\]|\\.)*"|[^\s"()\[\]{}]+)\s*')
-_Q_FIELDS = ("id", "terms.id", "organizer.id", "calendarType", "workflowStatus")
