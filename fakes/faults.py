@@ -1,19 +1,29 @@
 """Fault injection shared by the fakes: a pending count of 429s (with ``Retry-After``), a pending count of
 server errors (two kinds alternating), every ``fail_every``-th request failing, a delay before each answer,
 and the checks of a ``POST /_fake/faults`` body. Each fake extends :class:`FaultPlan` with its own knobs
-(records served broken, a connection limit, "down") and words its refusals as its real API does."""
+(records served broken, a connection limit, "down") and words its refusals as its real API does; two class
+options keep the fakes' own habits: whether ``fail_every`` counts every request or only the ones no pending fault
+answered, and whether the pending server errors alternate 503 and 500 or are all 503."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 
 @dataclass
 class FaultPlan:
-    """The common knobs; a plan is set as a whole (``{}`` resets) and used up as requests arrive."""
+    """The common knobs; a plan is set as a whole (``{}`` resets) and used up as requests arrive.
+
+    Each request asks :meth:`take_rate_limit` first, then (if not rate limited) :meth:`take_server_error`."""
+
+    # True: ``fail_every`` counts every request, 429s and pending 5xx included (Ticketmatic);
+    # False: only the requests that reach the ``fail_every`` check
+    fail_every_counts_all: ClassVar[bool] = False
+    # False: every pending server error is a 503 (UiTdatabank)
+    server_errors_alternate: ClassVar[bool] = True
 
     rate_limit: int = 0
     retry_after: float | None = 1
@@ -29,6 +39,8 @@ class FaultPlan:
 
     def take_rate_limit(self) -> bool:
         """Whether this request answers 429 (one pending 429 used up)."""
+        if self.fail_every_counts_all:
+            self.fail_counter += 1
         if self.rate_limit <= 0:
             return False
         self.rate_limit -= 1
@@ -42,15 +54,17 @@ class FaultPlan:
         return {"Retry-After": str(int(retry)) if float(retry).is_integer() else str(retry)}
 
     def take_server_error(self) -> int:
-        """The 5xx status this request answers, or 0: a pending server error (503 and 500 alternate),
-        else every ``fail_every``-th request (counted while none is pending) answers 503."""
+        """The 5xx status this request answers, or 0: a pending server error (503 and 500 alternate unless
+        :attr:`server_errors_alternate` is off), else every ``fail_every``-th request answers 503."""
         if self.server_errors > 0:
             self.server_errors -= 1
             status = self.next_server_error
-            self.next_server_error = 500 if status == 503 else 503
+            if self.server_errors_alternate:
+                self.next_server_error = 500 if status == 503 else 503
             return status
         if self.fail_every > 0:
-            self.fail_counter += 1
+            if not self.fail_every_counts_all:
+                self.fail_counter += 1
             if self.fail_counter % self.fail_every == 0:
                 return 503
         return 0

@@ -1,14 +1,39 @@
-"""Run an ASGI app on a real loopback port in a background thread (uvicorn), for the demo and tests."""
+"""Run an ASGI app on a real loopback port in a background thread (uvicorn), for the demo and tests; and the
+lifespan that runs a fake's background work while its app runs."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
 import threading
 import time
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
+from starlette.applications import Starlette
+
+Lifespan = Callable[[Starlette], contextlib.AbstractAsyncContextManager[None]]
+
+
+def background_lifespan(work: Callable[[], Coroutine[Any, Any, None]] | None) -> Lifespan:
+    """A lifespan that runs ``work()`` as a task while the app runs (nothing when ``work`` is None) and
+    cancels it at shutdown."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        task = asyncio.create_task(work()) if work is not None else None
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    return lifespan
 
 
 def free_port() -> int:

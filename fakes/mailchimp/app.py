@@ -19,13 +19,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from fakes.mailchimp.world import (
-    _METHODS,
     DEFAULT_API_KEY,
+    METHODS,
     PROBLEM_JSON,
     MailchimpState,
     Problem,
-    _not_found,
-    _Result,
+    Result,
+    not_found,
     parse_faults,
 )
 
@@ -52,7 +52,7 @@ def _authorised(request: Request, api_key: str) -> Problem | None:
     return None
 
 
-def _respond(result: _Result) -> Response:
+def _respond(result: Result) -> Response:
     if result.body is None:
         return Response(status_code=result.status, headers=result.headers)
     media_type = PROBLEM_JSON if result.is_problem else "application/json"
@@ -73,8 +73,49 @@ def create_app(
     as under :func:`fakes.server.serve_in_thread`) works through ``batch_chunk`` operations every
     ``batch_tick`` seconds. Without a lifespan, due batches run whole at the start of each API request."""
     state.batch_delay = batch_delay
-    worker_running = False
+    worker = _BatchWorker(state, batch_chunk, batch_tick)
+    routes = [*_api_routes(state, api_key, worker), *_control_routes(state, api_key, worker)]
+    app = Starlette(routes=routes, lifespan=worker.lifespan)
+    app.state.fake = state
+    return app
 
+
+class _BatchWorker:
+    """Works through due batches while the app's lifespan runs; without it, requests run them."""
+
+    def __init__(self, state: MailchimpState, chunk: int, tick: float) -> None:
+        self.state = state
+        self.chunk = chunk
+        self.tick = tick
+        self.running = False
+
+    def catch_up(self) -> None:
+        """Without a running worker, run every due batch now."""
+        if not self.running:
+            self.state.process_batches()
+
+    async def work(self) -> None:
+        while True:
+            self.state.process_batches(max_ops=self.chunk)
+            await asyncio.sleep(self.tick)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        task = asyncio.create_task(self.work())
+        self.running = True
+        try:
+            yield
+        finally:
+            self.running = False
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+# -- the /3.0 API -------------------------------------------------------------------------------------
+
+
+def _api_routes(state: MailchimpState, api_key: str, worker: _BatchWorker) -> list[Route]:
     async def api(request: Request) -> Response:
         with state.lock:
             state.counters["requests"] += 1
@@ -83,7 +124,7 @@ def create_app(
             limit = state.faults.max_concurrent or state.max_concurrent
             crowded = state.in_flight > limit
         try:
-            response = await answer(request, crowded, limit)
+            response = await _answer(state, api_key, worker, request, crowded, limit)
         finally:
             with state.lock:
                 state.in_flight -= 1
@@ -91,70 +132,82 @@ def create_app(
             state.by_status[response.status_code] += 1
         return response
 
-    async def answer(request: Request, crowded: bool, limit: int) -> Response:
-        faults = state.faults
-        if crowded:
-            with state.lock:
-                state.counters["over_connection_limit"] += 1
-            return Problem(
-                429, "Too Many Requests", f"You have exceeded the limit of {limit} simultaneous connections."
-            ).response()
-        await faults.pause()
+    methods = list(METHODS)
+    return [Route("/3.0", api, methods=methods), Route("/3.0/{rest:path}", api, methods=methods)]
+
+
+async def _answer(
+    state: MailchimpState, api_key: str, worker: _BatchWorker, request: Request, crowded: bool, limit: int
+) -> Response:
+    """The connection limit, the delay, the faults and the key, then the state's answer."""
+    faults = state.faults
+    if crowded:
         with state.lock:
-            refusal = _fault(request)
-        if refusal is not None:
-            return refusal.response()
-        if not worker_running:
-            state.process_batches()
-        body = await request.body()
-        request_id = request.headers.get("x-request-id") or str(uuid.uuid4())
-        path = request.scope["path"][len("/3.0") :]
-        result = state.handle(
-            request.method,
-            path,
-            dict(request.query_params),
-            body,
-            request_id=request_id,
-            base_url=str(request.base_url).rstrip("/"),
+            state.counters["over_connection_limit"] += 1
+        return Problem(
+            429, "Too Many Requests", f"You have exceeded the limit of {limit} simultaneous connections."
+        ).response()
+    await faults.pause()
+    with state.lock:
+        refusal = _fault(state, api_key, request)
+    if refusal is not None:
+        return refusal.response()
+    worker.catch_up()
+    body = await request.body()
+    request_id = request.headers.get("x-request-id") or str(uuid.uuid4())
+    path = request.scope["path"][len("/3.0") :]
+    result = state.handle(
+        request.method,
+        path,
+        dict(request.query_params),
+        body,
+        request_id=request_id,
+        base_url=str(request.base_url).rstrip("/"),
+    )
+    return _respond(result)
+
+
+def _fault(state: MailchimpState, api_key: str, request: Request) -> Problem | None:
+    """The refusal of a request the fake is down for, the key refuses, or a pending fault answers."""
+    faults = state.faults
+    if faults.down:
+        state.counters["down"] += 1
+        return Problem(503, "Service Unavailable", "The Mailchimp API is temporarily unavailable.")
+    refusal = _authorised(request, api_key)
+    if refusal is not None:
+        state.counters["unauthorized"] += 1
+        return refusal
+    if faults.take_rate_limit():
+        state.counters["rate_limited"] += 1
+        return Problem(
+            429,
+            "Too Many Requests",
+            "You have exceeded the limit of requests.",
+            headers=faults.retry_after_headers(),
         )
-        return _respond(result)
-
-    def _fault(request: Request) -> Problem | None:
-        faults = state.faults
-        if faults.down:
-            state.counters["down"] += 1
-            return Problem(503, "Service Unavailable", "The Mailchimp API is temporarily unavailable.")
-        refusal = _authorised(request, api_key)
-        if refusal is not None:
-            state.counters["unauthorized"] += 1
-            return refusal
-        if faults.take_rate_limit():
-            state.counters["rate_limited"] += 1
+    status = faults.take_server_error()
+    if status:
+        state.counters["server_errors"] += 1
+        if status == 500:
             return Problem(
-                429,
-                "Too Many Requests",
-                "You have exceeded the limit of requests.",
-                headers=faults.retry_after_headers(),
+                500,
+                "Internal Server Error",
+                "An unexpected internal error has occurred. Please contact Support for more information.",
             )
-        status = faults.take_server_error()
-        if status:
-            state.counters["server_errors"] += 1
-            if status == 500:
-                return Problem(
-                    500,
-                    "Internal Server Error",
-                    "An unexpected internal error has occurred. Please contact Support for more information.",
-                )
-            return Problem(503, "Service Unavailable", "The Mailchimp API is temporarily unavailable.")
-        return None
+        return Problem(503, "Service Unavailable", "The Mailchimp API is temporarily unavailable.")
+    return None
 
+
+# -- the /_fake control routes ------------------------------------------------------------------------
+
+
+def _control_routes(state: MailchimpState, api_key: str, worker: _BatchWorker) -> list[Route]:
     def control(handler: Callable[[Request], Awaitable[Any]]) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             refusal = _authorised(request, api_key)
             if refusal is not None:
                 return refusal.response()
-            if not worker_running:
-                state.process_batches()
+            worker.catch_up()
             try:
                 return JSONResponse(await handler(request))
             except ValueError as exc:
@@ -199,38 +252,13 @@ def create_app(
     async def batch_results(request: Request) -> Response:
         results = state.batch_results(request.path_params["batch_id"])
         if results is None:
-            return _not_found().response()
+            return not_found().response()
         return JSONResponse(results)
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        nonlocal worker_running
-
-        async def work() -> None:
-            while True:
-                state.process_batches(max_ops=batch_chunk)
-                await asyncio.sleep(batch_tick)
-
-        task = asyncio.create_task(work())
-        worker_running = True
-        try:
-            yield
-        finally:
-            worker_running = False
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    methods = list(_METHODS)
-    routes = [
-        Route("/3.0", api, methods=methods),
-        Route("/3.0/{rest:path}", api, methods=methods),
+    return [
         Route("/_fake/log", control(fake_log), methods=["GET"]),
         Route("/_fake/members", control(fake_members), methods=["GET"]),
         Route("/_fake/faults", control(fake_faults), methods=["GET", "POST"]),
         Route("/_fake/stats", control(fake_stats), methods=["GET"]),
         Route("/_fake/batches/{batch_id}/response.json", batch_results, methods=["GET"]),
     ]
-    app = Starlette(routes=routes, lifespan=lifespan)
-    app.state.fake = state
-    return app

@@ -49,7 +49,9 @@ def _now() -> str:
 
 
 @dataclass(slots=True)
-class _Result:
+class Result:
+    """What :meth:`MailchimpState.handle` answers, for the app to send: a status, a JSON body, headers."""
+
     status: int
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
@@ -89,8 +91,8 @@ class Problem(Exception):
             doc["errors"] = self.errors
         return doc
 
-    def result(self) -> _Result:
-        return _Result(self.status, self.document(), self.headers)
+    def result(self) -> Result:
+        return Result(self.status, self.document(), self.headers)
 
     def response(self) -> Response:
         return JSONResponse(self.document(), status_code=self.status, headers=self.headers, media_type=PROBLEM_JSON)
@@ -100,7 +102,7 @@ def _invalid(field_name: str, message: str) -> Problem:
     return Problem(400, "Invalid Resource", INVALID_RESOURCE, [{"field": field_name, "message": message}])
 
 
-def _not_found() -> Problem:
+def not_found() -> Problem:
     return Problem(404, "Resource Not Found", NOT_FOUND)
 
 
@@ -299,7 +301,7 @@ _MUTATING = {
     ("forget", "POST"),
     ("tags", "POST"),
 }
-_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")  # the methods the /3.0 routes take
 
 
 def _route(path: str) -> tuple[str, re.Match[str]] | None:
@@ -350,7 +352,7 @@ class MailchimpState:
         self.by_status: Counter[int] = Counter()
         self.in_flight = 0
         self.max_in_flight = 0
-        self._handlers: dict[tuple[str, str], Callable[[_Call], _Result]] = {
+        self._handlers: dict[tuple[str, str], Callable[[_Call], Result]] = {
             ("root", "GET"): self._root,
             ("ping", "GET"): self._ping,
             ("lists", "GET"): self._lists,
@@ -439,17 +441,17 @@ class MailchimpState:
         request_id: str,
         base_url: str = "",
         batch_id: str | None = None,
-    ) -> _Result:
+    ) -> Result:
         """Answer one API call; ``path`` is relative to ``/3.0`` (already URL-decoded)."""
         path = path.strip("/")
         method = method.upper()
         routed = _route(path)
         if routed is None:
-            return _not_found().result()
+            return not_found().result()
         name, match = routed
         handler = self._handlers.get((name, method))
         if handler is None:
-            allowed = ", ".join(m for m in _METHODS if (name, m) in self._handlers)
+            allowed = ", ".join(m for m in METHODS if (name, m) in self._handlers)
             return Problem(
                 405,
                 "Method Not Allowed",
@@ -509,14 +511,14 @@ class MailchimpState:
     def _audience(self, call: _Call) -> _Audience:
         audience = self.audiences.get(call.params["list_id"])
         if audience is None:
-            raise _not_found()
+            raise not_found()
         return audience
 
     def _existing(self, call: _Call) -> _Member:
         audience = self._audience(call)
         found = self._members[audience.id].get(call.params["hash"])
         if found is None:
-            raise _not_found()
+            raise not_found()
         return found
 
     def _render(self, member: _Member) -> dict[str, Any]:
@@ -648,8 +650,8 @@ class MailchimpState:
 
     # -- endpoints ---------------------------------------------------------------------------------
 
-    def _root(self, call: _Call) -> _Result:
-        return _Result(
+    def _root(self, call: _Call) -> Result:
+        return Result(
             200,
             {
                 "account_id": "fake0account0id0000000001",
@@ -663,8 +665,8 @@ class MailchimpState:
             },
         )
 
-    def _ping(self, call: _Call) -> _Result:
-        return _Result(200, {"health_status": "Everything's Chimpy!"})
+    def _ping(self, call: _Call) -> Result:
+        return Result(200, {"health_status": "Everything's Chimpy!"})
 
     def _audience_json(self, audience: _Audience) -> dict[str, Any]:
         members = self._members[audience.id].values()
@@ -688,10 +690,10 @@ class MailchimpState:
             "_links": [],
         }
 
-    def _lists(self, call: _Call) -> _Result:
+    def _lists(self, call: _Call) -> Result:
         count, offset = self._paging(call.query)
         audiences = list(self.audiences.values())
-        return _Result(
+        return Result(
             200,
             {
                 "lists": [self._audience_json(a) for a in audiences[offset : offset + count]],
@@ -705,17 +707,17 @@ class MailchimpState:
             },
         )
 
-    def _list(self, call: _Call) -> _Result:
-        return _Result(200, self._audience_json(self._audience(call)))
+    def _list(self, call: _Call) -> Result:
+        return Result(200, self._audience_json(self._audience(call)))
 
-    def _list_members(self, call: _Call) -> _Result:
+    def _list_members(self, call: _Call) -> Result:
         audience = self._audience(call)
         count, offset = self._paging(call.query)
         wanted = call.query.get("status") or None
         if wanted is not None and wanted not in (*MEMBER_STATUSES, "archived"):
             raise _invalid("status", "Data presented is not one of the accepted values.")
         selected = [m for m in self._members[audience.id].values() if wanted is None or m.status == wanted]
-        return _Result(
+        return Result(
             200,
             {
                 "members": [self._render(m) for m in selected[offset : offset + count]],
@@ -725,7 +727,7 @@ class MailchimpState:
             },
         )
 
-    def _add_member(self, call: _Call) -> _Result:
+    def _add_member(self, call: _Call) -> Result:
         audience = self._audience(call)
         body = call.json()
         email = self._email(body)
@@ -742,12 +744,12 @@ class MailchimpState:
                 "Member Exists",
                 f"{email} is already a list member. Use PUT to insert or update list members.",
             )
-        return _Result(200, self._render(self._create(audience.id, member_hash, email, status, body)))
+        return Result(200, self._render(self._create(audience.id, member_hash, email, status, body)))
 
-    def _get_member(self, call: _Call) -> _Result:
-        return _Result(200, self._render(self._existing(call)))
+    def _get_member(self, call: _Call) -> Result:
+        return Result(200, self._render(self._existing(call)))
 
-    def _put_member(self, call: _Call) -> _Result:
+    def _put_member(self, call: _Call) -> Result:
         audience = self._audience(call)
         body = call.json()
         email = self._email(body)
@@ -770,9 +772,9 @@ class MailchimpState:
                 member.email_address = email
                 member.last_changed = _now()
             self._update(member, body, status)
-        return _Result(200, self._render(member))
+        return Result(200, self._render(member))
 
-    def _patch_member(self, call: _Call) -> _Result:
+    def _patch_member(self, call: _Call) -> Result:
         member = self._existing(call)
         body = call.json()
         status = self._status_value(body, "status")
@@ -789,28 +791,28 @@ class MailchimpState:
             member.email_address = email
             member.last_changed = _now()
         self._update(member, body, status)
-        return _Result(200, self._render(member))
+        return Result(200, self._render(member))
 
-    def _archive_member(self, call: _Call) -> _Result:
+    def _archive_member(self, call: _Call) -> Result:
         member = self._existing(call)
         if member.status != "archived":
             member.status = "archived"
             member.last_changed = _now()
-        return _Result(204)
+        return Result(204)
 
-    def _forget_member(self, call: _Call) -> _Result:
+    def _forget_member(self, call: _Call) -> Result:
         member = self._existing(call)
         del self._members[member.list_id][member.hash]
         self._forgotten[member.list_id].add(member.hash)
-        return _Result(204)
+        return Result(204)
 
-    def _get_tags(self, call: _Call) -> _Result:
+    def _get_tags(self, call: _Call) -> Result:
         member = self._existing(call)
         ids = self._tag_ids[member.list_id]
         tags = [{"id": ids[name], "name": name, "date_added": added} for name, added in member.tags.items()]
-        return _Result(200, {"tags": tags, "total_items": len(tags), "_links": []})
+        return Result(200, {"tags": tags, "total_items": len(tags), "_links": []})
 
-    def _post_tags(self, call: _Call) -> _Result:
+    def _post_tags(self, call: _Call) -> Result:
         member = self._existing(call)
         tags = call.json().get("tags")
         if not isinstance(tags, list) or not all(
@@ -830,14 +832,14 @@ class MailchimpState:
                 changed = True
         if changed:
             member.last_changed = now
-        return _Result(204)
+        return Result(204)
 
     # -- batches -----------------------------------------------------------------------------------
 
-    def _list_batches(self, call: _Call) -> _Result:
+    def _list_batches(self, call: _Call) -> Result:
         count, offset = self._paging(call.query)
         batches = list(self._batches.values())
-        return _Result(
+        return Result(
             200,
             {
                 "batches": [b.to_json(call.base_url) for b in batches[offset : offset + count]],
@@ -846,7 +848,7 @@ class MailchimpState:
             },
         )
 
-    def _start_batch(self, call: _Call) -> _Result:
+    def _start_batch(self, call: _Call) -> Result:
         if call.batch_id is not None:
             raise Problem(400, "Invalid Action", "A batch operation cannot start another batch.")
         operations = call.json().get("operations")
@@ -857,8 +859,8 @@ class MailchimpState:
             if not isinstance(op, dict):
                 raise _invalid(f"operations.item:{i}", "Schema describes object.")
             method = op.get("method")
-            if not isinstance(method, str) or method.upper() not in _METHODS:
-                raise _invalid(f"operations.item:{i}.method", f"Data presented is not one of {', '.join(_METHODS)}.")
+            if not isinstance(method, str) or method.upper() not in METHODS:
+                raise _invalid(f"operations.item:{i}.method", f"Data presented is not one of {', '.join(METHODS)}.")
             if not isinstance(op.get("path"), str):
                 raise _invalid(f"operations.item:{i}.path", "This value should not be blank.")
             for key, kind in (("body", str), ("operation_id", str), ("params", dict)):
@@ -876,18 +878,18 @@ class MailchimpState:
         batch_id = uuid.uuid4().hex[:10]
         batch = _Batch(batch_id, checked, _now(), time.monotonic() + self.batch_delay)
         self._batches[batch_id] = batch
-        return _Result(200, batch.to_json(call.base_url))
+        return Result(200, batch.to_json(call.base_url))
 
-    def _get_batch(self, call: _Call) -> _Result:
+    def _get_batch(self, call: _Call) -> Result:
         batch = self._batches.get(call.params["batch_id"])
         if batch is None:
-            raise _not_found()
-        return _Result(200, batch.to_json(call.base_url))
+            raise not_found()
+        return Result(200, batch.to_json(call.base_url))
 
-    def _delete_batch(self, call: _Call) -> _Result:
+    def _delete_batch(self, call: _Call) -> Result:
         if self._batches.pop(call.params["batch_id"], None) is None:
-            raise _not_found()
-        return _Result(204)
+            raise not_found()
+        return Result(204)
 
     def batch_results(self, batch_id: str) -> list[dict[str, Any]] | None:
         """The per-operation results of a finished batch (``None`` when unknown or not finished)."""

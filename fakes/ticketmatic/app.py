@@ -7,16 +7,15 @@ import asyncio
 import base64
 import binascii
 import calendar
-import contextlib
 import hashlib
 import hmac
 import json
 import re
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -24,6 +23,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from fakes import faults as checks
+from fakes.faults import FaultPlan
+from fakes.server import background_lifespan
 from fakes.ticketmatic.table import R, Table
 from fakes.ticketmatic.world import (
     AUTH_TS_FORMAT,
@@ -43,54 +45,40 @@ from fakes.ticketmatic.world import (
 
 
 @dataclass
-class Faults:
-    """Fault injection, set as a whole by ``POST /_fake/faults`` (``{}`` resets).
+class Faults(FaultPlan):
+    """The shared plan, set as a whole by ``POST /_fake/faults`` (``{}`` resets), and records served broken.
 
     ``rate_limit``: the next k API requests answer 429 with ``Retry-After: retry_after``; then
     ``server_errors``: the next k answer 503, 500, 503, ...; ``delay_ms`` delays every API response;
     ``malformed_contacts`` / ``malformed_orders``: ids served broken; ``fail_every``: every k-th API request
-    (counted from when the faults were set) answers 503.
+    (counted from when the faults were set, every request included) answers 503.
     """
 
-    rate_limit: int = 0
-    retry_after: int = 1
-    server_errors: int = 0
-    delay_ms: int = 0
+    fail_every_counts_all: ClassVar[bool] = True
     malformed_contacts: list[int] = field(default_factory=list)
     malformed_orders: list[int] = field(default_factory=list)
-    fail_every: int = 0
-    seen: int = 0
-    errors_served: int = 0
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> Faults:
-        known = {
-            "rate_limit", "retry_after", "server_errors", "delay_ms", "malformed_contacts", "malformed_orders",
-            "fail_every",
-        }  # fmt: skip
-        unknown = set(body) - known
-        if unknown:
-            raise ValueError(f"unknown fault keys: {sorted(unknown)}")
-        ints: dict[str, int] = {}
-        for key in ("rate_limit", "retry_after", "server_errors", "delay_ms", "fail_every"):
-            value = body.get(key, 1 if key == "retry_after" else 0)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"{key} must be a non-negative integer")
-            ints[key] = value
-        lists: dict[str, list[int]] = {}
+        """A fresh plan from a control body; whole numbers only, as the real API's ``retryafter``. Raises
+        ``ValueError``."""
+        checks.refuse_unknown(
+            body,
+            {
+                "rate_limit", "retry_after", "server_errors", "delay_ms", "malformed_contacts", "malformed_orders",
+                "fail_every",
+            },
+        )  # fmt: skip
         for key in ("malformed_contacts", "malformed_orders"):
-            value = body.get(key, [])
-            if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-                raise ValueError(f"{key} must be a list of ids")
-            lists[key] = value
+            checks.ids(body, key)
         return cls(
-            rate_limit=ints["rate_limit"],
-            retry_after=ints["retry_after"],
-            server_errors=ints["server_errors"],
-            delay_ms=ints["delay_ms"],
-            fail_every=ints["fail_every"],
-            malformed_contacts=lists["malformed_contacts"],
-            malformed_orders=lists["malformed_orders"],
+            rate_limit=checks.count(body, "rate_limit"),
+            retry_after=checks.count(body, "retry_after") if "retry_after" in body else 1,
+            server_errors=checks.count(body, "server_errors"),
+            delay_ms=checks.count(body, "delay_ms"),
+            fail_every=checks.count(body, "fail_every"),
+            malformed_contacts=list(body.get("malformed_contacts", [])),
+            malformed_orders=list(body.get("malformed_orders", [])),
         )
 
     def as_json(self) -> dict[str, Any]:
@@ -262,26 +250,18 @@ class FakeTicketmatic:
 
     async def _api(self, request: Request, handler: Callable[[Account], Response]) -> Response:
         f = self.faults
-        if f.delay_ms:
-            await asyncio.sleep(f.delay_ms / 1000)
-        f.seen += 1
-        if f.rate_limit > 0:
-            f.rate_limit -= 1
+        await f.pause()
+        if f.take_rate_limit():
             self.stats.rate_limited += 1
             return JSONResponse(
                 {"message": "Rate limit exceeded, retry later", "retryafter": f.retry_after},
                 status_code=429,
-                headers={"Retry-After": str(f.retry_after)},
+                headers=f.retry_after_headers(),
             )
-        if f.server_errors > 0:
-            f.server_errors -= 1
-            f.errors_served += 1
+        status = f.take_server_error()
+        if status:
             self.stats.server_errors += 1
-            status = 503 if f.errors_served % 2 == 1 else 500
             return _error(status, "Service unavailable" if status == 503 else "Internal server error")
-        if f.fail_every and f.seen % f.fail_every == 0:
-            self.stats.server_errors += 1
-            return _error(503, "Service unavailable")
         name = request.path_params["account"]
         acct = self.world.accounts.get(name)
         if acct is None:
@@ -337,6 +317,24 @@ def create_app(
     """The fake as a Starlette app. ``evolve_every > 0`` applies a small advance every that many seconds
     (needs the app's lifespan to run, as under ``uvicorn.run``)."""
     fake = FakeTicketmatic(world, access_key, secret)
+    prefix = "/api/1/{account}"
+    routes = [*_list_routes(fake, prefix), *_record_routes(fake, prefix), *_control_routes(fake)]
+    work = (lambda: _evolve(world, evolve_every)) if evolve_every > 0 else None
+    app = Starlette(
+        routes=routes, exception_handlers={404: _not_found, 405: _not_found}, lifespan=background_lifespan(work)
+    )
+    app.state.fake = fake
+    return app
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    status = exc.status_code if isinstance(exc, HTTPException) else 404
+    return _error(status, "Not found" if status == 404 else "Method not allowed")
+
+
+def _list_routes(fake: FakeTicketmatic, prefix: str) -> list[Route]:
+    """The paged lists of contacts, orders and events."""
+    world = fake.world
 
     async def contacts(request: Request) -> Response:
         def run(acct: Account) -> Response:
@@ -374,11 +372,23 @@ def create_app(
 
         return await fake.api(request, "events", run)
 
-    def _one_id(request: Request) -> int:
-        try:
-            return int(request.path_params["id"])
-        except ValueError:
-            raise BadRequest("id must be an integer") from None
+    return [
+        Route(f"{prefix}/contacts", contacts),
+        Route(f"{prefix}/orders", orders),
+        Route(f"{prefix}/events", events),
+    ]
+
+
+def _one_id(request: Request) -> int:
+    try:
+        return int(request.path_params["id"])
+    except ValueError:
+        raise BadRequest("id must be an integer") from None
+
+
+def _record_routes(fake: FakeTicketmatic, prefix: str) -> list[Route]:
+    """One contact, order or event by id, and the account's opt-in definitions."""
+    world = fake.world
 
     async def contact(request: Request) -> Response:
         def run(acct: Account) -> Response:
@@ -407,33 +417,54 @@ def create_app(
 
         return await fake.api(request, "optins", run)
 
-    async def _json_body(request: Request) -> dict[str, Any]:
-        raw = await request.body()
-        if not raw.strip():
-            return {}
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            raise BadRequest("body must be JSON") from None
-        if not isinstance(body, dict):
-            raise BadRequest("body must be a JSON object")
-        return body
+    return [
+        Route(f"{prefix}/contacts/{{id}}", contact),
+        Route(f"{prefix}/orders/{{id}}", order),
+        Route(f"{prefix}/events/{{id}}", event),
+        Route(f"{prefix}/settings/system/optins", optins),
+    ]
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise BadRequest("body must be JSON") from None
+    if not isinstance(body, dict):
+        raise BadRequest("body must be a JSON object")
+    return body
+
+
+_ADVANCE_KEYS = ("new_contacts", "edits", "orders", "refunds", "optin_changes", "deletions")
+
+
+async def _advance_body(request: Request, world: TicketmaticWorld) -> tuple[str | None, dict[str, int]]:
+    """The account (None: all) and the counts of a ``POST /_fake/advance``."""
+    body = await _json_body(request)
+    account = body.get("account")
+    if account is not None and account not in world.accounts:
+        raise BadRequest(f"unknown account {account!r}")
+    counts = {}
+    for key in _ADVANCE_KEYS:
+        value = body.get(key, 0)
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 100_000:
+            raise BadRequest(f"{key} must be an integer between 0 and 100000")
+        counts[key] = value
+    unknown = set(body) - {"account", *counts}
+    if unknown:
+        raise BadRequest(f"unknown keys: {sorted(unknown)}")
+    return account, counts
+
+
+def _control_routes(fake: FakeTicketmatic) -> list[Route]:
+    world = fake.world
 
     async def advance(request: Request) -> Response:
         async def run() -> dict[str, Any]:
-            body = await _json_body(request)
-            account = body.get("account")
-            if account is not None and account not in world.accounts:
-                raise BadRequest(f"unknown account {account!r}")
-            counts = {}
-            for key in ("new_contacts", "edits", "orders", "refunds", "optin_changes", "deletions"):
-                value = body.get(key, 0)
-                if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 100_000:
-                    raise BadRequest(f"{key} must be an integer between 0 and 100000")
-                counts[key] = value
-            unknown = set(body) - {"account", *counts}
-            if unknown:
-                raise BadRequest(f"unknown keys: {sorted(unknown)}")
+            account, counts = await _advance_body(request, world)
             return world.advance(
                 account,
                 new_contacts=counts["new_contacts"],
@@ -466,38 +497,12 @@ def create_app(
     async def truth(request: Request) -> Response:
         return await fake.control(request, world.truth)
 
-    async def not_found(request: Request, exc: Exception) -> Response:
-        status = exc.status_code if isinstance(exc, HTTPException) else 404
-        return _error(status, "Not found" if status == 404 else "Method not allowed")
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        task = asyncio.create_task(_evolve(world, evolve_every)) if evolve_every > 0 else None
-        try:
-            yield
-        finally:
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-
-    prefix = "/api/1/{account}"
-    routes = [
-        Route(f"{prefix}/contacts", contacts),
-        Route(f"{prefix}/contacts/{{id}}", contact),
-        Route(f"{prefix}/orders", orders),
-        Route(f"{prefix}/orders/{{id}}", order),
-        Route(f"{prefix}/events", events),
-        Route(f"{prefix}/events/{{id}}", event),
-        Route(f"{prefix}/settings/system/optins", optins),
+    return [
         Route("/_fake/advance", advance, methods=["POST"]),
         Route("/_fake/faults", faults, methods=["GET", "POST"]),
         Route("/_fake/stats", stats),
         Route("/_fake/truth", truth),
     ]
-    app = Starlette(routes=routes, exception_handlers={404: not_found, 405: not_found}, lifespan=lifespan)
-    app.state.fake = fake
-    return app
 
 
 async def _evolve(world: TicketmaticWorld, every: float) -> None:

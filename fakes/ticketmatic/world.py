@@ -310,55 +310,8 @@ class TicketmaticWorld:
                 "createdts": createdts,
                 "lastupdatets": fmt_ts(c.lastupdatets),
             }
-        cid = c.id
-        addresses = []
-        if c.street:
-            addresses.append(
-                {
-                    "id": cid * 10 + 1,
-                    "typeid": 1,
-                    "type": ADDRESS_TYPES[1],
-                    "street1": c.street,
-                    "street2": "",
-                    "street3": "",
-                    "zip": c.zipcode,
-                    "city": c.city,
-                    "state": "",
-                    "countrycode": c.countrycode,
-                    "country": COUNTRIES[c.countrycode],
-                    "customerid": cid,
-                }
-            )
-        phones = []
-        if c.phone:
-            phones.append(
-                {
-                    "id": cid * 10 + 1,
-                    "typeid": c.phonetypeid,
-                    "type": PHONE_TYPES[c.phonetypeid],
-                    "number": c.phone,
-                    "customerid": cid,
-                }
-            )
-        ip = f"198.51.100.{cid % 254 + 1}"
-        optins = [
-            {
-                "id": cid * 10 + o.optinid,
-                "optinid": o.optinid,
-                "status": o.status,
-                "info": {
-                    "method": o.method,
-                    "remarks": o.remarks,
-                    "ip": ip if o.method == "web" else "",
-                    "userid": o.userid,
-                },
-                "createdts": fmt_ts(o.createdts),
-                "lastupdatets": fmt_ts(o.lastupdatets),
-            }
-            for o in c.optins
-        ]
         return {
-            "id": cid,
+            "id": c.id,
             "firstname": c.firstname,
             "middlename": c.middlename,
             "lastname": c.lastname,
@@ -367,9 +320,9 @@ class TicketmaticWorld:
             "sex": c.sex,
             "customertitleid": c.customertitleid,
             "languagecode": c.languagecode,
-            "addresses": addresses,
-            "phonenumbers": phones,
-            "optins": optins,
+            "addresses": _addresses_json(c),
+            "phonenumbers": _phones_json(c),
+            "optins": _optins_json(c),
             "status": c.status,
             "isdeleted": c.isdeleted,
             "createdts": createdts,
@@ -714,6 +667,61 @@ class TicketmaticWorld:
 # Generation
 
 
+def _addresses_json(c: Contact) -> list[dict[str, Any]]:
+    if not c.street:
+        return []
+    return [
+        {
+            "id": c.id * 10 + 1,
+            "typeid": 1,
+            "type": ADDRESS_TYPES[1],
+            "street1": c.street,
+            "street2": "",
+            "street3": "",
+            "zip": c.zipcode,
+            "city": c.city,
+            "state": "",
+            "countrycode": c.countrycode,
+            "country": COUNTRIES[c.countrycode],
+            "customerid": c.id,
+        }
+    ]
+
+
+def _phones_json(c: Contact) -> list[dict[str, Any]]:
+    if not c.phone:
+        return []
+    return [
+        {
+            "id": c.id * 10 + 1,
+            "typeid": c.phonetypeid,
+            "type": PHONE_TYPES[c.phonetypeid],
+            "number": c.phone,
+            "customerid": c.id,
+        }
+    ]
+
+
+def _optins_json(c: Contact) -> list[dict[str, Any]]:
+    ip = f"198.51.100.{c.id % 254 + 1}"  # a documentation address per contact, for the web opt-ins
+    return [
+        {
+            "id": c.id * 10 + o.optinid,
+            "optinid": o.optinid,
+            "status": o.status,
+            "info": {
+                "method": o.method,
+                "remarks": o.remarks,
+                "ip": ip if o.method == "web" else "",
+                "userid": o.userid,
+            },
+            "createdts": fmt_ts(o.createdts),
+            "lastupdatets": fmt_ts(o.lastupdatets),
+        }
+        for o in c.optins
+    ]
+
+
 def _phone(rng: random.Random) -> str:
     if rng.random() < 0.8:
         return f"+32 4{rng.randint(60, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)} {rng.randint(10, 99)}"
@@ -731,54 +739,17 @@ def _make_contact(
     allow_no_email: bool,
     force_no_email: bool = False,
 ) -> Contact:
-    female = rng.random() < 0.55
-    if shared is not None:
-        first, middle, last = shared.firstname, shared.middlename, shared.lastname
-        female = shared.sex == "F" if shared.sex else female
-    else:
-        first = rng.choice(FIRST_NAMES_F if female else FIRST_NAMES_M)
-        middle = rng.choice(MIDDLE_NAMES)
-        last = rng.choice(LAST_NAMES)
-    email: str | None
-    if force_no_email or (allow_no_email and shared is None and rng.random() < 0.01):
-        email = None
-    elif shared is not None and shared.email:
-        email = shared.email
-        roll = rng.random()
-        if roll < 0.15:
-            email = email.upper() if email.islower() else email.lower()
-        elif roll < 0.3:
-            email = email[:1].upper() + email[1:]
-    else:
-        email = make_email(rng, first, last)
-    sexroll = rng.random()
-    sex = "" if sexroll < 0.1 else ("F" if female else "M")
-    title = None if sexroll < 0.1 else (1 if female else 2)
-    if sexroll < 0.02:
-        title = 3
-    if rng.random() < 0.6:
-        birth = f"{rng.randint(1940, 2008)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
-    else:
-        birth = None
+    """A fictional contact. The draws come in a fixed order (name, e-mail, person, address, opt-ins, status,
+    street), so the same generator state gives the same contact."""
+    female, first, middle, last = _draw_name(rng, shared)
+    email = _draw_email(rng, shared, first, last, make_email, allow_no_email and shared is None, force_no_email)
+    sex, title, birth = _draw_person(rng, female)
     zipcode, city, country = CITIES[rng.randrange(len(CITIES))]
     lang = "FR" if city in ("Liège", "Namur") or rng.random() < 0.08 else ("EN" if rng.random() < 0.04 else "NL")
     has_address = rng.random() < 0.85
     phone = _phone(rng) if rng.random() < 0.7 else None
     source = rng.choice(("web", "web", "web", "kassa", "import"))
-    optins: list[OptIn] = []
-    roll = rng.random()
-    news = OPTIN_UNKNOWN if roll < 0.3 else (OPTIN_YES if roll < 0.75 else OPTIN_NO)
-    method = OPTIN_METHODS[rng.randrange(len(OPTIN_METHODS))]
-    changed = createdts if news == OPTIN_UNKNOWN else rng.randint(createdts, lastupdatets)
-    remarks = "" if news == OPTIN_UNKNOWN else ("Aangevinkt bij aankoop" if news == OPTIN_YES else "Afgemeld")
-    userid = None if method in ("web", "api") else 100 + cid % 7
-    optins.append(OptIn(OPTIN_NEWSLETTER, news, method, remarks, userid, createdts, changed))
-    if phone:
-        sroll = rng.random()
-        sms = OPTIN_UNKNOWN if sroll < 0.5 else (OPTIN_YES if sroll < 0.7 else OPTIN_NO)
-        optins.append(OptIn(OPTIN_SMS, sms, method, "", userid, createdts, createdts))
-    terms = OPTIN_YES if source == "web" else OPTIN_UNKNOWN
-    optins.append(OptIn(OPTIN_TERMS, terms, method, "", userid, createdts, createdts))
+    optins = _draw_optins(rng, cid, createdts, lastupdatets, phone is not None, source)
     status = "incomplete" if (email is None or not has_address) and rng.random() < 0.5 else ""
     return Contact(
         id=cid,
@@ -804,6 +775,71 @@ def _make_contact(
         createdts=createdts,
         lastupdatets=lastupdatets,
     )
+
+
+def _draw_name(rng: random.Random, shared: Contact | None) -> tuple[bool, str, str, str]:
+    """(female, first, middle, last): a shared contact's name, else drawn."""
+    female = rng.random() < 0.55
+    if shared is not None:
+        return (shared.sex == "F" if shared.sex else female), shared.firstname, shared.middlename, shared.lastname
+    first = rng.choice(FIRST_NAMES_F if female else FIRST_NAMES_M)
+    middle = rng.choice(MIDDLE_NAMES)
+    last = rng.choice(LAST_NAMES)
+    return female, first, middle, last
+
+
+def _draw_email(
+    rng: random.Random, shared: Contact | None, first: str, last: str,
+    make_email: Callable[[random.Random, str, str], str], may_lack: bool, force_none: bool,
+) -> str | None:  # fmt: skip
+    """None now and then (``may_lack``) or when forced; a shared contact's e-mail, its case sometimes changed;
+    else a new one."""
+    if force_none or (may_lack and rng.random() < 0.01):
+        return None
+    if shared is not None and shared.email:
+        email = shared.email
+        roll = rng.random()
+        if roll < 0.15:
+            return email.upper() if email.islower() else email.lower()
+        if roll < 0.3:
+            return email[:1].upper() + email[1:]
+        return email
+    return make_email(rng, first, last)
+
+
+def _draw_person(rng: random.Random, female: bool) -> tuple[str, int | None, str | None]:
+    """(sex, customer title id, birth date)."""
+    sexroll = rng.random()
+    sex = "" if sexroll < 0.1 else ("F" if female else "M")
+    title = None if sexroll < 0.1 else (1 if female else 2)
+    if sexroll < 0.02:
+        title = 3
+    if rng.random() < 0.6:
+        birth = f"{rng.randint(1940, 2008)}-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
+    else:
+        birth = None
+    return sex, title, birth
+
+
+def _draw_optins(
+    rng: random.Random, cid: int, createdts: int, lastupdatets: int, has_phone: bool, source: str
+) -> list[OptIn]:
+    """The newsletter opt-in, the SMS one for a contact with a phone, and the terms."""
+    optins: list[OptIn] = []
+    roll = rng.random()
+    news = OPTIN_UNKNOWN if roll < 0.3 else (OPTIN_YES if roll < 0.75 else OPTIN_NO)
+    method = OPTIN_METHODS[rng.randrange(len(OPTIN_METHODS))]
+    changed = createdts if news == OPTIN_UNKNOWN else rng.randint(createdts, lastupdatets)
+    remarks = "" if news == OPTIN_UNKNOWN else ("Aangevinkt bij aankoop" if news == OPTIN_YES else "Afgemeld")
+    userid = None if method in ("web", "api") else 100 + cid % 7
+    optins.append(OptIn(OPTIN_NEWSLETTER, news, method, remarks, userid, createdts, changed))
+    if has_phone:
+        sroll = rng.random()
+        sms = OPTIN_UNKNOWN if sroll < 0.5 else (OPTIN_YES if sroll < 0.7 else OPTIN_NO)
+        optins.append(OptIn(OPTIN_SMS, sms, method, "", userid, createdts, createdts))
+    terms = OPTIN_YES if source == "web" else OPTIN_UNKNOWN
+    optins.append(OptIn(OPTIN_TERMS, terms, method, "", userid, createdts, createdts))
+    return optins
 
 
 def _pick_shared(rng: random.Random, others: Sequence[Account], taken: set[str]) -> Contact | None:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
@@ -17,7 +16,8 @@ from starlette.routing import Route
 
 from fakes import faults as checks
 from fakes.faults import FaultPlan
-from fakes.tixly.world import _S_ID, DEFAULT_TOKEN, DENIED, EVOLVE_COUNTS, BadRequest, TixlyWorld, format_ts, parse_ts
+from fakes.server import Lifespan, background_lifespan
+from fakes.tixly.world import DEFAULT_TOKEN, DENIED, EVOLVE_COUNTS, S_ID, BadRequest, TixlyWorld, format_ts, parse_ts
 
 # --------------------------------------------------------------------------------------------------
 # the HTTP app
@@ -128,7 +128,8 @@ def _page_of(
     return {"Data": data, "Next": _next_url(request, page) if has_next else None}
 
 
-Handler = Callable[[Request], dict[str, Any]]
+Handler = Callable[[_AppState, Request], dict[str, Any]]
+ControlHandler = Callable[[_AppState, Request], Awaitable[dict[str, Any]]]
 
 
 def create_app(world: TixlyWorld, *, token: str = DEFAULT_TOKEN, evolve_every: float = 0.0) -> Starlette:
@@ -138,185 +139,209 @@ def create_app(world: TixlyWorld, *, token: str = DEFAULT_TOKEN, evolve_every: f
     For a request to ``/v3/...`` the order is: the configured delay, then the token check (401), then a
     pending 429, then a pending 5xx (503 and 500 alternate), then ``fail_every``, then the answer."""
     state = _AppState(world, token)
-
-    def api(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
-        async def endpoint(request: Request) -> Response:
-            state.requests += 1
-            state.by_path[request.url.path] += 1
-            faults = state.faults
-            await faults.pause()
-            if not _authorised(request, state.token):
-                state.unauthorized += 1
-                return _message(401, DENIED)
-            if faults.take_rate_limit():
-                state.rate_limited += 1
-                return _message(429, "Too many requests", faults.retry_after_headers())
-            status = faults.take_server_error()
-            if status:
-                state.server_errors += 1
-                text = "The service is unavailable." if status == 503 else "An error has occurred."
-                return _message(status, text)
-            try:
-                body = handler(request)
-            except BadRequest as exc:
-                state.bad_requests += 1
-                return _message(400, str(exc))
-            state.ok += 1
-            return JSONResponse(body)
-
-        return endpoint
-
-    def customers(request: Request) -> dict[str, Any]:
-        params = _params(request)
-        date_from = _ts_param(params, "DateFrom")
-        page, size = _paging(params)
-        malformed = state.faults.malformed_customers
-
-        def render(start: int, stop: int) -> list[dict[str, Any]]:
-            index, records = world.customer_index, world.customers
-            return [world.customer_json(records[cid], cid in malformed) for _, cid in index[start:stop]]
-
-        with world.lock:
-            return _page_of(request, world.customer_range(date_from), page, size, render)
-
-    def permissions(request: Request) -> dict[str, Any]:
-        page, size = _paging(_params(request))
-        return _page_of(
-            request, (0, len(world.permissions)), page, size, lambda a, b: [dict(p) for p in world.permissions[a:b]]
-        )
-
-    def events(request: Request) -> dict[str, Any]:
-        params = _params(request)
-        date_from = _ts_param(params, "DateFrom")
-        page, size = _paging(params)
-        with world.lock:
-            return _page_of(
-                request,
-                world.event_range(date_from),
-                page,
-                size,
-                lambda a, b: [world.event_json(e) for e in world.events[a:b]],
-            )
-
-    def event_sales(request: Request) -> dict[str, Any]:
-        params = _params(request)
-        sold_from, sold_to = _ts_param(params, "SoldFrom"), _ts_param(params, "SoldTo")
-        page, size = _paging(params)
-        malformed = state.faults.malformed_sales
-        with world.lock:
-            return _page_of(
-                request,
-                world.sales_range(sold_from, sold_to),
-                page,
-                size,
-                lambda a, b: [world.sale_json(r, r[_S_ID] in malformed) for r in world.sales[a:b]],
-            )
-
-    def memberships(request: Request) -> dict[str, Any]:
-        page, size = _paging(_params(request))
-        return _page_of(
-            request, (0, len(world.memberships)), page, size, lambda a, b: [dict(m) for m in world.memberships[a:b]]
-        )
-
-    def membership_sales(request: Request) -> dict[str, Any]:
-        params = _params(request)
-        sold_from, sold_to = _ts_param(params, "SoldFrom"), _ts_param(params, "SoldTo")
-        page, size = _paging(params)
-        with world.lock:
-            return _page_of(
-                request,
-                world.membership_sales_range(sold_from, sold_to),
-                page,
-                size,
-                lambda a, b: [world.membership_sale_json(r) for r in world.membership_sales[a:b]],
-            )
-
-    def not_found(request: Request) -> dict[str, Any]:
-        raise _NotFound(request.url)
-
-    def control(
-        handler: Callable[[Request], Awaitable[dict[str, Any]]],
-    ) -> Callable[[Request], Awaitable[Response]]:
-        async def endpoint(request: Request) -> Response:
-            if not _authorised(request, state.token):
-                return _message(401, DENIED)
-            try:
-                return JSONResponse(await handler(request))
-            except BadRequest as exc:
-                return _message(400, str(exc))
-
-        return endpoint
-
-    async def json_body(request: Request) -> dict[str, Any]:
-        raw = await request.body()
-        if not raw.strip():
-            return {}
-        try:
-            body = await request.json()
-        except ValueError:
-            raise BadRequest("The request body is not valid JSON.") from None
-        if not isinstance(body, dict):
-            raise BadRequest("The request body must be a JSON object.")
-        return body
-
-    async def advance(request: Request) -> dict[str, Any]:
-        summary = world.advance(await json_body(request))
-        return summary
-
-    async def set_faults(request: Request) -> dict[str, Any]:
-        state.faults = _parse_faults(await json_body(request))
-        return {"faults": state.faults.describe()}
-
-    async def stats(request: Request) -> dict[str, Any]:
-        with world.lock:
-            return {
-                "requests": state.requests,
-                "ok": state.ok,
-                "unauthorized": state.unauthorized,
-                "rate_limited": state.rate_limited,
-                "server_errors": state.server_errors,
-                "bad_requests": state.bad_requests,
-                "by_path": dict(sorted(state.by_path.items())),
-                "advances": world.steps,
-                "customers": len(world.customers),
-                "events": len(world.events),
-                "sales": len(world.sales),
-                "membership_sales": len(world.membership_sales),
-                "last_change": None if world.last_ms < world.anchor_ms else format_ts(world.last_ms),
-                "faults": state.faults.describe(),
-            }
-
-    async def truth(request: Request) -> dict[str, Any]:
-        return world.truth()
-
-    routes = [
-        Route("/v3/customers", api(customers), methods=["GET"]),
-        Route("/v3/permissions", api(permissions), methods=["GET"]),
-        Route("/v3/events", api(events), methods=["GET"]),
-        Route("/v3/events/sales", api(event_sales), methods=["GET"]),
-        Route("/v3/memberships", api(memberships), methods=["GET"]),
-        Route("/v3/memberships/sales", api(membership_sales), methods=["GET"]),
-        Route("/v3/{rest:path}", api(not_found)),
-        Route("/_fake/advance", control(advance), methods=["POST"]),
-        Route("/_fake/faults", control(set_faults), methods=["POST"]),
-        Route("/_fake/stats", control(stats), methods=["GET"]),
-        Route("/_fake/truth", control(truth), methods=["GET"]),
-    ]
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        task = asyncio.create_task(_evolve(world, evolve_every)) if evolve_every > 0 else None
-        try:
-            yield
-        finally:
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={_NotFound: _not_found_response})
+    routes = [*_api_routes(state), *_control_routes(state)]
+    app = Starlette(
+        routes=routes, lifespan=_evolving(world, evolve_every), exception_handlers={_NotFound: _not_found_response}
+    )
     app.state.fake = state
     return app
+
+
+def _evolving(world: TixlyWorld, evolve_every: float) -> Lifespan:
+    return background_lifespan((lambda: _evolve(world, evolve_every)) if evolve_every > 0 else None)
+
+
+# -- the /v3 API --------------------------------------------------------------------------------------
+
+
+def _api_routes(state: _AppState) -> list[Route]:
+    def api(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            return await _api(state, handler, request)
+
+        return endpoint
+
+    return [
+        Route("/v3/customers", api(_customers), methods=["GET"]),
+        Route("/v3/permissions", api(_permissions), methods=["GET"]),
+        Route("/v3/events", api(_events), methods=["GET"]),
+        Route("/v3/events/sales", api(_event_sales), methods=["GET"]),
+        Route("/v3/memberships", api(_memberships), methods=["GET"]),
+        Route("/v3/memberships/sales", api(_membership_sales), methods=["GET"]),
+        Route("/v3/{rest:path}", api(_no_route)),
+    ]
+
+
+async def _api(state: _AppState, handler: Handler, request: Request) -> Response:
+    state.requests += 1
+    state.by_path[request.url.path] += 1
+    faults = state.faults
+    await faults.pause()
+    if not _authorised(request, state.token):
+        state.unauthorized += 1
+        return _message(401, DENIED)
+    if faults.take_rate_limit():
+        state.rate_limited += 1
+        return _message(429, "Too many requests", faults.retry_after_headers())
+    status = faults.take_server_error()
+    if status:
+        state.server_errors += 1
+        text = "The service is unavailable." if status == 503 else "An error has occurred."
+        return _message(status, text)
+    try:
+        body = handler(state, request)
+    except BadRequest as exc:
+        state.bad_requests += 1
+        return _message(400, str(exc))
+    state.ok += 1
+    return JSONResponse(body)
+
+
+def _customers(state: _AppState, request: Request) -> dict[str, Any]:
+    world = state.world
+    params = _params(request)
+    date_from = _ts_param(params, "DateFrom")
+    page, size = _paging(params)
+    malformed = state.faults.malformed_customers
+
+    def render(start: int, stop: int) -> list[dict[str, Any]]:
+        index, records = world.customer_index, world.customers
+        return [world.customer_json(records[cid], cid in malformed) for _, cid in index[start:stop]]
+
+    with world.lock:
+        return _page_of(request, world.customer_range(date_from), page, size, render)
+
+
+def _permissions(state: _AppState, request: Request) -> dict[str, Any]:
+    perms = state.world.permissions
+    page, size = _paging(_params(request))
+    return _page_of(request, (0, len(perms)), page, size, lambda a, b: [dict(p) for p in perms[a:b]])
+
+
+def _events(state: _AppState, request: Request) -> dict[str, Any]:
+    world = state.world
+    params = _params(request)
+    date_from = _ts_param(params, "DateFrom")
+    page, size = _paging(params)
+    with world.lock:
+        return _page_of(
+            request,
+            world.event_range(date_from),
+            page,
+            size,
+            lambda a, b: [world.event_json(e) for e in world.events[a:b]],
+        )
+
+
+def _event_sales(state: _AppState, request: Request) -> dict[str, Any]:
+    world = state.world
+    params = _params(request)
+    sold_from, sold_to = _ts_param(params, "SoldFrom"), _ts_param(params, "SoldTo")
+    page, size = _paging(params)
+    malformed = state.faults.malformed_sales
+    with world.lock:
+        return _page_of(
+            request,
+            world.sales_range(sold_from, sold_to),
+            page,
+            size,
+            lambda a, b: [world.sale_json(r, r[S_ID] in malformed) for r in world.sales[a:b]],
+        )
+
+
+def _memberships(state: _AppState, request: Request) -> dict[str, Any]:
+    memberships = state.world.memberships
+    page, size = _paging(_params(request))
+    return _page_of(request, (0, len(memberships)), page, size, lambda a, b: [dict(m) for m in memberships[a:b]])
+
+
+def _membership_sales(state: _AppState, request: Request) -> dict[str, Any]:
+    world = state.world
+    params = _params(request)
+    sold_from, sold_to = _ts_param(params, "SoldFrom"), _ts_param(params, "SoldTo")
+    page, size = _paging(params)
+    with world.lock:
+        return _page_of(
+            request,
+            world.membership_sales_range(sold_from, sold_to),
+            page,
+            size,
+            lambda a, b: [world.membership_sale_json(r) for r in world.membership_sales[a:b]],
+        )
+
+
+def _no_route(state: _AppState, request: Request) -> dict[str, Any]:
+    raise _NotFound(request.url)
+
+
+# -- the /_fake control routes ------------------------------------------------------------------------
+
+
+def _control_routes(state: _AppState) -> list[Route]:
+    def control(handler: ControlHandler) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            if not _authorised(request, state.token):
+                return _message(401, DENIED)
+            try:
+                return JSONResponse(await handler(state, request))
+            except BadRequest as exc:
+                return _message(400, str(exc))
+
+        return endpoint
+
+    return [
+        Route("/_fake/advance", control(_advance), methods=["POST"]),
+        Route("/_fake/faults", control(_set_faults), methods=["POST"]),
+        Route("/_fake/stats", control(_stats), methods=["GET"]),
+        Route("/_fake/truth", control(_truth), methods=["GET"]),
+    ]
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        body = await request.json()
+    except ValueError:
+        raise BadRequest("The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise BadRequest("The request body must be a JSON object.")
+    return body
+
+
+async def _advance(state: _AppState, request: Request) -> dict[str, Any]:
+    return state.world.advance(await _json_body(request))
+
+
+async def _set_faults(state: _AppState, request: Request) -> dict[str, Any]:
+    state.faults = _parse_faults(await _json_body(request))
+    return {"faults": state.faults.describe()}
+
+
+async def _stats(state: _AppState, request: Request) -> dict[str, Any]:
+    world = state.world
+    with world.lock:
+        return {
+            "requests": state.requests,
+            "ok": state.ok,
+            "unauthorized": state.unauthorized,
+            "rate_limited": state.rate_limited,
+            "server_errors": state.server_errors,
+            "bad_requests": state.bad_requests,
+            "by_path": dict(sorted(state.by_path.items())),
+            "advances": world.steps,
+            "customers": len(world.customers),
+            "events": len(world.events),
+            "sales": len(world.sales),
+            "membership_sales": len(world.membership_sales),
+            "last_change": None if world.last_ms < world.anchor_ms else format_ts(world.last_ms),
+            "faults": state.faults.describe(),
+        }
+
+
+async def _truth(state: _AppState, request: Request) -> dict[str, Any]:
+    return state.world.truth()
 
 
 class _NotFound(Exception):

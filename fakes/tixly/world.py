@@ -278,13 +278,14 @@ SaleRow = tuple[
 #  RenewalType, Expires)
 MembershipSaleRow = tuple[int, int, int, int, int, int, float, bool, int, str, int]
 
-_S_CREATED: Final = 0
-_S_ID: Final = 1
-_S_TICKET: Final = 2
-_S_EVENT: Final = 3
-_S_CUSTOMER: Final = 4
-_S_SUB: Final = 7
-_S_COUNT: Final = 12
+# the columns of a SaleRow that the app and the world read by position
+S_CREATED: Final = 0
+S_ID: Final = 1
+S_TICKET: Final = 2
+S_EVENT: Final = 3
+S_CUSTOMER: Final = 4
+S_SUB: Final = 7
+S_COUNT: Final = 12
 
 
 class BadRequest(Exception):
@@ -614,12 +615,12 @@ class TixlyWorld:
             per_org: Counter[int] = Counter()
             returns = anonymous = duo_lines = 0
             for r in self.sales:
-                per_org[self.event_by_id[r[_S_EVENT]].org] += 1
-                if r[_S_COUNT] < 0:
+                per_org[self.event_by_id[r[S_EVENT]].org] += 1
+                if r[S_COUNT] < 0:
                     returns += 1
-                if r[_S_CUSTOMER] is None:
+                if r[S_CUSTOMER] is None:
                     anonymous += 1
-                if r[_S_SUB] == DUO_MEMBERSHIP_ID:
+                if r[S_SUB] == DUO_MEMBERSHIP_ID:
                     duo_lines += 1
             duo = {m[5] for m in self.membership_sales if m[4] == DUO_MEMBERSHIP_ID and not m[7]}
             opted_in = sum(1 for c in self.customers.values() if any(p.opt_in for p in c.permissions))
@@ -714,8 +715,8 @@ class TixlyWorld:
 
     def _append_sale(self, row: SaleRow) -> None:
         self.sales.append(row)
-        self.sale_keys.append(row[_S_CREATED])
-        self.sold[row[_S_EVENT]] = self.sold.get(row[_S_EVENT], 0) + row[_S_COUNT]
+        self.sale_keys.append(row[S_CREATED])
+        self.sold[row[S_EVENT]] = self.sold.get(row[S_EVENT], 0) + row[S_COUNT]
 
     def _new_sale(self, rng: random.Random, customer_id: int, event: Event, at: int, duo: bool = False) -> SaleRow:
         zone, section, row, seat = _seat(rng, event)
@@ -811,19 +812,19 @@ class TixlyWorld:
                 cid = rng.choice(self.customer_ids)
                 t = self.stamp()
                 event = self._future_event(rng, rng.choice(self.org_ids), t)
-                ids["sales"].append(self._new_sale(rng, cid, event, t)[_S_ID])
+                ids["sales"].append(self._new_sale(rng, cid, event, t)[S_ID])
             for _ in range(n["returns"]):
                 for _attempt in range(200):
                     row = self.sales[int(rng.random() * len(self.sales))]
-                    if row[_S_COUNT] > 0 and row[_S_SUB] is None and row[_S_TICKET] not in self.returned_tickets:
+                    if row[S_COUNT] > 0 and row[S_SUB] is None and row[S_TICKET] not in self.returned_tickets:
                         break
                 else:
                     continue
-                back = (self.stamp(), self.next_sale_id, *row[2:12], -row[_S_COUNT], row[13], row[14], row[15], False)
+                back = (self.stamp(), self.next_sale_id, *row[2:12], -row[S_COUNT], row[13], row[14], row[15], False)
                 self.next_sale_id += 1
-                self.returned_tickets.add(row[_S_TICKET])
+                self.returned_tickets.add(row[S_TICKET])
                 self._append_sale(back)
-                ids["returns"].append(back[_S_ID])
+                ids["returns"].append(back[S_ID])
             for _ in range(n["membership_sales"]):
                 cid = rng.choice(self.customer_ids)
                 membership = DUO_MEMBERSHIP_ID if rng.random() < 0.6 else FRIENDS_MEMBERSHIP_ID
@@ -880,13 +881,21 @@ def _production_name(rng: random.Random, category: int) -> str:
     return rng.choice(_TITLES_FAMILY)
 
 
+# (start, end, org, hall id, hall, capacity, seated, categories, group id, name, free, base price, created, edited)
+_EventDraft = tuple[int, int, int, int, str, int, bool, tuple[int, ...], int, str, bool, float, int, int | None]
+
+
 def _build_events(world: TixlyWorld, rng: random.Random, tickets_estimate: float) -> None:
+    """Enough productions per house for ``tickets_estimate`` tickets, one event per performance."""
+    _store_events(world, _event_drafts(world, rng, tickets_estimate))
+
+
+def _event_drafts(world: TixlyWorld, rng: random.Random, tickets_estimate: float) -> list[_EventDraft]:
+    """The performances per house, in drawing order (each house's first production in the future)."""
     anchor = world.anchor_ms
     history_start = anchor - HISTORY_DAYS * MS_DAY
     total_weight = sum(_ORG_PROFILES[org][0] for org in world.org_ids)
-    drafts: list[
-        tuple[int, int, int, int, str, int, bool, tuple[int, ...], int, str, bool, float, int, int | None]
-    ] = []
+    drafts: list[_EventDraft] = []
     group_id = 30_001
     for org in world.org_ids:
         weight, halls, categories, (low, high) = _ORG_PROFILES[org]
@@ -940,6 +949,11 @@ def _build_events(world: TixlyWorld, rng: random.Random, tickets_estimate: float
                 )
                 made += 1
             group_id += 1
+    return drafts
+
+
+def _store_events(world: TixlyWorld, drafts: list[_EventDraft]) -> None:
+    """The events numbered by start, the promoter's two, and the world's indexes on them."""
     drafts.sort(key=lambda d: (d[0], d[2], d[8]))
     for i, draft in enumerate(drafts):
         start, end, org, hall_id, hall, capacity, seated, cats, gid, name, free, base, created, edited = draft
@@ -1084,17 +1098,29 @@ def build_world(seed: int = 7, size: str | int = "test", anchor: datetime | None
         anchor = anchor.replace(tzinfo=UTC)
     anchor = anchor.astimezone(UTC)
     world = TixlyWorld(seed, label, anchor, ORGANISATIONS[:n_orgs])
+    # one generator through every phase, in this order: the phases' draws make the data
     rng = random.Random(f"tixly-fake/{seed}/{label}")  # noqa: S311 - fake data
-    anchor_ms = world.anchor_ms
-    history_start = anchor_ms - HISTORY_DAYS * MS_DAY
     target_lines = n_customers * lines_per_customer
 
     _build_events(world, rng, target_lines * 1.7)
     _build_definitions(world)
+    customers, buying_orgs = _build_customers(world, rng, n_customers)
+    _build_permissions_and_edits(world, rng, customers, buying_orgs)
+    world.customer_index = sorted((c.key, c.id) for c in customers)
+    lines = _LineDrafts(world, rng)
+    _build_orders(world, rng, lines, customers, buying_orgs, lines_per_customer)
+    _build_box_office_sales(world, rng, lines, target_lines)
+    _build_memberships(world, rng, lines, customers)
+    lines.finish()
+    return world
+
+
+def _build_customers(world: TixlyWorld, rng: random.Random, n_customers: int) -> tuple[list[Customer], list[list[int]]]:
+    """The customers (Ids ascending with Created), ~1 % engine duplicates, and the houses each buys from."""
+    anchor_ms = world.anchor_ms
+    history_start = anchor_ms - HISTORY_DAYS * MS_DAY
     org_ids = world.org_ids
     org_weights = [_ORG_PROFILES[org][0] for org in org_ids]
-
-    # ---- customers (Ids ascending with Created) ----
     created_times = sorted(rng.randint(history_start, anchor_ms - 2) for _ in range(n_customers))
     customers: list[Customer] = []
     buying_orgs: list[list[int]] = []
@@ -1104,26 +1130,7 @@ def build_world(seed: int = 7, size: str | int = "test", anchor: datetime | None
         world.next_customer_id += 1
         world.next_email_number += 1
         if i in duplicates:
-            # engine duplicate: the same person (same e-mail, other letter case) under a new Id
-            original = customers[rng.randrange(i)]
-            c = _new_person(rng, cid, world.next_email_number, created)
-            c.first_name, c.prefix, c.last_name, c.gender, c.title = (
-                original.first_name,
-                original.prefix,
-                original.last_name,
-                original.gender,
-                original.title,
-            )
-            c.email = None if original.email is None else _other_case(original.email)
-            if rng.random() < 0.5:
-                c.street, c.house_number, c.house_ext, c.zip_code, c.city, c.country = (
-                    original.street,
-                    original.house_number,
-                    original.house_ext,
-                    original.zip_code,
-                    original.city,
-                    original.country,
-                )
+            c = _duplicate_person(rng, customers[rng.randrange(i)], cid, world.next_email_number, created)
         else:
             c = _new_person(rng, cid, world.next_email_number, created)
         customers.append(c)
@@ -1135,9 +1142,37 @@ def build_world(seed: int = 7, size: str | int = "test", anchor: datetime | None
             if org not in orgs:
                 orgs.append(org)
         buying_orgs.append(orgs)
+    return customers, buying_orgs
 
-    # ---- opt-ins and edits (Edited stays null for a customer never changed after creation) ----
-    last_ms = anchor_ms - 1
+
+def _duplicate_person(rng: random.Random, original: Customer, cid: int, email_number: int, created: int) -> Customer:
+    """An engine duplicate: the same person (same e-mail, other letter case) under a new Id."""
+    c = _new_person(rng, cid, email_number, created)
+    c.first_name, c.prefix, c.last_name, c.gender, c.title = (
+        original.first_name,
+        original.prefix,
+        original.last_name,
+        original.gender,
+        original.title,
+    )
+    c.email = None if original.email is None else _other_case(original.email)
+    if rng.random() < 0.5:
+        c.street, c.house_number, c.house_ext, c.zip_code, c.city, c.country = (
+            original.street,
+            original.house_number,
+            original.house_ext,
+            original.zip_code,
+            original.city,
+            original.country,
+        )
+    return c
+
+
+def _build_permissions_and_edits(
+    world: TixlyWorld, rng: random.Random, customers: list[Customer], buying_orgs: list[list[int]]
+) -> None:
+    """Opt-ins and edits; Edited stays null for a customer never changed after creation."""
+    last_ms = world.anchor_ms - 1
     for c, orgs in zip(customers, buying_orgs, strict=True):
 
         def later(c: Customer = c) -> int:
@@ -1164,19 +1199,26 @@ def build_world(seed: int = 7, size: str | int = "test", anchor: datetime | None
         c.edited = max(changes) if changes else None
         world.customers[c.id] = c
         world.customer_ids.append(c.id)
-    world.customer_index = sorted((c.key, c.id) for c in customers)
 
-    # ---- ticket lines: provisional rows (Created, seq, ...) sorted later; seq keeps ties stable ----
-    rows: list[list[Any]] = []
-    seq = 0
-    order_id = world.next_order_id
-    ticket_id = world.next_ticket_id
-    rand = rng.random
-    orders_mean = lines_per_customer * 0.93 / 1.3
-    return_p = 0.03 / 0.95
 
-    def add_line(t: int, order: int, event: Event, customer_id: int | None, online: bool, duo: bool) -> None:
-        nonlocal seq, ticket_id
+_RETURN_P = 0.03 / 0.95  # the share of sold lines returned later
+
+
+class _LineDrafts:
+    """Provisional ticket lines (Created, seq, ...), sorted and numbered by :meth:`finish`; seq keeps ties
+    stable. Holds the next order and ticket ids while the lines are drawn."""
+
+    def __init__(self, world: TixlyWorld, rng: random.Random) -> None:
+        self.world = world
+        self.rng = rng
+        self.rows: list[list[Any]] = []
+        self.seq = 0
+        self.order_id = world.next_order_id
+        self.ticket_id = world.next_ticket_id
+
+    def add(self, t: int, event: Event, customer_id: int | None, online: bool, duo: bool) -> None:
+        """One ticket line of the current order (and, now and then, its return later)."""
+        rng, rand, anchor_ms = self.rng, self.rng.random, self.world.anchor_ms
         zone, section, row_no, seat = _seat(rng, event)
         if duo:
             tt, sub, count, price = 6, DUO_MEMBERSHIP_ID, 1, 0.0
@@ -1189,56 +1231,54 @@ def build_world(seed: int = 7, size: str | int = "test", anchor: datetime | None
             sub, count, price = None, _ticket_count(rng), _unit_price(event, tt, zone)
         fee = 1.5 * count if online and price > 0 else 0.0
         scanned = event.start < anchor_ms and rand() < 0.92
-        rows.append(
-            [
-                t,
-                seq,
-                ticket_id,
-                event.id,
-                customer_id,
-                order,
-                tt,
-                sub,
-                zone,
-                section,
-                row_no,
-                seat,
-                count,
-                price,
-                fee,
-                online,
-                scanned,
-            ]
-        )
-        seq += 1
-        if customer_id is not None and not duo and rand() < return_p:
+        line = [t, self.seq, self.ticket_id, event.id, customer_id, self.order_id, tt, sub, zone, section, row_no,
+                seat, count, price, fee, online, scanned]  # fmt: skip
+        self.rows.append(line)
+        self.seq += 1
+        if customer_id is not None and not duo and rand() < _RETURN_P:
             limit = min(event.start, anchor_ms) - 1
             if limit > t + 1:
                 back = rng.randint(t + 1, limit)
-                rows.append(
-                    [
-                        back,
-                        seq,
-                        ticket_id,
-                        event.id,
-                        customer_id,
-                        order,
-                        tt,
-                        sub,
-                        zone,
-                        section,
-                        row_no,
-                        seat,
-                        -count,
-                        price,
-                        fee,
-                        online,
-                        False,
-                    ]
-                )
-                seq += 1
-        ticket_id += 1
+                self.rows.append([back, self.seq, *line[2:12], -count, price, fee, online, False])
+                self.seq += 1
+        self.ticket_id += 1
 
+    def next_order(self) -> None:
+        self.order_id += 1
+
+    def finish(self) -> None:
+        """Sort by Created, number SaleTicketIds in that order, and store the lines and the next ids."""
+        world = self.world
+        self.rows.sort(key=lambda r: (r[0], r[1]))
+        sale_id = world.next_sale_id
+        sales: list[SaleRow] = world.sales
+        sold: dict[int, int] = {}
+        for draft in self.rows:
+            draft[1] = sale_id
+            sale_id += 1
+            line: SaleRow = tuple(draft)
+            sales.append(line)
+            sold[line[S_EVENT]] = sold.get(line[S_EVENT], 0) + line[S_COUNT]
+            if line[S_COUNT] < 0:
+                world.returned_tickets.add(line[S_TICKET])
+        self.rows.clear()
+        world.sale_keys = [r[0] for r in sales]
+        world.sold = sold
+        for event in world.event_by_id.values():
+            event.capacity = max(event.capacity, sold.get(event.id, 0))
+        world.next_sale_id = sale_id
+        world.next_ticket_id = self.ticket_id
+        world.next_order_id = self.order_id
+
+
+def _build_orders(
+    world: TixlyWorld, rng: random.Random, lines: _LineDrafts, customers: list[Customer],
+    buying_orgs: list[list[int]], lines_per_customer: int,
+) -> None:  # fmt: skip
+    """The customers' orders, each of one to three lines for one event of a house they buy from."""
+    last_ms = world.anchor_ms - 1
+    rand = rng.random
+    orders_mean = lines_per_customer * 0.93 / 1.3
     for c, orgs in zip(customers, buying_orgs, strict=True):
         if c.created + 1 >= last_ms:
             continue
@@ -1250,17 +1290,28 @@ def build_world(seed: int = 7, size: str | int = "test", anchor: datetime | None
             n_lines = 1 if r < 0.75 else (2 if r < 0.95 else 3)
             online = rand() < 0.75
             for _line in range(n_lines):
-                add_line(t, order_id, event, c.id, online, False)
-            order_id += 1
+                lines.add(t, event, c.id, online, False)
+            lines.next_order()
 
-    # anonymous box-office sales (~2 % of lines)
+
+def _build_box_office_sales(world: TixlyWorld, rng: random.Random, lines: _LineDrafts, target_lines: int) -> None:
+    """Anonymous box-office sales (~2 % of lines)."""
+    history_start = world.anchor_ms - HISTORY_DAYS * MS_DAY
+    org_ids = world.org_ids
+    org_weights = [_ORG_PROFILES[org][0] for org in org_ids]
     for _ in range(max(1, round(target_lines * 0.02))):
-        t = rng.randint(history_start, last_ms)
+        t = rng.randint(history_start, world.anchor_ms - 1)
         event = _pick_event(rng, world, rng.choices(org_ids, org_weights)[0], t)
-        add_line(t, order_id, event, None, False, False)
-        order_id += 1
+        lines.add(t, event, None, False, False)
+        lines.next_order()
 
-    # ---- memberships: the joint DUO subscription and the friends card of the third house ----
+
+def _build_memberships(world: TixlyWorld, rng: random.Random, lines: _LineDrafts, customers: list[Customer]) -> None:
+    """The joint DUO subscription (with its free visits) and the friends card of the third house."""
+    anchor_ms = world.anchor_ms
+    last_ms = anchor_ms - 1
+    n_customers = len(customers)
+    org_ids = world.org_ids
     msales: list[tuple[int, int, int, float, bool, int, str]] = []  # (Created, membership, customer, ...)
     eligible = [c for c in customers if c.created < anchor_ms - 60 * MS_DAY] or customers
     n_duo = min(len(eligible), max(2, round(n_customers * 0.03)))
@@ -1271,66 +1322,25 @@ def build_world(seed: int = 7, size: str | int = "test", anchor: datetime | None
         visits = [first_org, second_org] + [rng.choice((first_org, second_org)) for _ in range(rng.randint(1, 4))]
         for org in visits:
             t = rng.randint(sold_at + 1, min(sold_at + 200 * MS_DAY, last_ms))
-            add_line(t, order_id, _pick_event(rng, world, org, t), c.id, True, True)
-            order_id += 1
+            lines.add(t, _pick_event(rng, world, org, t), c.id, True, True)
+            lines.next_order()
     n_friends = max(1, round(n_customers * 0.02))
     third_org = org_ids[2]
     for c in rng.sample(customers, min(n_friends, len(customers))):
         if c.created + 1 >= last_ms:
             continue
         sold_at = rng.randint(c.created + 1, last_ms)
+        cancelled = rng.random() < 0.1
         msales.append(
-            (
-                sold_at,
-                FRIENDS_MEMBERSHIP_ID,
-                c.id,
-                45.0,
-                rng.random() < 0.1,
-                third_org,
-                rng.choice(("Manual", "Automatic")),
-            )
+            (sold_at, FRIENDS_MEMBERSHIP_ID, c.id, 45.0, cancelled, third_org, rng.choice(("Manual", "Automatic")))
         )
     msales.sort()
     for when, membership, customer_id, price, cancelled, org, renewal in msales:
         sale_id = world.next_membership_sale_id
         world.membership_sales.append(
-            (
-                when,
-                sale_id,
-                sale_id + 100_000,
-                world.next_membership_order_id,
-                membership,
-                customer_id,
-                price,
-                cancelled,
-                org,
-                renewal,
-                when + 365 * MS_DAY,
-            )
-        )
+            (when, sale_id, sale_id + 100_000, world.next_membership_order_id, membership, customer_id, price,
+             cancelled, org, renewal, when + 365 * MS_DAY)
+        )  # fmt: skip
         world.membership_sale_keys.append(when)
         world.next_membership_sale_id += 1
         world.next_membership_order_id += 1
-
-    # ---- finalise ticket lines: sort by Created, number SaleTicketIds in that order ----
-    rows.sort(key=lambda r: (r[0], r[1]))
-    sale_id = world.next_sale_id
-    sales: list[SaleRow] = world.sales
-    sold: dict[int, int] = {}
-    for draft in rows:
-        draft[1] = sale_id
-        sale_id += 1
-        line: SaleRow = tuple(draft)
-        sales.append(line)
-        sold[line[_S_EVENT]] = sold.get(line[_S_EVENT], 0) + line[_S_COUNT]
-        if line[_S_COUNT] < 0:
-            world.returned_tickets.add(line[_S_TICKET])
-    rows.clear()
-    world.sale_keys = [r[0] for r in sales]
-    world.sold = sold
-    for event in world.event_by_id.values():
-        event.capacity = max(event.capacity, sold.get(event.id, 0))
-    world.next_sale_id = sale_id
-    world.next_ticket_id = ticket_id
-    world.next_order_id = order_id
-    return world

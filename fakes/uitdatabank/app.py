@@ -6,13 +6,15 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from fakes import faults as checks
+from fakes.faults import FaultPlan
 from fakes.uitdatabank.search import search
 from fakes.uitdatabank.world import DEFAULT_API_KEY, HYDRA_CONTEXT, PROBLEM, BadQuery, UitCatalogue, event_iri
 
@@ -21,10 +23,10 @@ from fakes.uitdatabank.world import DEFAULT_API_KEY, HYDRA_CONTEXT, PROBLEM, Bad
 
 
 @dataclass
-class _Faults:
-    rate_limit: int = 0
-    retry_after: float = 1
-    server_errors: int = 0
+class _Faults(FaultPlan):
+    """The shared plan's 429s and server errors; every server error here is a 503 (no alternation)."""
+
+    server_errors_alternate: ClassVar[bool] = False
 
 
 @dataclass
@@ -70,85 +72,7 @@ def create_app(
     now = clock or (lambda: datetime.now(UTC))
 
     async def events(request: Request) -> Response:
-        state.requests += 1
-        state.by_path[request.url.path] += 1
-        if not _authorised(request, state):
-            state.unauthorized += 1
-            return _problem(401, "auth/unauthorized", "Unauthorized", "Provide a valid x-api-key header or apiKey.")
-        faults = state.faults
-        if faults.rate_limit > 0:
-            faults.rate_limit -= 1
-            state.rate_limited += 1
-            retry = faults.retry_after
-            return _problem(
-                429,
-                "rate-limit/too-many-requests",
-                "Too Many Requests",
-                **{"Retry-After": str(int(retry)) if float(retry).is_integer() else str(retry)},
-            )
-        if faults.server_errors > 0:
-            faults.server_errors -= 1
-            state.server_errors += 1
-            return _problem(503, "server/unavailable", "Service Unavailable")
-        params = {k: v for k, v in request.query_params.multi_items() if k != "termIds[]"}
-        term_ids = request.query_params.getlist("termIds[]")
-        try:
-            page, total, per_page = search(catalogue, params, term_ids, now())
-        except BadQuery as exc:
-            state.not_found += 1
-            return _problem(404, "url/not-found", "Not Found", str(exc))
-        embed = request.query_params.get("embed", "").lower() == "true"
-        state.ok += 1
-        return JSONResponse(
-            {
-                "@context": HYDRA_CONTEXT,
-                "@type": "PagedCollection",
-                "itemsPerPage": per_page,
-                "totalItems": total,
-                "member": [e.to_json() if embed else {"@id": event_iri(e.id), "@type": "Event"} for e in page],
-            }
-        )
-
-    def control(handler: Callable[[Request], Awaitable[dict[str, Any]]]) -> Callable[[Request], Awaitable[Response]]:
-        async def endpoint(request: Request) -> Response:
-            if not _authorised(request, state):
-                return _problem(401, "auth/unauthorized", "Unauthorized")
-            try:
-                return JSONResponse(await handler(request))
-            except BadQuery as exc:
-                return _problem(400, "body/invalid-data", "Bad Request", str(exc))
-
-        return endpoint
-
-    async def set_faults(request: Request) -> dict[str, Any]:
-        body = await request.json() if (await request.body()).strip() else {}
-        if not isinstance(body, dict) or set(body) - {"rate_limit", "retry_after", "server_errors"}:
-            raise BadQuery("known fault keys: rate_limit, retry_after, server_errors")
-        values: dict[str, Any] = {}
-        for name in ("rate_limit", "server_errors"):
-            value = body.get(name, 0)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise BadQuery(f"{name!r} must be a non-negative integer")
-            values[name] = value
-        retry = body.get("retry_after", 1)
-        if isinstance(retry, bool) or not isinstance(retry, int | float) or retry < 0:
-            raise BadQuery("'retry_after' must be a non-negative number")
-        state.faults = _Faults(values["rate_limit"], retry, values["server_errors"])
-        return {"faults": body}
-
-    async def stats(request: Request) -> dict[str, Any]:
-        with catalogue.lock:
-            count = len(catalogue.events)
-        return {
-            "requests": state.requests,
-            "ok": state.ok,
-            "unauthorized": state.unauthorized,
-            "rate_limited": state.rate_limited,
-            "server_errors": state.server_errors,
-            "not_found": state.not_found,
-            "by_path": dict(sorted(state.by_path.items())),
-            "events": count,
-        }
+        return _events(state, request, now)
 
     async def not_found(request: Request) -> Response:
         return _problem(404, "url/not-found", "Not Found", f"No route for {request.url.path}")
@@ -156,10 +80,90 @@ def create_app(
     routes = [
         Route("/events", events, methods=["GET"]),
         Route("/events/", events, methods=["GET"]),
-        Route("/_fake/faults", control(set_faults), methods=["POST"]),
-        Route("/_fake/stats", control(stats), methods=["GET"]),
+        *_control_routes(state),
         Route("/{rest:path}", not_found),
     ]
     app = Starlette(routes=routes)
     app.state.fake = state
     return app
+
+
+def _events(state: _AppState, request: Request, now: Callable[[], datetime]) -> Response:
+    state.requests += 1
+    state.by_path[request.url.path] += 1
+    if not _authorised(request, state):
+        state.unauthorized += 1
+        return _problem(401, "auth/unauthorized", "Unauthorized", "Provide a valid x-api-key header or apiKey.")
+    faults = state.faults
+    if faults.take_rate_limit():
+        state.rate_limited += 1
+        return _problem(429, "rate-limit/too-many-requests", "Too Many Requests", **faults.retry_after_headers())
+    if faults.take_server_error():
+        state.server_errors += 1
+        return _problem(503, "server/unavailable", "Service Unavailable")
+    params = {k: v for k, v in request.query_params.multi_items() if k != "termIds[]"}
+    term_ids = request.query_params.getlist("termIds[]")
+    try:
+        page, total, per_page = search(state.catalogue, params, term_ids, now())
+    except BadQuery as exc:
+        state.not_found += 1
+        return _problem(404, "url/not-found", "Not Found", str(exc))
+    embed = request.query_params.get("embed", "").lower() == "true"
+    state.ok += 1
+    return JSONResponse(
+        {
+            "@context": HYDRA_CONTEXT,
+            "@type": "PagedCollection",
+            "itemsPerPage": per_page,
+            "totalItems": total,
+            "member": [e.to_json() if embed else {"@id": event_iri(e.id), "@type": "Event"} for e in page],
+        }
+    )
+
+
+ControlHandler = Callable[[_AppState, Request], Awaitable[dict[str, Any]]]
+
+
+def _control_routes(state: _AppState) -> list[Route]:
+    def control(handler: ControlHandler) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            if not _authorised(request, state):
+                return _problem(401, "auth/unauthorized", "Unauthorized")
+            try:
+                return JSONResponse(await handler(state, request))
+            except BadQuery as exc:
+                return _problem(400, "body/invalid-data", "Bad Request", str(exc))
+
+        return endpoint
+
+    return [
+        Route("/_fake/faults", control(_set_faults), methods=["POST"]),
+        Route("/_fake/stats", control(_stats), methods=["GET"]),
+    ]
+
+
+async def _set_faults(state: _AppState, request: Request) -> dict[str, Any]:
+    body = await request.json() if (await request.body()).strip() else {}
+    if not isinstance(body, dict) or set(body) - {"rate_limit", "retry_after", "server_errors"}:
+        raise BadQuery("known fault keys: rate_limit, retry_after, server_errors")
+    state.faults = _Faults(
+        rate_limit=checks.count(body, "rate_limit", BadQuery),
+        retry_after=checks.number(body, "retry_after", 1, BadQuery),
+        server_errors=checks.count(body, "server_errors", BadQuery),
+    )
+    return {"faults": body}
+
+
+async def _stats(state: _AppState, request: Request) -> dict[str, Any]:
+    with state.catalogue.lock:
+        count = len(state.catalogue.events)
+    return {
+        "requests": state.requests,
+        "ok": state.ok,
+        "unauthorized": state.unauthorized,
+        "rate_limited": state.rate_limited,
+        "server_errors": state.server_errors,
+        "not_found": state.not_found,
+        "by_path": dict(sorted(state.by_path.items())),
+        "events": count,
+    }

@@ -7,8 +7,6 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from fakes.uitdatabank.world import (
-    _CLAUSE,
-    _Q_FIELDS,
     CALENDAR_TYPES,
     DEFAULT_LIMIT,
     DEFAULT_WORKFLOW,
@@ -21,6 +19,10 @@ from fakes.uitdatabank.world import (
     fold,
     parse_dt,
 )
+
+# one ``q`` clause, and the fields a clause may name besides ``name.<language>``
+_CLAUSE = re.compile(r'\s*(NOT\s+)?([A-Za-z.\\*]+):("(?:[^"\\]|\\.)*"|[^\s"()\[\]{}]+)\s*')
+_Q_FIELDS = ("id", "terms.id", "organizer.id", "calendarType", "workflowStatus")
 
 
 def _parse_q(q: str) -> list[tuple[bool, str, str]]:

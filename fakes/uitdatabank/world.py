@@ -305,23 +305,24 @@ def build_catalogue(
     """
     rng = random.Random(f"uitdatabank-fake/{seed}")  # noqa: S311 - fake data
     now = (anchor or datetime.now(UTC)).astimezone(UTC)
-    catalogue = UitCatalogue(now)
-    names = dict(organizer_names or {})
-    other_organizers = [(_uuid(rng), name) for name in _ORGANIZER_NAMES]
-    places: dict[str, tuple[str, tuple[str, str, str]]] = {}
+    builder = _CatalogueBuilder(rng, UitCatalogue(now), dict(organizer_names or {}))
+    for (org, title), runs in sorted(_productions(seeds).items(), key=lambda kv: (kv[0][0], kv[0][1])):
+        for run in runs:
+            event, term = builder.add_production(org, title, run)
+            if decoys:
+                builder.add_decoys(event, title, term)
+    for _ in range(unrelated):
+        builder.add_unrelated()
+    return builder.catalogue
 
-    def organizer_name(org: str) -> str:
-        if org not in names:
-            names[org] = f"Organisator {len(names) + 1}"
-        return names[org]
 
-    def place_of(org: str) -> tuple[str, tuple[str, str, str]]:
-        if org not in places:
-            places[org] = (_uuid(rng), rng.choice(_VENUES))
-        return places[org]
+# a production's performances: (start, term or None), in seed order
+_Run = list[tuple[datetime, str | None]]
 
-    # group the seeds into productions
-    productions: dict[tuple[str, str], list[list[tuple[datetime, str | None]]]] = {}
+
+def _productions(seeds: Sequence[Seed]) -> dict[tuple[str, str], list[_Run]]:
+    """The seeds grouped by (organizer, title) into runs of starts less than 15 days apart (with one term)."""
+    productions: dict[tuple[str, str], list[_Run]] = {}
     for item in seeds:
         org, title, start = item[0], item[1], _aware(item[2])
         term = item[3] if len(item) == 4 else None
@@ -334,77 +335,106 @@ def build_catalogue(
                 break
         else:
             runs.append([(start, term)])
+    return productions
 
-    for (org, title), runs in sorted(productions.items(), key=lambda kv: (kv[0][0], kv[0][1])):
-        for run in runs:
-            run.sort(key=lambda p: p[0])
-            term = next((t for _, t in run if t is not None), None) or rng.choices(_PODIUM, _PODIUM_WEIGHTS)[0]
-            door = rng.random() < 0.2
-            subs = []
-            for start, _ in run:
-                listed = start - timedelta(minutes=30) if door else start
-                subs.append((listed, start + timedelta(minutes=rng.choice((90, 110, 130)))))
-            created = min(subs[0][0] - timedelta(days=rng.randint(60, 200)), now - timedelta(days=1))
-            themes = list(rng.sample(_THEMES_OF.get(term, ()), k=min(1, len(_THEMES_OF.get(term, ())))))
-            place_id, venue = place_of(org)
-            event = catalogue.add(
-                UitEvent(
+
+class _CatalogueBuilder:
+    """The catalogue being filled, with the organizer names and places handed out so far. One generator
+    draws everything, in call order, so the same seed gives the same catalogue."""
+
+    def __init__(self, rng: random.Random, catalogue: UitCatalogue, names: dict[str, str]) -> None:
+        self.rng = rng
+        self.catalogue = catalogue
+        self.names = names
+        self.other_organizers = [(_uuid(rng), name) for name in _ORGANIZER_NAMES]
+        self.places: dict[str, tuple[str, tuple[str, str, str]]] = {}
+
+    def organizer_name(self, org: str) -> str:
+        if org not in self.names:
+            self.names[org] = f"Organisator {len(self.names) + 1}"
+        return self.names[org]
+
+    def place_of(self, org: str) -> tuple[str, tuple[str, str, str]]:
+        if org not in self.places:
+            self.places[org] = (_uuid(self.rng), self.rng.choice(_VENUES))
+        return self.places[org]
+
+    def add_production(self, org: str, title: str, run: _Run) -> tuple[UitEvent, str]:
+        """The run as one event (``multiple`` when it has several starts); the event and its term."""
+        rng, now = self.rng, self.catalogue.anchor
+        run.sort(key=lambda p: p[0])
+        term = next((t for _, t in run if t is not None), None) or rng.choices(_PODIUM, _PODIUM_WEIGHTS)[0]
+        door = rng.random() < 0.2
+        subs = []
+        for start, _ in run:
+            listed = start - timedelta(minutes=30) if door else start
+            subs.append((listed, start + timedelta(minutes=rng.choice((90, 110, 130)))))
+        created = min(subs[0][0] - timedelta(days=rng.randint(60, 200)), now - timedelta(days=1))
+        themes = list(rng.sample(_THEMES_OF.get(term, ()), k=min(1, len(_THEMES_OF.get(term, ())))))
+        place_id, venue = self.place_of(org)
+        event = self.catalogue.add(
+            UitEvent(
+                id=_uuid(rng),
+                name={"nl": _typed_by_hand(rng, title)},
+                organizer_id=org,
+                organizer_name=self.organizer_name(org),
+                place_id=place_id,
+                venue=venue,
+                calendar_type="multiple" if len(subs) > 1 else "single",
+                sub_events=subs,
+                eventtype=term,
+                themes=themes,
+                workflow_status=rng.choice(("APPROVED", "APPROVED", "READY_FOR_VALIDATION")),
+                created=created,
+                modified=created + timedelta(days=rng.randint(0, 20)),
+            )
+        )
+        return event, term
+
+    def add_decoys(self, event: UitEvent, title: str, term: str) -> None:
+        """Now and then a deleted earlier copy of ``event``, and a same-day listing by another organizer."""
+        rng = self.rng
+        other_term = rng.choice([t for t in EVENTTYPES if t != term and t in _THEMES_OF])
+        if rng.random() < 0.3:  # re-entered by the house: the old copy is deleted, with another type
+            self.catalogue.add(
+                dataclasses.replace(
+                    event,
                     id=_uuid(rng),
-                    name={"nl": _typed_by_hand(rng, title)},
-                    organizer_id=org,
-                    organizer_name=organizer_name(org),
-                    place_id=place_id,
-                    venue=venue,
-                    calendar_type="multiple" if len(subs) > 1 else "single",
-                    sub_events=subs,
-                    eventtype=term,
-                    themes=themes,
-                    workflow_status=rng.choice(("APPROVED", "APPROVED", "READY_FOR_VALIDATION")),
-                    created=created,
-                    modified=created + timedelta(days=rng.randint(0, 20)),
+                    name={"nl": title},
+                    eventtype=other_term,
+                    themes=[],
+                    workflow_status="DELETED",
+                    created=event.created - timedelta(days=3),
+                    modified=event.created,
                 )
             )
-            if not decoys:
-                continue
-            other_term = rng.choice([t for t in EVENTTYPES if t != term and t in _THEMES_OF])
-            if rng.random() < 0.3:  # re-entered by the house: the old copy is deleted, with another type
-                catalogue.add(
-                    dataclasses.replace(
-                        event,
-                        id=_uuid(rng),
-                        name={"nl": title},
-                        eventtype=other_term,
-                        themes=[],
-                        workflow_status="DELETED",
-                        created=event.created - timedelta(days=3),
-                        modified=event.created,
-                    )
+        if rng.random() < 0.3:  # the same title by another organizer, the same day
+            other_org, other_name = rng.choice(self.other_organizers)
+            self.names.setdefault(other_org, other_name)
+            other_place, other_venue = self.place_of(other_org)
+            self.catalogue.add(
+                dataclasses.replace(
+                    event,
+                    id=_uuid(rng),
+                    name={"nl": title},
+                    organizer_id=other_org,
+                    organizer_name=other_name,
+                    place_id=other_place,
+                    venue=other_venue,
+                    calendar_type="single",
+                    sub_events=[event.sub_events[0]],
+                    eventtype=other_term,
+                    themes=[],
+                    workflow_status="APPROVED",
                 )
-            if rng.random() < 0.3:  # the same title by another organizer, the same day
-                other_org, other_name = rng.choice(other_organizers)
-                names.setdefault(other_org, other_name)
-                other_place, other_venue = place_of(other_org)
-                catalogue.add(
-                    dataclasses.replace(
-                        event,
-                        id=_uuid(rng),
-                        name={"nl": title},
-                        organizer_id=other_org,
-                        organizer_name=other_name,
-                        place_id=other_place,
-                        venue=other_venue,
-                        calendar_type="single",
-                        sub_events=[event.sub_events[0]],
-                        eventtype=other_term,
-                        themes=[],
-                        workflow_status="APPROVED",
-                    )
-                )
+            )
 
-    for _ in range(unrelated):
-        org, org_name = rng.choice(other_organizers)
-        names.setdefault(org, org_name)
-        place_id, venue = place_of(org)
+    def add_unrelated(self) -> None:
+        """An event of an unrelated organizer: single, weekly, periodic or permanent."""
+        rng, now = self.rng, self.catalogue.anchor
+        org, org_name = rng.choice(self.other_organizers)
+        self.names.setdefault(org, org_name)
+        place_id, venue = self.place_of(org)
         title = rng.choice(_UNRELATED_TITLES)
         kind = rng.choices(("single", "multiple", "periodic", "permanent"), (60, 20, 15, 5))[0]
         day = now + timedelta(days=rng.randint(-700, 120))
@@ -422,7 +452,7 @@ def build_catalogue(
             term = "0.0.0.0.0"
         created = (subs[0][0] if subs else now) - timedelta(days=rng.randint(30, 120))
         created = min(created, now - timedelta(days=1))
-        catalogue.add(
+        self.catalogue.add(
             UitEvent(
                 id=_uuid(rng),
                 name={"nl": title},
@@ -440,12 +470,3 @@ def build_catalogue(
                 audience=rng.choices(("everyone", "members", "education"), (90, 5, 5))[0],
             )
         )
-    return catalogue
-
-
-# --------------------------------------------------------------------------------------------------
-# searching
-
-
-_CLAUSE = re.compile(r'\s*(NOT\s+)?([A-Za-z.\\*]+):("(?:[^"\\]|\\.)*"|[^\s"()\[\]{}]+)\s*')
-_Q_FIELDS = ("id", "terms.id", "organizer.id", "calendarType", "workflowStatus")

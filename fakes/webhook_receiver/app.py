@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from fakes.webhook_receiver.signing import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
-from fakes.webhook_receiver.world import DEFAULT_REPLAY_WINDOW, ReceiverFaults, WebhookReceiverState, _Delivery
+from fakes.webhook_receiver.world import DEFAULT_REPLAY_WINDOW, Delivery, ReceiverFaults, WebhookReceiverState
 
 
 def _refuse(status: int, code: str, detail: str) -> JSONResponse:
@@ -34,75 +34,108 @@ def create_app(
     single = secret if isinstance(secret, str) else None
     secrets = None if isinstance(secret, str) else dict(secret)
 
-    def count(key: str) -> None:
-        with state.lock:
-            state.counters[key] += 1
-
-    def fault() -> Response | None:
-        with state.lock:
-            faults = state.faults
-            if faults.down:
-                state.counters["down"] += 1
-                return _refuse(503, "unavailable", "The receiver is down.")
-            status = faults.take_server_error()
-            if status:
-                state.counters["server_errors"] += 1
-                return _refuse(status, "server_error", "An injected server error.")
-        return None
-
     async def hook(request: Request) -> Response:
-        count("requests")
+        _count(state, "requests")
         await state.faults.pause()
-        refusal = fault()
+        refusal = _fault(state)
         if refusal is not None:
             return refusal
         name = request.path_params["name"]
         key = single if secrets is None else secrets.get(name)
         if key is None:
-            count("unknown_hook")
+            _count(state, "unknown_hook")
             return _refuse(404, "unknown_hook", f"No hook named {name!r}.")
         body = await request.body()
-        timestamp = request.headers.get(TIMESTAMP_HEADER, "").strip()
-        signature = request.headers.get(SIGNATURE_HEADER, "")
-        delivery_id = request.headers.get(DELIVERY_HEADER, "").strip()
-        missing = [
-            header
-            for header, value in (
-                (TIMESTAMP_HEADER, timestamp),
-                (SIGNATURE_HEADER, signature),
-                (DELIVERY_HEADER, delivery_id),
-            )
-            if not value
-        ]
-        if missing:
-            count("missing_header")
-            return _refuse(401, "missing_header", f"Missing header(s): {', '.join(missing)}.")
-        if not verify_signature(key, timestamp, body, signature):
-            count("bad_signature")
-            return _refuse(401, "bad_signature", "The signature does not match the timestamp and body.")
-        sent = int(timestamp)
-        if abs(clock() - sent) > replay_window:
-            count("stale_timestamp")
-            return _refuse(401, "stale_timestamp", f"The timestamp is more than {replay_window:g} s away.")
-        with state.lock:
-            if (name, delivery_id) in state.seen:
-                state.counters["replayed_delivery"] += 1
-                return _refuse(409, "replayed_delivery", f"Delivery {delivery_id!r} was accepted before.")
-            state.seen.add((name, delivery_id))
-            state.deliveries.append(
-                _Delivery(
-                    seq=len(state.deliveries) + 1,
-                    name=name,
-                    delivery_id=delivery_id,
-                    timestamp=sent,
-                    received_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
-                    content_type=request.headers.get("content-type", ""),
-                    body=body,
-                )
-            )
-            state.counters["accepted"] += 1
-        return JSONResponse({"status": "accepted", "delivery_id": delivery_id})
+        checked = _check_signed(state, request, key, body, clock, replay_window)
+        if isinstance(checked, Response):
+            return checked
+        return _accept(state, request, name, checked, body)
 
+    routes = [Route("/hooks/{name}", hook, methods=["POST"]), *_control_routes(state)]
+    app = Starlette(routes=routes)
+    app.state.fake = state
+    return app
+
+
+def _count(state: WebhookReceiverState, key: str) -> None:
+    with state.lock:
+        state.counters[key] += 1
+
+
+def _fault(state: WebhookReceiverState) -> Response | None:
+    with state.lock:
+        faults = state.faults
+        if faults.down:
+            state.counters["down"] += 1
+            return _refuse(503, "unavailable", "The receiver is down.")
+        status = faults.take_server_error()
+        if status:
+            state.counters["server_errors"] += 1
+            return _refuse(status, "server_error", "An injected server error.")
+    return None
+
+
+def _check_signed(
+    state: WebhookReceiverState,
+    request: Request,
+    key: str,
+    body: bytes,
+    clock: Callable[[], float],
+    replay_window: float,
+) -> tuple[str, int] | Response:
+    """(delivery id, timestamp) of a delivery with every header, a matching signature and a fresh
+    timestamp; else the refusal."""
+    timestamp = request.headers.get(TIMESTAMP_HEADER, "").strip()
+    signature = request.headers.get(SIGNATURE_HEADER, "")
+    delivery_id = request.headers.get(DELIVERY_HEADER, "").strip()
+    missing = [
+        header
+        for header, value in (
+            (TIMESTAMP_HEADER, timestamp),
+            (SIGNATURE_HEADER, signature),
+            (DELIVERY_HEADER, delivery_id),
+        )
+        if not value
+    ]
+    if missing:
+        _count(state, "missing_header")
+        return _refuse(401, "missing_header", f"Missing header(s): {', '.join(missing)}.")
+    if not verify_signature(key, timestamp, body, signature):
+        _count(state, "bad_signature")
+        return _refuse(401, "bad_signature", "The signature does not match the timestamp and body.")
+    sent = int(timestamp)
+    if abs(clock() - sent) > replay_window:
+        _count(state, "stale_timestamp")
+        return _refuse(401, "stale_timestamp", f"The timestamp is more than {replay_window:g} s away.")
+    return delivery_id, sent
+
+
+def _accept(
+    state: WebhookReceiverState, request: Request, name: str, checked: tuple[str, int], body: bytes
+) -> Response:
+    """Keep the delivery unless its id was accepted before under this hook name (409)."""
+    delivery_id, sent = checked
+    with state.lock:
+        if (name, delivery_id) in state.seen:
+            state.counters["replayed_delivery"] += 1
+            return _refuse(409, "replayed_delivery", f"Delivery {delivery_id!r} was accepted before.")
+        state.seen.add((name, delivery_id))
+        state.deliveries.append(
+            Delivery(
+                seq=len(state.deliveries) + 1,
+                name=name,
+                delivery_id=delivery_id,
+                timestamp=sent,
+                received_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
+                content_type=request.headers.get("content-type", ""),
+                body=body,
+            )
+        )
+        state.counters["accepted"] += 1
+    return JSONResponse({"status": "accepted", "delivery_id": delivery_id})
+
+
+def _control_routes(state: WebhookReceiverState) -> list[Route]:
     def control(handler: Callable[[Request], Awaitable[Any]]) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             try:
@@ -140,12 +173,8 @@ def create_app(
                 "faults": state.faults.describe(),
             }
 
-    routes = [
-        Route("/hooks/{name}", hook, methods=["POST"]),
+    return [
         Route("/_fake/received", control(received), methods=["GET", "DELETE"]),
         Route("/_fake/faults", control(faults), methods=["GET", "POST"]),
         Route("/_fake/stats", control(stats), methods=["GET"]),
     ]
-    app = Starlette(routes=routes)
-    app.state.fake = state
-    return app

@@ -43,7 +43,7 @@ class ReceiverFaults(FaultPlan):
 
 
 @dataclass(slots=True)
-class _Delivery:
+class Delivery:
     seq: int
     name: str
     delivery_id: str
@@ -75,7 +75,7 @@ class WebhookReceiverState:
     """Accepted deliveries, the delivery ids seen per hook, faults and counters."""
 
     lock: threading.Lock = field(default_factory=threading.Lock)
-    deliveries: list[_Delivery] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list)
     seen: set[tuple[str, str]] = field(default_factory=set)
     faults: ReceiverFaults = field(default_factory=ReceiverFaults)
     counters: Counter[str] = field(default_factory=Counter)
