@@ -10,6 +10,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from pydantic import BaseModel
 
 from consent_hub import __version__
+from consent_hub.access.endpoints import router as person_reads_router
 from consent_hub.api import errors
 from consent_hub.api.body_limit import ChunkedBodyLimit
 from consent_hub.api.context import Context
@@ -30,6 +31,7 @@ from consent_hub.outbox.endpoints import router as outbox_router
 from consent_hub.outbox.worker import OutboxLoop
 from consent_hub.people.endpoints import router as people_router
 from consent_hub.plugins import fake_engine_starter
+from consent_hub.rights.endpoints import router as rights_router
 
 
 class WhoAmI(BaseModel):
@@ -116,7 +118,10 @@ def create_app(settings: HubSettings | None = None, registry: ClusterRegistry | 
 
     v1.include_router(houses_router)
     v1.include_router(clients_router)
+    # the person reads first: their /people/lookup and /people/count come before /people/{person_id}
+    v1.include_router(person_reads_router)
     v1.include_router(people_router)
+    v1.include_router(rights_router)
     v1.include_router(purposes_router)
     v1.include_router(consents_router)
     v1.include_router(audit_router)

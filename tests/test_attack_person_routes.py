@@ -21,6 +21,7 @@ from consent_hub.app import create_app
 from consent_hub.config import HubSettings
 from consent_hub.consent.service import ConsentService
 from consent_hub.people.service import PeopleService
+from consent_hub.rights.service import RightsService
 from tests.conftest import Hub, auth
 from tests.factories import consent_body
 
@@ -132,8 +133,8 @@ def town(api, hub: Hub) -> dict[str, Any]:
         "erased own buyer": buyer(3, CALLER_HOUSE),
     }
     with hub.uow() as uow:
-        PeopleService(uow).restrict(hub.actor(), hidden["restricted own buyer"], reference="DSR-2026-0001")
-        PeopleService(uow).erase(hub.actor(), hidden["erased own buyer"], reference="DSR-2026-0002")
+        RightsService(uow).restrict(hub.actor(), hidden["restricted own buyer"], reference="DSR-2026-0001")
+        RightsService(uow).erase(hub.actor(), hidden["erased own buyer"], reference="DSR-2026-0002")
     keys = {role: auth(hub.issue_key(role, house=CALLER_HOUSE)) for role in HOUSE_ROLES}
     return {"visible": buyer(4, CALLER_HOUSE, cluster_consent=True), "hidden": hidden, "keys": keys}
 

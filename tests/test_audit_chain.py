@@ -27,6 +27,7 @@ from consent_hub.audit.service import AuditLog, AuditRecord, VerifyReport, verif
 from consent_hub.errors import NotFound
 from consent_hub.people.fields import PERSON_FIELDS
 from consent_hub.people.service import PeopleService
+from consent_hub.rights.service import RightsService
 from consent_hub.storage.models import AuditCheckpoint, AuditEntry, AuditHead
 
 ENTRIES = AuditEntry.__table__
@@ -498,7 +499,7 @@ def test_entries_hold_no_personal_data(hub: Any) -> None:
     with pytest.raises(NotFound), hub.uow() as uow:
         PeopleService(uow).find_by_email(actor, "nobody.here@example.org", purpose=PURPOSE)
     with hub.uow() as uow:
-        assert PeopleService(uow).erase(actor, ids[1], reference="REQ-2026-0042")
+        assert RightsService(uow).erase(actor, ids[1], reference="REQ-2026-0042")
     assert checkpoint(hub) is not None
 
     needles = {"nobody.here", "Maelis-Anne"}
@@ -557,7 +558,7 @@ def assert_read_entry(entry: dict[str, Any], ids: list[uuid.UUID], purpose: str,
 def test_every_decryption_leaves_one_entry(hub: Any, subtests: Any) -> None:
     ids = people(hub, 5)
     with hub.uow() as uow:
-        PeopleService(uow).erase(hub.actor(), ids[4])
+        RightsService(uow).erase(hub.actor(), ids[4])
 
     with subtests.test("get"):
         last = len(entries(hub))

@@ -22,6 +22,7 @@ from connectors.files import boxoffice
 from connectors.files.boxoffice import FileImportError, MappingError, import_file, load_mapping, parse_mapping
 from consent_hub.consent.service import ConsentService
 from consent_hub.people.service import PeopleService
+from consent_hub.rights.service import RightsService
 from consent_hub.storage.models import ConsentEvent, EngineCustomer
 from tests.conftest import Hub
 from tests.factories import table_counts
@@ -322,7 +323,7 @@ def test_an_erased_person_is_not_created_again(ready: Hub, tmp_path: Path, mappi
     first = write_xlsx(tmp_path / "januari.xlsx", GOOD_ROWS[:2])
     import_file(ready.registry, "alpha", HOUSE, first, mapping_file)
     with ready.uow() as uow:
-        PeopleService(uow).erase(ready.actor(), person_of(ready, "kassa:1001"))
+        RightsService(uow).erase(ready.actor(), person_of(ready, "kassa:1001"))
     # a later file: the erased buyer under a new customer number, the other one unchanged
     later = write_xlsx(tmp_path / "februari.xlsx", [[1901, *GOOD_ROWS[0][1:]], GOOD_ROWS[1]])
     report = import_file(ready.registry, "alpha", HOUSE, later, mapping_file)

@@ -14,6 +14,7 @@ from consent_hub.consent.catalogue import Catalogue, load_catalogue
 from consent_hub.consent.service import ConsentService
 from consent_hub.errors import Conflict, Forbidden, InvalidInput, NotFound
 from consent_hub.people.service import PeopleService
+from consent_hub.rights.service import RightsService
 from tests.conftest import Hub, auth
 from tests.factories import row_count
 
@@ -197,7 +198,7 @@ def test_evidence_is_sealed_and_shredded_with_the_person(ready: Hub, person: uui
         opened = json.loads(PeopleService(uow).cipher(person).open(blob, "consent_events", "evidence", event.id))
     assert opened == {"user_agent": ua, "ip_prefix": "203.0.113.0/24"}
     with ready.uow() as uow:
-        PeopleService(uow).erase(ready.actor(), person)
+        RightsService(uow).erase(ready.actor(), person)
     assert ready.sql("SELECT count(*) FROM person_keys", keystore=True)[0][0] == 0
     with ready.uow() as uow, pytest.raises(Exception):
         PeopleService(uow).cipher(person)
@@ -209,7 +210,7 @@ def test_consent_for_an_erased_or_unknown_person_is_refused(ready: Hub, person: 
     with pytest.raises(NotFound):
         record(ready, uuid.uuid4(), grant())
     with ready.uow() as uow:
-        PeopleService(uow).erase(ready.actor(), person)
+        RightsService(uow).erase(ready.actor(), person)
     with pytest.raises(NotFound):
         record(ready, person, grant())
 

@@ -41,6 +41,7 @@ from consent_hub.houses.service import HouseService
 from consent_hub.outbox.delivery import OutboxWorker
 from consent_hub.people.fields import PERSON_FIELDS, email_index_form
 from consent_hub.people.service import PeopleService
+from consent_hub.rights.service import RightsService
 from fakes import mailchimp as fake_crm
 from fakes import tixly as fake_tixly
 from fakes.server import RunningServer, serve_in_thread
@@ -274,7 +275,7 @@ def test_after_an_acknowledged_erasure_nothing_opens_or_matches_the_person(
     assert ("sync_skips", "record_ref", "an engine id of the person") in before
 
     with hub.uow() as uow:
-        assert PeopleService(uow).erase(hub.actor(), pid, reference="DSR-2026-0511")
+        assert RightsService(uow).erase(hub.actor(), pid, reference="DSR-2026-0511")
     erases = "SELECT status FROM outbox WHERE kind = 'erase'"
     assert [s for (s,) in hub.sql(erases)] and {s for (s,) in hub.sql(erases)} == {"pending"}
     deliver_all(hub)
@@ -328,7 +329,7 @@ def test_an_erase_the_crm_has_not_acknowledged_keeps_its_handle_and_nothing_else
 
     crm_faults(crm, {"down": True})
     with hub.uow() as uow:
-        assert PeopleService(uow).erase(hub.actor(), pid)
+        assert RightsService(uow).erase(hub.actor(), pid)
     # while the CRM has not acknowledged, its erase keeps the handle it needs (the CRM's member id,
     # the MD5 of the address), and nothing else holds anything of the person
     deliver_all(hub)

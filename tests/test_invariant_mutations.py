@@ -32,6 +32,7 @@ from consent_hub.consent.service import ConsentService
 from consent_hub.errors import NotFound
 from consent_hub.outbox.repository import OutboxRepository
 from consent_hub.people.service import PeopleService
+from consent_hub.rights.service import RightsService
 from consent_hub.storage.models import ConsentEvent, ConsentState, OutboxDelivery
 from tests.conftest import Hub, auth
 from tests.factories import add_newsletter_audience, consent_body
@@ -72,8 +73,8 @@ def three_people(hub: Hub) -> dict[str, uuid.UUID]:
     """One active person, one restricted, one erased."""
     people = {status: new_person(hub, n) for n, status in enumerate(("active", "restricted", "erased"), start=1)}
     with hub.uow() as uow:
-        PeopleService(uow).restrict(hub.actor(), people["restricted"], reference="DSR-2026-0041")
-        PeopleService(uow).erase(hub.actor(), people["erased"], reference="DSR-2026-0042")
+        RightsService(uow).restrict(hub.actor(), people["restricted"], reference="DSR-2026-0041")
+        RightsService(uow).erase(hub.actor(), people["erased"], reference="DSR-2026-0042")
     return people
 
 

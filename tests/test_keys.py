@@ -30,6 +30,7 @@ from consent_hub.keys import (
 from consent_hub.keys.rotation import key_status, retire, rotate
 from consent_hub.people.fields import PERSON_FIELDS
 from consent_hub.people.service import PeopleService
+from consent_hub.rights.service import RightsService
 from consent_hub.storage.models import Person, PersonKey
 from tests.conftest import auth
 from tests.factories import row_count
@@ -439,7 +440,7 @@ def test_rotation_resumes_and_skips_erased_people(hub: Any) -> None:
     ids = make_people(hub, 50)
     erased = ids[7]
     with hub.uow() as uow:
-        assert PeopleService(uow).erase(hub.actor(), erased)
+        assert RightsService(uow).erase(hub.actor(), erased)
     live = [p for p in ids if p != erased]
     plaintext = read_all(hub, live)
     cts = ciphertexts(hub)

@@ -19,7 +19,7 @@ from consent_hub import roles
 from consent_hub.consent.service import ConsentService
 from consent_hub.outbox.delivery import OutboxWorker
 from consent_hub.outbox.service import OutboxService
-from consent_hub.people.service import PeopleService
+from consent_hub.rights.service import RightsService
 from fakes import mailchimp as fake_crm
 from fakes.server import RunningServer, serve_in_thread
 from tests.conftest import Hub, auth
@@ -102,7 +102,7 @@ def test_grant_withdraw_and_erasure_reach_the_crm(town: Hub, crm: Any) -> None:
     assert member_status(server, "lid.1@example.org") == "unsubscribed"
     # an erasure arrives as a permanent delete
     with town.uow() as uow:
-        PeopleService(uow).erase(town.actor(), pid)
+        RightsService(uow).erase(town.actor(), pid)
     assert cycle(town).delivered == 1
     assert member_status(server, "lid.1@example.org") is None
     log = crm_get(server, "/_fake/log")
@@ -318,7 +318,7 @@ def test_signed_webhook_destination(hub: Hub) -> None:
         # a wrong secret is refused by the receiver and the delivery dies (not retryable)
         hub.settings.clusters["alpha"].destinations["events-hook"].secret = "wrong"
         with hub.uow() as uow:
-            PeopleService(uow).erase(hub.actor(), pid)
+            RightsService(uow).erase(hub.actor(), pid)
         cycle(hub)
         assert hub.sql("SELECT kind, status FROM outbox WHERE kind = 'erase'") == [("erase", "dead")]
 

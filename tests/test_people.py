@@ -13,6 +13,7 @@ import pytest
 from consent_hub import roles
 from consent_hub.errors import Conflict, DecryptionError, ErasedPerson, Forbidden, InvalidInput, NotFound
 from consent_hub.people.service import PeopleService
+from consent_hub.rights.service import RightsService
 from fakes.demo import fictional_people
 from tests.conftest import Hub, make_hub, pg_url
 from tests.factories import row_count
@@ -164,7 +165,7 @@ def test_erasure_shreds_key_indexes_and_ciphertexts(hub: Hub) -> None:
     pid = create(hub, ANNA)
     index = bytes(hub.sql("SELECT email_bidx FROM people")[0][0])
     with hub.uow() as uow:
-        assert PeopleService(uow).erase(hub.actor(), pid, reference="DSR-2026-001") is True
+        assert RightsService(uow).erase(hub.actor(), pid, reference="DSR-2026-001") is True
     row = hub.sql("SELECT status, email_bidx, phone_bidx, email_ct, given_name_ct FROM people")[0]
     assert row[0] == "erased" and all(v is None for v in row[1:])
     assert hub.sql("SELECT count(*) FROM person_keys", keystore=True)[0][0] == 0
@@ -174,7 +175,7 @@ def test_erasure_shreds_key_indexes_and_ciphertexts(hub: Hub) -> None:
     with hub.uow() as uow:
         svc = PeopleService(uow)
         assert svc.is_suppressed(" annelies.VERCRUYSSE@example.org")
-        assert svc.erase(hub.actor(), pid) is False  # idempotent
+        assert RightsService(uow).erase(hub.actor(), pid) is False  # idempotent
     with pytest.raises(ErasedPerson), hub.uow() as uow:
         PeopleService(uow).get(hub.actor(), pid, purpose="ticketing-service")
     with pytest.raises(NotFound), hub.uow() as uow:
@@ -205,7 +206,7 @@ def test_erased_person_cannot_be_decrypted_from_an_older_backup(hub: Hub) -> Non
     pid = create(hub, ANNA)
     backup_url = _copy_cluster_database(hub)
     with hub.uow() as uow:
-        PeopleService(uow).erase(hub.actor(), pid)
+        RightsService(uow).erase(hub.actor(), pid)
     # Restore the backup as the cluster's database: the live key store no longer has the key.
     from sqlalchemy import create_engine, text
 
@@ -246,7 +247,7 @@ def test_database_holds_no_plaintext(hub: Hub) -> None:
     with hub.uow() as uow:  # reads and an erasure write audit entries too: they must hold no PII
         svc = PeopleService(uow)
         view = svc.find_by_email(hub.actor(), people[0]["email"], purpose="ticketing-service")
-        svc.erase(hub.actor(), view.id)
+        RightsService(uow).erase(hub.actor(), view.id)
     hub.registry.dispose()
     if hub.backend == "sqlite":
         blobs = b""
@@ -314,7 +315,7 @@ def test_roles_other_than_cluster_service_cannot_touch_people(hub: Hub, role: st
     with pytest.raises(Forbidden), hub.uow() as uow:
         PeopleService(uow).create(actor, {"email": "x@example.org"})
     with pytest.raises(Forbidden), hub.uow() as uow:
-        PeopleService(uow).erase(actor, pid)
+        RightsService(uow).erase(actor, pid)
 
 
 def test_purpose_is_required_and_checked(hub: Hub) -> None:

@@ -26,6 +26,7 @@ from consent_hub.actors import Actor
 from consent_hub.cli import app as cli_app
 from consent_hub.errors import HubError
 from consent_hub.people.service import PeopleService
+from consent_hub.rights.service import RightsService
 from consent_hub.storage.models import Person
 from tests.conftest import Hub, auth
 
@@ -101,9 +102,9 @@ def _touch(uow: Any, pid: uuid.UUID, reference: str) -> None:
     RelationService(uow).touch(SERVICE, pid, HOUSE, "customer", reason="registration", reference=reference)
 
 
-def _people(method: str) -> Callable[[Any, uuid.UUID, str], object]:
+def _rights(method: str) -> Callable[[Any, uuid.UUID, str], object]:
     def call(uow: Any, pid: uuid.UUID, reference: str) -> object:
-        return getattr(PeopleService(uow), method)(SERVICE, pid, reference=reference)
+        return getattr(RightsService(uow), method)(SERVICE, pid, reference=reference)
 
     return call
 
@@ -116,10 +117,10 @@ class Path:
 
 
 PATHS: dict[str, Path] = {
-    "service PeopleService.erase": Path(_service(_people("erase")), "people.erase", "active"),
-    "service PeopleService.restrict": Path(_service(_people("restrict")), "people.restrict", "active"),
-    "service PeopleService.lift_restriction": Path(
-        _service(_people("lift_restriction")), "people.lift-restriction", "restricted"
+    "service RightsService.erase": Path(_service(_rights("erase")), "people.erase", "active"),
+    "service RightsService.restrict": Path(_service(_rights("restrict")), "people.restrict", "active"),
+    "service RightsService.lift_restriction": Path(
+        _service(_rights("lift_restriction")), "people.lift-restriction", "restricted"
     ),
     "service RelationService.touch": Path(_service(_touch), "relation.touch", "active"),
     "http POST /erase": Path(_http("POST", "/erase", _reference), "people.erase", "active"),
@@ -149,7 +150,7 @@ def person_in(w: World, status: str) -> uuid.UUID:
             w.hub.actor(), {"email": "lid.1@example.org", "given_name": "Lid", "family_name": "Fictief"}
         )
         if status == "restricted":
-            people.restrict(w.hub.actor(), pid, reference="DSR-2026-0001")
+            RightsService(uow).restrict(w.hub.actor(), pid, reference="DSR-2026-0001")
     return pid
 
 
@@ -203,7 +204,7 @@ def test_a_repeat_that_changes_nothing_refuses_the_reference_alike(world: World,
     pid = person_in(world, "restricted" if starts == "restricted" else "active")
     if starts == "erased":
         with world.hub.uow() as uow:
-            PeopleService(uow).erase(world.hub.actor(), pid, reference=REGISTER_REFERENCE)
+            RightsService(uow).erase(world.hub.actor(), pid, reference=REGISTER_REFERENCE)
     with world.hub.uow() as uow, pytest.raises(HubError) as refused:
-        getattr(PeopleService(uow), operation)(world.hub.actor(), pid, reference=REFUSED["e-mail address"][0])
+        getattr(RightsService(uow), operation)(world.hub.actor(), pid, reference=REFUSED["e-mail address"][0])
     assert refused.value.status_code == 422

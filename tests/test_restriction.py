@@ -31,6 +31,7 @@ from consent_hub.outbox.delivery import BATCH_FROM, OutboxWorker
 from consent_hub.outbox.reconcile import reconcile
 from consent_hub.outbox.service import OutboxService
 from consent_hub.people.service import PeopleService
+from consent_hub.rights.service import RightsService
 from consent_hub.storage import access_keys
 from fakes import mailchimp as fake_crm
 from fakes.server import RunningServer, serve_in_thread
@@ -115,12 +116,12 @@ def consent(hub: Hub, pid: uuid.UUID, purpose: str, target: str | None, status: 
 
 def restrict(hub: Hub, pid: uuid.UUID) -> bool:
     with hub.uow() as uow:
-        return PeopleService(uow).restrict(hub.actor(), pid, reference="DSR-2026-0042")
+        return RightsService(uow).restrict(hub.actor(), pid, reference="DSR-2026-0042")
 
 
 def lift(hub: Hub, pid: uuid.UUID) -> bool:
     with hub.uow() as uow:
-        return PeopleService(uow).lift_restriction(hub.actor(), pid, reference="DSR-2026-0042")
+        return RightsService(uow).lift_restriction(hub.actor(), pid, reference="DSR-2026-0042")
 
 
 def keys_of(hub: Hub, pid: uuid.UUID) -> list[tuple[str, Any]]:
@@ -498,14 +499,14 @@ def test_an_erased_person_cannot_be_restricted_and_a_restricted_one_can_be_erase
     gone, kept = person_of_record(town, "c1"), person_of_record(town, "c2")
     drain(town)
     with town.uow() as uow:
-        PeopleService(uow).erase(town.actor(), gone)
+        RightsService(uow).erase(town.actor(), gone)
     with town.uow() as uow, pytest.raises(ErasedPerson):
-        PeopleService(uow).restrict(town.actor(), gone)
+        RightsService(uow).restrict(town.actor(), gone)
     restrict(town, kept)
     with town.uow() as uow:
-        assert PeopleService(uow).erase(town.actor(), kept) is True
+        assert RightsService(uow).erase(town.actor(), kept) is True
     with town.uow() as uow, pytest.raises(ErasedPerson):
-        PeopleService(uow).lift_restriction(town.actor(), kept)
+        RightsService(uow).lift_restriction(town.actor(), kept)
     assert keys_of(town, kept) == []
     # the erasure replaces the waiting restriction
     assert [(k, s) for k, s, _ in deliveries(town, kept)][-2:] == [("restriction", "superseded"), ("erase", "pending")]

@@ -30,7 +30,7 @@ from consent_hub.config import ConnectorConfig
 from consent_hub.consent.schemas import ConsentRecord
 from consent_hub.consent.service import ConsentService
 from consent_hub.houses.service import HouseService
-from consent_hub.people.service import PeopleService
+from consent_hub.rights.service import RightsService
 from fakes import tixly as fake_tixly
 from fakes.server import serve_in_thread
 from tests.conftest import Hub
@@ -168,7 +168,7 @@ def test_a_withdrawal_and_an_erasure_leave_the_count_at_once(cluster: Hub) -> No
     assert after_withdrawal[1] == before[1] - 1
     assert after_withdrawal[0] == after_withdrawal[1]  # no refresh: the key bitmap moved with the key
     with hub.uow() as uow:
-        PeopleService(uow).erase(hub.actor(), members[1], reference="DSR-TEST-1")
+        RightsService(uow).erase(hub.actor(), members[1], reference="DSR-TEST-1")
     after_erasure = counts(hub, caller(house), {})
     assert after_erasure[1] == before[1] - 2
     assert after_erasure[0] == after_erasure[1]

@@ -30,7 +30,7 @@ from consent_hub.config import ConnectorConfig, ProgramMapping
 from consent_hub.consent.service import ConsentService
 from consent_hub.errors import NotFound
 from consent_hub.houses.service import HouseService
-from consent_hub.people.service import PeopleService
+from consent_hub.rights.service import RightsService
 from fakes import tixly as fake_tixly
 from fakes.server import RunningServer, serve_in_thread
 from tests.conftest import Hub, auth
@@ -375,7 +375,7 @@ def test_erased_buyer_is_not_recreated_by_the_next_sync(engine: RunningServer, t
     p = pid.hex if town.backend == "sqlite" else str(pid)
     erased_refs = {x for (x,) in town.sql("SELECT external_id FROM engine_customers WHERE person_id = :p", p=p)}
     with town.uow() as uow:
-        assert PeopleService(uow).erase(town.actor(), pid)
+        assert RightsService(uow).erase(town.actor(), pid)
     # a full re-read through the same connector, and a first read through another one
     assert run(town, connector(engine, lookback_seconds=10**9)).status == "succeeded"
     outcome = run(town, connector(engine), name="tixly-second-account")

@@ -34,14 +34,14 @@ def people_reindex(cluster: ClusterOpt) -> None:
 
 
 def _person_request(cluster: str, person_id: str, act: str, reference: str | None) -> tuple[uuid.UUID, bool]:
-    """One data-subject request on one person (``act`` names a PeopleService method taking the
+    """One data-subject request on one person (``act`` names a RightsService method taking the
     actor, the id and the register reference): the id, and whether it changed something."""
-    from consent_hub.people.service import PeopleService
+    from consent_hub.rights.service import RightsService
 
     pid = uuid_argument(person_id, "person_id")
     registry = cluster_registry(cluster)
     with registry.unit_of_work(cluster) as uow:
-        done: bool = getattr(PeopleService(uow), act)(Actor.cli(cluster), pid, reference=reference)
+        done: bool = getattr(RightsService(uow), act)(Actor.cli(cluster), pid, reference=reference)
     return pid, done
 
 

@@ -312,6 +312,11 @@ class ConsentService:
         skips the opt-ins it recorded before)."""
         return self.repo.idempotency_hashes(actor_id, keys)
 
+    def clear_erased(self, person_id: uuid.UUID) -> int:
+        """Clear an erased person's events down to their proof (evidence, idempotency key, request
+        hash). Only once the person's row says ``erased``: the table's trigger refuses it before."""
+        return self.repo.clear_erased(person_id)
+
     def granted_at_houses(self, people: Sequence[uuid.UUID]) -> set[tuple[uuid.UUID, str, str]]:
         """(person, purpose, house) of every house-scoped granted state of ``people``."""
         return self.repo.granted_at_houses(people)

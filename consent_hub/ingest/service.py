@@ -57,6 +57,12 @@ def problem_text(exc: InvalidInput) -> str:
     return "invalid record"
 
 
+def forget_engine_records(uow: UnitOfWork, person_id: uuid.UUID) -> list[tuple[str, str]]:
+    """An erasure's step here, whatever the source: what ties the person to the engines' copies
+    of them goes (IngestRepository.forget_engine_records). Returns the (source, engine id) pairs."""
+    return IngestRepository(uow.session).forget_engine_records(person_id)
+
+
 @dataclass
 class _Candidate:
     record: CustomerRecord

@@ -18,14 +18,11 @@ from consent_hub.actors import Actor
 from consent_hub.audit.service import AuditLog, AuditRecord
 from consent_hub.clock import utcnow
 from consent_hub.clusters import UnitOfWork
-from consent_hub.consent.repository import ConsentRepository
 from consent_hub.crypto.blind_index import LANGUAGE_INDEX, POSTAL_AREA_INDEX, language_form, postal_area_form
 from consent_hub.crypto.fields import FieldCipher, new_data_key
 from consent_hub.crypto.randomness import new_uuid
 from consent_hub.errors import EmailTaken, ErasedPerson, InvalidInput, PersonNotFound
-from consent_hub.ingest.repository import IngestRepository
 from consent_hub.keys.repository import KeyStoreRepository
-from consent_hub.outbox.service import OutboxService
 from consent_hub.people.auth import require_people_reader, require_people_writer
 from consent_hub.people.fields import (
     PERSON_FIELDS,
@@ -233,37 +230,37 @@ class PeopleService:
         self.repo.update_row(person_id, new)
         return int(new["row_version"])
 
-    def erase(self, actor: Actor, person_id: uuid.UUID, *, reference: str | None = None) -> bool:
-        """Crypto-shred: delete the wrapped data key, the blind indexes and the ciphertexts; keep a
-        suppression entry (e-mail blind index and date only). The person's consent events keep
-        their proof and lose their sealed evidence, idempotency key and request hash, so that no
-        key-store backup opens anything left in this database; their engine records and what the
-        destinations answered about them are forgotten, and each erase delivery's handle goes once
-        its destination acknowledges it (docs/erasure-and-backups.md). Idempotent; returns False
-        when the person was already erased."""
+    # -- the person's own steps of the data-subject requests (rights/service.py orders them with
+    # the other domains' steps) ----------------------------------------------------------------
+    def open_erasure(self, actor: Actor, person_id: uuid.UUID, *, reference: str | None = None) -> Person | None:
+        """Check and audit an erasure: the person to erase, or None when already erased (nothing
+        is audited then). The ``people.erase`` entry covers the address read before the key goes."""
         require_people_writer(actor)
         detail = reference_detail(reference)  # before the person is looked at: a no-op repeat is refused alike
         person = self.repo.get(person_id)
         if person is None:
             raise PersonNotFound("no such person")
         if person.status == PersonStatus.ERASED:
-            return False
+            return None
         self.audit.append(actor, AuditRecord("people.erase", [person_id], list(PERSON_FIELDS), detail=detail))
-        now = utcnow()
-        outbox = OutboxService(self.uow)
-        outbox.erased(person_id)
-        if outbox.destinations:
-            # the last moment the address can be read: destinations that know the person get what
-            # they need to erase them (the read is covered by the people.erase entry above)
-            email = None
-            if person.email_ct is not None:
-                email = self.cipher(person_id).open(bytes(person.email_ct), TABLE, "email", person_id)
-            outbox.before_erasure(email, person_id)
+        return person
+
+    def email_before_erasure(self, person: Person) -> str | None:
+        """The last moment the address can be read (covered by the ``people.erase`` entry)."""
+        if person.email_ct is None:
+            return None
+        return self.cipher(person.id).open(bytes(person.email_ct), TABLE, "email", person.id)
+
+    def shred(self, person: Person, now: dt.datetime) -> None:
+        """Crypto-shred: keep a suppression entry (e-mail blind index and date only), delete the
+        wrapped data key and the person's access keys."""
         if person.email_bidx is not None:
             self.repo.suppress(bytes(person.email_bidx), now.date())
-        self.key_repo.delete(person_id)
-        access_keys.forget_person(self.uow.session, person_id)
-        IngestRepository(self.uow.session).forget_engine_records(person_id)
+        self.key_repo.delete(person.id)
+        access_keys.forget_person(self.uow.session, person.id)
+
+    def mark_erased(self, person_id: uuid.UUID, now: dt.datetime) -> None:
+        """Drop the ciphertexts and the blind indexes; the row says ``erased`` from now on."""
         values: dict[str, Any] = {f"{name}_ct": None for name in PERSON_FIELDS}
         values.update(
             status=PersonStatus.ERASED,
@@ -275,15 +272,9 @@ class PeopleService:
             updated_at=now,
         )
         self.repo.update_row(person_id, values)
-        # only now: the consent events' trigger allows this one UPDATE for an erased person only
-        ConsentRepository(self.uow.session).clear_erased(person_id)
-        return True
 
-    def restrict(self, actor: Actor, person_id: uuid.UUID, *, reference: str | None = None) -> bool:
-        """Restriction of processing (GDPR Art. 18): the person stays stored but no house sees
-        them (their access keys go; ``visible`` requires an active person), no read decrypts them,
-        and every destination that holds or should hold them is told in this transaction (an
-        archive, a restriction event). Idempotent: returns False when already restricted. An
+    def open_restriction(self, actor: Actor, person_id: uuid.UUID, *, reference: str | None = None) -> bool:
+        """Check and audit a restriction: False when already restricted (nothing audited). An
         erased person cannot be restricted."""
         require_people_writer(actor)
         detail = reference_detail(reference)
@@ -291,16 +282,18 @@ class PeopleService:
         if person.status == PersonStatus.RESTRICTED:
             return False
         self.audit.append(actor, AuditRecord("people.restrict", [person_id], detail=detail))
-        OutboxService(self.uow).restricted(person_id)
-        access_keys.forget_person(self.uow.session, person_id)
-        self.repo.update_row(person_id, {"status": PersonStatus.RESTRICTED, "updated_at": utcnow()})
         return True
 
-    def lift_restriction(self, actor: Actor, person_id: uuid.UUID, *, reference: str | None = None) -> bool:
-        """End a restriction: the person is active again, their access keys are rebuilt from their
-        relations and granted consent states (including those recorded during the restriction),
-        and destinations receive the lift and the person's current state. Idempotent: returns
-        False when the person was not restricted."""
+    def mark_restricted(self, person_id: uuid.UUID) -> None:
+        """No house sees the person any more: their access keys go (``visible`` requires an active
+        person) and the row says ``restricted``."""
+        access_keys.forget_person(self.uow.session, person_id)
+        self.repo.update_row(person_id, {"status": PersonStatus.RESTRICTED, "updated_at": utcnow()})
+
+    def reactivate(self, actor: Actor, person_id: uuid.UUID, *, reference: str | None = None) -> bool:
+        """Check, audit and apply the end of a restriction: the person is active again and their
+        access keys are rebuilt from their relations and granted consent states. False when the
+        person was not restricted (nothing audited)."""
         require_people_writer(actor)
         detail = reference_detail(reference)
         person = self._not_erased(person_id)
@@ -309,7 +302,6 @@ class PeopleService:
         self.audit.append(actor, AuditRecord("people.lift-restriction", [person_id], detail=detail))
         self.repo.update_row(person_id, {"status": PersonStatus.ACTIVE, "updated_at": utcnow()})
         access_keys.rebuild_person(self.uow.session, person_id)
-        OutboxService(self.uow).restriction_lifted(person_id)
         return True
 
     def reindex_coarse(self, actor: Actor, *, batch: int = 1000) -> int:
