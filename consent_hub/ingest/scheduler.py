@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from consent_hub.actors import Actor
 from consent_hub.clusters import ClusterRegistry
 from consent_hub.config import HubSettings
-from consent_hub.errors import Conflict, HubError
+from consent_hub.errors import HubError, RunAlreadyActive
 from consent_hub.plugins import sync_function
 
 log = logging.getLogger("consent_hub.scheduler")
@@ -69,7 +69,7 @@ class SyncScheduler:
         try:
             outcome = sync_function(cfg.kind)(self.registry, job.cluster, job.connector, cfg, trigger="schedule")
             log.info("sync %s/%s: %s", job.cluster, job.connector, outcome.status)
-        except Conflict:
+        except RunAlreadyActive:
             log.info("sync %s/%s: another run is in progress", job.cluster, job.connector)
         except HubError as exc:
             log.warning("sync %s/%s failed: %s", job.cluster, job.connector, exc.detail)

@@ -25,7 +25,7 @@ from consent_hub.consent.schemas import ConsentRecord, Evidence
 from consent_hub.consent.service import ConsentService
 from consent_hub.crypto.blind_index import ENGINE_RECORD_MAC
 from consent_hub.crypto.randomness import new_uuid
-from consent_hub.errors import InvalidInput, NotFound
+from consent_hub.errors import InvalidInput, PurposeNotFound
 from consent_hub.ingest.records import (
     CustomerRecord,
     EngineOptIn,
@@ -290,7 +290,7 @@ class IngestService:
                 ref = f"{cand.record.external_id}:{opt.permission}"
                 try:
                     purpose = catalogue.get(opt.purpose)
-                except NotFound:
+                except PurposeNotFound:
                     result.skip(ref, f"opt-in mapped to unknown purpose {opt.purpose!r}")
                     continue
                 if purpose.target_kind != "house":
