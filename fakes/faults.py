@@ -8,6 +8,7 @@ answered, and whether the pending server errors alternate 503 and 500 or are all
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -71,6 +72,20 @@ class FaultPlan:
 
 
 # checks of a control body; ``error`` is the exception the fake turns into its 400
+
+
+async def json_object(request: Any, error: type[Exception] = ValueError) -> dict[str, Any]:
+    """The request's body as a JSON object (an empty body is an empty object)."""
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise error("The request body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise error("The request body must be a JSON object.")
+    return body
 
 
 def refuse_unknown(body: Mapping[str, Any], known: set[str], error: type[Exception] = ValueError) -> None:

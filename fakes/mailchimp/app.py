@@ -8,7 +8,6 @@ import base64
 import binascii
 import contextlib
 import hmac
-import json
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -18,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from fakes.faults import json_object
 from fakes.mailchimp.world import (
     DEFAULT_API_KEY,
     METHODS,
@@ -234,13 +234,7 @@ def _control_routes(state: MailchimpState, api_key: str, worker: _BatchWorker) -
 
     async def fake_faults(request: Request) -> Any:
         if request.method == "POST":
-            raw = await request.body()
-            try:
-                body = json.loads(raw) if raw.strip() else {}
-            except ValueError:
-                raise ValueError("The request body is not valid JSON.") from None
-            if not isinstance(body, dict):
-                raise ValueError("The request body must be a JSON object.")
+            body = await json_object(request)
             faults = parse_faults(body)
             with state.lock:
                 state.faults = faults

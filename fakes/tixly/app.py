@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from fakes import faults as checks
-from fakes.faults import FaultPlan
+from fakes.faults import FaultPlan, json_object
 from fakes.server import Lifespan, background_lifespan
 from fakes.tixly.world import DEFAULT_TOKEN, DENIED, EVOLVE_COUNTS, S_ID, BadRequest, TixlyWorld, format_ts, parse_ts
 
@@ -298,16 +298,7 @@ def _control_routes(state: _AppState) -> list[Route]:
 
 
 async def _json_body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    try:
-        body = await request.json()
-    except ValueError:
-        raise BadRequest("The request body is not valid JSON.") from None
-    if not isinstance(body, dict):
-        raise BadRequest("The request body must be a JSON object.")
-    return body
+    return await json_object(request, BadRequest)
 
 
 async def _advance(state: _AppState, request: Request) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
@@ -13,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from fakes.faults import json_object
 from fakes.webhook_receiver.signing import DELIVERY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 from fakes.webhook_receiver.world import DEFAULT_REPLAY_WINDOW, Delivery, ReceiverFaults, WebhookReceiverState
 
@@ -153,13 +153,7 @@ def _control_routes(state: WebhookReceiverState) -> list[Route]:
 
     async def faults(request: Request) -> Any:
         if request.method == "POST":
-            raw = await request.body()
-            try:
-                body = json.loads(raw) if raw.strip() else {}
-            except ValueError:
-                raise ValueError("The request body is not valid JSON.") from None
-            if not isinstance(body, dict):
-                raise ValueError("The request body must be a JSON object.")
+            body = await json_object(request)
             parsed = ReceiverFaults.parse(body)
             with state.lock:
                 state.faults = parsed
