@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from pydantic import BaseModel
+from sqlalchemy import Engine
 
 from consent_hub import __version__
 from consent_hub.access.endpoints import router as person_reads_router
@@ -17,6 +18,7 @@ from consent_hub.api.context import Context
 from consent_hub.api.errors import MAX_BODY_BYTES, errors_for
 from consent_hub.audiences.endpoints import router as audiences_router
 from consent_hub.audit.endpoints import router as audit_router
+from consent_hub.audit.sequencer import SequencerLoop
 from consent_hub.audit.witness import CheckpointSchedule
 from consent_hub.clients.endpoints import router as clients_router
 from consent_hub.clients.service import authenticate_client
@@ -32,6 +34,7 @@ from consent_hub.outbox.worker import OutboxLoop
 from consent_hub.people.endpoints import router as people_router
 from consent_hub.plugins import fake_engine_starter
 from consent_hub.rights.endpoints import router as rights_router
+from consent_hub.storage.db import is_sqlite
 
 
 class WhoAmI(BaseModel):
@@ -56,6 +59,15 @@ def start_fake_engines(settings: HubSettings) -> list[Any]:
     return started
 
 
+def queued_engines(registry: ClusterRegistry) -> dict[str, Engine]:
+    """The clusters whose writers queue audit entries (PostgreSQL), with their engines."""
+    return {
+        name: registry.runtime(name).engine
+        for name in registry.names()
+        if not is_sqlite(registry.settings.database_url(name))
+    }
+
+
 def create_app(settings: HubSettings | None = None, registry: ClusterRegistry | None = None) -> FastAPI:
     settings = settings or load_settings()
     registry = registry or ClusterRegistry(settings)
@@ -66,13 +78,14 @@ def create_app(settings: HubSettings | None = None, registry: ClusterRegistry | 
         scheduler = SyncScheduler(settings, registry) if settings.schedule_syncs else None
         outbox = OutboxLoop(settings, registry) if settings.schedule_syncs else None
         checkpoints = CheckpointSchedule(settings, registry) if settings.schedule_syncs else None
-        for job in (scheduler, outbox, checkpoints):
+        sequencer = SequencerLoop(queued_engines(registry))
+        for job in (sequencer, scheduler, outbox, checkpoints):
             if job is not None:
                 job.start()
         try:
             yield
         finally:
-            for job in (outbox, scheduler, checkpoints):
+            for job in (outbox, scheduler, checkpoints, sequencer):
                 if job is not None:
                     job.stop()
             for fake in fakes:

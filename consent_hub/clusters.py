@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -20,6 +20,14 @@ from consent_hub.errors import ClusterIsolationError
 from consent_hub.storage.db import make_engine, make_sessionmaker
 
 _open_cluster: ContextVar[str | None] = ContextVar("consent_hub_open_cluster", default=None)
+AFTER_COMMIT = "consent_hub.after_commit"
+
+
+def after_commit(session: Session, name: str, hook: Callable[[], None]) -> None:
+    """Run ``hook`` once after the unit of work holding ``session`` commits (not after a rollback);
+    a second hook of the same ``name`` in one transaction replaces the first. Hooks must not
+    raise: the commit has happened."""
+    session.info.setdefault(AFTER_COMMIT, {})[name] = hook
 
 
 @dataclass
@@ -138,8 +146,11 @@ class UnitOfWork:
     def commit(self) -> None:
         self.key_session.commit()
         self.session.commit()
+        for hook in self.session.info.pop(AFTER_COMMIT, {}).values():
+            hook()
 
     def rollback(self) -> None:
+        self.session.info.pop(AFTER_COMMIT, None)
         self.key_session.rollback()
         self.session.rollback()
 

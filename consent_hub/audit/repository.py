@@ -1,4 +1,5 @@
-"""Audit queries. The only writes are INSERTs (and the head row's move)."""
+"""Audit queries. The only writes are INSERTs, the head row's move and the removal of queued
+entries once they are chained."""
 
 from __future__ import annotations
 
@@ -6,11 +7,11 @@ import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from consent_hub.storage.bulk import insert_rows
-from consent_hub.storage.models import AuditCheckpoint, AuditEntry, AuditHead, AuditSubject
+from consent_hub.storage.models import AuditCheckpoint, AuditEntry, AuditHead, AuditQueued, AuditSubject
 
 ENTRY_COLUMNS = (
     AuditEntry.seq,
@@ -37,6 +38,42 @@ class AuditRepository:
             select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()
         ).one()
         return int(row.seq), bytes(row.hash)
+
+    def try_lock_head(self) -> tuple[int, bytes] | None:
+        """The head, locked, or None at once if another transaction holds it (PostgreSQL)."""
+        row = self.session.execute(
+            select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update(skip_locked=True)
+        ).first()
+        return None if row is None else (int(row.seq), bytes(row.hash))
+
+    def enqueue(self, rows: Sequence[dict[str, Any]]) -> None:
+        insert_rows(self.session, AuditQueued.__table__, rows)  # type: ignore[arg-type]
+
+    def queued(self, limit: int) -> Sequence[Any]:
+        """The oldest queued entries (committed ones: the caller's snapshot), in queue order."""
+        return self.session.execute(
+            select(
+                AuditQueued.id,
+                AuditQueued.at,
+                AuditQueued.actor,
+                AuditQueued.house,
+                AuditQueued.role,
+                AuditQueued.purpose,
+                AuditQueued.action,
+                AuditQueued.subjects,
+                AuditQueued.fields,
+                AuditQueued.detail,
+            )
+            .order_by(AuditQueued.id)
+            .limit(limit)
+        ).all()
+
+    def dequeue(self, ids: Sequence[int]) -> None:
+        """Remove queued entries; the table's trigger refuses one whose chained entry is missing."""
+        self.session.execute(delete(AuditQueued).where(AuditQueued.id.in_(ids)))
+
+    def queue_length(self) -> int:
+        return int(self.session.scalar(select(func.count()).select_from(AuditQueued)) or 0)
 
     def read_head(self) -> tuple[int, bytes] | None:
         row = self.session.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)).first()

@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session
 from consent_hub.actors import Actor
 from consent_hub.audit import chain
 from consent_hub.audit.repository import AuditRepository
+from consent_hub.audit.sequencer import AuditSequencer, chain_entries
+from consent_hub.clusters import after_commit
 from consent_hub.clock import utcnow
 from consent_hub.crypto.key_providers import KeyProvider
 from consent_hub.storage.models import AuditCheckpoint, AuditEntry
@@ -35,9 +37,30 @@ class AuditRecord:
 
 
 def lock_audit_head(session: Session) -> None:
-    """Take the audit head's row lock until the transaction ends: the lock every writer of the
-    chain, the marks and the access-key bits takes first (one lock order, no deadlock)."""
+    """Take the audit head's row lock until the transaction ends (held by the sequencer while it
+    chains; key rotation takes it to run one batch at a time)."""
     AuditRepository(session).lock_head()
+
+
+def queues_entries(session: Session) -> bool:
+    """PostgreSQL writers queue their entries and a sequencer chains them; SQLite writers already
+    hold the database's one write lock (BEGIN IMMEDIATE), so they chain their own entries in their
+    transaction and nothing waits longer for it."""
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _entry(actor: Actor, rec: AuditRecord, at: Any) -> dict[str, Any]:
+    return {
+        "at": at,
+        "actor": actor.id,
+        "house": actor.house,
+        "role": actor.role,
+        "purpose": rec.purpose,
+        "action": rec.action,
+        "subjects": chain.subjects_text(rec.subjects),
+        "fields": chain.fields_text(rec.fields),
+        "detail": chain.detail_text(rec.detail),
+    }
 
 
 class AuditLog:
@@ -45,67 +68,49 @@ class AuditLog:
         self.repo = AuditRepository(session)
         self.cluster = cluster
         self._tag = chain.chain_tag(cluster)
+        self.queued = queues_entries(session)
 
     def read_entries(
         self, actor: Actor, *, limit: int, before: int | None = None, person: uuid.UUID | None = None
     ) -> Sequence[AuditEntry]:
         """A page of the log (newest first), only entries naming ``person`` if given; the read is
-        itself an entry."""
+        itself an entry. Entries queued before the read are chained first, so the page holds
+        every change committed before it."""
+        self.sequence_committed()
         rows = self.repo.entries_for_person(person, limit, before) if person else self.repo.entries(limit, before)
         self.append(actor, AuditRecord("audit.read", [person] if person else [], detail={"entries": len(rows)}))
         return rows
 
-    def append(self, actor: Actor, *records: AuditRecord) -> list[int]:
-        """Append in the caller's transaction, under the head lock: the entry commits or rolls
-        back together with the change it describes."""
+    def sequence_committed(self) -> int:
+        """Chain every entry queued by a committed transaction (waiting for a sequencer at work)."""
+        if not self.queued:
+            return 0
+        return AuditSequencer(self.repo.session.get_bind(), self.cluster).drain(wait=True)
+
+    def append(self, actor: Actor, *records: AuditRecord) -> None:
+        """Append in the caller's transaction: the entry commits or rolls back together with the
+        change it describes. Queued (PostgreSQL: no lock, the sequencer chains it after the
+        commit) or chained at once under the head lock (SQLite)."""
         if not records:
-            return []
-        seq, prev = self.repo.lock_head()
+            return
         at = utcnow()
-        rows: list[dict[str, Any]] = []
-        subject_rows: list[dict[str, Any]] = []
-        for rec in records:
-            seq += 1
-            subjects = chain.subjects_text(rec.subjects)
-            fields = chain.fields_text(rec.fields)
-            detail = chain.detail_text(rec.detail)
-            encoded = chain.encode_entry(
-                seq,
-                at,
-                actor.id,
-                actor.house,
-                actor.role,
-                rec.purpose,
-                rec.action,
-                subjects,
-                fields,
-                detail,
-            )
-            digest = chain.link(self._tag, prev, encoded)
-            rows.append(
-                {
-                    "seq": seq,
-                    "at": at,
-                    "actor": actor.id,
-                    "house": actor.house,
-                    "role": actor.role,
-                    "purpose": rec.purpose,
-                    "action": rec.action,
-                    "subjects": subjects,
-                    "fields": fields,
-                    "detail": detail,
-                    "prev_hash": prev,
-                    "hash": digest,
-                }
-            )
-            subject_rows.extend({"person_id": s, "seq": seq} for s in dict.fromkeys(rec.subjects))
-            prev = digest
-        self.repo.insert_entries(rows, subject_rows)
-        self.repo.move_head(seq, prev)
-        return [r["seq"] for r in rows]
+        entries = [_entry(actor, rec, at) for rec in records]
+        if self.queued:
+            self.repo.enqueue(entries)
+            sequencer = AuditSequencer(self.repo.session.get_bind(), self.cluster)
+            after_commit(self.repo.session, "audit.sequence", sequencer.drain_if_idle)
+        else:
+            self._chain(entries, self.repo.lock_head())
+
+    def _chain(self, entries: list[dict[str, Any]], head: tuple[int, bytes]) -> None:
+        rows, subjects, seq, digest = chain_entries(self._tag, head, entries)
+        self.repo.insert_entries(rows, subjects)
+        self.repo.move_head(seq, digest)
 
     def checkpoint(self, actor: Actor, keys: KeyProvider) -> AuditCheckpoint | None:
-        """Sign the current head. The signing key lives with the key provider, not the database."""
+        """Sign the current head (after chaining what is queued). The signing key lives with the
+        key provider, not the database."""
+        self.sequence_committed()
         seq, head = self.repo.lock_head()
         if seq == 0:
             return None
@@ -124,7 +129,8 @@ class AuditLog:
             signature=signer.sign(chain.checkpoint_note(self.cluster, seq, head)),
         )
         self.repo.add_checkpoint(cp)
-        self.append(actor, AuditRecord("audit.checkpoint", detail={"checkpoint_seq": seq}))
+        # chained at once, under the head this transaction holds: the entry follows its checkpoint
+        self._chain([_entry(actor, AuditRecord("audit.checkpoint", detail={"checkpoint_seq": seq}), utcnow())], (seq, head))
         return cp
 
 
@@ -177,6 +183,7 @@ class SignedCheckpoint:
 class VerifyReport:
     entries: int = 0
     checkpoints: int = 0
+    queued: int = 0  # entries committed but not chained yet (written while the check ran)
     first_bad_seq: int | None = None
     problem: str | None = None
     seconds: float = 0.0
@@ -207,6 +214,8 @@ def verify_chain(
     started = time.perf_counter()
     repo = AuditRepository(session)
     report = VerifyReport()
+    if queues_entries(session):
+        AuditSequencer(session.get_bind(), cluster).drain(wait=True)  # check every committed entry
     stored = [SignedCheckpoint.of(cp) for cp in repo.checkpoints()]
     # checkpoints kept outside the database are checked like the stored ones: an attacker who
     # rewrote the chain and deleted the stored checkpoints still cannot move an exported one
@@ -215,6 +224,7 @@ def verify_chain(
     if report.ok:
         _check_head(repo, walk, {cp.seq for cp in stored}, report)
     _check_checkpoints(cluster, checkpoints, walk.seen, public_key, report)
+    report.queued = repo.queue_length()
     report.seconds = time.perf_counter() - started
     return report
 

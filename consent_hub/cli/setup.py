@@ -97,6 +97,7 @@ def serve(
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
     workers: Annotated[int, typer.Option(help="uvicorn worker processes")] = 1,
+    access_log: Annotated[bool, typer.Option(help="log every request (method, path, status)")] = True,
 ) -> None:
     """Serve the HTTP API (OpenAPI at /docs)."""
     import uvicorn
@@ -112,7 +113,7 @@ def serve(
         port=port,
         workers=workers,
         log_level="info",
-        access_log=True,
+        access_log=access_log,
     )
 
 

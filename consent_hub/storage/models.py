@@ -160,7 +160,8 @@ class Suppression(Base):
 
 
 class AuditHead(Base):
-    """Tip of the hash chain; one row, locked by every append."""
+    """Tip of the hash chain; one row, locked by the one sequencer at work (or, on SQLite, by the
+    writer appending in its own transaction)."""
 
     __tablename__ = "audit_head"
 
@@ -188,6 +189,30 @@ class AuditEntry(Base):
     detail: Mapped[str] = mapped_column(Text)  # canonical JSON object, ids and counts only
     prev_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    # the queued entry this one was made from (None for an entry chained in the writer's own
+    # transaction); bookkeeping outside the hash, unique, so a queued entry is chained once
+    queue_id: Mapped[int | None] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+
+    __table_args__ = (Index("uq_audit_entries_queue_id", "queue_id", unique=True),)
+
+
+class AuditQueued(Base):
+    """An audit entry written in the transaction of the change it describes, waiting for the
+    sequencer to give it a sequence number and a hash (``audit/sequencer.py``). Never updated;
+    deleted only once its chained entry exists (migration 0018)."""
+
+    __tablename__ = "audit_queue"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), Identity(), primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    actor: Mapped[str] = mapped_column(String(120))
+    house: Mapped[str | None] = mapped_column(String(40))
+    role: Mapped[str | None] = mapped_column(String(40))
+    purpose: Mapped[str | None] = mapped_column(String(80))
+    action: Mapped[str] = mapped_column(String(60))
+    subjects: Mapped[str] = mapped_column(Text)
+    fields: Mapped[str] = mapped_column(Text)
+    detail: Mapped[str] = mapped_column(Text)
 
 
 class AuditSubject(Base):
@@ -611,6 +636,16 @@ class AccessKeyBits(Base):
 
     key: Mapped[str] = mapped_column(String(160), primary_key=True)
     bits: Mapped[Any] = mapped_column(VarBit())
+
+
+class AccessKeyBitsDirty(Base):
+    """A key whose holders changed since its bitmap was built (set by the ``access_keys`` trigger;
+    cleared by ``SegmentBitmaps.refresh`` once the bitmap is rebuilt)."""
+
+    __tablename__ = "access_key_bits_dirty"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
+    key: Mapped[str] = mapped_column(String(160), index=True)
 
 
 class VisitBits(Base):

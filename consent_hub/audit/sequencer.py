@@ -1,0 +1,160 @@
+"""The sequencer: queued audit entries onto the chain, in batches, one sequencer at a time.
+
+As in Certificate Transparency logs (Trillian's queue and sequencer), writers do not take the
+chain's head: each audited change writes its entry to ``audit_queue`` in its own transaction
+(so the two commit together or not at all), and a sequencer later gives a batch of committed
+entries their sequence numbers and hashes, inserts them into ``audit_entries``, removes them
+from the queue and moves the head, all in one transaction (so a crash leaves each entry either
+queued or chained, never half-chained). Only the sequencer holding the head row's lock works;
+any process may be it. A sequencer runs after every commit that queued entries (group commit:
+whoever gets the head chains the entries of every writer committed so far), on a short tick in
+every serving process (``SequencerLoop``), and before every read of the log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from consent_hub.audit import chain
+from consent_hub.audit.repository import AuditRepository
+
+log = logging.getLogger(__name__)
+
+BATCH = 2000  # entries chained per transaction
+# one sequencer at a time per process and cluster: a writer finding it busy leaves its entries
+# to it (the busy one drains until the queue is empty) instead of waiting on the head row
+_busy: dict[str, threading.Lock] = {}
+_busy_guard = threading.Lock()
+
+
+def _process_lock(key: str) -> threading.Lock:
+    with _busy_guard:
+        lock = _busy.get(key)
+        if lock is None:
+            lock = _busy[key] = threading.Lock()
+        return lock
+
+
+def chain_entries(
+    tag: bytes, head: tuple[int, bytes], entries: Sequence[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int, bytes]:
+    """Sequence numbers and links for ``entries`` (their columns as texts) after ``head``: the rows
+    to insert, their subject index rows, and the new head."""
+    seq, prev = head
+    rows: list[dict[str, Any]] = []
+    subject_rows: list[dict[str, Any]] = []
+    for e in entries:
+        seq += 1
+        encoded = chain.encode_entry(
+            seq, e["at"], e["actor"], e["house"], e["role"], e["purpose"], e["action"], e["subjects"], e["fields"],
+            e["detail"],
+        )
+        digest = chain.link(tag, prev, encoded)
+        rows.append({**e, "seq": seq, "prev_hash": prev, "hash": digest, "queue_id": e.get("queue_id")})
+        subject_rows.extend(
+            {"person_id": uuid.UUID(s), "seq": seq} for s in dict.fromkeys(json.loads(e["subjects"]))
+        )
+        prev = digest
+    return rows, subject_rows, seq, prev
+
+
+class AuditSequencer:
+    def __init__(self, engine: Engine, cluster: str) -> None:
+        self.engine = engine
+        self.cluster = cluster
+        self.tag = chain.chain_tag(cluster)
+        self._lock = _process_lock(f"{cluster}|{engine.url}")
+
+    def drain(self, *, wait: bool) -> int:
+        """Chain every committed queued entry; returns how many. ``wait``: wait for a sequencer
+        at work elsewhere, then chain what is left (a reader that must see everything); else
+        leave at once if one is at work (it chains what this caller committed)."""
+        if not self._lock.acquire(blocking=wait):
+            return 0
+        try:
+            total = 0
+            while True:
+                done = self._one_batch(wait)
+                if done is None:
+                    return total
+                total += done
+                if done < BATCH:
+                    return total
+        finally:
+            self._lock.release()
+
+    def drain_if_idle(self) -> None:
+        """After a commit: chain now unless a sequencer is at work. Never raises: the change is
+        committed and its entry safe in the queue, which the next sequencer chains."""
+        try:
+            self.drain(wait=False)
+        except Exception:  # noqa: BLE001 - logged without values (the engine hides parameters)
+            log.exception("audit sequencer failed; queued entries wait for the next run")
+
+    def _one_batch(self, wait: bool) -> int | None:
+        with Session(self.engine) as session:
+            repo = AuditRepository(session)
+            head = repo.lock_head() if wait else repo.try_lock_head()
+            if head is None:
+                return None
+            queued = repo.queued(BATCH)
+            if not queued:
+                session.rollback()
+                return 0
+            entries = [
+                {
+                    "queue_id": q.id,
+                    "at": q.at,
+                    "actor": q.actor,
+                    "house": q.house,
+                    "role": q.role,
+                    "purpose": q.purpose,
+                    "action": q.action,
+                    "subjects": q.subjects,
+                    "fields": q.fields,
+                    "detail": q.detail,
+                }
+                for q in queued
+            ]
+            rows, subjects, seq, digest = chain_entries(self.tag, head, entries)
+            repo.insert_entries(rows, subjects)
+            repo.dequeue([q.id for q in queued])
+            repo.move_head(seq, digest)
+            session.commit()
+            return len(queued)
+
+
+class SequencerLoop:
+    """A serving process's sequencer tick: chains what no post-commit run picked up (a writer
+    that found the sequencer busy just as it finished, or a process that stopped after its
+    commit)."""
+
+    def __init__(self, engines: dict[str, Engine], *, tick: float = 0.2) -> None:
+        self.sequencers = [AuditSequencer(engine, cluster) for cluster, engine in engines.items()]
+        self.tick = tick
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if not self.sequencers:
+            return
+        self._thread = threading.Thread(target=self._loop, name="audit-sequencer", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.tick):
+            for sequencer in self.sequencers:
+                sequencer.drain_if_idle()
