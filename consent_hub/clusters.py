@@ -43,6 +43,8 @@ class ClusterRuntime:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     # house slug -> id; houses are never renamed or removed, so the mapping cannot go stale
     house_ids: dict[str, uuid.UUID] = field(default_factory=dict)
+    # (purpose, language, sha256) -> (notice id, version); published notices never change
+    notice_refs: dict[tuple[str, str, str], tuple[uuid.UUID, int]] = field(default_factory=dict)
 
     @property
     def phone_region(self) -> str:

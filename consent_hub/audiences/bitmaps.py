@@ -12,8 +12,9 @@ expiry is applied when counting, as the SQL statement does): a few bitwise opera
 bitmaps of one bit per person, instead of joining every matching ticket line with every visible
 person. The answer is the SQL statement's, to the person; the tests hold the two side by side.
 
-Exactness rests on two things. The key bitmaps change in the transaction that changes the access
-key (triggers), so a withdrawal leaves every count at once. The visit bitmaps are rebuilt from the
+Exactness rests on two things. A change of a key's holders marks the key in the transaction that
+makes it (trigger); a count over a marked key uses the SQL statement until ``refresh`` rebuilds
+that key's bitmap, so a withdrawal leaves every count at once. The visit bitmaps are rebuilt from the
 ticket lines by ``refresh`` for the (event, house) pairs a trigger on ``sales`` marked since; a
 count that would select a marked pair returns None, and the caller uses the SQL statement.
 """
@@ -26,17 +27,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import String, Uuid, bindparam, delete, exists, func, literal, select, text, tuple_, union_all
+from sqlalchemy import String, Uuid, bindparam, delete, exists, func, literal, or_, select, text, tuple_, union_all
 from sqlalchemy.orm import Session
 
 from consent_hub.audiences.schemas import SegmentFilters
-from consent_hub.audit.service import lock_audit_head
 from consent_hub.clock import utcnow
 from consent_hub.storage import access_keys
 from consent_hub.storage.bulk import BinaryArray, any_of
 from consent_hub.storage.models import (
     AccessKey,
     AccessKeyBits,
+    AccessKeyBitsDirty,
     Event,
     House,
     PersonOrdinal,
@@ -99,7 +100,7 @@ class SegmentBitmaps:
         total = select(
             literal(None, String).label("cell"),
             (func.coalesce(func.bit_count(reached.c.b), 0) - lapsed_count).label("n"),
-            pairs.stale().label("stale"),
+            or_(pairs.stale(), _keys_marked(keys)).label("stale"),
         ).select_from(reached)
         statement: Any = total
         if dimension is not None:
@@ -151,7 +152,7 @@ class SegmentBitmaps:
                 ),
                 [{"e": e, "h": h, "b": bytes(b)} for (e, h), b in bitmaps.items()],
             )
-        lock_audit_head(self.session)  # the order every writer of marks and key bits keeps
+        self._marks_lock()  # the order the ``sales`` trigger keeps
         if marked:
             self.session.execute(
                 delete(VisitBitsDirty).where(
@@ -161,44 +162,80 @@ class SegmentBitmaps:
                 )
             )
         self.drop_expired()
+        self._rebuild_marked_keys()
         return len(pairs)
 
     def _one_refresh_at_a_time(self) -> None:
         self.session.execute(text("SELECT pg_advisory_xact_lock(hashtext('consent-hub/visit-bits-refresh'))"))
 
+    def _marks_lock(self) -> None:
+        """Held by the ``sales`` trigger while it marks pairs and by a refresh while it clears them."""
+        self.session.execute(text("SELECT pg_advisory_xact_lock(hashtext('consent-hub/visit-bits-marks'))"))
+
+    def _rebuild_marked_keys(self, marks: Sequence[Any] | None = None) -> int:
+        """Rebuild the bitmaps of the keys the ``access_keys`` trigger marked. The marks are read
+        first and only those read are cleared: a key whose holders change after the read keeps a
+        later mark, so its bitmap is never taken as exact while it may miss a change."""
+        if marks is None:
+            marks = self.session.execute(select(AccessKeyBitsDirty.id, AccessKeyBitsDirty.key)).all()
+        if not marks:
+            return 0
+        keys = sorted({k for _, k in marks})
+        bitmaps = self._key_bitmaps(keys)
+        self.session.execute(delete(AccessKeyBits).where(AccessKeyBits.key.in_(keys)))
+        if bitmaps:
+            self.session.execute(
+                text(f"INSERT INTO access_key_bits (key, bits) VALUES (:k, {VARBIT_OF_BYTES})"),  # noqa: S608
+                [{"k": k, "b": bytes(b)} for k, b in bitmaps.items()],
+            )
+        self.session.execute(delete(AccessKeyBitsDirty).where(AccessKeyBitsDirty.id.in_([i for i, _ in marks])))
+        return len(keys)
+
+    def _key_bitmaps(self, keys: Sequence[str] | None) -> dict[str, bytearray]:
+        """The bitmaps of ``keys`` (None: every key) from ``access_keys``, in one statement."""
+        n = self.capacity()
+        out: dict[str, bytearray] = {}
+        sql = "SELECT k.key, o.ordinal FROM access_keys k JOIN person_ordinals o ON o.person_id = k.person_id"
+        statement = text(sql)
+        params: dict[str, Any] = {}
+        if keys is not None:
+            statement = text(sql + " WHERE k.key = ANY(:keys)").bindparams(
+                bindparam("keys", type_=BinaryArray(String()))
+            )
+            params = {"keys": list(keys)}
+        # millions of rows for every key: streamed, not held
+        for key, ordinal in self.session.execute(statement, params, execution_options={"yield_per": STREAM_ROWS}):
+            bits = out.get(key)
+            if bits is None:
+                bits = out[key] = bytearray(n // 8)
+            _set(bits, ordinal)
+        return out
+
     def drop_expired(self) -> int:
-        """Delete the access keys of expired grants (their bits go with them, by trigger): the
-        count looks past expired keys one by one, so they should stay few."""
+        """Delete the access keys of expired grants (the trigger marks their keys, rebuilt next):
+        the count looks past expired keys one by one, so they should stay few."""
         keys = list(self.session.scalars(select(AccessKeyBits.key)))
         return access_keys.drop_expired(self.session, keys, utcnow())
 
     def rebuild_all(self) -> int:
         """After loads that bypassed the triggers (or to repair drift): an ordinal for every person,
         every key bitmap built anew from ``access_keys``, every (event, house) pair with ticket
-        lines marked and rebuilt. Returns the number of visit bitmaps rebuilt. Writers wait
-        meanwhile (the audit head is held throughout), so that no key moves while it is read."""
-        self._one_refresh_at_a_time()  # before the head, in the order ``refresh`` takes them
-        lock_audit_head(self.session)
+        lines marked and rebuilt. Returns the number of visit bitmaps rebuilt. Writers go on
+        meanwhile: a key whose holders change after its marks were read stays marked."""
+        self._one_refresh_at_a_time()
         self.session.execute(
             text("INSERT INTO person_ordinals (person_id) SELECT id FROM people ORDER BY id ON CONFLICT DO NOTHING")
         )
-        n = self.capacity()
-        keys: dict[str, bytearray] = {}
-        rows = self.session.execute(
-            text("SELECT k.key, o.ordinal FROM access_keys k JOIN person_ordinals o ON o.person_id = k.person_id"),
-            execution_options={"yield_per": STREAM_ROWS},  # millions of rows: streamed, not held
-        )
-        for key, ordinal in rows:
-            bits = keys.get(key)
-            if bits is None:
-                bits = keys[key] = bytearray(n // 8)
-            _set(bits, ordinal)
+        marks = list(self.session.scalars(select(AccessKeyBitsDirty.id)))
+        keys = self._key_bitmaps(None)
         self.session.execute(delete(AccessKeyBits))
         if keys:
             self.session.execute(
                 text(f"INSERT INTO access_key_bits (key, bits) VALUES (:k, {VARBIT_OF_BYTES})"),  # noqa: S608
                 [{"k": k, "b": bytes(b)} for k, b in keys.items()],
             )
+        if marks:  # the marks read before the keys were: later ones stay
+            self.session.execute(delete(AccessKeyBitsDirty).where(AccessKeyBitsDirty.id.in_(marks)))
         self.session.execute(
             text(
                 "INSERT INTO visit_bits_dirty (event_id, house_id, mark) "
@@ -235,6 +272,11 @@ class _Pairs:
             .join(Event, Event.id == VisitBitsDirty.event_id)
             .where(*self.filter(VisitBitsDirty.house_id))
         )
+
+
+def _keys_marked(keys: Sequence[str]) -> Any:
+    """True while one of ``keys`` changed holders since its bitmap was built."""
+    return exists(select(literal(1)).select_from(AccessKeyBitsDirty).where(_held(AccessKeyBitsDirty.key, keys)))
 
 
 def _held(key_column: Any, keys: Sequence[str]) -> Any:

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import String, Table, Uuid, bindparam, delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from consent_hub.storage import access_keys
@@ -17,6 +19,7 @@ from consent_hub.vocabulary import ConsentStatus
 STATES: Table = ConsentState.__table__  # type: ignore[assignment]
 EVENTS: Table = ConsentEvent.__table__  # type: ignore[assignment]
 ACCESS_KEYS: Table = AccessKey.__table__  # type: ignore[assignment]
+UPSERT_CHUNK = 1000  # states per upsert statement (8 parameters each; PostgreSQL takes 65,535)
 STATE_COLUMNS = [
     STATES.c[name]
     for name in ("person_id", "purpose", "target_kind", "target_ref", "status", "event_id", "given_at", "expires_at")
@@ -76,58 +79,55 @@ class ConsentRepository:
         """Insert many events with one COPY / executemany (they are never updated: no ORM needed)."""
         insert_rows(self.session, EVENTS, [{c.key: getattr(e, c.key) for c in EVENTS.columns} for e in events])
 
-    def put_states(self, events: Sequence[ConsentEvent]) -> None:
-        """``put_state`` for many events in a few statements (imports): the current states and
-        access keys of the people concerned are read once, then written with Core statements."""
-        states = self._states_of([e.person_id for e in events])
-        fresh, changed = _apply(states, events)
-        insert_rows(self.session, STATES, [states[i] for i in fresh])
-        if changed:
-            self._update_states(states, changed)
-        self._move_access_keys([states[i] for i in fresh | changed])
+    def put_states(self, events: Sequence[ConsentEvent], *, active: set[uuid.UUID] | None = None) -> None:
+        """Move the projection to ``events``, each unless its state already reflects a decision
+        given later, and keep the access keys in step with the states that moved. One upsert
+        whose condition is the latest-given rule, so concurrent writers of one state need no
+        read before it: the row lock of the conflict orders them, and only a state the upsert
+        moved (RETURNING) moves a key. ``active``: the people known active, their rows held
+        (``PeopleRepository.status_for_share``); others are looked up and share-locked."""
+        latest: dict[StateKey, ConsentEvent] = {}
+        for event in sorted(events, key=lambda e: e.given_at):  # a later-given event of a batch wins
+            latest[(event.person_id, event.purpose, event.target_kind, event.target_ref)] = event
+        moved: list[dict[str, Any]] = []
+        rows = [
+            {
+                "person_id": e.person_id,
+                "purpose": e.purpose,
+                "target_kind": e.target_kind,
+                "target_ref": e.target_ref,
+                "status": e.status,
+                "event_id": e.id,
+                "given_at": e.given_at,
+                "expires_at": e.expires_at,
+            }
+            for e in latest.values()
+        ]
+        for start in range(0, len(rows), UPSERT_CHUNK):
+            moved.extend(self._upsert_states(rows[start : start + UPSERT_CHUNK]))
+        for obj in list(self.session.identity_map.values()):  # loaded copies of what Core rewrites
+            if isinstance(obj, ConsentState | AccessKey):
+                self.session.expire(obj)
+        self._move_access_keys(moved, active)
 
-    def _states_of(self, people: Sequence[uuid.UUID]) -> dict[StateKey, dict[str, Any]]:
-        states: dict[StateKey, dict[str, Any]] = {}
-        for clause in among(self.session, ConsentState.person_id, people, Uuid()):
-            for row in self.session.execute(select(*STATE_COLUMNS).where(clause)).mappings():
-                states[(row["person_id"], row["purpose"], row["target_kind"], row["target_ref"])] = dict(row)
-        return states
+    def _upsert_states(self, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        insert = pg_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        stmt = insert(STATES).values(list(rows))
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["person_id", "purpose", "target_kind", "target_ref"],
+            set_={c: stmt.excluded[c] for c in ("status", "event_id", "given_at", "expires_at")},
+            where=STATES.c.given_at <= stmt.excluded.given_at,
+        ).returning(*STATE_COLUMNS)
+        return [dict(r) for r in self.session.connection().execute(stmt).mappings()]
 
-    def _update_states(self, states: dict[StateKey, dict[str, Any]], changed: set[StateKey]) -> None:
-        self.session.connection().execute(
-            update(STATES)
-            .where(
-                STATES.c.person_id == bindparam("k_person"),
-                STATES.c.purpose == bindparam("k_purpose"),
-                STATES.c.target_kind == bindparam("k_kind"),
-                STATES.c.target_ref == bindparam("k_ref"),
-            )
-            .values(
-                status=bindparam("status"),
-                event_id=bindparam("event_id"),
-                given_at=bindparam("given_at"),
-                expires_at=bindparam("expires_at"),
-            ),
-            [
-                {
-                    "k_person": i[0],
-                    "k_purpose": i[1],
-                    "k_kind": i[2],
-                    "k_ref": i[3],
-                    **{k: states[i][k] for k in ("status", "event_id", "given_at", "expires_at")},
-                }
-                for i in changed
-            ],
-        )
-
-    def _move_access_keys(self, touched: Sequence[dict[str, Any]]) -> None:
+    def _move_access_keys(self, touched: Sequence[dict[str, Any]], active: set[uuid.UUID] | None) -> None:
         """The consent keys of the states just written: granted ones of active people upserted
         (with their expiry), the others deleted."""
         # the state is kept for everyone, the key only for active people: a restricted person's
         # grant must not make them visible (the lift rebuilds their keys from these states)
-        active = access_keys.active_among(
-            self.session, [s["person_id"] for s in touched if s["status"] == ConsentStatus.GRANTED]
-        )
+        granting = [s["person_id"] for s in touched if s["status"] == ConsentStatus.GRANTED]
+        if active is None or not set(granting) <= active:
+            active = access_keys.active_among(self.session, granting)
         granted = [
             {
                 "key": access_keys.consent_key(s["target_kind"], s["target_ref"], s["purpose"]),
@@ -142,13 +142,9 @@ class ConsentRepository:
             for s in touched
             if s["status"] != ConsentStatus.GRANTED
         ]
-        conn = self.session.connection()
-        for obj in list(self.session.identity_map.values()):  # loaded copies of what Core rewrites
-            if isinstance(obj, ConsentState | AccessKey):
-                self.session.expire(obj)
         upsert_rows(self.session, ACCESS_KEYS, granted, ["key", "person_id"], {"expires_at": "new"})
         if revoked:
-            conn.execute(
+            self.session.connection().execute(
                 delete(ACCESS_KEYS).where(
                     ACCESS_KEYS.c.key == bindparam("k"), ACCESS_KEYS.c.person_id == bindparam("p")
                 ),
@@ -156,8 +152,7 @@ class ConsentRepository:
             )
 
     def add_event(self, event: ConsentEvent) -> None:
-        self.session.add(event)
-        self.session.flush()
+        self.add_events([event])
 
     def clear_erased(self, person_id: uuid.UUID) -> int:
         """Clear what an erased person's events hold beyond the proof: the evidence sealed with
@@ -210,34 +205,3 @@ class ConsentRepository:
             .where(ConsentState.person_id == person_id)
             .order_by(ConsentState.purpose, ConsentState.target_kind, ConsentState.target_ref)
         ).all()
-
-    def put_state(self, event: ConsentEvent) -> None:
-        """Move the projection to ``event`` unless it already reflects a later-given event, and
-        keep the person's access key in step with the resulting state."""
-        self.put_states([event])
-
-
-def _apply(
-    states: dict[StateKey, dict[str, Any]], events: Sequence[ConsentEvent]
-) -> tuple[set[StateKey], set[StateKey]]:
-    """Move ``states`` by ``events`` in the order they were given (a later decision already
-    recorded wins). Returns the states to insert and those to update."""
-    fresh: set[StateKey] = set()
-    changed: set[StateKey] = set()
-    for event in sorted(events, key=lambda e: e.given_at):
-        ident = (event.person_id, event.purpose, event.target_kind, event.target_ref)
-        state = states.get(ident)
-        if state is not None and event.given_at < state["given_at"]:
-            continue  # a later decision is already recorded
-        states[ident] = {
-            "person_id": event.person_id,
-            "purpose": event.purpose,
-            "target_kind": event.target_kind,
-            "target_ref": event.target_ref,
-            "status": event.status,
-            "event_id": event.id,
-            "given_at": event.given_at,
-            "expires_at": event.expires_at,
-        }
-        (changed if state is not None and ident not in fresh else fresh).add(ident)
-    return fresh, changed

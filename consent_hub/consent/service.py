@@ -14,6 +14,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from consent_hub.actors import Actor
@@ -40,10 +41,19 @@ from consent_hub.people.service import PeopleService
 from consent_hub.people.statuses import RECORDED_STATUSES
 from consent_hub.storage.models import ConsentEvent, Notice
 from consent_hub.validation import parse
-from consent_hub.vocabulary import ConsentStatus
+from consent_hub.vocabulary import ConsentStatus, PersonStatus
 
 CLOCK_SKEW = dt.timedelta(minutes=5)
 CONSENTING = RECORDED_STATUSES  # people whose consent events are recorded
+
+
+@dataclass(frozen=True)
+class NoticeRef:
+    """What a consent event names of the notice shown."""
+
+    id: uuid.UUID
+    version: int
+    sha256: str
 
 
 def _problem(field: str, problem: str) -> InvalidInput:
@@ -68,8 +78,6 @@ class ConsentService:
         self.houses = HouseService(uow)
         self.audit = AuditLog(uow.session, uow.cluster)
         self.catalogue = catalogue or load_catalogue()
-        self._notices: dict[tuple[str, str, str], Notice] = {}
-        self._known_houses: set[str] = set()  # houses are never deleted: a positive answer holds for the unit of work
 
     # -- notices -------------------------------------------------------------------------------
     def sync_notices(self, actor: Actor) -> list[Notice]:
@@ -136,18 +144,19 @@ class ConsentService:
                     raise IdempotencyKeyReused("this idempotency key was used for a different request")
                 return earlier, False
         people = PeopleService(self.uow)
-        person = people.repo.get(person_id)
         # a restricted person's decisions are still recorded (a withdrawal must not be lost, nor
         # re-subscribe them when the restriction is lifted); the projection gives them no access
-        # key and the outbox sends nothing until the lift
-        if person is None or person.status not in CONSENTING:
+        # key and the outbox sends nothing until the lift. The row stays share-locked: no erasure
+        # or restriction changes the status until this commits.
+        status = people.repo.status_for_share(person_id)
+        if status not in CONSENTING:
             raise PersonNotFound("no such person")
         event, record, evidence = self._prepare(actor, person_id, spec, idempotency_key, request_hash, utcnow())
         self.audit.append(actor, record)
         if evidence:
             event.evidence_ct = people.cipher(person_id).seal(evidence, "consent_events", "evidence", event.id)
         self.repo.add_event(event)
-        self.repo.put_state(event)
+        self.repo.put_states([event], active={person_id} if status == PersonStatus.ACTIVE else set())
         OutboxService(self.uow).consent_changed([event])  # same transaction: nothing is lost
         return event, True
 
@@ -263,15 +272,16 @@ class ConsentService:
         )
         return event, record, json.dumps(evidence, sort_keys=True) if evidence else None
 
-    def _notice(self, purpose: str, language: str, sha256: str) -> Notice:
+    def _notice(self, purpose: str, language: str, sha256: str) -> NoticeRef:
+        """The published notice with this hash; kept for the process (notices never change)."""
         cache_key = (purpose, language, sha256)
-        notice = self._notices.get(cache_key)
-        if notice is None:
+        ref = self.uow.rt.notice_refs.get(cache_key)
+        if ref is None:
             notice = self.repo.notice_by_hash(purpose, language, sha256)
             if notice is None:
                 raise _problem("notice_sha256", "no published notice of this purpose and language has this hash")
-            self._notices[cache_key] = notice
-        return notice
+            ref = self.uow.rt.notice_refs[cache_key] = (notice.id, notice.version)
+        return NoticeRef(ref[0], ref[1], sha256)
 
     def _target(self, purpose: Purpose, target: str | None) -> tuple[str, str]:
         kind = purpose.target_kind
@@ -281,10 +291,8 @@ class ConsentService:
             return kind, self.uow.cluster
         if target is None:
             raise _problem("target", f"purpose {purpose.key!r} needs a {kind} as target")
-        if kind == "house" and target not in self._known_houses:
-            if self.houses.find(target) is None:
-                raise HouseNotFound(f"unknown house {target!r}")
-            self._known_houses.add(target)
+        if kind == "house" and not self.houses.exists(target):
+            raise HouseNotFound(f"unknown house {target!r}")
         if kind == "recipient" and target not in purpose.recipients:
             raise _problem("target", f"purpose {purpose.key!r} has recipients {list(purpose.recipients)}")
         return kind, target

@@ -16,6 +16,7 @@ from consent_hub.validation import parse
 
 class HouseService:
     def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
         self.repo = HouseRepository(uow.session)
         self.audit = AuditLog(uow.session, uow.cluster)
 
@@ -35,6 +36,16 @@ class HouseService:
 
     def find(self, slug: str) -> House | None:
         return self.repo.by_slug(slug)
+
+    def exists(self, slug: str) -> bool:
+        """Whether the house exists; a yes is kept for the process (houses are never removed)."""
+        cache = self.uow.rt.house_ids
+        if slug in cache:
+            return True
+        house = self.repo.by_slug(slug)
+        if house is not None:
+            cache[slug] = house.id
+        return house is not None
 
     def get(self, slug: str) -> House:
         house = self.repo.by_slug(slug)

@@ -22,6 +22,21 @@ class PeopleRepository:
     def get(self, person_id: uuid.UUID) -> Person | None:
         return self.session.get(Person, person_id)
 
+    def get_for_update(self, person_id: uuid.UUID) -> Person | None:
+        """The person, with their row locked until the transaction ends (PostgreSQL): an erasure,
+        a restriction or its lift waits for the writers holding the row (``status_for_share``)
+        and they for it, so none of them sees a status the other is changing."""
+        return self.session.get(Person, person_id, with_for_update=True, populate_existing=True)
+
+    def status_for_share(self, person_id: uuid.UUID) -> str | None:
+        """The person's status, their row share-locked until the transaction ends (PostgreSQL):
+        writers of the person's consents and relations go on side by side, while an erasure or a
+        restriction waits for them to commit."""
+        status = self.session.scalar(
+            select(Person.status).where(Person.id == person_id).with_for_update(read=True)
+        )
+        return None if status is None else str(status)
+
     def id_by_email_index(self, email_bidx: bytes) -> uuid.UUID | None:
         return self.session.scalar(select(Person.id).where(Person.email_bidx == email_bidx))
 

@@ -237,7 +237,7 @@ class PeopleService:
         is audited then). The ``people.erase`` entry covers the address read before the key goes."""
         require_people_writer(actor)
         detail = reference_detail(reference)  # before the person is looked at: a no-op repeat is refused alike
-        person = self.repo.get(person_id)
+        person = self.repo.get_for_update(person_id)
         if person is None:
             raise PersonNotFound("no such person")
         if person.status == PersonStatus.ERASED:
@@ -466,7 +466,8 @@ class PeopleService:
 
     # -- internals -----------------------------------------------------------------------------
     def _not_erased(self, person_id: uuid.UUID) -> Person:
-        person = self.repo.get(person_id)
+        """The person, row-locked (a restriction or its lift changes their status)."""
+        person = self.repo.get_for_update(person_id)
         if person is None:
             raise PersonNotFound("no such person")
         if person.status == PersonStatus.ERASED:

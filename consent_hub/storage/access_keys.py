@@ -40,6 +40,9 @@ def touch_relations(
     the people who got a new relation."""
     if not seen:
         return []
+    # the people first (share-locked), then their relations: the order an erasure or a
+    # restriction takes them, so the two wait for each other instead of crossing
+    active = active_among(session, list(dict.fromkeys(k[0] for k in seen)))
     existing: set[tuple[uuid.UUID, uuid.UUID, str, str]] = set()
     for clause in among(session, Relation.person_id, [k[0] for k in seen], Uuid()):
         rows = session.execute(
@@ -57,11 +60,9 @@ def touch_relations(
         ["person_id", "house_id", "kind", "program"],
         {"first_seen": "least", "last_seen": "greatest"},
     )
-    new = [key for key in seen if key not in existing]
     # the relation is stored for everyone the caller passes (a restricted person's history is
     # kept), but only an active person gets its key: a lift rebuilds the rest from the relations
-    active = active_among(session, [p for p, _, _, _ in new])
-    new = [key for key in new if key[0] in active]
+    new = [key for key in seen if key not in existing and key[0] in active]
     upsert_rows(
         session,
         ACCESS_KEYS,
@@ -72,10 +73,16 @@ def touch_relations(
 
 
 def active_among(session: Session, people: list[uuid.UUID]) -> set[uuid.UUID]:
-    """Those of ``people`` who are active, one statement per chunk (imports pass thousands)."""
+    """Those of ``people`` who are active, one statement per chunk (imports pass thousands). Their
+    rows stay share-locked until the transaction ends (PostgreSQL), so that no erasure or
+    restriction changes their status before the keys written for them commit."""
     out: set[uuid.UUID] = set()
     for clause in among(session, Person.id, people, Uuid()):
-        out.update(session.scalars(select(Person.id).where(clause, Person.status == PersonStatus.ACTIVE)))
+        out.update(
+            session.scalars(
+                select(Person.id).where(clause, Person.status == PersonStatus.ACTIVE).with_for_update(read=True)
+            )
+        )
     return out
 
 
