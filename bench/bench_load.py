@@ -316,7 +316,8 @@ def run_backend(backend: str, args: argparse.Namespace) -> tuple[list[Cell], flo
                         result = run_load("127.0.0.1", port, token, clients=clients, seconds=args.seconds, step=step)
                         hub1, pg1 = procs.hub_cpu(), procs.pg_cpu()
                         steps = max(1, len(result.latencies))
-                        cell = Cell(backend, workers, scenario, result, (hub1 - hub0) / steps * 1000, (pg1 - pg0) / steps * 1000)
+                        hub_ms, pg_ms = (hub1 - hub0) / steps * 1000, (pg1 - pg0) / steps * 1000
+                        cell = Cell(backend, workers, scenario, result, hub_ms, pg_ms)
                         cells.append(cell)
                         _print_cell(cell)
                 peak = max(peak, procs.peak_rss_mb())
@@ -362,7 +363,8 @@ def main() -> None:
     for backend in backends:
         cells, peak, ok = run_backend(backend, args)
         all_ok = all_ok and ok
-        summary.append(f"{backend}: peak RSS of a hub process {peak:.0f} MB; audit verify {'passed' if ok else 'FAILED'}")
+        verdict = "passed" if ok else "FAILED"
+        summary.append(f"{backend}: peak RSS of a hub process {peak:.0f} MB; audit verify {verdict}")
         if ceiling:
             for c in cells:
                 if c.scenario == "consent" and c.result.clients == 8:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel
 from sqlalchemy import Engine
 
@@ -15,7 +15,8 @@ from consent_hub.access.endpoints import router as person_reads_router
 from consent_hub.api import errors
 from consent_hub.api.body_limit import ChunkedBodyLimit
 from consent_hub.api.context import Context
-from consent_hub.api.errors import MAX_BODY_BYTES, errors_for
+from consent_hub.api.errors import errors_for
+from consent_hub.api.request_headers import RequestHeaders
 from consent_hub.audiences.endpoints import router as audiences_router
 from consent_hub.audit.endpoints import router as audit_router
 from consent_hub.audit.sequencer import SequencerLoop
@@ -25,7 +26,6 @@ from consent_hub.clients.service import authenticate_client
 from consent_hub.clusters import ClusterRegistry
 from consent_hub.config import HubSettings, load_settings
 from consent_hub.consent.endpoints import consents_router, purposes_router
-from consent_hub.crypto.randomness import new_uuid
 from consent_hub.houses.endpoints import router as houses_router
 from consent_hub.ingest.endpoints import router as sync_router
 from consent_hub.ingest.scheduler import SyncScheduler
@@ -104,18 +104,7 @@ def create_app(settings: HubSettings | None = None, registry: ClusterRegistry | 
     # a declared Content-Length over the limit is refused unread below; a chunked body as it grows past it
     app.add_middleware(ChunkedBodyLimit)
 
-    @app.middleware("http")
-    async def request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        rid = str(new_uuid())
-        request.state.request_id = rid
-        length = request.headers.get("content-length", "0")
-        if not length.isdigit() or int(length) > MAX_BODY_BYTES:
-            response: Response = errors.too_large()
-        else:
-            response = await call_next(request)
-        response.headers["X-Request-ID"] = rid
-        response.headers["Cache-Control"] = "no-store"
-        return response
+    app.add_middleware(RequestHeaders)  # outermost: every answer carries its request id
 
     @app.get("/health", response_model=Health, tags=["meta"])
     def health() -> Health:

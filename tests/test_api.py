@@ -327,7 +327,7 @@ def test_dpo_reads_and_verifies_the_audit_log(api, hub: Hub, service_key: str) -
 
 
 def test_oversized_body_is_refused_unread(api, hub: Hub, service_key: str) -> None:
-    from consent_hub.app import MAX_BODY_BYTES
+    from consent_hub.api.errors import MAX_BODY_BYTES
 
     huge = {**PERSON, "street_address": "x" * (MAX_BODY_BYTES + 10)}
     assert_error(api.post("/v1/people", json=huge, headers=auth(service_key)), 413, "PayloadTooLarge")
@@ -335,7 +335,7 @@ def test_oversized_body_is_refused_unread(api, hub: Hub, service_key: str) -> No
 
 
 def test_oversized_chunked_body_gets_the_same_json_answer(api, hub: Hub, service_key: str) -> None:
-    from consent_hub.app import MAX_BODY_BYTES
+    from consent_hub.api.errors import MAX_BODY_BYTES
 
     def chunks():  # no Content-Length: the body is only known too large once read
         yield b'{"street_address": "'

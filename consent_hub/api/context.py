@@ -59,17 +59,46 @@ async def request_context(
     # Async so that the cluster scope is set in the request's own task context: the endpoint
     # (run in a worker thread with a copy of that context) then cannot open another cluster.
     # Database work still runs in worker threads.
+    # One trip to a worker thread to open and authenticate, one to commit and close (each trip
+    # costs a thread hand-off, a noticeable share of a small write).
     with cluster_scope(cluster):
-        uow = await run_in_threadpool(registry.open, cluster)
+        uow, actor = await run_in_threadpool(
+            _open_authenticated, registry, cluster, authenticator_of(request), token, request_id
+        )
         try:
-            actor = await run_in_threadpool(authenticator_of(request), uow, token, request_id)
             yield RequestContext(actor, uow)
-            await run_in_threadpool(uow.commit)
         except BaseException:
-            await run_in_threadpool(uow.rollback)
+            await run_in_threadpool(_rollback_and_close, uow)
             raise
-        finally:
-            await run_in_threadpool(uow.close)
+        await run_in_threadpool(_commit_and_close, uow)
+
+
+def _open_authenticated(
+    registry: ClusterRegistry, cluster: str, authenticate: Authenticator, token: str, request_id: str
+) -> tuple[UnitOfWork, Actor]:
+    uow = registry.open(cluster)
+    try:
+        return uow, authenticate(uow, token, request_id)
+    except BaseException:
+        _rollback_and_close(uow)
+        raise
+
+
+def _commit_and_close(uow: UnitOfWork) -> None:
+    try:
+        uow.commit()
+    except BaseException:
+        uow.rollback()
+        raise
+    finally:
+        uow.close()
+
+
+def _rollback_and_close(uow: UnitOfWork) -> None:
+    try:
+        uow.rollback()
+    finally:
+        uow.close()
 
 
 # scope="function": the commit in unit_of_work runs before the response is sent, so a failed

@@ -96,7 +96,7 @@ class AuditSequencer:
         committed and its entry safe in the queue, which the next sequencer chains."""
         try:
             self.drain(wait=False)
-        except Exception:  # noqa: BLE001 - logged without values (the engine hides parameters)
+        except Exception:
             log.exception("audit sequencer failed; queued entries wait for the next run")
 
     def _one_batch(self, wait: bool) -> int | None:

@@ -13,14 +13,15 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from consent_hub.actors import Actor
 from consent_hub.audit import chain
 from consent_hub.audit.repository import AuditRepository
 from consent_hub.audit.sequencer import AuditSequencer, chain_entries
-from consent_hub.clusters import after_commit
 from consent_hub.clock import utcnow
+from consent_hub.clusters import after_commit
 from consent_hub.crypto.key_providers import KeyProvider
 from consent_hub.storage.models import AuditCheckpoint, AuditEntry
 
@@ -47,6 +48,12 @@ def queues_entries(session: Session) -> bool:
     hold the database's one write lock (BEGIN IMMEDIATE), so they chain their own entries in their
     transaction and nothing waits longer for it."""
     return session.get_bind().dialect.name == "postgresql"
+
+
+def _engine(session: Session) -> Engine:
+    """The engine behind a session: the sequencer works in its own transaction, beside the caller's."""
+    bind = session.get_bind()
+    return bind if isinstance(bind, Engine) else bind.engine
 
 
 def _entry(actor: Actor, rec: AuditRecord, at: Any) -> dict[str, Any]:
@@ -85,7 +92,7 @@ class AuditLog:
         """Chain every entry queued by a committed transaction (waiting for a sequencer at work)."""
         if not self.queued:
             return 0
-        return AuditSequencer(self.repo.session.get_bind(), self.cluster).drain(wait=True)
+        return AuditSequencer(_engine(self.repo.session), self.cluster).drain(wait=True)
 
     def append(self, actor: Actor, *records: AuditRecord) -> None:
         """Append in the caller's transaction: the entry commits or rolls back together with the
@@ -97,7 +104,7 @@ class AuditLog:
         entries = [_entry(actor, rec, at) for rec in records]
         if self.queued:
             self.repo.enqueue(entries)
-            sequencer = AuditSequencer(self.repo.session.get_bind(), self.cluster)
+            sequencer = AuditSequencer(_engine(self.repo.session), self.cluster)
             after_commit(self.repo.session, "audit.sequence", sequencer.drain_if_idle)
         else:
             self._chain(entries, self.repo.lock_head())
@@ -130,7 +137,8 @@ class AuditLog:
         )
         self.repo.add_checkpoint(cp)
         # chained at once, under the head this transaction holds: the entry follows its checkpoint
-        self._chain([_entry(actor, AuditRecord("audit.checkpoint", detail={"checkpoint_seq": seq}), utcnow())], (seq, head))
+        record = AuditRecord("audit.checkpoint", detail={"checkpoint_seq": seq})
+        self._chain([_entry(actor, record, utcnow())], (seq, head))
         return cp
 
 
@@ -215,7 +223,7 @@ def verify_chain(
     repo = AuditRepository(session)
     report = VerifyReport()
     if queues_entries(session):
-        AuditSequencer(session.get_bind(), cluster).drain(wait=True)  # check every committed entry
+        AuditSequencer(_engine(session), cluster).drain(wait=True)  # check every committed entry
     stored = [SignedCheckpoint.of(cp) for cp in repo.checkpoints()]
     # checkpoints kept outside the database are checked like the stored ones: an attacker who
     # rewrote the chain and deleted the stored checkpoints still cannot move an exported one

@@ -112,13 +112,13 @@ class ConsentRepository:
 
     def _upsert_states(self, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         insert = pg_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        stmt = insert(STATES).values(list(rows))
-        stmt = stmt.on_conflict_do_update(
+        values = insert(STATES).values(list(rows))
+        upsert = values.on_conflict_do_update(
             index_elements=["person_id", "purpose", "target_kind", "target_ref"],
-            set_={c: stmt.excluded[c] for c in ("status", "event_id", "given_at", "expires_at")},
-            where=STATES.c.given_at <= stmt.excluded.given_at,
+            set_={c: values.excluded[c] for c in ("status", "event_id", "given_at", "expires_at")},
+            where=STATES.c.given_at <= values.excluded.given_at,
         ).returning(*STATE_COLUMNS)
-        return [dict(r) for r in self.session.connection().execute(stmt).mappings()]
+        return [dict(r) for r in self.session.connection().execute(upsert).mappings()]
 
     def _move_access_keys(self, touched: Sequence[dict[str, Any]], active: set[uuid.UUID] | None) -> None:
         """The consent keys of the states just written: granted ones of active people upserted

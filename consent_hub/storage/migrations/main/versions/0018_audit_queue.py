@@ -91,7 +91,7 @@ END $$;
 """  # noqa: S608 - fixed text
 
 
-def _ts(name: str) -> sa.Column:
+def _ts(name: str) -> sa.Column:  # type: ignore[type-arg]
     return sa.Column(name, sa.DateTime(timezone=True), nullable=False)
 
 
