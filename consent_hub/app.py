@@ -78,7 +78,7 @@ def create_app(settings: HubSettings | None = None, registry: ClusterRegistry | 
         scheduler = SyncScheduler(settings, registry) if settings.schedule_syncs else None
         outbox = OutboxLoop(settings, registry) if settings.schedule_syncs else None
         checkpoints = CheckpointSchedule(settings, registry) if settings.schedule_syncs else None
-        sequencer = SequencerLoop(queued_engines(registry))
+        sequencer = SequencerLoop(queued_engines(registry), after_commits=settings.audit_sequencer_in_background)
         for job in (sequencer, scheduler, outbox, checkpoints):
             if job is not None:
                 job.start()

@@ -183,6 +183,11 @@ class HubSettings(BaseSettings):
     base_dir: Path = Path(".")
     log_level: str = "INFO"
     schedule_syncs: bool = Field(default=False, description="run connector schedules in-process (`serve` sets it)")
+    audit_sequencer_in_background: bool = Field(
+        default=False,
+        description="chain queued audit entries in a background thread woken by each commit, not in "
+        "the committing request (`serve` sets it; PostgreSQL)",
+    )
     fake_engines: dict[str, FakeEngineConfig] = Field(default_factory=dict)
 
     @field_validator("clusters")

@@ -33,6 +33,8 @@ BATCH = 2000  # entries chained per transaction
 # to it (the busy one drains until the queue is empty) instead of waiting on the head row
 _busy: dict[str, threading.Lock] = {}
 _busy_guard = threading.Lock()
+# sequencer threads that chain after this process's commits (``SequencerLoop(after_commits=True)``)
+_woken: dict[str, SequencerLoop] = {}
 
 
 def _process_lock(key: str) -> threading.Lock:
@@ -71,7 +73,8 @@ class AuditSequencer:
         self.engine = engine
         self.cluster = cluster
         self.tag = chain.chain_tag(cluster)
-        self._lock = _process_lock(f"{cluster}|{engine.url}")
+        self.key = f"{cluster}|{engine.url}"
+        self._lock = _process_lock(self.key)
 
     def drain(self, *, wait: bool) -> int:
         """Chain every committed queued entry; returns how many. ``wait``: wait for a sequencer
@@ -92,11 +95,19 @@ class AuditSequencer:
             self._lock.release()
 
     def drain_if_idle(self) -> None:
-        """After a commit: chain now unless a sequencer is at work. Never raises: the change is
-        committed and its entry safe in the queue, which the next sequencer chains."""
+        """After a commit: wake the process's sequencer thread if it has one, else chain now
+        unless a sequencer is at work. Never raises: the change is committed and its entry safe
+        in the queue, which the next sequencer chains."""
+        loop = _woken.get(self.key)
+        if loop is not None:
+            loop.wake()
+            return
+        self._drain_quietly()
+
+    def _drain_quietly(self) -> None:
         try:
             self.drain(wait=False)
-        except Exception:
+        except Exception:  # logged without values: the engine hides statement parameters
             log.exception("audit sequencer failed; queued entries wait for the next run")
 
     def _one_batch(self, wait: bool) -> int | None:
@@ -133,14 +144,18 @@ class AuditSequencer:
 
 
 class SequencerLoop:
-    """A serving process's sequencer tick: chains what no post-commit run picked up (a writer
-    that found the sequencer busy just as it finished, or a process that stopped after its
-    commit)."""
+    """A serving process's sequencer thread. On a tick it chains what no post-commit run picked
+    up (a writer that found the sequencer busy just as it finished, or a process that stopped
+    after its commit). With ``after_commits`` every commit that queued entries wakes it instead
+    of chaining in the request: the answer does not wait for the chain, and the entries of
+    concurrent requests go into one batch."""
 
-    def __init__(self, engines: dict[str, Engine], *, tick: float = 0.2) -> None:
+    def __init__(self, engines: dict[str, Engine], *, tick: float = 0.2, after_commits: bool = False) -> None:
         self.sequencers = [AuditSequencer(engine, cluster) for cluster, engine in engines.items()]
         self.tick = tick
+        self.after_commits = after_commits
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -148,13 +163,27 @@ class SequencerLoop:
             return
         self._thread = threading.Thread(target=self._loop, name="audit-sequencer", daemon=True)
         self._thread.start()
+        if self.after_commits:
+            for sequencer in self.sequencers:
+                _woken[sequencer.key] = self
+
+    def wake(self) -> None:
+        self._wake.set()
 
     def stop(self) -> None:
+        for sequencer in self.sequencers:
+            if _woken.get(sequencer.key) is self:
+                del _woken[sequencer.key]
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+        for sequencer in self.sequencers:  # what the last requests committed
+            sequencer._drain_quietly()
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.tick):
+        while not self._stop.is_set():
+            self._wake.wait(self.tick)
+            self._wake.clear()
             for sequencer in self.sequencers:
-                sequencer.drain_if_idle()
+                sequencer._drain_quietly()

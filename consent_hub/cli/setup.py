@@ -106,6 +106,9 @@ def serve(
     os.environ.setdefault(CONFIG_ENV, str(config_path()))
     # syncs run on their schedule while the hub serves (the API process owns the schedule)
     os.environ.setdefault("CONSENT_HUB_SCHEDULE_SYNCS", "true")
+    # a request answers once its change and audit entry are committed; chaining the entry waits
+    # for the process's sequencer thread, which batches the entries of concurrent requests
+    os.environ.setdefault("CONSENT_HUB_AUDIT_SEQUENCER_IN_BACKGROUND", "true")
     uvicorn.run(
         "consent_hub.app:create_app",
         factory=True,
