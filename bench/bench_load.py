@@ -338,6 +338,20 @@ def _print_cell(c: Cell) -> None:
     )
 
 
+def _print_table(cells: list[Cell]) -> None:
+    """The cells as a Markdown table, for bench/RESULTS.md."""
+    head = ["backend", "workers", "scenario", "clients", "steps/s", "p50 ms", "p95 ms", "p99 ms"]
+    head += ["hub CPU ms/step", "PostgreSQL CPU ms/step"]
+    console.print("\n| " + " | ".join(head) + " |")
+    console.print("|" + " --- |" * len(head))
+    for c in cells:
+        r = c.result
+        values = [c.backend, str(c.workers), c.scenario, str(r.clients), f"{r.rate:,.0f}"]
+        values += [f"{r.quantile(q) * 1000:.1f}" for q in (0.5, 0.95, 0.99)]
+        values += [f"{c.hub_cpu_ms:.2f}", f"{c.pg_cpu_ms:.2f}" if c.backend == "postgresql" else "-"]
+        console.print("| " + " | ".join(values) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backends", default="postgresql,sqlite")
@@ -360,8 +374,10 @@ def main() -> None:
         console.print(f"pgbench -N -c 8 -j 2 -T {args.pgbench_seconds}: {ceiling:.0f} transactions/s")
     all_ok = True
     summary: list[str] = []
+    all_cells: list[Cell] = []
     for backend in backends:
         cells, peak, ok = run_backend(backend, args)
+        all_cells.extend(cells)
         all_ok = all_ok and ok
         verdict = "passed" if ok else "FAILED"
         summary.append(f"{backend}: peak RSS of a hub process {peak:.0f} MB; audit verify {verdict}")
@@ -372,6 +388,7 @@ def main() -> None:
                         f"{backend} w={c.workers} consent at 8 clients: {c.result.rate:.0f}/s = "
                         f"{c.result.rate / ceiling:.3f} x pgbench -N -c 8 ({ceiling:.0f}/s)"
                     )
+    _print_table(all_cells)
     for line in summary:
         console.print(line)
     if not all_ok:

@@ -29,6 +29,7 @@ from consent_hub.config import load_settings
 from consent_hub.consent.service import ConsentService
 from consent_hub.roles import CLUSTER_OPERATOR
 from tests.conftest import Hub
+from tests.factories import consent_body
 
 PROCESSES, THREADS, WRITES = 4, 2, 25
 
@@ -197,3 +198,35 @@ def test_an_entry_of_a_rolled_back_change_never_reaches_the_chain(hub: Hub) -> N
         assert verify_chain(uow.session, "alpha", uow.rt.keys.audit_public_key()).ok
     assert hub.sql("SELECT count(*) FROM audit_entries WHERE action = 'test.rolled-back'")[0][0] == 0
     assert hub.sql("SELECT count(*) FROM audit_entries")[0][0] == entries_before + 0
+
+
+def test_one_idempotency_key_sent_twice_at_once_records_one_event(hub: Hub) -> None:
+    """Two requests with one key at the same moment (a client retrying too early): no unique
+    violation, one event, one audit entry, and both answers name the same event."""
+    people, _notice = _people(hub, 1)
+    person = uuid.UUID(people[0])
+    body = consent_body(target="huis-a")
+    barrier = threading.Barrier(2)
+    answers: list[tuple[uuid.UUID, bool]] = []
+    failures: list[BaseException] = []
+
+    def send() -> None:
+        try:
+            with hub.uow() as uow:
+                service = ConsentService(uow)
+                barrier.wait()
+                event, created = service.record(hub.actor(), person, body, idempotency_key="same-key-1")
+                answers.append((event.id, created))
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    assert sorted(created for _, created in answers) == [False, True]
+    assert len({event_id for event_id, _ in answers}) == 1
+    assert hub.sql("SELECT count(*) FROM consent_events")[0][0] == 1
+    assert hub.sql("SELECT count(*) FROM audit_entries WHERE action LIKE 'consent.%'")[0][0] == 1

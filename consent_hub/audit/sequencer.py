@@ -78,10 +78,11 @@ class AuditSequencer:
 
     def drain(self, *, wait: bool) -> int:
         """Chain every committed queued entry; returns how many. ``wait``: wait for a sequencer
-        at work elsewhere, then chain what is left (a reader that must see everything); else
-        leave at once if one is at work (it chains what this caller committed)."""
-        if not self._lock.acquire(blocking=wait):
-            return 0
+        at work in another process, then chain what is left (a reader that must see everything);
+        else leave at once if one is at work there (it chains what this caller committed). One
+        at work in this process is always waited for: it holds the head only briefly, and a
+        caller that left instead could find its own entries still queued after it returned."""
+        self._lock.acquire()
         try:
             total = 0
             while True:

@@ -16,6 +16,15 @@ class ClientRepository:
     def by_key_id(self, key_id: str) -> ApiClient | None:
         return self.session.scalar(select(ApiClient).where(ApiClient.key_id == key_id))
 
+    def by_key_id_with_house(self, key_id: str) -> tuple[ApiClient, str | None] | None:
+        """The client and its house's slug in one statement (every request authenticates)."""
+        row = self.session.execute(
+            select(ApiClient, House.slug)
+            .outerjoin(House, House.id == ApiClient.house_id)
+            .where(ApiClient.key_id == key_id)
+        ).first()
+        return None if row is None else (row[0], row[1])
+
     def by_id(self, client_id: uuid.UUID) -> ApiClient | None:
         return self.session.get(ApiClient, client_id)
 

@@ -142,9 +142,10 @@ class ClientService:
         cluster, key_id, secret = parse_key(token)
         if cluster != self.cluster:
             raise Unauthenticated("API key belongs to another cluster")
-        client = self.repo.by_key_id(key_id)
-        if client is None or not hmac.compare_digest(bytes(client.key_hash), _hash(secret)):
+        found = self.repo.by_key_id_with_house(key_id)
+        if found is None or not hmac.compare_digest(bytes(found[0].key_hash), _hash(secret)):
             raise Unauthenticated("unknown API key")
+        client, house = found
         if client.revoked_at is not None:
             raise Unauthenticated("API key was revoked")
         if client.expires_at <= utcnow():
@@ -153,7 +154,7 @@ class ClientService:
             id=f"client:{client.id}",
             cluster=self.cluster,
             role=client.role,
-            house=self.repo.house_slug(client.house_id),
+            house=house,
             request_id=request_id,
         )
 

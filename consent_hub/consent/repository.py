@@ -151,8 +151,17 @@ class ConsentRepository:
                 revoked,
             )
 
-    def add_event(self, event: ConsentEvent) -> None:
-        self.add_events([event])
+    def add_event_once(self, event: ConsentEvent) -> bool:
+        """Insert the event unless its actor already used its idempotency key (False then). A
+        request with the same key in flight beside this one is waited for, not raced."""
+        insert = pg_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        stmt = (
+            insert(EVENTS)
+            .values({c.key: getattr(event, c.key) for c in EVENTS.columns})
+            .on_conflict_do_nothing(index_elements=["actor", "idempotency_key"])
+            .returning(EVENTS.c.id)
+        )
+        return self.session.connection().execute(stmt).first() is not None
 
     def clear_erased(self, person_id: uuid.UUID) -> int:
         """Clear what an erased person's events hold beyond the proof: the evidence sealed with

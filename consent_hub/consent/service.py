@@ -152,10 +152,15 @@ class ConsentService:
         if status not in CONSENTING:
             raise PersonNotFound("no such person")
         event, record, evidence = self._prepare(actor, person_id, spec, idempotency_key, request_hash, utcnow())
-        self.audit.append(actor, record)
         if evidence:
             event.evidence_ct = people.cipher(person_id).seal(evidence, "consent_events", "evidence", event.id)
-        self.repo.add_event(event)
+        if not self.repo.add_event_once(event):
+            # the same key, committed by a request running beside this one: answer as a repeat
+            earlier = self.repo.by_idempotency_key(actor.id, str(idempotency_key))
+            if earlier is None or earlier.request_hash != request_hash:
+                raise IdempotencyKeyReused("this idempotency key was used for a different request")
+            return earlier, False
+        self.audit.append(actor, record)
         self.repo.put_states([event], active={person_id} if status == PersonStatus.ACTIVE else set())
         OutboxService(self.uow).consent_changed([event])  # same transaction: nothing is lost
         return event, True

@@ -17,6 +17,9 @@ Revises: 0017
 Create Date: 2026-12-03
 """
 
+import importlib.util
+from pathlib import Path
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -128,5 +131,45 @@ def upgrade() -> None:
             op.execute(statement)
 
 
+# migration 0013's function, which the key trigger of 0014 calls again after a downgrade
+PG_APPLY_BITS = """
+CREATE FUNCTION access_key_bits_apply(changes jsonb, v integer) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    IF v = 1 THEN
+        INSERT INTO access_key_bits (key, bits)
+        SELECT c.key, CAST('' AS varbit) FROM jsonb_to_recordset(changes) AS c(key text, ordinals integer[])
+        ON CONFLICT DO NOTHING;
+    END IF;
+    UPDATE access_key_bits t SET bits = bits_set(t.bits, c.ordinals, v)
+    FROM jsonb_to_recordset(changes) AS c(key text, ordinals integer[])
+    WHERE t.key = c.key;
+END $$;
+"""
+
+
 def downgrade() -> None:
-    raise RuntimeError("0018 cannot be downgraded: queued audit entries would have nowhere to go")
+    bind = op.get_bind()
+    if bind.exec_driver_sql("SELECT count(*) FROM audit_queue").scalar_one():
+        raise RuntimeError("audit entries are queued: chain them (`consent-hub audit verify`) before downgrading")
+    if bind.dialect.name == "postgresql":
+        spec = importlib.util.spec_from_file_location("m0014", Path(__file__).with_name("0014_lighter_sync_writes.py"))
+        assert spec is not None and spec.loader is not None
+        lighter = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(lighter)
+        op.execute("DROP TRIGGER IF EXISTS audit_queue_guard ON audit_queue")
+        op.execute("DROP TRIGGER IF EXISTS audit_queue_no_truncate ON audit_queue")
+        op.execute("DROP FUNCTION IF EXISTS audit_queue_guard()")
+        op.execute(PG_APPLY_BITS)
+        op.execute(lighter._bits_trigger(lighter.BY_INDEX))
+        op.execute(PG_SALES_MARKS.replace(MARKS_LOCK, "1 FROM audit_head WHERE id = 1 FOR UPDATE"))
+        # the bitmaps were rebuilt only for marked keys until now: make every one exact again
+        op.execute("DELETE FROM access_key_bits")
+        op.execute(
+            "INSERT INTO access_key_bits (key, bits) "
+            "SELECT k.key, bits_set(CAST('' AS varbit), array_agg(o.ordinal), 1) "
+            "FROM access_keys k JOIN person_ordinals o ON o.person_id = k.person_id GROUP BY k.key"
+        )
+    op.drop_table("access_key_bits_dirty")
+    op.drop_table("audit_queue")  # first: its SQLite trigger names audit_entries.queue_id
+    op.drop_index("uq_audit_entries_queue_id", table_name="audit_entries")
+    op.drop_column("audit_entries", "queue_id")
