@@ -118,17 +118,25 @@ def create_app(settings: HubSettings | None = None, registry: ClusterRegistry | 
     def whoami(ctx: Context) -> WhoAmI:
         return WhoAmI(cluster=ctx.actor.cluster, role=ctx.actor.role, house=ctx.actor.house, client=ctx.actor.id)
 
-    v1.include_router(houses_router)
-    v1.include_router(clients_router)
-    # the person reads first: their /people/lookup and /people/count come before /people/{person_id}
-    v1.include_router(person_reads_router)
-    v1.include_router(people_router)
-    v1.include_router(rights_router)
-    v1.include_router(purposes_router)
-    v1.include_router(consents_router)
-    v1.include_router(audit_router)
-    v1.include_router(sync_router)
-    v1.include_router(outbox_router)
-    v1.include_router(audiences_router)
-    app.include_router(v1)
+    # each domain's router straight onto the app: FastAPI matches a request against every route of
+    # every included router level by level, and one level less is a measurable share of a write
+    v1_responses = errors_for(400, 401, 413, 422)
+    for router in (
+        v1,
+        houses_router,
+        clients_router,
+        # the person reads first: their /people/lookup and /people/count come before /people/{person_id}
+        person_reads_router,
+        people_router,
+        rights_router,
+        purposes_router,
+        consents_router,
+        audit_router,
+        sync_router,
+        outbox_router,
+        audiences_router,
+    ):
+        app.include_router(
+            router, prefix="" if router is v1 else "/v1", responses=None if router is v1 else v1_responses
+        )
     return app

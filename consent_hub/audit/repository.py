@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from consent_hub.storage.bulk import insert_rows
@@ -29,48 +29,57 @@ ENTRY_COLUMNS = (
 )
 
 
+# built once: the writers' and the sequencer's statements run for every audited change
+_HEAD = select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)
+_LOCK_HEAD = _HEAD.with_for_update()
+_TRY_LOCK_HEAD = _HEAD.with_for_update(skip_locked=True)
+_MOVE_HEAD = update(AuditHead).where(AuditHead.id == 1).values(seq=bindparam("seq"), hash=bindparam("hash"))
+_ENQUEUE = insert(AuditQueued)
+_QUEUED = (
+    select(
+        AuditQueued.id,
+        AuditQueued.at,
+        AuditQueued.actor,
+        AuditQueued.house,
+        AuditQueued.role,
+        AuditQueued.purpose,
+        AuditQueued.action,
+        AuditQueued.subjects,
+        AuditQueued.fields,
+        AuditQueued.detail,
+    )
+    .order_by(AuditQueued.id)
+    .limit(bindparam("limit"))
+)
+_DEQUEUE = delete(AuditQueued).where(AuditQueued.id.in_(bindparam("ids", expanding=True)))
+
+
 class AuditRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
     def lock_head(self) -> tuple[int, bytes]:
-        row = self.session.execute(
-            select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update()
-        ).one()
+        row = self.session.execute(_LOCK_HEAD).one()
         return int(row.seq), bytes(row.hash)
 
     def try_lock_head(self) -> tuple[int, bytes] | None:
         """The head, locked, or None at once if another transaction holds it (PostgreSQL)."""
-        row = self.session.execute(
-            select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1).with_for_update(skip_locked=True)
-        ).first()
+        row = self.session.execute(_TRY_LOCK_HEAD).first()
         return None if row is None else (int(row.seq), bytes(row.hash))
 
     def enqueue(self, rows: Sequence[dict[str, Any]]) -> None:
-        insert_rows(self.session, AuditQueued.__table__, rows)  # type: ignore[arg-type]
+        if len(rows) < 50:
+            self.session.connection().execute(_ENQUEUE, list(rows))
+        else:  # an import's page: COPY on PostgreSQL
+            insert_rows(self.session, AuditQueued.__table__, rows)  # type: ignore[arg-type]
 
     def queued(self, limit: int) -> Sequence[Any]:
         """The oldest queued entries (committed ones: the caller's snapshot), in queue order."""
-        return self.session.execute(
-            select(
-                AuditQueued.id,
-                AuditQueued.at,
-                AuditQueued.actor,
-                AuditQueued.house,
-                AuditQueued.role,
-                AuditQueued.purpose,
-                AuditQueued.action,
-                AuditQueued.subjects,
-                AuditQueued.fields,
-                AuditQueued.detail,
-            )
-            .order_by(AuditQueued.id)
-            .limit(limit)
-        ).all()
+        return self.session.execute(_QUEUED, {"limit": limit}).all()
 
     def dequeue(self, ids: Sequence[int]) -> None:
         """Remove queued entries; the table's trigger refuses one whose chained entry is missing."""
-        self.session.execute(delete(AuditQueued).where(AuditQueued.id.in_(ids)))
+        self.session.execute(_DEQUEUE, {"ids": list(ids)})
 
     def queue_length(self) -> int:
         return int(self.session.scalar(select(func.count()).select_from(AuditQueued)) or 0)
@@ -80,7 +89,7 @@ class AuditRepository:
         return None if row is None else (int(row.seq), bytes(row.hash))
 
     def move_head(self, seq: int, head_hash: bytes) -> None:
-        self.session.execute(update(AuditHead).where(AuditHead.id == 1).values(seq=seq, hash=head_hash))
+        self.session.execute(_MOVE_HEAD, {"seq": seq, "hash": head_hash})
 
     def insert_entries(self, rows: Sequence[dict[str, Any]], subjects: Sequence[dict[str, Any]]) -> None:
         insert_rows(self.session, AuditEntry.__table__, rows)  # type: ignore[arg-type]

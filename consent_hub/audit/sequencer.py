@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -151,9 +152,14 @@ class SequencerLoop:
     of chaining in the request: the answer does not wait for the chain, and the entries of
     concurrent requests go into one batch."""
 
-    def __init__(self, engines: dict[str, Engine], *, tick: float = 0.2, after_commits: bool = False) -> None:
+    def __init__(
+        self, engines: dict[str, Engine], *, tick: float = 0.2, after_commits: bool = False, gather: float = 0.02
+    ) -> None:
         self.sequencers = [AuditSequencer(engine, cluster) for cluster, engine in engines.items()]
         self.tick = tick
+        # woken, it waits this long for the commits of other requests, so that one batch chains
+        # them all (a batch costs the same few statements for one entry or a thousand)
+        self.gather = gather
         self.after_commits = after_commits
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -184,7 +190,8 @@ class SequencerLoop:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            self._wake.wait(self.tick)
+            if self._wake.wait(self.tick) and not self._stop.is_set():
+                time.sleep(self.gather)
             self._wake.clear()
             for sequencer in self.sequencers:
                 sequencer._drain_quietly()

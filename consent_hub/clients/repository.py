@@ -3,10 +3,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from consent_hub.storage.models import ApiClient, House
+
+# built once: every request authenticates with it
+_BY_KEY_ID_WITH_HOUSE = (
+    select(ApiClient, House.slug)
+    .outerjoin(House, House.id == ApiClient.house_id)
+    .where(ApiClient.key_id == bindparam("key_id"))
+)
 
 
 class ClientRepository:
@@ -18,11 +25,7 @@ class ClientRepository:
 
     def by_key_id_with_house(self, key_id: str) -> tuple[ApiClient, str | None] | None:
         """The client and its house's slug in one statement (every request authenticates)."""
-        row = self.session.execute(
-            select(ApiClient, House.slug)
-            .outerjoin(House, House.id == ApiClient.house_id)
-            .where(ApiClient.key_id == key_id)
-        ).first()
+        row = self.session.execute(_BY_KEY_ID_WITH_HOUSE, {"key_id": key_id}).first()
         return None if row is None else (row[0], row[1])
 
     def by_id(self, client_id: uuid.UUID) -> ApiClient | None:

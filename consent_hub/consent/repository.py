@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -25,6 +26,38 @@ STATE_COLUMNS = [
     for name in ("person_id", "purpose", "target_kind", "target_ref", "status", "event_id", "given_at", "expires_at")
 ]
 StateKey = tuple[uuid.UUID, str, str, str]  # (person, purpose, target kind, target ref)
+
+
+# The statements of every consent write, built once: building one costs SQLAlchemy about as much
+# as running it (coercions and a cache key per call).
+_BY_IDEMPOTENCY_KEY = select(ConsentEvent).where(
+    ConsentEvent.actor == bindparam("actor"), ConsentEvent.idempotency_key == bindparam("key")
+)
+_KEY_DELETE = delete(ACCESS_KEYS).where(ACCESS_KEYS.c.key == bindparam("k"), ACCESS_KEYS.c.person_id == bindparam("p"))
+
+
+@functools.cache
+def _event_once(dialect: str) -> Any:
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return (
+        insert(EVENTS)
+        .values({c.key: bindparam(c.key, type_=c.type) for c in EVENTS.columns})
+        .on_conflict_do_nothing(index_elements=["actor", "idempotency_key"])
+        .returning(EVENTS.c.id)
+    )
+
+
+@functools.cache
+def _state_upsert(dialect: str) -> Any:
+    """Move a state to an event unless the state holds a decision given later; RETURNING the
+    states that moved (executemany: one statement per batch of rows)."""
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    values = insert(STATES).values({c.key: bindparam(c.key, type_=c.type) for c in STATE_COLUMNS})
+    return values.on_conflict_do_update(
+        index_elements=["person_id", "purpose", "target_kind", "target_ref"],
+        set_={c: values.excluded[c] for c in ("status", "event_id", "given_at", "expires_at")},
+        where=STATES.c.given_at <= values.excluded.given_at,
+    ).returning(*STATE_COLUMNS)
 
 
 class ConsentRepository:
@@ -62,9 +95,7 @@ class ConsentRepository:
 
     # events -----------------------------------------------------------------------------------
     def by_idempotency_key(self, actor: str, key: str) -> ConsentEvent | None:
-        return self.session.scalar(
-            select(ConsentEvent).where(ConsentEvent.actor == actor, ConsentEvent.idempotency_key == key)
-        )
+        return self.session.scalar(_BY_IDEMPOTENCY_KEY, {"actor": actor, "key": key})
 
     def idempotency_hashes(self, actor: str, keys: Sequence[str]) -> dict[str, str | None]:
         """idempotency key -> request hash, for the keys of ``actor`` already used."""
@@ -111,14 +142,8 @@ class ConsentRepository:
         self._move_access_keys(moved, active)
 
     def _upsert_states(self, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-        insert = pg_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        values = insert(STATES).values(list(rows))
-        upsert = values.on_conflict_do_update(
-            index_elements=["person_id", "purpose", "target_kind", "target_ref"],
-            set_={c: values.excluded[c] for c in ("status", "event_id", "given_at", "expires_at")},
-            where=STATES.c.given_at <= values.excluded.given_at,
-        ).returning(*STATE_COLUMNS)
-        return [dict(r) for r in self.session.connection().execute(upsert).mappings()]
+        conn = self.session.connection()
+        return [dict(r) for r in conn.execute(_state_upsert(conn.dialect.name), list(rows)).mappings()]
 
     def _move_access_keys(self, touched: Sequence[dict[str, Any]], active: set[uuid.UUID] | None) -> None:
         """The consent keys of the states just written: granted ones of active people upserted
@@ -144,24 +169,14 @@ class ConsentRepository:
         ]
         upsert_rows(self.session, ACCESS_KEYS, granted, ["key", "person_id"], {"expires_at": "new"})
         if revoked:
-            self.session.connection().execute(
-                delete(ACCESS_KEYS).where(
-                    ACCESS_KEYS.c.key == bindparam("k"), ACCESS_KEYS.c.person_id == bindparam("p")
-                ),
-                revoked,
-            )
+            self.session.connection().execute(_KEY_DELETE, revoked)
 
     def add_event_once(self, event: ConsentEvent) -> bool:
         """Insert the event unless its actor already used its idempotency key (False then). A
         request with the same key in flight beside this one is waited for, not raced."""
-        insert = pg_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        stmt = (
-            insert(EVENTS)
-            .values({c.key: getattr(event, c.key) for c in EVENTS.columns})
-            .on_conflict_do_nothing(index_elements=["actor", "idempotency_key"])
-            .returning(EVENTS.c.id)
-        )
-        return self.session.connection().execute(stmt).first() is not None
+        conn = self.session.connection()
+        row = {c.key: getattr(event, c.key) for c in EVENTS.columns}
+        return conn.execute(_event_once(conn.dialect.name), row).first() is not None
 
     def clear_erased(self, person_id: uuid.UUID) -> int:
         """Clear what an erased person's events hold beyond the proof: the evidence sealed with

@@ -7,12 +7,15 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import LargeBinary, Uuid, select, update
+from sqlalchemy import LargeBinary, Uuid, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from consent_hub.storage.bulk import among, core_rows, id_keys, insert_rows
 from consent_hub.storage.models import Person, Suppression
 from consent_hub.vocabulary import PersonStatus
+
+# built once: every consent write runs it
+_STATUS_FOR_SHARE = select(Person.status).where(Person.id == bindparam("id")).with_for_update(read=True)
 
 
 class PeopleRepository:
@@ -32,9 +35,7 @@ class PeopleRepository:
         """The person's status, their row share-locked until the transaction ends (PostgreSQL):
         writers of the person's consents and relations go on side by side, while an erasure or a
         restriction waits for them to commit."""
-        status = self.session.scalar(
-            select(Person.status).where(Person.id == person_id).with_for_update(read=True)
-        )
+        status = self.session.scalar(_STATUS_FOR_SHARE, {"id": person_id})
         return None if status is None else str(status)
 
     def id_by_email_index(self, email_bidx: bytes) -> uuid.UUID | None:
