@@ -35,8 +35,14 @@ _LOCK_HEAD = _HEAD.with_for_update()
 _TRY_LOCK_HEAD = _HEAD.with_for_update(skip_locked=True)
 _MOVE_HEAD = update(AuditHead).where(AuditHead.id == 1).values(seq=bindparam("seq"), hash=bindparam("hash"))
 _ENQUEUE = insert(AuditQueued)
-_QUEUED = (
-    select(
+# PostgreSQL: the oldest queued entries taken out of the queue in one statement (their removal is
+# checked at commit, when their chained entries must exist)
+_TAKE_QUEUED = (
+    delete(AuditQueued)
+    .where(
+        AuditQueued.id.in_(select(AuditQueued.id).order_by(AuditQueued.id).limit(bindparam("limit")).scalar_subquery())
+    )
+    .returning(
         AuditQueued.id,
         AuditQueued.at,
         AuditQueued.actor,
@@ -48,10 +54,7 @@ _QUEUED = (
         AuditQueued.fields,
         AuditQueued.detail,
     )
-    .order_by(AuditQueued.id)
-    .limit(bindparam("limit"))
 )
-_DEQUEUE = delete(AuditQueued).where(AuditQueued.id.in_(bindparam("ids", expanding=True)))
 
 
 class AuditRepository:
@@ -73,13 +76,10 @@ class AuditRepository:
         else:  # an import's page: COPY on PostgreSQL
             insert_rows(self.session, AuditQueued.__table__, rows)  # type: ignore[arg-type]
 
-    def queued(self, limit: int) -> Sequence[Any]:
-        """The oldest queued entries (committed ones: the caller's snapshot), in queue order."""
-        return self.session.execute(_QUEUED, {"limit": limit}).all()
-
-    def dequeue(self, ids: Sequence[int]) -> None:
-        """Remove queued entries; the table's trigger refuses one whose chained entry is missing."""
-        self.session.execute(_DEQUEUE, {"ids": list(ids)})
+    def take_queued(self, limit: int) -> list[Any]:
+        """Remove and return the oldest queued entries, in queue order (PostgreSQL); the caller
+        must chain them in the same transaction, or the commit is refused."""
+        return sorted(self.session.execute(_TAKE_QUEUED, {"limit": limit}).all(), key=lambda q: q.id)
 
     def queue_length(self) -> int:
         return int(self.session.scalar(select(func.count()).select_from(AuditQueued)) or 0)

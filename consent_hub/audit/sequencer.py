@@ -118,7 +118,7 @@ class AuditSequencer:
             head = repo.lock_head() if wait else repo.try_lock_head()
             if head is None:
                 return None
-            queued = repo.queued(BATCH)
+            queued = repo.take_queued(BATCH)
             if not queued:
                 session.rollback()
                 return 0
@@ -139,7 +139,6 @@ class AuditSequencer:
             ]
             rows, subjects, seq, digest = chain_entries(self.tag, head, entries)
             repo.insert_entries(rows, subjects)
-            repo.dequeue([q.id for q in queued])
             repo.move_head(seq, digest)
             session.commit()
             return len(queued)
@@ -153,7 +152,7 @@ class SequencerLoop:
     concurrent requests go into one batch."""
 
     def __init__(
-        self, engines: dict[str, Engine], *, tick: float = 0.2, after_commits: bool = False, gather: float = 0.02
+        self, engines: dict[str, Engine], *, tick: float = 0.2, after_commits: bool = False, gather: float = 0.05
     ) -> None:
         self.sequencers = [AuditSequencer(engine, cluster) for cluster, engine in engines.items()]
         self.tick = tick

@@ -30,6 +30,8 @@ depends_on = None
 
 MARKS_LOCK = "pg_advisory_xact_lock(hashtext('consent-hub/visit-bits-marks'))"
 
+# UPDATE refused at once; a DELETE checked at commit (a deferred constraint trigger), so that the
+# sequencer can take its batch out of the queue and chain it in one transaction, in that order
 PG_QUEUE_GUARD = """
 CREATE FUNCTION audit_queue_guard() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -39,10 +41,12 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM audit_entries WHERE queue_id = OLD.id) THEN
         RAISE EXCEPTION 'audit_queue: entry % is not on the chain yet', OLD.id;
     END IF;
-    RETURN OLD;
+    RETURN NULL;
 END $$;
-CREATE TRIGGER audit_queue_guard BEFORE UPDATE OR DELETE ON audit_queue
+CREATE TRIGGER audit_queue_no_update BEFORE UPDATE ON audit_queue
 FOR EACH ROW EXECUTE FUNCTION audit_queue_guard();
+CREATE CONSTRAINT TRIGGER audit_queue_chained AFTER DELETE ON audit_queue
+DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION audit_queue_guard();
 CREATE TRIGGER audit_queue_no_truncate BEFORE TRUNCATE ON audit_queue
 FOR EACH STATEMENT EXECUTE FUNCTION consent_hub_append_only();
 """
@@ -156,7 +160,8 @@ def downgrade() -> None:
         assert spec is not None and spec.loader is not None
         lighter = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(lighter)
-        op.execute("DROP TRIGGER IF EXISTS audit_queue_guard ON audit_queue")
+        op.execute("DROP TRIGGER IF EXISTS audit_queue_no_update ON audit_queue")
+        op.execute("DROP TRIGGER IF EXISTS audit_queue_chained ON audit_queue")
         op.execute("DROP TRIGGER IF EXISTS audit_queue_no_truncate ON audit_queue")
         op.execute("DROP FUNCTION IF EXISTS audit_queue_guard()")
         op.execute(PG_APPLY_BITS)
