@@ -93,6 +93,8 @@ CITIES = [
 
 DEMO_TIXLY_PORT = 8010
 DEMO_CRM_PORT = 8030
+DEMO_MAIL_PAGE_PORT = 8025  # the demo's mails are read at http://127.0.0.1:8025/
+DEMO_SMTP_PORT = 2525
 
 
 def demo_sync_config(cluster: str, port: int = DEMO_TIXLY_PORT, crm_port: int = DEMO_CRM_PORT) -> str:
@@ -130,6 +132,22 @@ list_id = "leie-newsletter"
 api_key = "0123456789abcdef0123456789abcdef-us21"  # the fake's key; a real one goes in api_key_env
 house = "schouwburg-leie"
 purpose = "newsletter"
+
+# Demo only: a local SMTP catcher; the demo's mails (sign-in links, codes) are read at
+# http://127.0.0.1:{DEMO_MAIL_PAGE_PORT}/
+[fake_engines.mailcatcher]
+port = {DEMO_MAIL_PAGE_PORT}
+size = "smtp={DEMO_SMTP_PORT}"
+
+[clusters.{cluster}.mail]
+host = "127.0.0.1"
+port = {DEMO_SMTP_PORT}
+tls = "none"  # the local catcher only; a real server uses starttls or tls and password_env
+sender = "Demo cluster <privacy@demo.example.org>"
+
+# the buyer's own pages: http://127.0.0.1:8000/my/{cluster}/
+[clusters.{cluster}.buyer]
+public_base_url = "http://127.0.0.1:8000"
 """
 
 
