@@ -18,6 +18,7 @@ from consent_hub.api.errors import MAX_BODY_BYTES, errors_for
 from consent_hub.audiences.endpoints import router as audiences_router
 from consent_hub.audit.endpoints import router as audit_router
 from consent_hub.audit.witness import CheckpointSchedule
+from consent_hub.buyer.endpoints import install as install_buyer_pages
 from consent_hub.clients.endpoints import router as clients_router
 from consent_hub.clients.service import authenticate_client
 from consent_hub.clusters import ClusterRegistry
@@ -129,4 +130,6 @@ def create_app(settings: HubSettings | None = None, registry: ClusterRegistry | 
     v1.include_router(outbox_router)
     v1.include_router(audiences_router)
     app.include_router(v1)
+    # the buyer's own pages (issue 14): HTML under /my/<cluster>/, the root redirects there
+    install_buyer_pages(app)
     return app

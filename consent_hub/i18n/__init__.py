@@ -78,7 +78,6 @@ def environment(template_dir: Path, language: str) -> jinja2.Environment:
         loader=jinja2.FileSystemLoader(template_dir),
         autoescape=jinja2.select_autoescape(["html"], default_for_string=False, default=False),
         extensions=["jinja2.ext.i18n"],
-        undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
