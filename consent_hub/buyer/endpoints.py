@@ -118,7 +118,8 @@ class Page:
         values: dict[str, Any] = {
             "cluster_name": self.config.display_name or self.cluster,
             "base": self.base,
-            "here": self.request.url.path,
+            # the language switch reloads this page; after a POST, the start page (a POST is not repeated)
+            "here": self.request.url.path if self.request.method == "GET" else self.base + "/",
             "signed_in": self.session is not None,
             "csrf": self.session.csrf if self.session else "",
             "errors": {},
@@ -203,10 +204,16 @@ def _signed_in(page: Page) -> bool:
 
 
 def _same_origin(page: Page) -> bool:
-    """A POST from another site is refused (the sign-in forms have no session to carry a token)."""
+    """A POST from another site is refused (the sign-in forms have no session to carry a token).
+    Browsers say where a request comes from in ``Sec-Fetch-Site``; older ones only in ``Origin``,
+    which is ``null`` under our ``Referrer-Policy: no-referrer`` (then the CSRF token and the
+    SameSite cookie are what protects a signed-in form)."""
+    site = page.request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site in ("same-origin", "none")
     origin = page.request.headers.get("origin")
     if origin is None or origin == "null":
-        return origin is None
+        return True
     buyer = page.config.buyer
     allowed = {f"{urlsplit(buyer.public_base_url).scheme}://{urlsplit(buyer.public_base_url).netloc}"}
     allowed.add(f"{page.request.url.scheme}://{page.request.url.netloc}")
@@ -400,14 +407,20 @@ def withdraw_marketing(page: PageContext, csrf: Annotated[str, Form(max_length=1
 @router.get("/access", response_class=HTMLResponse)
 @signed_in_page
 def access_page(page: PageContext, before: int | None = None) -> Response:
-    lines, older = page.buyer().accesses(before if before is None or before > 0 else None)
-    return page.render("access.html", page="access", lines=lines, older=older)
+    buyer = page.buyer()
+    lines, older = buyer.accesses(before if before is None or before > 0 else None)
+    names = buyer.house_names()
+    return page.render(
+        "access.html", page="access", lines=lines, older=older, house_name=lambda slug: names.get(slug, slug)
+    )
 
 
 @router.get("/told", response_class=HTMLResponse)
 @signed_in_page
 def told_page(page: PageContext) -> Response:
-    return page.render("told.html", page="told", lines=page.buyer().told())
+    buyer = page.buyer()
+    names = buyer.house_names()
+    return page.render("told.html", page="told", lines=buyer.told(), house_name=lambda slug: names.get(slug, slug))
 
 
 @router.get("/download", response_class=HTMLResponse)

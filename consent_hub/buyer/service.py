@@ -259,6 +259,9 @@ class BuyerService:
         )
 
     # -- who accessed my data, who was told ----------------------------------------------------------
+    def house_names(self) -> dict[str, str]:
+        return {h.slug: h.name for h in self.repo.houses()}
+
     def accesses(self, before: int | None = None) -> tuple[list[AccessLine], int | None]:
         """Entries naming the buyer written by anyone but the buyer (newest first), a page at a time;
         the second value is the cursor of the next (older) page."""
