@@ -561,6 +561,15 @@ def erase_confirmed(
     return response
 
 
+@router.get("/{rest:path}", response_class=HTMLResponse)
+def no_such_page(page: PageContext, rest: str) -> Response:
+    """Any other path under the buyer's pages: an HTML page that says so (never the API's JSON)."""
+    _signed_in(page)
+    return page.message(
+        404, page._("Page not found"), page._("There is no such page."), page.base + "/", page._("Start again")
+    )
+
+
 # -- wiring ---------------------------------------------------------------------------------------------
 class RedactSignInTokens(logging.Filter):
     """Access logs never carry a sign-in token: the path of a link's page is logged without it."""
@@ -577,8 +586,9 @@ class RedactSignInTokens(logging.Filter):
 
 def install(app: FastAPI) -> None:
     """The buyer's pages, their stylesheet, their security headers, the root redirect and the log filter."""
-    app.include_router(router)
+    # the stylesheet first: the pages' catch-all would answer /my/static/... otherwise
     app.mount("/my/static", StaticFiles(directory=HERE / "static"), name="buyer-static")
+    app.include_router(router)
     for name in ("uvicorn.access", "uvicorn.error", "consent_hub"):
         logger = logging.getLogger(name)
         if not any(isinstance(f, RedactSignInTokens) for f in logger.filters):
