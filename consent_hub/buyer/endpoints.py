@@ -236,7 +236,7 @@ def _forbidden(page: Page) -> HTMLResponse:
 
 
 def _sign_in_page(page: Page) -> Response:
-    page.refuse()
+    # nothing was read; an idle session found ended on the way stays ended
     return page.redirect("/")
 
 

@@ -45,8 +45,6 @@ def action_label(action: str, language: str) -> str:
         "audience.export": tr(language, "exported you in a mailing list"),
         "outbox.deliver": tr(language, "sent your data to a connected system"),
         "audit.read": tr(language, "read the access log"),
-        "buyer.sign-in.requested": tr(language, "someone asked for a sign-in link for your address"),
-        "buyer.sign-in.wrong-code": tr(language, "a wrong sign-in code was typed"),
         "request.receive": tr(language, "received your request"),
     }
     return labels.get(action, action)

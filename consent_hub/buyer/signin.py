@@ -190,7 +190,8 @@ class SignInService:
         self.repo.add(
             BuyerSignIn(
                 id=sign_in_id,
-                person_id=person.id if known and person is not None else None,
+                # an unknown address gets a random id that names nobody: the same row, the same work
+                person_id=person.id if known and person is not None else new_uuid(),
                 token_hash=self.secret_hash("link", token),
                 form_hash=self.secret_hash("form", handle),
                 code_hash=self.secret_hash("code", f"{sign_in_id}|{code}"),
@@ -200,10 +201,10 @@ class SignInService:
                 expires_at=now + dt.timedelta(minutes=self.config.link_minutes),
             )
         )
-        subjects = [person.id] if known and person is not None else []
+        # names no person (known or not, the entry is the same); the sign-in row says whose it was
         self.audit.append(
             Actor(SIGN_IN_ACTOR_ID, self.uow.cluster, roles.BUYER),
-            AuditRecord("buyer.sign-in.requested", subjects, detail={"sign_in": str(sign_in_id)}),
+            AuditRecord("buyer.sign-in.requested", detail={"sign_in": str(sign_in_id)}),
         )
         mail = compose(
             "sign_in",
@@ -237,11 +238,7 @@ class SignInService:
             left = self.repo.spend_try(row.id)
             self.audit.append(
                 Actor(SIGN_IN_ACTOR_ID, self.uow.cluster, roles.BUYER),
-                AuditRecord(
-                    "buyer.sign-in.wrong-code",
-                    [row.person_id] if row.person_id else [],
-                    detail={"sign_in": str(row.id), "tries_left": left},
-                ),
+                AuditRecord("buyer.sign-in.wrong-code", detail={"sign_in": str(row.id), "tries_left": left}),
             )
             return CodeAnswer(None, left)
         return CodeAnswer(self._complete(row, "code", request_id), row.tries_left)
