@@ -642,7 +642,8 @@ class BuyerSignIn(Base):
     """One sign-in asked for with an e-mail address: a link token, a code and the handle of the
     page where the code is typed, each stored only as a keyed hash. For an unknown address
     ``person_id`` is a random id that names nobody: the row is written all the same, so the answer
-    and its work do not tell whether the address is known. Used once (``used_at``), revoked by a later sign-in or an erasure."""
+    and its work do not tell whether the address is known. Used once (``used_at``), revoked by a
+    later sign-in or an erasure."""
 
     __tablename__ = "buyer_sign_ins"
     __table_args__ = (Index("ix_buyer_sign_ins_person_id", "person_id"),)
