@@ -347,3 +347,21 @@ def test_the_access_log_filter_drops_a_link_token() -> None:
     )
     RedactSignInTokens().filter(record)
     assert "Secret_Token" not in record.getMessage() and "/sign-in/link/[redacted]" in record.getMessage()
+
+
+def test_a_session_of_one_cluster_means_nothing_in_another(world: BuyerWorld, client: TestClient) -> None:
+    _sign_in(world, client)
+    token = client.cookies["consent_hub_session"]
+    client.cookies.set("consent_hub_session", token, path="/my/beta")
+    response = client.get("/my/beta/houses", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/my/beta/"
+
+
+def test_a_restricted_buyer_still_signs_in_and_sees_their_data(world: BuyerWorld, client: TestClient) -> None:
+    from consent_hub.rights.service import RightsService
+
+    with world.hub.uow() as uow:
+        RightsService(uow).restrict(world.hub.actor(), world.person_id)
+    _sign_in(world, client)
+    data = client.get("/my/alpha/download/my-data.json").json()
+    assert data["profile"]["status"] == "restricted" and data["profile"]["email"] == BUYER_EMAIL
