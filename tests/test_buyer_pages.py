@@ -26,6 +26,7 @@ from consent_hub.consent.service import ConsentService
 from consent_hub.errors import Forbidden, InvalidInput
 from consent_hub.mail.sender import mail_queue
 from consent_hub.people.service import PeopleService
+from consent_hub.rights.service import RightsService
 from fakes.mailcatcher import MailCatcher
 from tests.buyer_world import BUYER_EMAIL, HOUSE_A, HOUSE_B, BuyerWorld, build_world
 from tests.conftest import Hub
@@ -147,6 +148,8 @@ def test_a_buyer_acts_on_their_own_person_only(world: BuyerWorld) -> None:
         ConsentService(uow).record(me, world.person_id, consent_body(target=HOUSE_A, channel="box-office"))
     with world.hub.uow() as uow, pytest.raises(Forbidden):
         PeopleService(uow).read_own(me, other, detail={})
+    with world.hub.uow() as uow, pytest.raises(Forbidden):
+        RightsService(uow).erase(me, other)
     with world.hub.uow() as uow, pytest.raises(Forbidden):  # the houses' access policy never serves a buyer
         AccessService(uow).get(me, world.person_id, purpose="ticketing-service")
     with world.hub.uow() as uow, pytest.raises(InvalidInput):  # no API key is ever a buyer

@@ -73,10 +73,10 @@ def status_label(status: str | None, language: str) -> str:
     labels = {
         "granted": tr(language, "yes"),
         "refused": tr(language, "no"),
-        "withdrawn": tr(language, "withdrawn"),
-        "expired": tr(language, "expired"),
+        "withdrawn": tr(language, "you withdrew it"),
+        "expired": tr(language, "it has run out"),
         "pending": tr(language, "waiting to be sent"),
-        "delivered": tr(language, "delivered"),
+        "delivered": tr(language, "delivered to the system"),
         "dead": tr(language, "could not be delivered"),
         "superseded": tr(language, "replaced by a later change"),
         "received": tr(language, "received"),

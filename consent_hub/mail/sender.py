@@ -7,6 +7,7 @@ mails are short-lived by design, so there is no durable mail queue."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import smtplib
 import ssl
@@ -19,6 +20,7 @@ from email.utils import formatdate, make_msgid, parseaddr
 from pathlib import Path
 from typing import Any
 
+import jinja2
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -38,9 +40,14 @@ class Mail:
     html: str
 
 
+@functools.cache
+def _environment(language: str) -> jinja2.Environment:
+    return environment(TEMPLATES, language)
+
+
 def render(name: str, language: str, context: Mapping[str, Any]) -> tuple[str, str, str]:
     """(subject, plain text, HTML) of the mail ``name`` in ``language``."""
-    env = environment(TEMPLATES, language)
+    env = _environment(language)
     subject = env.get_template(f"{name}.subject.txt").render(context).strip()
     text = env.get_template(f"{name}.txt").render(context)
     html = env.get_template(f"{name}.html").render(context)
