@@ -148,6 +148,7 @@ class MailConfig(BaseModel):
     password_env: str | None = None
     sender: str = Field(min_length=3, description='the From address, e.g. "Cluster Gent <privacy@gent.example.org>"')
     timeout_seconds: float = Field(default=15.0, gt=0)
+    ca_file: str | None = Field(default=None, description="PEM bundle that signs the server's certificate")
 
     def password_value(self) -> str | None:
         if self.username is None:

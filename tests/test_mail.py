@@ -3,7 +3,17 @@ language reaches a real SMTP server on loopback (aiosmtpd), sent as the cluster'
 
 from __future__ import annotations
 
+import datetime as dt
+import ipaddress
+import smtplib
+import ssl
+from pathlib import Path
+
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from consent_hub.config import MailConfig
 from consent_hub.mail.sender import MailQueue, compose, send
@@ -60,3 +70,52 @@ def test_the_queue_sends_in_the_background_and_a_dead_server_is_only_logged(
     queue.drain()
     assert "could not be sent" in caplog.text
     assert "lost@example.org" not in caplog.text
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 signed by itself (the test's private CA)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_file, key_file
+
+
+def test_starttls_and_login_as_configured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cert_file, key_file = _self_signed(tmp_path)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert_file, key_file)
+    monkeypatch.setenv("TEST_SMTP_PASSWORD", "s3cret-for-tests")
+    with MailCatcher(tls_context=server_tls, credentials=("hub", "s3cret-for-tests")) as secure:
+        cfg = MailConfig(
+            host="127.0.0.1",
+            port=secure.smtp_port,
+            tls="starttls",
+            username="hub",
+            password_env="TEST_SMTP_PASSWORD",
+            sender="Cluster Leie <privacy@leie.example.org>",
+            ca_file=str(cert_file),
+        )
+        send(cfg, compose("sign_in", "fr", "tls@example.org", CONTEXT))
+        assert secure.wait_for("tls@example.org")[0].subject.startswith("Connexion")
+        assert secure.logins == ["hub"]
+        # without TLS the server refuses the mail (it requires STARTTLS), and the hub says so
+        with pytest.raises(smtplib.SMTPException):
+            send(cfg.model_copy(update={"tls": "none"}), compose("sign_in", "fr", "plain@example.org", CONTEXT))
+        assert not secure.to("plain@example.org")

@@ -76,7 +76,7 @@ def build_message(config: MailConfig, mail: Mail) -> EmailMessage:
 def send(config: MailConfig, mail: Mail) -> None:
     """Send one mail now over SMTP (TLS as configured)."""
     msg = build_message(config, mail)
-    context = ssl.create_default_context()
+    context = ssl.create_default_context(cafile=config.ca_file)
     smtp: smtplib.SMTP
     if config.tls == "tls":
         smtp = smtplib.SMTP_SSL(config.host, config.port, timeout=config.timeout_seconds, context=context)

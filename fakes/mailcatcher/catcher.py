@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
@@ -50,13 +51,38 @@ class CaughtMail:
 class MailCatcher:
     """Accepts mail on ``smtp_port``; ``mails`` lists them in order of arrival."""
 
-    def __init__(self, host: str = "127.0.0.1", smtp_port: int | None = None, folder: Path | None = None) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        smtp_port: int | None = None,
+        folder: Path | None = None,
+        *,
+        tls_context: ssl.SSLContext | None = None,
+        credentials: tuple[str, str] | None = None,
+    ) -> None:
+        """``tls_context`` offers STARTTLS and requires it; ``credentials`` (user, password) require
+        AUTH (over TLS): a test of the hub's TLS and login settings against a real server."""
         self.host = host
         self.smtp_port = smtp_port or free_port()
         self.folder = folder
         self._lock = threading.Lock()
         self._mails: list[CaughtMail] = []
-        self._controller = Controller(self, hostname=host, port=self.smtp_port)
+        self.logins: list[str] = []
+        options: dict[str, Any] = {}
+        if tls_context is not None:
+            options.update(tls_context=tls_context, require_starttls=True)
+        if credentials is not None:
+            options.update(authenticator=self._authenticator(credentials), auth_required=True)
+        self._controller = Controller(self, hostname=host, port=self.smtp_port, **options)
+
+    def _authenticator(self, credentials: tuple[str, str]) -> Any:
+        def authenticate(server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any) -> AuthResult:
+            if isinstance(data, LoginPassword) and (data.login.decode(), data.password.decode()) == credentials:
+                self.logins.append(data.login.decode())
+                return AuthResult(success=True)
+            return AuthResult(success=False, handled=False)
+
+        return authenticate
 
     # aiosmtpd handler hook
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
