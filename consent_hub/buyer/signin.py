@@ -217,8 +217,7 @@ class SignInService:
                 "minutes": self.config.link_minutes,
             },
         )
-        if known:
-            mail_queue().send_after_commit(self.uow.session, self.mail_config, mail)
+        mail_queue().send_after_commit(self.uow.session, self.mail_config, mail, send=known)
         return handle
 
     # -- signing in ----------------------------------------------------------------------------------
