@@ -119,3 +119,19 @@ def test_starttls_and_login_as_configured(tmp_path: Path, monkeypatch: pytest.Mo
         with pytest.raises(smtplib.SMTPException):
             send(cfg.model_copy(update={"tls": "none"}), compose("sign_in", "fr", "plain@example.org", CONTEXT))
         assert not secure.to("plain@example.org")
+
+
+def test_implicit_tls_as_configured(tmp_path: Path) -> None:
+    cert_file, key_file = _self_signed(tmp_path)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert_file, key_file)
+    with MailCatcher(tls_context=server_tls, implicit_tls=True) as secure:
+        cfg = MailConfig(
+            host="127.0.0.1",
+            port=secure.smtp_port,
+            tls="tls",
+            sender="x <privacy@leie.example.org>",
+            ca_file=str(cert_file),
+        )
+        send(cfg, compose("sign_in", "nl", "implicit@example.org", CONTEXT))
+        assert secure.wait_for("implicit@example.org")[0].subject.startswith("Aanmelden")

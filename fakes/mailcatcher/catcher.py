@@ -58,10 +58,12 @@ class MailCatcher:
         folder: Path | None = None,
         *,
         tls_context: ssl.SSLContext | None = None,
+        implicit_tls: bool = False,
         credentials: tuple[str, str] | None = None,
     ) -> None:
-        """``tls_context`` offers STARTTLS and requires it; ``credentials`` (user, password) require
-        AUTH (over TLS): a test of the hub's TLS and login settings against a real server."""
+        """``tls_context`` offers STARTTLS and requires it (``implicit_tls``: TLS from the first byte,
+        as on port 465); ``credentials`` (user, password) require AUTH over TLS: a test of the hub's
+        TLS and login settings against a real server."""
         self.host = host
         self.smtp_port = smtp_port or free_port()
         self.folder = folder
@@ -69,7 +71,9 @@ class MailCatcher:
         self._mails: list[CaughtMail] = []
         self.logins: list[str] = []
         options: dict[str, Any] = {}
-        if tls_context is not None:
+        if tls_context is not None and implicit_tls:
+            options.update(ssl_context=tls_context)
+        elif tls_context is not None:
             options.update(tls_context=tls_context, require_starttls=True)
         if credentials is not None:
             options.update(authenticator=self._authenticator(credentials), auth_required=True)
