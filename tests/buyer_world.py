@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from consent_hub.access.service import RelationService
 from consent_hub.config import BuyerConfig, MailConfig
@@ -65,3 +66,29 @@ def build_world(hub: Hub, catcher: MailCatcher, base_url: str = "http://127.0.0.
         )
         RelationService(uow).touch(hub.actor(), person_id, HOUSE_A, "customer", reason="data-migration")
     return BuyerWorld(hub, catcher, person_id)
+
+
+def csrf_in(page: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def ask_sign_in(client: Any, email: str = BUYER_EMAIL, cluster: str = "alpha", **kwargs: Any) -> Any:
+    """Open the sign-in page (it sets the form cookie) and send the address with its CSRF token."""
+    csrf = csrf_in(client.get(f"/my/{cluster}/").text)
+    return client.post(f"/my/{cluster}/sign-in", data={"email": email, "csrf": csrf}, **kwargs)
+
+
+def press_link(client: Any, token: str, cluster: str = "alpha", **kwargs: Any) -> Any:
+    """Open a sign-in link's page and press its button."""
+    csrf = csrf_in(client.get(f"/my/{cluster}/sign-in/link/{token}").text)
+    return client.post(f"/my/{cluster}/sign-in/link", data={"token": token, "csrf": csrf}, **kwargs)
+
+
+def type_code(client: Any, check_mail_page: str, code: str, cluster: str = "alpha", **kwargs: Any) -> Any:
+    """Type a code on the page that asked for it."""
+    handle = re.search(r'name="handle" value="([^"]+)"', check_mail_page)
+    assert handle
+    data = {"handle": handle.group(1), "code": code, "csrf": csrf_in(check_mail_page)}
+    return client.post(f"/my/{cluster}/sign-in/code", data=data, **kwargs)

@@ -28,7 +28,7 @@ from consent_hub.mail.sender import mail_queue
 from consent_hub.people.service import PeopleService
 from consent_hub.rights.service import RightsService
 from fakes.mailcatcher import MailCatcher
-from tests.buyer_world import BUYER_EMAIL, HOUSE_A, HOUSE_B, BuyerWorld, build_world
+from tests.buyer_world import BUYER_EMAIL, HOUSE_A, HOUSE_B, BuyerWorld, ask_sign_in, build_world, press_link
 from tests.conftest import Hub
 from tests.factories import add_newsletter_audience, consent_body, create_person
 
@@ -46,9 +46,9 @@ def client(world: BuyerWorld) -> Iterator[TestClient]:
     app = create_app(world.hub.settings, world.hub.registry)
     headers = {"Accept-Language": "en", "User-Agent": "Mozilla/5.0 (test)"}
     with TestClient(app, raise_server_exceptions=False, headers=headers, client=CLIENT) as c:
-        c.post("/my/alpha/sign-in", data={"email": BUYER_EMAIL})
+        ask_sign_in(c)
         token = world.link_in(world.last_mail())[1]
-        assert c.post("/my/alpha/sign-in/link", data={"token": token}, follow_redirects=False).status_code == 303
+        assert press_link(c, token, follow_redirects=False).status_code == 303
         yield c
 
 

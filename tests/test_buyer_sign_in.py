@@ -24,7 +24,7 @@ from consent_hub.buyer.endpoints import RedactSignInTokens
 from consent_hub.crypto.blind_index import BlindIndexer
 from consent_hub.mail.sender import mail_queue
 from fakes.mailcatcher import MailCatcher
-from tests.buyer_world import BUYER_EMAIL, BuyerWorld, build_world
+from tests.buyer_world import BUYER_EMAIL, BuyerWorld, ask_sign_in, build_world, csrf_in, press_link, type_code
 from tests.conftest import Hub
 
 UNKNOWN = "nobody.here@example.org"
@@ -49,7 +49,7 @@ def client(world: BuyerWorld) -> Iterator[TestClient]:
 
 
 def ask(client: TestClient, email: str = BUYER_EMAIL, cluster: str = "alpha") -> Any:
-    return client.post(f"/my/{cluster}/sign-in", data={"email": email})
+    return ask_sign_in(client, email, cluster)
 
 
 def handle_of(page: str) -> str:
@@ -78,18 +78,18 @@ def test_the_link_signs_in_once_and_a_used_expired_tampered_or_foreign_link_gets
 ) -> None:
     ask(client)
     token = link_token(world)
-    good = client.post("/my/alpha/sign-in/link", data={"token": token}, follow_redirects=False)
+    good = press_link(client, token, follow_redirects=False)
     assert good.status_code == 303 and good.headers["location"] == "/my/alpha/houses"
     assert signed_in(client)
     client.cookies.clear()
 
-    used = client.post("/my/alpha/sign-in/link", data={"token": token})
+    used = press_link(client, token)
     ask(client)
     fresh = link_token(world, 2)
-    tampered = client.post("/my/alpha/sign-in/link", data={"token": fresh[:-1] + ("A" if fresh[-1] != "A" else "B")})
-    foreign = client.post("/my/beta/sign-in/link", data={"token": fresh})  # a link of cluster alpha at beta
+    tampered = press_link(client, fresh[:-1] + ("A" if fresh[-1] != "A" else "B"))
+    foreign = press_link(client, fresh, "beta")  # a link of cluster alpha at beta
     world.hub.sql("UPDATE buyer_sign_ins SET expires_at = :t", t=dt.datetime(2020, 1, 1))
-    expired = client.post("/my/alpha/sign-in/link", data={"token": fresh})
+    expired = press_link(client, fresh)
     pages = {
         refused_text(r).replace("/my/beta", "/my/alpha").replace("Cluster Beta", "Cluster Alpha")
         for r in (used, tampered, foreign, expired)
@@ -104,14 +104,14 @@ def test_opening_a_link_changes_nothing_and_its_page_sends_no_referrer(world: Bu
     opened = client.get(f"/my/alpha/sign-in/link/{token}")
     assert opened.status_code == 200 and 'method="post"' in opened.text
     assert opened.headers["referrer-policy"] == "no-referrer"
-    assert "set-cookie" not in opened.headers
+    assert "consent_hub_session" not in opened.headers.get("set-cookie", "")
     assert world.hub.sql("SELECT count(*) FROM buyer_sessions")[0][0] == 0
     assert world.hub.sql("SELECT count(*) FROM buyer_sign_ins WHERE used_at IS NULL")[0][0] == 1
     assert not signed_in(client)
 
 
 def test_links_start_with_the_public_base_url_whatever_the_host_header(world: BuyerWorld, client: TestClient) -> None:
-    client.post("/my/alpha/sign-in", data={"email": BUYER_EMAIL}, headers={"Host": "evil.example.invalid"})
+    ask_sign_in(client, BUYER_EMAIL, headers={"Host": "evil.example.invalid"})
     link, _ = world.link_in(world.last_mail())
     assert link.startswith("http://127.0.0.1:8000/my/alpha/sign-in/link/")
 
@@ -121,31 +121,31 @@ def test_a_new_sign_in_revokes_the_persons_other_links(world: BuyerWorld, client
     first = link_token(world)
     ask(client)
     second = link_token(world, 2)
-    assert client.post("/my/alpha/sign-in/link", data={"token": second}, follow_redirects=False).status_code == 303
+    assert press_link(client, second, follow_redirects=False).status_code == 303
     client.cookies.clear()
-    assert client.post("/my/alpha/sign-in/link", data={"token": first}).status_code == 400
+    assert press_link(client, first).status_code == 400
 
 
 # -- codes -------------------------------------------------------------------------------------------
 def test_the_code_signs_in(world: BuyerWorld, client: TestClient) -> None:
-    handle = handle_of(ask(client).text)
+    page = ask(client).text
     code = world.code_in(world.last_mail())
-    response = client.post("/my/alpha/sign-in/code", data={"handle": handle, "code": code}, follow_redirects=False)
+    response = type_code(client, page, code, follow_redirects=False)
     assert response.status_code == 303
     assert signed_in(client)
 
 
 def test_a_code_is_gone_after_the_allowed_wrong_tries(world: BuyerWorld, client: TestClient) -> None:
     tries = world.hub.settings.cluster("alpha").buyer.code_tries  # type: ignore[union-attr]
-    handle = handle_of(ask(client).text)
+    page = ask(client).text
     code = world.code_in(world.last_mail())
     wrong = f"{(int(code) + 1) % 10**8:08d}"
     for left in range(tries - 1, 0, -1):
-        answer = client.post("/my/alpha/sign-in/code", data={"handle": handle, "code": wrong})
+        answer = type_code(client, page, wrong)
         assert answer.status_code == 400 and f"{left} more time" in answer.text
-    last = client.post("/my/alpha/sign-in/code", data={"handle": handle, "code": wrong})
+    last = type_code(client, page, wrong)
     assert "does not work" in last.text
-    right = client.post("/my/alpha/sign-in/code", data={"handle": handle, "code": code})
+    right = type_code(client, page, code)
     assert right.status_code == 400 and "does not work" in right.text
     assert not signed_in(client)
     assert world.hub.sql("SELECT tries_left FROM buyer_sign_ins")[0][0] == 0
@@ -210,7 +210,7 @@ def test_an_invalid_address_is_a_clear_422_and_writes_nothing(world: BuyerWorld,
 
 
 def test_an_oversized_field_keeps_the_one_error_shape(client: TestClient) -> None:
-    response = client.post("/my/alpha/sign-in", data={"email": "a" * 400 + "@example.org"})
+    response = ask_sign_in(client, "a" * 400 + "@example.org")
     assert response.status_code == 422
     assert response.json()["error"] == "InvalidInput" and "detail" in response.json()
 
@@ -243,7 +243,7 @@ def test_the_limiter_counts_per_client_network(hub: Hub, catcher: MailCatcher) -
 # -- sessions --------------------------------------------------------------------------------------------
 def _sign_in(world: BuyerWorld, client: TestClient) -> Any:
     ask(client)
-    response = client.post("/my/alpha/sign-in/link", data={"token": link_token(world)}, follow_redirects=False)
+    response = press_link(client, link_token(world), follow_redirects=False)
     assert response.status_code == 303
     return response
 
@@ -300,8 +300,22 @@ def test_a_changing_form_without_its_csrf_token_is_refused_and_changes_nothing(
 
 
 def test_a_post_from_another_site_is_refused(world: BuyerWorld, client: TestClient) -> None:
-    response = client.post("/my/alpha/sign-in", data={"email": BUYER_EMAIL}, headers={"Sec-Fetch-Site": "cross-site"})
+    csrf = csrf_in(client.get("/my/alpha/").text)
+    response = client.post(
+        "/my/alpha/sign-in", data={"email": BUYER_EMAIL, "csrf": csrf}, headers={"Sec-Fetch-Site": "cross-site"}
+    )
     assert response.status_code == 403
+    assert world.hub.sql("SELECT count(*) FROM buyer_sign_ins")[0][0] == 0
+
+
+def test_a_sign_in_form_without_its_csrf_token_is_refused(world: BuyerWorld, client: TestClient) -> None:
+    client.get("/my/alpha/")  # the form cookie is set, but the token is not sent (or is another's)
+    for data in ({"email": BUYER_EMAIL}, {"email": BUYER_EMAIL, "csrf": "0" * 40}):
+        assert client.post("/my/alpha/sign-in", data=data).status_code == 403
+    client.cookies.clear()  # a token without the cookie it belongs to
+    csrf = csrf_in(client.get("/my/alpha/").text)
+    client.cookies.clear()
+    assert client.post("/my/alpha/sign-in", data={"email": BUYER_EMAIL, "csrf": csrf}).status_code == 403
     assert world.hub.sql("SELECT count(*) FROM buyer_sign_ins")[0][0] == 0
 
 
@@ -310,17 +324,20 @@ def test_sign_ins_are_audited_as_the_person_and_no_secret_or_address_is_written_
     world: BuyerWorld, client: TestClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    handle = handle_of(ask(client).text)
+    page = ask(client).text
+    handle = handle_of(page)
     mail = world.last_mail()
     code, token = world.code_in(mail), world.link_in(mail)[1]
-    client.post("/my/alpha/sign-in/code", data={"handle": handle, "code": "00000000"})
-    client.post("/my/alpha/sign-in/link", data={"token": token})
+    type_code(client, page, "00000000")
+    press_link(client, token)
     session = client.cookies["consent_hub_session"]
     pages = [client.get(f"/my/alpha/{p}") for p in ("houses", "choices", "access", "told", "requests")]
     rows = world.hub.sql("SELECT actor, role, action, subjects, fields, detail FROM audit_entries")
     text = repr(rows)
-    # the hub's own logs (the test's SMTP server, aiosmtpd's "mail.log", logs what it receives)
-    logged = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith("mail.log"))
+    # the hub's own logs: not the test's SMTP server (aiosmtpd's "mail.log" logs what it receives)
+    # nor the test's HTTP client (httpx logs the URLs it asks for)
+    theirs = ("mail.log", "httpx", "httpcore")
+    logged = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith(theirs))
     for secret in (token, code, handle, session, BUYER_EMAIL, "fien", "Fien"):
         assert secret not in text, "a secret or the address is in the audit log"
         assert secret not in logged, "a secret or the address is in the logs"

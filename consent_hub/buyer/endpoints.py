@@ -16,6 +16,7 @@ forms that work without JavaScript, in nl/en/fr.
 from __future__ import annotations
 
 import functools
+import hmac
 import logging
 import re
 from collections.abc import AsyncIterator, Callable
@@ -34,12 +35,14 @@ from consent_hub.api.context import registry_of
 from consent_hub.buyer import export, labels
 from consent_hub.buyer.service import ASKABLE, CLUSTER_PURPOSES, HOUSE_PURPOSES, RECTIFIABLE, BuyerService, Evidence
 from consent_hub.buyer.signin import (
+    TOKEN_SHAPE,
     BuyerSessionView,
     InvalidAddress,
     SignInLimited,
     SignInRefused,
     SignInService,
     network_of,
+    new_token,
 )
 from consent_hub.clusters import UnitOfWork, cluster_scope
 from consent_hub.consent.catalogue import load_catalogue
@@ -49,6 +52,9 @@ from consent_hub.validation import clean_text
 
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "consent_hub_session"
+# before sign-in there is no session to tie a form's CSRF token to: the sign-in forms carry a token
+# derived from this random cookie (double submit, keyed), set by the page that shows them
+FORM_COOKIE = "consent_hub_form"
 LANGUAGE_COOKIE = "consent_hub_language"
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -86,6 +92,7 @@ class Page:
     language: str
     session: BuyerSessionView | None = None
     switched: str | None = None  # a language chosen by ?lang= (kept in a cookie)
+    new_form_cookie: str | None = None
 
     @property
     def base(self) -> str:
@@ -114,6 +121,19 @@ class Page:
             agent = None
         return Evidence(network_of(client), agent)
 
+    def form_csrf(self) -> str:
+        """The CSRF token of the sign-in forms, from the form cookie (a new one if there is none)."""
+        cookie = self.request.cookies.get(FORM_COOKIE)
+        if not cookie or not TOKEN_SHAPE.match(cookie):
+            cookie = self.new_form_cookie = self.new_form_cookie or new_token()
+        return self.signin().csrf_of(f"form|{cookie}")
+
+    def form_csrf_ok(self, submitted: str) -> bool:
+        cookie = self.request.cookies.get(FORM_COOKIE)
+        if not cookie or not TOKEN_SHAPE.match(cookie) or not _same_origin(self):
+            return False
+        return hmac.compare_digest(self.signin().csrf_of(f"form|{cookie}"), submitted)
+
     def render(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
         values: dict[str, Any] = {
             "cluster_name": self.config.display_name or self.cluster,
@@ -125,9 +145,15 @@ class Page:
             "errors": {},
             "page": "",
         }
+        if self.session is None:
+            values["form_csrf"] = self.form_csrf()
         values.update(context)
         response = HTMLResponse(_env(self.language).get_template(template).render(values), status_code=status)
         self.keep_language(response)
+        if self.new_form_cookie:
+            response.set_cookie(
+                FORM_COOKIE, self.new_form_cookie, path=self.base, httponly=True, samesite="lax", secure=secure(self)
+            )
         return response
 
     def keep_language(self, response: Response) -> None:
@@ -269,8 +295,12 @@ def sign_in_page(page: PageContext, signed_out: bool = False) -> Response:
 
 
 @router.post("/sign-in", response_class=HTMLResponse)
-def ask_sign_in(page: PageContext, email: Annotated[str, Form(max_length=320)] = "") -> Response:
-    if not _same_origin(page):
+def ask_sign_in(
+    page: PageContext,
+    email: Annotated[str, Form(max_length=320)] = "",
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    if not page.form_csrf_ok(csrf):
         return _forbidden(page)
     try:
         handle = page.signin().request(email, page.language, page.request.client.host if page.request.client else None)
@@ -294,8 +324,9 @@ def sign_in_with_code(
     page: PageContext,
     handle: Annotated[str, Form(max_length=200)] = "",
     code: Annotated[str, Form(max_length=40)] = "",
+    csrf: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
-    if not _same_origin(page):
+    if not page.form_csrf_ok(csrf):
         return _forbidden(page)
     try:
         answer = page.signin().with_code(handle, code, page.request_id)
@@ -319,8 +350,12 @@ def open_link(page: PageContext, token: str) -> Response:
 
 
 @router.post("/sign-in/link", response_class=HTMLResponse)
-def sign_in_with_link(page: PageContext, token: Annotated[str, Form(max_length=200)] = "") -> Response:
-    if not _same_origin(page):
+def sign_in_with_link(
+    page: PageContext,
+    token: Annotated[str, Form(max_length=200)] = "",
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    if not page.form_csrf_ok(csrf):
         return _forbidden(page)
     try:
         signed_in = page.signin().with_link(token, page.request_id)
