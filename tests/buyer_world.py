@@ -62,7 +62,7 @@ def build_world(hub: Hub, catcher: MailCatcher, base_url: str = "http://127.0.0.
     hub.add_house(HOUSE_B)
     with hub.uow() as uow:
         person_id = PeopleService(uow).create(
-            hub.actor(), {"email": BUYER_EMAIL, "given_name": "Fien", "family_name": "Claeys", "language": "nl"}
+            hub.actor(), {"email": BUYER_EMAIL, "given_name": "Fien", "family_name": "Claeys"}
         )
         RelationService(uow).touch(hub.actor(), person_id, HOUSE_A, "customer", reason="data-migration")
     return BuyerWorld(hub, catcher, person_id)

@@ -273,6 +273,22 @@ def test_an_erasure_needs_a_second_click_then_runs_the_erasure_path(world: Buyer
     assert client.get("/my/alpha/houses", follow_redirects=False).status_code == 303  # signed out
 
 
+def test_the_pages_speak_the_buyers_own_language_unless_they_switch(world: BuyerWorld) -> None:
+    from consent_hub.access.service import RelationService
+
+    with world.hub.uow() as uow:
+        pid = PeopleService(uow).create(world.hub.actor(), {"email": "amelie.lefebvre@example.org", "language": "fr"})
+        RelationService(uow).touch(world.hub.actor(), pid, HOUSE_A, "customer", reason="data-migration")
+    app = create_app(world.hub.settings, world.hub.registry)
+    with TestClient(app, headers={"Accept-Language": "en"}) as c:
+        assert "Send me a sign-in link" in c.get("/my/alpha/").text  # the browser's language before sign-in
+        ask_sign_in(c, "amelie.lefebvre@example.org")
+        press_link(c, world.link_in(world.last_mail("amelie.lefebvre@example.org"))[1])
+        assert "Quelles maisons vous connaissent" in c.get("/my/alpha/houses").text  # her own language
+        assert "Wie kent mij" in c.get("/my/alpha/houses?lang=nl").text  # the switch wins
+        assert "Wie kent mij" in c.get("/my/alpha/choices").text  # and is kept
+
+
 def test_one_month_after_keeps_the_day_or_takes_the_months_last() -> None:
     assert one_month_after(dt.datetime(2026, 1, 31, 9, tzinfo=dt.UTC)) == dt.datetime(2026, 2, 28, 9, tzinfo=dt.UTC)
     assert one_month_after(dt.datetime(2026, 12, 3, tzinfo=dt.UTC)) == dt.datetime(2027, 1, 3, tzinfo=dt.UTC)

@@ -215,15 +215,13 @@ class PageNotFound(Exception):
 
 
 PageContext = Annotated[Page, Depends(page_context, scope="function")]
-FormText = Annotated[str, Form()]
-OptionalText = Annotated[str, Form()]
 
 
 def _signed_in(page: Page) -> bool:
     token = page.request.cookies.get(SESSION_COOKIE)
     page.session = page.signin().session(token, page.request_id)
     if page.session is not None and not (page.switched or page.request.cookies.get(LANGUAGE_COOKIE)):
-        page.language = page.session.language  # the language the buyer signed in with
+        page.language = page.session.language  # the buyer's own language, else the one they signed in with
     if page.session is not None and page.switched and page.switched != page.session.language:
         page.signin().set_language(page.session, page.switched)
     return page.session is not None

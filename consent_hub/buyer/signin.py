@@ -37,6 +37,7 @@ from consent_hub.config import BuyerConfig
 from consent_hub.crypto.blind_index import BUYER_SECRETS
 from consent_hub.crypto.randomness import new_uuid, random_bytes
 from consent_hub.errors import ClientError, ConfigurationError
+from consent_hub.i18n import chosen_language
 from consent_hub.mail.sender import compose, mail_queue
 from consent_hub.people.fields import normalise_email
 from consent_hub.people.service import PeopleService
@@ -256,18 +257,22 @@ class SignInService:
             raise SignInRefused("this sign-in link or code is not valid any more: ask for a new one")
         self.repo.revoke_sign_ins(person.id, now)  # every other link or code of this person is gone too
         session_token = new_token()
+        actor = Actor.buyer(self.uow.cluster, person.id, request_id)
+        self.audit.append(actor, AuditRecord("buyer.sign-in", [person.id], detail={"sign_in": str(row.id), "by": by}))
+        # the pages speak the buyer's own language (an audited read of that one field), else the
+        # language of the page where they asked for the link
+        own = PeopleService(self.uow).read_own(actor, person.id, fields=["language"], detail={"sign_in": str(row.id)})
+        language = chosen_language(own.fields.get("language"), row.language)
         self.repo.add(
             BuyerSession(
                 id_hash=self.secret_hash("session", session_token),
                 person_id=person.id,
-                language=row.language,
+                language=language,
                 created_at=now,
                 last_seen_at=now,
             )
         )
-        actor = Actor.buyer(self.uow.cluster, person.id, request_id)
-        self.audit.append(actor, AuditRecord("buyer.sign-in", [person.id], detail={"sign_in": str(row.id), "by": by}))
-        return SignedIn(session_token, actor, row.language)
+        return SignedIn(session_token, actor, language)
 
     # -- sessions --------------------------------------------------------------------------------------
     def session(self, token: str | None, request_id: str | None = None) -> BuyerSessionView | None:
