@@ -21,6 +21,7 @@ from consent_hub.audiences.endpoints import router as audiences_router
 from consent_hub.audit.endpoints import router as audit_router
 from consent_hub.audit.sequencer import SequencerLoop
 from consent_hub.audit.witness import CheckpointSchedule
+from consent_hub.buyer.endpoints import install as install_buyer_pages
 from consent_hub.clients.endpoints import router as clients_router
 from consent_hub.clients.service import authenticate_client
 from consent_hub.clusters import ClusterRegistry
@@ -139,4 +140,6 @@ def create_app(settings: HubSettings | None = None, registry: ClusterRegistry | 
         app.include_router(
             router, prefix="" if router is v1 else "/v1", responses=None if router is v1 else v1_responses
         )
+    # the buyer's own pages (issue 14): HTML under /my/<cluster>/, the root redirects there
+    install_buyer_pages(app)
     return app

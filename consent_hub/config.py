@@ -132,6 +132,55 @@ class DestinationConfig(BaseModel):
         return secret_from(inline, env, f"destination {what}")
 
 
+class MailConfig(BaseModel):
+    """How a cluster sends mail (its own sender: each cluster mails as itself). The password comes
+    from ``password_env``; an inline ``password`` is for a local catcher only."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=587, ge=1, le=65535)
+    tls: Literal["none", "starttls", "tls"] = Field(
+        default="starttls", description="none (a local catcher only) | starttls | tls (implicit, port 465)"
+    )
+    username: str | None = None
+    password: str | None = None
+    password_env: str | None = None
+    sender: str = Field(min_length=3, description='the From address, e.g. "Cluster Gent <privacy@gent.example.org>"')
+    timeout_seconds: float = Field(default=15.0, gt=0)
+    ca_file: str | None = Field(default=None, description="PEM bundle that signs the server's certificate")
+
+    def password_value(self) -> str | None:
+        if self.username is None:
+            return None
+        return secret_from(self.password, self.password_env, "mail password")
+
+
+class BuyerConfig(BaseModel):
+    """The buyer's own pages (``/my/<cluster>/``): sign-in by mailed link or code, limits, sessions."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    public_base_url: str = Field(
+        pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$",
+        description="where buyers reach the hub; every mailed link starts with it (never the request's Host)",
+    )
+    link_minutes: int = Field(default=15, ge=10, le=15, description="a sign-in link and its code hold this long")
+    code_tries: int = Field(default=5, ge=3, le=5, description="wrong codes before the code is gone")
+    session_idle_minutes: int = Field(default=30, ge=5, le=30)
+    sign_in_per_address: str = Field(default="5/15 minutes", description="sign-in mails per address (limits notation)")
+    sign_in_per_network: str = Field(
+        default="30/15 minutes", description="sign-in attempts per client network (IPv4 /24, IPv6 /48)"
+    )
+    rate_limit_storage: str = Field(
+        default="memory://", description="limits storage URI (redis://... for many processes)"
+    )
+    supervisory_authority: str = (
+        "Gegevensbeschermingsautoriteit / Autorité de protection des données, https://www.gegevensbeschermingsautoriteit.be"
+    )
+    dpo_contact: str = Field(default="", description="the cluster DPO's address, shown with the rights")
+
+
 class ClusterConfig(BaseModel):
     display_name: str = ""
     database_url: str
@@ -162,6 +211,9 @@ class ClusterConfig(BaseModel):
     count_budget: float = Field(
         default=20.0, gt=0, description="epsilon a house may spend on fresh figures per calendar month (UTC)"
     )
+    # the buyer's own hub (issue 14): none = no buyer pages and no mail for this cluster
+    mail: MailConfig | None = None
+    buyer: BuyerConfig | None = None
 
 
 class FakeEngineConfig(BaseModel):

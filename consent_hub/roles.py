@@ -19,6 +19,9 @@ class Role(StrEnum):
     ANALYST = "analyst"
     HOUSE_DPO = "house-dpo"
     CONNECTOR = "connector"
+    # a ticket buyer signed in on their own pages (issue 14): acts on their own person only, never
+    # issuable as an API key
+    BUYER = "buyer"
 
 
 # the names most call sites (and the tests) use, as plain strings: an actor's role, a message
@@ -32,6 +35,7 @@ MARKETER: str = Role.MARKETER.value
 ANALYST: str = Role.ANALYST.value
 HOUSE_DPO: str = Role.HOUSE_DPO.value
 CONNECTOR: str = Role.CONNECTOR.value
+BUYER: str = Role.BUYER.value
 
 CLUSTER_ROLES: frozenset[str] = frozenset({CLUSTER_ADMIN, CLUSTER_SERVICE, CLUSTER_DPO})
 HOUSE_ROLES: frozenset[str] = frozenset({BOX_OFFICE, MARKETER, ANALYST, HOUSE_DPO, CONNECTOR})
@@ -45,8 +49,9 @@ AUDIT_READERS: frozenset[str] = frozenset({CLUSTER_DPO, CLUSTER_OPERATOR})
 CLUSTER_LEVEL: frozenset[str] = frozenset({CLUSTER_ADMIN, CLUSTER_DPO, CLUSTER_SERVICE, CLUSTER_OPERATOR})
 # manage segment bitmaps (rebuild): the cluster managers and the service account that syncs
 BITMAP_MAINTAINERS: frozenset[str] = CLUSTER_MANAGERS | {CLUSTER_SERVICE}
-# refused even if a policy line granted them: they never read personal data
-NEVER_READ_PEOPLE: frozenset[str] = frozenset({CLUSTER_ADMIN, CONNECTOR})
+# refused even if a policy line granted them: they never read personal data (a buyer reads only
+# their own, through the buyer's service, never through the houses' access policy)
+NEVER_READ_PEOPLE: frozenset[str] = frozenset({CLUSTER_ADMIN, CONNECTOR, BUYER})
 
 
 def require(role: str, allowed: frozenset[str], refusal: str) -> None:

@@ -2,7 +2,8 @@
 and migration 0017's CHECK constraints (built from the same members) refuse anything else.
 
 This module imports nothing from the hub: models, repositories and raw SQL all use it without a
-cycle. Data-subject requests (issue 15) have no status yet, so there is no enum for them here.
+cycle. Data-subject requests have their kinds and statuses here since the buyer's pages (issue 14)
+store them; the staff desk (issue 15) moves them along.
 """
 
 from __future__ import annotations
@@ -62,6 +63,30 @@ class EngineCustomerStatus(StrEnum):
     LINKED = "linked"
     SUPPRESSED = "suppressed"  # not imported: the e-mail is on the suppression list
     DELETED = "deleted"
+
+
+class RequestKind(StrEnum):
+    """What a data-subject request asks for (GDPR Art. 15-21)."""
+
+    ACCESS = "access"
+    PORTABILITY = "portability"
+    RECTIFICATION = "rectification"
+    ERASURE = "erasure"
+    RESTRICTION = "restriction"
+    OBJECTION = "objection"
+
+
+class RequestStatus(StrEnum):
+    """Where a data-subject request stands. The buyer's pages write ``received`` (and
+    ``completed`` for an erasure they confirmed, which runs at once); the staff desk (issue 15)
+    moves the rest."""
+
+    RECEIVED = "received"
+    IN_PROGRESS = "in-progress"
+    EXTENDED = "extended"  # due date moved by up to two months, with a reason (Art. 12(3))
+    COMPLETED = "completed"
+    REJECTED = "rejected"  # with reasons and the right to complain (Art. 12(4))
+    WITHDRAWN_BY_PERSON = "withdrawn-by-person"
 
 
 def sql_in(column: str, values: type[StrEnum]) -> str:

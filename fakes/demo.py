@@ -93,6 +93,18 @@ CITIES = [
 
 DEMO_TIXLY_PORT = 8010
 DEMO_CRM_PORT = 8030
+DEMO_MAIL_PAGE_PORT = 8025  # the demo's mails are read at http://127.0.0.1:8025/
+DEMO_SMTP_PORT = 2525
+# the buyer to try on the buyer's pages (README): a customer of the Schouwburg who gets its newsletter
+DEMO_BUYER = {
+    "given_name": "Noor",
+    "family_name": "Vermeulen",
+    "email": "noor.vermeulen@example.org",
+    "language": "nl",
+    "city": "Kortrijk",
+    "postal_code": "8500",
+    "country": "BE",
+}
 
 
 def demo_sync_config(cluster: str, port: int = DEMO_TIXLY_PORT, crm_port: int = DEMO_CRM_PORT) -> str:
@@ -130,6 +142,22 @@ list_id = "leie-newsletter"
 api_key = "0123456789abcdef0123456789abcdef-us21"  # the fake's key; a real one goes in api_key_env
 house = "schouwburg-leie"
 purpose = "newsletter"
+
+# Demo only: a local SMTP catcher; the demo's mails (sign-in links, codes) are read at
+# http://127.0.0.1:{DEMO_MAIL_PAGE_PORT}/
+[fake_engines.mailcatcher]
+port = {DEMO_MAIL_PAGE_PORT}
+size = "smtp={DEMO_SMTP_PORT}"
+
+[clusters.{cluster}.mail]
+host = "127.0.0.1"
+port = {DEMO_SMTP_PORT}
+tls = "none"  # the local catcher only; a real server uses starttls or tls and password_env
+sender = "Demo cluster <privacy@demo.example.org>"
+
+# the buyer's own pages: http://127.0.0.1:8000/my/{cluster}/
+[clusters.{cluster}.buyer]
+public_base_url = "http://127.0.0.1:8000"
 """
 
 
@@ -198,7 +226,31 @@ def seed_demo(registry: ClusterRegistry, cluster: str, *, people: int = 500) -> 
     with registry.unit_of_work(cluster) as uow:
         ids = PeopleService(uow).bulk_create(actor, list(fictional_people(people))).created
     _seed_relations_and_consents(registry, cluster, actor, ids)
+    _seed_demo_buyer(registry, cluster, actor)
     return keys
+
+
+def _seed_demo_buyer(registry: ClusterRegistry, cluster: str, actor: Actor) -> None:
+    """The buyer the README suggests for the buyer's pages: known to the Schouwburg only."""
+    from consent_hub.access.service import RelationService
+    from consent_hub.consent.catalogue import load_catalogue
+    from consent_hub.consent.service import ConsentService
+
+    with registry.unit_of_work(cluster) as uow:
+        pid = PeopleService(uow).create(actor, DEMO_BUYER)
+        RelationService(uow).touch(actor, pid, "schouwburg-leie", "customer", reason="data-migration")
+        ConsentService(uow).record(
+            actor,
+            pid,
+            {
+                "purpose": "newsletter",
+                "target": "schouwburg-leie",
+                "status": ConsentStatus.GRANTED,
+                "language": "nl",
+                "channel": "box-office",
+                "notice_sha256": load_catalogue().get("newsletter").texts["nl"].sha256,
+            },
+        )
 
 
 def _seed_relations_and_consents(registry: ClusterRegistry, cluster: str, actor: Actor, ids: list[Any]) -> None:

@@ -30,6 +30,8 @@ from consent_hub.vocabulary import (
     EffectiveConsentStatus,
     EngineCustomerStatus,
     PersonStatus,
+    RequestKind,
+    RequestStatus,
     SyncRunStatus,
 )
 from tests.conftest import Hub
@@ -44,6 +46,8 @@ CHECKED: dict[tuple[str, str], type[StrEnum]] = {
     ("sync_runs", "status"): SyncRunStatus,
     ("outbox", "status"): DeliveryStatus,
     ("outbox", "kind"): DeliveryKind,
+    ("data_subject_requests", "kind"): RequestKind,
+    ("data_subject_requests", "status"): RequestStatus,
 }
 
 NOW = dt.datetime(2026, 12, 3, 12, 0, tzinfo=dt.UTC)
@@ -73,6 +77,12 @@ INSERTS: dict[tuple[str, str], str] = {
     "next_attempt_at) VALUES (:id, 'mailchimp-test', 'upsert', 'test', '{}', :value, 0, :now, :now)",
     ("outbox", "kind"): "INSERT INTO outbox (id, destination, kind, cause, payload, status, attempts, created_at, "
     "next_attempt_at) VALUES (:id, 'mailchimp-test', :value, 'test', '{}', 'pending', 0, :now, :now)",
+    ("data_subject_requests", "kind"): "INSERT INTO data_subject_requests (id, reference, person_id, kind, status, "
+    "channel, received_at, due_at, created_by) "
+    "VALUES (:id, 'R-' || :value, :id, :value, 'received', 'web', :now, :now, 'test')",
+    ("data_subject_requests", "status"): "INSERT INTO data_subject_requests (id, reference, person_id, kind, status, "
+    "channel, received_at, due_at, created_by) "
+    "VALUES (:id, 'R-' || :value, :id, 'erasure', :value, 'web', :now, :now, 'test')",
 }
 
 

@@ -17,6 +17,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from consent_hub import roles
 from consent_hub.actors import Actor
 from consent_hub.audit.service import AuditLog, AuditRecord
 from consent_hub.clock import utcnow
@@ -133,8 +134,10 @@ class ConsentService:
     ) -> tuple[ConsentEvent, bool]:
         """Append a consent event and move the projection. Returns (event, created); repeating a
         request with the same idempotency key returns the first event and creates nothing."""
-        require_consent_writer(actor)
+        require_consent_writer(actor, person_id)
         spec = parse(ConsentRecord, data)
+        if actor.role == roles.BUYER and spec.channel != "web":
+            raise _problem("channel", "a buyer's own choice is recorded with channel web")
         request_hash = _request_hash(person_id, spec)
         if idempotency_key is not None:
             _check_idempotency_key(idempotency_key)
@@ -304,7 +307,7 @@ class ConsentService:
 
     # -- reading -------------------------------------------------------------------------------
     def _readable(self, actor: Actor, person_id: uuid.UUID) -> None:
-        require_consent_reader(actor)
+        require_consent_reader(actor, person_id)
         person = PeopleService(self.uow).repo.get(person_id)
         if person is None:
             raise PersonNotFound("no such person")

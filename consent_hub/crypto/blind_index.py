@@ -21,6 +21,7 @@ EXCHANGE_PSEUDONYM = "exchange.pseudonym"  # per-export pseudonyms for outside r
 AUDIENCE_NOISE = "audience.noise"  # seeds of the noise added to audience counts
 LANGUAGE_INDEX = "people.language"  # coarse: segment filters only
 POSTAL_AREA_INDEX = "people.postal_area"  # coarse: segment filters only
+BUYER_SECRETS = "buyer.secrets"  # keyed hashes of sign-in tokens, codes and session ids (issue 14)
 
 
 class BlindIndexer:
@@ -42,6 +43,7 @@ class BlindIndexer:
                 AUDIENCE_NOISE,
                 LANGUAGE_INDEX,
                 POSTAL_AREA_INDEX,
+                BUYER_SECRETS,
             )
         }
 

@@ -206,7 +206,7 @@ class OutboxService:
 
     # -- reading (ids, statuses and receipts only) ----------------------------------------------
     def deliveries_of(self, actor: Actor, person_id: uuid.UUID) -> Sequence[OutboxDelivery]:
-        require_delivery_reader(actor)
+        require_delivery_reader(actor, person_id)
         return self.repo.of_person(person_id)
 
     def deliveries(

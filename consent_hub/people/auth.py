@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
+
 from consent_hub import roles
 from consent_hub.actors import Actor
 
 
-def require_people_writer(actor: Actor) -> None:
+def require_people_writer(actor: Actor, person_id: uuid.UUID | None = None) -> None:
+    # a buyer may ask for their own erasure on their own pages (issue 14), no one else's
+    if person_id is not None and actor.is_person(person_id):
+        return
     roles.require(actor.role, roles.PEOPLE_WRITERS, "may not do this")
 
 

@@ -21,7 +21,7 @@ from consent_hub.clusters import UnitOfWork
 from consent_hub.crypto.blind_index import LANGUAGE_INDEX, POSTAL_AREA_INDEX, language_form, postal_area_form
 from consent_hub.crypto.fields import FieldCipher, new_data_key
 from consent_hub.crypto.randomness import new_uuid
-from consent_hub.errors import EmailTaken, ErasedPerson, InvalidInput, PersonNotFound
+from consent_hub.errors import EmailTaken, ErasedPerson, Forbidden, InvalidInput, PersonNotFound
 from consent_hub.keys.repository import KeyStoreRepository
 from consent_hub.people.auth import require_people_reader, require_people_writer
 from consent_hub.people.fields import (
@@ -235,7 +235,7 @@ class PeopleService:
     def open_erasure(self, actor: Actor, person_id: uuid.UUID, *, reference: str | None = None) -> Person | None:
         """Check and audit an erasure: the person to erase, or None when already erased (nothing
         is audited then). The ``people.erase`` entry covers the address read before the key goes."""
-        require_people_writer(actor)
+        require_people_writer(actor, person_id)
         detail = reference_detail(reference)  # before the person is looked at: a no-op repeat is refused alike
         person = self.repo.get_for_update(person_id)
         if person is None:
@@ -369,6 +369,26 @@ class PeopleService:
         if not person_ids:
             return []
         return self._decrypt(actor, person_ids, purpose=purpose, wanted=list(fields), action=action, detail=detail)
+
+    def read_own(
+        self, actor: Actor, person_id: uuid.UUID, *, fields: Sequence[str] | None = None, detail: dict[str, Any]
+    ) -> PersonView:
+        """A buyer's own profile on their own pages (issue 14): audited like every read, the buyer
+        as actor; a restricted person still sees their data (restriction stops processing, not access)."""
+        if not actor.is_person(person_id):
+            raise Forbidden("only the person themselves reads their data this way")
+        wanted = list(PERSON_FIELDS) if fields is None else list(fields)
+        views = self._decrypt(
+            actor,
+            [person_id],
+            purpose="data-subject-request",
+            wanted=wanted,
+            detail=detail,
+            readable_statuses=RECORDED_STATUSES,
+        )
+        if not views:
+            raise PersonNotFound("no such person")
+        return views[0]
 
     def read_for_restriction(self, actor: Actor, person_ids: Sequence[uuid.UUID], *, purpose: str) -> list[PersonView]:
         """For the outbox and reconciliation only: the address a destination needs to archive a

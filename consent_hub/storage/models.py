@@ -39,6 +39,8 @@ from consent_hub.vocabulary import (
     DeliveryStatus,
     EngineCustomerStatus,
     PersonStatus,
+    RequestKind,
+    RequestStatus,
     SyncRunStatus,
     sql_in,
 )
@@ -666,3 +668,90 @@ class VisitBitsDirty(Base):
     event_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     house_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
     mark: Mapped[int] = mapped_column(BigInteger)
+
+
+# -- the buyer's own hub (issue 14) --------------------------------------------------------------
+
+
+class BuyerSignIn(Base):
+    """One sign-in asked for with an e-mail address: a link token, a code and the handle of the
+    page where the code is typed, each stored only as a keyed hash. For an unknown address
+    ``person_id`` is a random id that names nobody: the row is written all the same, so the answer
+    and its work do not tell whether the address is known. Used once (``used_at``), revoked by a
+    later sign-in or an erasure."""
+
+    __tablename__ = "buyer_sign_ins"
+    __table_args__ = (Index("ix_buyer_sign_ins_person_id", "person_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    person_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    form_hash: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    code_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    tries_left: Mapped[int] = mapped_column(Integer)
+    language: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    used_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+
+
+class BuyerSession(Base):
+    """A signed-in buyer's session: the cookie's value is never stored, only its keyed hash."""
+
+    __tablename__ = "buyer_sessions"
+    __table_args__ = (Index("ix_buyer_sessions_person_id", "person_id"),)
+
+    id_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    person_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    language: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+
+
+class DataSubjectRequest(Base):
+    """A data-subject request (GDPR Art. 15-21) with its register reference, when it was received
+    and when it is due (one month; ``extended_due_at`` when extended by up to two more, with a
+    reason). ``house`` names the house it is addressed to (none: the cluster's joint controllers);
+    ``detail_ct`` (what to rectify, the reason given) is sealed with the person's key, so an
+    erasure leaves only the register line. Each move is a ``DataSubjectRequestStep``."""
+
+    __tablename__ = "data_subject_requests"
+    __table_args__ = (
+        Index("ix_data_subject_requests_person_id", "person_id"),
+        Index("ix_data_subject_requests_status_due_at", "status", "due_at"),
+        CheckConstraint(sql_in("kind", RequestKind), name="kind"),
+        CheckConstraint(sql_in("status", RequestStatus), name="status"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    reference: Mapped[str] = mapped_column(String(24), unique=True)
+    person_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    kind: Mapped[str] = mapped_column(String(24))
+    status: Mapped[str] = mapped_column(String(24))
+    channel: Mapped[str] = mapped_column(String(24))  # web | box-office | mail | api
+    house: Mapped[str | None] = mapped_column(String(40))
+    detail_ct: Mapped[bytes | None] = mapped_column(LargeBinary)
+    received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    due_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    extended_due_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    extension_reason: Mapped[str | None] = mapped_column(Text)  # no personal data
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    created_by: Mapped[str] = mapped_column(String(120))
+
+
+class DataSubjectRequestStep(Base):
+    """One step of a request (received, confirmed, performed, extended, answered, ...): who, when,
+    the status after it, and a note without personal data."""
+
+    __tablename__ = "data_subject_request_steps"
+    __table_args__ = (Index("ix_data_subject_request_steps_request_id", "request_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_subject_requests.id"))
+    at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    actor: Mapped[str] = mapped_column(String(120))
+    step: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(24))
+    note: Mapped[str] = mapped_column(Text, default="")

@@ -1,0 +1,667 @@
+"""The buyer's pages over HTTP (``/my/<cluster>/...``): server-rendered HTML, one topic a page,
+forms that work without JavaScript, in nl/en/fr.
+
+- Every page: a strict Content-Security-Policy (no script, no inline style, nothing from another
+  site), ``frame-ancestors 'none'`` and ``X-Frame-Options: DENY``, ``Referrer-Policy: no-referrer``
+  (a sign-in link never leaks through a Referer header), ``Cache-Control: no-store``.
+- Opening a link (GET) never signs in nor changes anything but the language cookie; signing in is a
+  POST from the page the link opens.
+- A signed-in page needs the session cookie (HttpOnly, SameSite=Lax, Secure unless the public base
+  URL is on the loopback host, path ``/my/<cluster>/``); every form that changes something carries
+  the session's CSRF token, and a POST from another origin is refused.
+- The request's unit of work commits once, before the answer is sent; an answer that refuses
+  something rolls it back first.
+"""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import logging
+import re
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+import jinja2
+from fastapi import APIRouter, Depends, FastAPI, Form, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+
+from consent_hub.api.context import registry_of
+from consent_hub.buyer import export, labels
+from consent_hub.buyer.service import ASKABLE, CLUSTER_PURPOSES, HOUSE_PURPOSES, RECTIFIABLE, BuyerService, Evidence
+from consent_hub.buyer.signin import (
+    TOKEN_SHAPE,
+    BuyerSessionView,
+    InvalidAddress,
+    SignInLimited,
+    SignInRefused,
+    SignInService,
+    network_of,
+    new_token,
+)
+from consent_hub.clusters import UnitOfWork, cluster_scope
+from consent_hub.consent.catalogue import load_catalogue
+from consent_hub.errors import ClientError, InvalidInput
+from consent_hub.i18n import LANGUAGES, chosen_language, environment, negotiate
+from consent_hub.validation import clean_text
+
+HERE = Path(__file__).resolve().parent
+SESSION_COOKIE = "consent_hub_session"
+# before sign-in there is no session to tie a form's CSRF token to: the sign-in forms carry a token
+# derived from this random cookie (double submit, keyed), set by the page that shows them
+FORM_COOKIE = "consent_hub_form"
+LANGUAGE_COOKIE = "consent_hub_language"
+CSP = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+router = APIRouter(prefix="/my/{cluster}", include_in_schema=False)
+
+
+@functools.cache
+def _env(language: str) -> jinja2.Environment:
+    env = environment(HERE / "templates", language)
+    catalogue = load_catalogue()
+    env.globals.update(
+        purpose_title=lambda key: catalogue.get(key).texts[language].title if key in catalogue.purpose_keys() else key,
+        role_label=lambda role: labels.role_label(role, language),
+        action_label=lambda action: labels.action_label(action, language),
+        field_label=lambda name: labels.field_label(name, language),
+        fields_text=lambda names: ", ".join(labels.field_label(n, language) for n in names),
+        status_label=lambda status: labels.status_label(status, language),
+        sent_label=lambda what: labels.sent_label(what, language),
+        kind_label=lambda kind: export.kind_label(kind, language),
+    )
+    return env
+
+
+@dataclass
+class Page:
+    """One request to a buyer page: its cluster's unit of work, the language, the session if any."""
+
+    request: Request
+    cluster: str
+    uow: UnitOfWork
+    language: str
+    session: BuyerSessionView | None = None
+    switched: str | None = None  # a language chosen by ?lang= (kept in a cookie)
+    new_form_cookie: str | None = None
+
+    @property
+    def base(self) -> str:
+        return f"/my/{self.cluster}"
+
+    @property
+    def config(self) -> Any:
+        return self.uow.rt.settings.cluster(self.cluster)
+
+    @property
+    def request_id(self) -> str | None:
+        return getattr(self.request.state, "request_id", None)
+
+    def signin(self) -> SignInService:
+        return SignInService(self.uow)
+
+    def buyer(self) -> BuyerService:
+        assert self.session is not None
+        return BuyerService(self.uow, self.session.actor)
+
+    def evidence(self) -> Evidence:
+        client = self.request.client.host if self.request.client else None
+        try:
+            agent = clean_text(self.request.headers.get("user-agent", "")[:300], 300)
+        except ValueError:
+            agent = None
+        return Evidence(network_of(client), agent)
+
+    def form_csrf(self) -> str:
+        """The CSRF token of the sign-in forms, from the form cookie (a new one if there is none)."""
+        cookie = self.request.cookies.get(FORM_COOKIE)
+        if not cookie or not TOKEN_SHAPE.match(cookie):
+            cookie = self.new_form_cookie = self.new_form_cookie or new_token()
+        return self.signin().csrf_of(f"form|{cookie}")
+
+    def form_csrf_ok(self, submitted: str) -> bool:
+        cookie = self.request.cookies.get(FORM_COOKIE)
+        if not cookie or not TOKEN_SHAPE.match(cookie) or not _same_origin(self):
+            return False
+        return hmac.compare_digest(self.signin().csrf_of(f"form|{cookie}"), submitted)
+
+    def render(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+        values: dict[str, Any] = {
+            "cluster_name": self.config.display_name or self.cluster,
+            "base": self.base,
+            # the language switch reloads this page; after a POST, the start page (a POST is not repeated)
+            "here": self.request.url.path if self.request.method == "GET" else self.base + "/",
+            "signed_in": self.session is not None,
+            "csrf": self.session.csrf if self.session else "",
+            "errors": {},
+            "page": "",
+        }
+        if self.session is None:
+            values["form_csrf"] = self.form_csrf()
+        values.update(context)
+        response = HTMLResponse(_env(self.language).get_template(template).render(values), status_code=status)
+        self.keep_language(response)
+        if self.new_form_cookie:
+            response.set_cookie(
+                FORM_COOKIE, self.new_form_cookie, path=self.base, httponly=True, samesite="lax", secure=secure(self)
+            )
+        return response
+
+    def keep_language(self, response: Response) -> None:
+        if self.switched:
+            response.set_cookie(
+                LANGUAGE_COOKIE, self.switched, path=self.base, httponly=True, samesite="lax", secure=secure(self)
+            )
+
+    def redirect(self, path: str) -> RedirectResponse:
+        response = RedirectResponse(self.base + path, status_code=303)
+        self.keep_language(response)
+        return response
+
+    def refuse(self) -> None:
+        """Roll back what this request did (the unit of work then commits nothing)."""
+        self.uow.rollback()
+
+    def message(
+        self, status: int, heading: str, message: str, link: str | None = None, link_text: str = ""
+    ) -> HTMLResponse:
+        return self.render("message.html", status, heading=heading, message=message, link=link, link_text=link_text)
+
+    def _(self, text: str) -> str:
+        return labels.tr(self.language, text)
+
+
+def secure(page: Page) -> bool:
+    """Cookies are Secure unless the public base URL is on the loopback host (local demo, tests)."""
+    buyer = page.config.buyer
+    host = urlsplit(buyer.public_base_url).hostname if buyer else None
+    return host not in LOOPBACK
+
+
+async def page_context(request: Request, cluster: str) -> AsyncIterator[Page]:
+    registry = registry_of(request)
+    if cluster not in registry.settings.clusters or registry.settings.cluster(cluster).buyer is None:
+        raise PageNotFound()
+    asked = request.query_params.get("lang")
+    switched = asked if asked in LANGUAGES else None
+    kept = request.cookies.get(LANGUAGE_COOKIE)
+    if switched or kept:
+        language = chosen_language(switched, kept)
+    else:
+        language = negotiate(request.headers.get("accept-language"))
+    with cluster_scope(cluster):
+        uow = await run_in_threadpool(registry.open, cluster)
+        try:
+            yield Page(request, cluster, uow, language, switched=switched)
+            await run_in_threadpool(uow.commit)
+        except BaseException:
+            await run_in_threadpool(uow.rollback)
+            raise
+        finally:
+            await run_in_threadpool(uow.close)
+
+
+class PageNotFound(Exception):
+    """No buyer pages for this cluster (unknown, or without a [buyer] configuration)."""
+
+
+PageContext = Annotated[Page, Depends(page_context, scope="function")]
+
+
+def _signed_in(page: Page) -> bool:
+    token = page.request.cookies.get(SESSION_COOKIE)
+    page.session = page.signin().session(token, page.request_id)
+    if page.session is not None and not (page.switched or page.request.cookies.get(LANGUAGE_COOKIE)):
+        page.language = page.session.language  # the buyer's own language, else the one they signed in with
+    if page.session is not None and page.switched and page.switched != page.session.language:
+        page.signin().set_language(page.session, page.switched)
+    return page.session is not None
+
+
+def _same_origin(page: Page) -> bool:
+    """A POST from another site is refused (the sign-in forms have no session to carry a token).
+    Browsers say where a request comes from in ``Sec-Fetch-Site``; older ones only in ``Origin``,
+    which is ``null`` under our ``Referrer-Policy: no-referrer`` (then the CSRF token and the
+    SameSite cookie are what protects a signed-in form)."""
+    site = page.request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site in ("same-origin", "none")
+    origin = page.request.headers.get("origin")
+    if origin is None or origin == "null":
+        return True
+    buyer = page.config.buyer
+    allowed = {f"{urlsplit(buyer.public_base_url).scheme}://{urlsplit(buyer.public_base_url).netloc}"}
+    allowed.add(f"{page.request.url.scheme}://{page.request.url.netloc}")
+    return origin in allowed
+
+
+def _csrf_ok(page: Page, csrf: str | None) -> bool:
+    return page.session is not None and _same_origin(page) and page.signin().csrf_ok(page.session, csrf)
+
+
+def _forbidden(page: Page) -> HTMLResponse:
+    page.refuse()
+    return page.message(
+        403,
+        page._("This form has expired"),
+        page._("Go back, reload the page and try again."),
+        page.base + "/",
+        page._("Start again"),
+    )
+
+
+def _sign_in_page(page: Page) -> Response:
+    # nothing was read; an idle session found ended on the way stays ended
+    return page.redirect("/")
+
+
+def _limited(page: Page, exc: SignInLimited) -> HTMLResponse:
+    page.refuse()
+    minutes = max(1, (exc.retry_after + 59) // 60)
+    response = page.message(
+        429,
+        page._("Too many attempts"),
+        labels.wait_text(page.language, minutes),
+        page.base + "/",
+        page._("Back to the sign-in page"),
+    )
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+def _start_session(page: Page, token: str) -> RedirectResponse:
+    response = page.redirect("/houses")
+    response.set_cookie(SESSION_COOKIE, token, path=page.base, httponly=True, samesite="lax", secure=secure(page))
+    return response
+
+
+# -- signing in --------------------------------------------------------------------------------------
+@router.get("/", response_class=HTMLResponse)
+def sign_in_page(page: PageContext, signed_out: bool = False) -> Response:
+    if _signed_in(page):
+        return page.redirect("/houses")
+    return page.render("sign_in.html", signed_out=signed_out)
+
+
+@router.post("/sign-in", response_class=HTMLResponse)
+def ask_sign_in(
+    page: PageContext,
+    email: Annotated[str, Form(max_length=320)] = "",
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    if not page.form_csrf_ok(csrf):
+        return _forbidden(page)
+    try:
+        handle = page.signin().request(email, page.language, page.request.client.host if page.request.client else None)
+    except InvalidAddress:
+        page.refuse()
+        return page.render(
+            "sign_in.html", 422, errors={"email": page._("Enter an e-mail address such as name@example.org")}
+        )
+    except InvalidInput:
+        page.refuse()
+        return page.render(
+            "sign_in.html", 422, errors={"email": page._("Enter an e-mail address such as name@example.org")}
+        )
+    except SignInLimited as exc:
+        return _limited(page, exc)
+    return page.render("check_mail.html", handle=handle, minutes=page.config.buyer.link_minutes)
+
+
+@router.post("/sign-in/code", response_class=HTMLResponse)
+def sign_in_with_code(
+    page: PageContext,
+    handle: Annotated[str, Form(max_length=200)] = "",
+    code: Annotated[str, Form(max_length=40)] = "",
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    if not page.form_csrf_ok(csrf):
+        return _forbidden(page)
+    try:
+        answer = page.signin().with_code(handle, code, page.request_id)
+    except SignInRefused:
+        page.refuse()
+        return page.render("refused.html", 400)
+    if answer.signed_in is None:
+        if answer.tries_left <= 0:
+            return page.render("refused.html", 400)
+        error = labels.tries_left_text(page.language, answer.tries_left)
+        return page.render(
+            "check_mail.html", 400, handle=handle, minutes=page.config.buyer.link_minutes, errors={"code": error}
+        )
+    return _start_session(page, answer.signed_in.session_token)
+
+
+@router.get("/sign-in/link/{token}", response_class=HTMLResponse)
+def open_link(page: PageContext, token: str) -> Response:
+    # opening changes nothing: mail scanners open links; the button below signs in
+    return page.render("confirm_link.html", token=token if re.fullmatch(r"[A-Za-z0-9_-]{1,100}", token) else "")
+
+
+@router.post("/sign-in/link", response_class=HTMLResponse)
+def sign_in_with_link(
+    page: PageContext,
+    token: Annotated[str, Form(max_length=200)] = "",
+    csrf: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    if not page.form_csrf_ok(csrf):
+        return _forbidden(page)
+    try:
+        signed_in = page.signin().with_link(token, page.request_id)
+    except SignInRefused:
+        page.refuse()
+        return page.render("refused.html", 400)
+    return _start_session(page, signed_in.session_token)
+
+
+@router.post("/sign-out", response_class=HTMLResponse)
+def sign_out(page: PageContext, csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
+    if not _signed_in(page):
+        return _sign_in_page(page)
+    if not _csrf_ok(page, csrf):
+        return _forbidden(page)
+    assert page.session is not None
+    page.signin().sign_out(page.session)
+    response = page.redirect("/?signed_out=true")
+    response.delete_cookie(SESSION_COOKIE, path=page.base, httponly=True, samesite="lax", secure=secure(page))
+    return response
+
+
+# -- the buyer's pages --------------------------------------------------------------------------------
+def signed_in_page(handler: Callable[..., Response]) -> Callable[..., Response]:
+    """Signed-in pages: without a session, to the sign-in page (nothing is read)."""
+
+    @functools.wraps(handler)
+    def wrapper(page: Page, *args: Any, **kwargs: Any) -> Response:
+        if not _signed_in(page):
+            return _sign_in_page(page)
+        try:
+            return handler(page, *args, **kwargs)
+        except ClientError as exc:
+            page.refuse()
+            return page.message(
+                exc.status_code if 400 <= exc.status_code < 500 else 400,
+                page._("This did not work"),
+                page._("Nothing was changed. Go back and try again."),
+                page.base + "/houses",
+                page._("Back to my pages"),
+            )
+
+    return wrapper
+
+
+@router.get("/houses", response_class=HTMLResponse)
+@signed_in_page
+def houses_page(page: PageContext) -> Response:
+    return page.render("houses.html", page="houses", houses=page.buyer().houses())
+
+
+@router.get("/choices", response_class=HTMLResponse)
+@signed_in_page
+def choices_page(page: PageContext, saved: int | None = None) -> Response:
+    return page.render("choices.html", page="choices", groups=page.buyer().choices(page.language), saved=saved)
+
+
+@router.post("/choices", response_class=HTMLResponse)
+@signed_in_page
+def change_choices(
+    page: PageContext,
+    csrf: Annotated[str, Form(max_length=100)] = "",
+    choice: Annotated[list[str] | None, Form(max_length=200)] = None,
+    shown: Annotated[list[str] | None, Form(max_length=300)] = None,
+) -> Response:
+    if not _csrf_ok(page, csrf):
+        return _forbidden(page)
+    pairs = [s.rpartition("|") for s in (shown or [])[:200]]
+    changed = page.buyer().change_choices(
+        page.language, list(choice or [])[:200], {key: sha for key, _, sha in pairs}, page.evidence()
+    )
+    return page.redirect(f"/choices?saved={changed}")
+
+
+@router.post("/choices/withdraw-marketing", response_class=HTMLResponse)
+@signed_in_page
+def withdraw_marketing(page: PageContext, csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
+    if not _csrf_ok(page, csrf):
+        return _forbidden(page)
+    changed = page.buyer().withdraw_marketing(page.language, page.evidence())
+    return page.redirect(f"/choices?saved={changed}")
+
+
+@router.get("/access", response_class=HTMLResponse)
+@signed_in_page
+def access_page(page: PageContext, before: int | None = None) -> Response:
+    buyer = page.buyer()
+    lines, older = buyer.accesses(before if before is None or before > 0 else None)
+    names = buyer.house_names()
+    return page.render(
+        "access.html", page="access", lines=lines, older=older, house_name=lambda slug: names.get(slug, slug)
+    )
+
+
+@router.get("/told", response_class=HTMLResponse)
+@signed_in_page
+def told_page(page: PageContext) -> Response:
+    buyer = page.buyer()
+    names = buyer.house_names()
+    return page.render("told.html", page="told", lines=buyer.told(), house_name=lambda slug: names.get(slug, slug))
+
+
+@router.get("/download", response_class=HTMLResponse)
+@signed_in_page
+def download_page(page: PageContext) -> Response:
+    return page.render("download.html", page="download", information=page.buyer().information(page.language))
+
+
+@router.get("/download/my-data.json")
+@signed_in_page
+def download_json(page: PageContext) -> Response:
+    data = page.buyer().data(page.language)
+    return Response(
+        export.to_json(data),
+        media_type="application/json",
+        headers={"Content-Disposition": 'attachment; filename="my-data.json"'},
+    )
+
+
+@router.get("/download/my-data.xlsx")
+@signed_in_page
+def download_xlsx(page: PageContext) -> Response:
+    data = page.buyer().data(page.language)
+    return Response(
+        export.to_xlsx(data), media_type=XLSX, headers={"Content-Disposition": 'attachment; filename="my-data.xlsx"'}
+    )
+
+
+@router.get("/requests", response_class=HTMLResponse)
+@signed_in_page
+def requests_page(page: PageContext, received: str | None = None) -> Response:
+    shown = received if received and re.fullmatch(r"DSR-[A-Z0-9]{4}-[A-Z0-9]{4}", received) else None
+    return page.render("requests.html", page="requests", requests=page.buyer().requests(), received=shown)
+
+
+def _request_heading(page: Page, kind: str) -> str:
+    return {
+        "rectification": page._("Correct my data"),
+        "restriction": page._("Restrict the use of my data"),
+        "objection": page._("Object to a use of my data"),
+    }[kind]
+
+
+def _request_form(page: Page, kind: str, status: int = 200, **context: Any) -> HTMLResponse:
+    return page.render(
+        "request_form.html",
+        status,
+        page="requests",
+        kind=kind,
+        heading=_request_heading(page, kind),
+        fields=RECTIFIABLE,
+        purposes=[*HOUSE_PURPOSES, *CLUSTER_PURPOSES, "ticketing-service", "program-membership"],
+        answers=context.pop("answers", {}),
+        **context,
+    )
+
+
+@router.get("/requests/new/{kind}", response_class=HTMLResponse)
+@signed_in_page
+def request_form(page: PageContext, kind: str) -> Response:
+    if kind not in ASKABLE:
+        return page.message(
+            404,
+            page._("Page not found"),
+            page._("There is no such page."),
+            page.base + "/requests",
+            page._("Back to my requests"),
+        )
+    return _request_form(page, kind)
+
+
+@router.post("/requests/new/{kind}", response_class=HTMLResponse)
+@signed_in_page
+def make_request(
+    page: PageContext,
+    kind: str,
+    csrf: Annotated[str, Form(max_length=100)] = "",
+    field: Annotated[str, Form(max_length=40)] = "",
+    value: Annotated[str, Form(max_length=400)] = "",
+    purpose: Annotated[str, Form(max_length=80)] = "",
+    reason: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    if not _csrf_ok(page, csrf):
+        return _forbidden(page)
+    if kind not in ASKABLE:
+        page.refuse()
+        return page.message(
+            404,
+            page._("Page not found"),
+            page._("There is no such page."),
+            page.base + "/requests",
+            page._("Back to my requests"),
+        )
+    answers = {"field": field, "value": value, "purpose": purpose, "reason": reason}
+    try:
+        request = page.buyer().ask(kind, page.language, answers)
+    except InvalidInput as exc:
+        page.refuse()
+        problems = exc.detail if isinstance(exc.detail, list) else []
+        messages = {
+            "field": page._("Choose the detail to correct"),
+            "value": page._("Enter what it should be"),
+            "purpose": page._("Choose what you object to"),
+            "reason": page._("Remove the special characters from your text"),
+        }
+        errors = {p["field"]: messages.get(p["field"], page._("Check this answer")) for p in problems}
+        return _request_form(page, kind, 422, errors=errors, answers=answers)
+    return page.redirect(f"/requests?received={request.reference}")
+
+
+@router.get("/requests/erase", response_class=HTMLResponse)
+@signed_in_page
+def erase_page(page: PageContext) -> Response:
+    return page.render("erase.html", page="requests", confirm=False)
+
+
+@router.post("/requests/erase", response_class=HTMLResponse)
+@signed_in_page
+def erase_first_click(page: PageContext, csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
+    if not _csrf_ok(page, csrf):
+        return _forbidden(page)
+    return page.render("erase.html", page="requests", confirm=True)
+
+
+@router.post("/requests/erase/confirm", response_class=HTMLResponse)
+@signed_in_page
+def erase_confirmed(
+    page: PageContext,
+    csrf: Annotated[str, Form(max_length=100)] = "",
+    confirm: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    if not _csrf_ok(page, csrf) or confirm != "yes":
+        return _forbidden(page)
+    request = page.buyer().erase(page.language)
+    page.session = None
+    response = page.render("erased.html", reference=request.reference)
+    response.delete_cookie(SESSION_COOKIE, path=page.base, httponly=True, samesite="lax", secure=secure(page))
+    return response
+
+
+@router.get("/{rest:path}", response_class=HTMLResponse)
+def no_such_page(page: PageContext, rest: str) -> Response:
+    """Any other path under the buyer's pages: an HTML page that says so (never the API's JSON)."""
+    _signed_in(page)
+    return page.message(
+        404, page._("Page not found"), page._("There is no such page."), page.base + "/", page._("Start again")
+    )
+
+
+# -- wiring ---------------------------------------------------------------------------------------------
+class RedactSignInTokens(logging.Filter):
+    """Access logs never carry a sign-in token: the path of a link's page is logged without it."""
+
+    PATTERN = re.compile(r"(/sign-in/link/)[A-Za-z0-9_%-]+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args and isinstance(record.args, tuple):
+            record.args = tuple(self.PATTERN.sub(r"\1[redacted]", a) if isinstance(a, str) else a for a in record.args)
+        if isinstance(record.msg, str):
+            record.msg = self.PATTERN.sub(r"\1[redacted]", record.msg)
+        return True
+
+
+def install(app: FastAPI) -> None:
+    """The buyer's pages, their stylesheet, their security headers, the root redirect and the log filter."""
+    # the stylesheet first: the pages' catch-all would answer /my/static/... otherwise
+    app.mount("/my/static", StaticFiles(directory=HERE / "static"), name="buyer-static")
+    app.include_router(router)
+    for name in ("uvicorn.access", "uvicorn.error", "consent_hub"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactSignInTokens) for f in logger.filters):
+            logger.addFilter(RedactSignInTokens())
+
+    @app.exception_handler(PageNotFound)
+    async def _not_found(request: Request, exc: PageNotFound) -> HTMLResponse:
+        language = negotiate(request.headers.get("accept-language"))
+        env = _env(language)
+        body = env.get_template("message.html").render(
+            cluster_name="consent-hub",
+            base="",
+            here=request.url.path,
+            signed_in=False,
+            csrf="",
+            errors={},
+            page="",
+            heading=labels.tr(language, "Page not found"),
+            message=labels.tr(language, "There is no such page."),
+            link=None,
+            link_text="",
+        )
+        return HTMLResponse(body, status_code=404)
+
+    @app.get("/", include_in_schema=False)
+    def root(request: Request) -> Response:
+        settings = registry_of(request).settings
+        for name in sorted(settings.clusters):
+            if settings.clusters[name].buyer is not None:
+                return RedirectResponse(f"/my/{name}/", status_code=303)
+        return RedirectResponse("/docs", status_code=303)
+
+    @app.middleware("http")
+    async def page_headers(request: Request, call_next: Callable[[Request], Any]) -> Response:
+        response: Response = await call_next(request)
+        if request.url.path.startswith("/my/") or request.url.path == "/":
+            response.headers["Content-Security-Policy"] = CSP
+            response.headers["X-Frame-Options"] = "DENY"
+            response.headers["Referrer-Policy"] = "no-referrer"
+            response.headers["X-Content-Type-Options"] = "nosniff"
+            response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
+            response.headers["Permissions-Policy"] = "interest-cohort=()"
+        return response
