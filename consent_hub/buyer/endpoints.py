@@ -30,6 +30,7 @@ from fastapi import APIRouter, Depends, FastAPI, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from consent_hub.api.context import registry_of
 from consent_hub.buyer import export, labels
@@ -617,6 +618,39 @@ class RedactSignInTokens(logging.Filter):
         return True
 
 
+PAGE_HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"permissions-policy", b"interest-cohort=()"),
+]
+
+
+class PageHeaders:
+    """The pages' security headers, on /my/ and / only. Plain ASGI: an ``@app.middleware("http")``
+    function would cost every API request a task and a copied answer stream."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not (path.startswith("/my/") or path == "/"):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                names = {name for name, _ in PAGE_HEADERS}
+                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
+                message = {**message, "headers": [*kept, *PAGE_HEADERS]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def install(app: FastAPI) -> None:
     """The buyer's pages, their stylesheet, their security headers, the root redirect and the log filter."""
     # the stylesheet first: the pages' catch-all would answer /my/static/... otherwise
@@ -654,14 +688,4 @@ def install(app: FastAPI) -> None:
                 return RedirectResponse(f"/my/{name}/", status_code=303)
         return RedirectResponse("/docs", status_code=303)
 
-    @app.middleware("http")
-    async def page_headers(request: Request, call_next: Callable[[Request], Any]) -> Response:
-        response: Response = await call_next(request)
-        if request.url.path.startswith("/my/") or request.url.path == "/":
-            response.headers["Content-Security-Policy"] = CSP
-            response.headers["X-Frame-Options"] = "DENY"
-            response.headers["Referrer-Policy"] = "no-referrer"
-            response.headers["X-Content-Type-Options"] = "nosniff"
-            response.headers["Cross-Origin-Opener-Policy"] = "same-origin"
-            response.headers["Permissions-Policy"] = "interest-cohort=()"
-        return response
+    app.add_middleware(PageHeaders)
