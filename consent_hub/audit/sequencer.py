@@ -30,6 +30,7 @@ from consent_hub.audit.repository import AuditRepository
 log = logging.getLogger(__name__)
 
 BATCH = 2000  # entries chained per transaction
+SEQUENCER_OPTION = "consent_hub_audit_sequencer"
 # one sequencer at a time per process and cluster: a writer finding it busy leaves its entries
 # to it (the busy one drains until the queue is empty) instead of waiting on the head row
 _busy: dict[str, threading.Lock] = {}
@@ -71,7 +72,9 @@ def chain_entries(
 
 class AuditSequencer:
     def __init__(self, engine: Engine, cluster: str) -> None:
-        self.engine = engine
+        # its connections say what they are (``SEQUENCER_OPTION``): a trace of one request's
+        # statements can leave out the chaining of whatever the queue held at that moment
+        self.engine = engine.execution_options(**{SEQUENCER_OPTION: True})
         self.cluster = cluster
         self.tag = chain.chain_tag(cluster)
         self.key = f"{cluster}|{engine.url}"
