@@ -106,12 +106,10 @@ class ClusterRegistry:
             uow = self.open(name)
             try:
                 yield uow
-                uow.commit()
             except BaseException:
-                uow.rollback()
+                uow.rollback_and_close()
                 raise
-            finally:
-                uow.close()
+            uow.commit_and_close()
 
     def open(self, name: str) -> UnitOfWork:
         """A new unit of work; the caller commits or rolls back and closes it, inside
@@ -159,6 +157,22 @@ class UnitOfWork:
     def close(self) -> None:
         self.key_session.close()
         self.session.close()
+
+    def commit_and_close(self) -> None:
+        """Commit (rolled back if the commit fails) and close: the end of a unit of work that went well."""
+        try:
+            self.commit()
+        except BaseException:
+            self.rollback()
+            raise
+        finally:
+            self.close()
+
+    def rollback_and_close(self) -> None:
+        try:
+            self.rollback()
+        finally:
+            self.close()
 
 
 @contextmanager

@@ -68,9 +68,9 @@ async def request_context(
         try:
             yield RequestContext(actor, uow)
         except BaseException:
-            await run_in_threadpool(_rollback_and_close, uow)
+            await run_in_threadpool(uow.rollback_and_close)
             raise
-        await run_in_threadpool(_commit_and_close, uow)
+        await run_in_threadpool(uow.commit_and_close)
 
 
 def _open_authenticated(
@@ -80,25 +80,8 @@ def _open_authenticated(
     try:
         return uow, authenticate(uow, token, request_id)
     except BaseException:
-        _rollback_and_close(uow)
+        uow.rollback_and_close()
         raise
-
-
-def _commit_and_close(uow: UnitOfWork) -> None:
-    try:
-        uow.commit()
-    except BaseException:
-        uow.rollback()
-        raise
-    finally:
-        uow.close()
-
-
-def _rollback_and_close(uow: UnitOfWork) -> None:
-    try:
-        uow.rollback()
-    finally:
-        uow.close()
 
 
 # scope="function": the commit in unit_of_work runs before the response is sent, so a failed

@@ -183,13 +183,16 @@ class SegmentBitmaps:
         keys = sorted({k for _, k in marks})
         bitmaps = self._key_bitmaps(keys)
         self.session.execute(delete(AccessKeyBits).where(AccessKeyBits.key.in_(keys)))
+        self._write_key_bitmaps(bitmaps)
+        self.session.execute(delete(AccessKeyBitsDirty).where(AccessKeyBitsDirty.id.in_([i for i, _ in marks])))
+        return len(keys)
+
+    def _write_key_bitmaps(self, bitmaps: dict[str, bytearray]) -> None:
         if bitmaps:
             self.session.execute(
                 text(f"INSERT INTO access_key_bits (key, bits) VALUES (:k, {VARBIT_OF_BYTES})"),  # noqa: S608
                 [{"k": k, "b": bytes(b)} for k, b in bitmaps.items()],
             )
-        self.session.execute(delete(AccessKeyBitsDirty).where(AccessKeyBitsDirty.id.in_([i for i, _ in marks])))
-        return len(keys)
 
     def _key_bitmaps(self, keys: Sequence[str] | None) -> dict[str, bytearray]:
         """The bitmaps of ``keys`` (None: every key) from ``access_keys``, in one statement."""
@@ -229,11 +232,7 @@ class SegmentBitmaps:
         marks = list(self.session.scalars(select(AccessKeyBitsDirty.id)))
         keys = self._key_bitmaps(None)
         self.session.execute(delete(AccessKeyBits))
-        if keys:
-            self.session.execute(
-                text(f"INSERT INTO access_key_bits (key, bits) VALUES (:k, {VARBIT_OF_BYTES})"),  # noqa: S608
-                [{"k": k, "b": bytes(b)} for k, b in keys.items()],
-            )
+        self._write_key_bitmaps(keys)
         if marks:  # the marks read before the keys were: later ones stay
             self.session.execute(delete(AccessKeyBitsDirty).where(AccessKeyBitsDirty.id.in_(marks)))
         self.session.execute(

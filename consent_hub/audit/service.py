@@ -37,12 +37,6 @@ class AuditRecord:
     detail: Mapping[str, Any] = field(default_factory=dict)
 
 
-def lock_audit_head(session: Session) -> None:
-    """Take the audit head's row lock until the transaction ends (held by the sequencer while it
-    chains; key rotation takes it to run one batch at a time)."""
-    AuditRepository(session).lock_head()
-
-
 def queues_entries(session: Session) -> bool:
     """PostgreSQL writers queue their entries and a sequencer chains them; SQLite writers already
     hold the database's one write lock (BEGIN IMMEDIATE), so they chain their own entries in their

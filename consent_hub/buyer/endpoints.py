@@ -303,12 +303,7 @@ def ask_sign_in(
         return _forbidden(page)
     try:
         handle = page.signin().request(email, page.language, page.request.client.host if page.request.client else None)
-    except InvalidAddress:
-        page.refuse()
-        return page.render(
-            "sign_in.html", 422, errors={"email": page._("Enter an e-mail address such as name@example.org")}
-        )
-    except InvalidInput:
+    except (InvalidAddress, InvalidInput):
         page.refuse()
         return page.render(
             "sign_in.html", 422, errors={"email": page._("Enter an e-mail address such as name@example.org")}
