@@ -12,6 +12,7 @@ import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
@@ -181,6 +182,28 @@ class BuyerConfig(BaseModel):
     dpo_contact: str = Field(default="", description="the cluster DPO's address, shown with the rights")
 
 
+class AnomalyRules(BaseModel):
+    """The thresholds of the DPO console's anomaly rules (each shown beside what it found)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    window_days: int = Field(default=7, ge=1, le=90, description="period each rule looks at")
+    peer_factor: float = Field(
+        default=5.0, gt=1, description="a client reading more than this many times the median of its peers' profiles"
+    )
+    peer_minimum: int = Field(default=50, ge=1, description="profiles read before a client can stand out")
+    house_hours: str = Field(
+        default="07:00-23:30",
+        pattern=r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$",
+        description="a house's hours in the cluster's time zone; a read outside them is shown",
+    )
+    hours_per_house: dict[str, str] = Field(default_factory=dict, description="house slug -> HH:MM-HH:MM")
+    export_factor: float = Field(default=3.0, gt=1, description="an export this many times the median export size")
+    export_minimum: int = Field(default=500, ge=1, description="members an export must hold to be unusual")
+    miss_burst: int = Field(default=20, ge=2, description="lookups that find nobody, by one client ...")
+    miss_burst_minutes: int = Field(default=10, ge=1, description="... within this many minutes")
+
+
 class ClusterConfig(BaseModel):
     display_name: str = ""
     database_url: str
@@ -189,6 +212,23 @@ class ClusterConfig(BaseModel):
     key_store_url: str | None = None
     keys: KeySource
     default_phone_region: str = "BE"
+    time_zone: str = Field(
+        default="Europe/Brussels",
+        description="IANA zone of the cluster: request deadlines (GDPR Art. 12(3)) and house hours are its calendar",
+    )
+    anomalies: AnomalyRules = Field(default_factory=AnomalyRules)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError("not an IANA time zone (e.g. Europe/Brussels)") from exc
+        return value
+
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
     connectors: dict[str, ConnectorConfig] = Field(default_factory=dict)
     destinations: dict[str, DestinationConfig] = Field(default_factory=dict)
     outbox_every_seconds: float = Field(default=2.0, ge=0, description="worker cycle while serving; 0 = off")

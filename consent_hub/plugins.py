@@ -15,6 +15,7 @@ CONNECTORS = "consent_hub.connectors"  # kind -> sync(registry, cluster, name, c
 DESTINATIONS = "consent_hub.destinations"  # kind -> build(name, config) -> Destination
 FAKE_ENGINES = "consent_hub.fake_engines"  # kind -> start(host, port, seed, size, evolve_every) -> server
 COMMANDS = "consent_hub.commands"  # extra CLI commands (name -> function)
+REPORTS = "consent_hub.reports"  # name -> write(uow, actor, filters, out) -> rows written (reports/)
 DEMO = "consent_hub.demo"  # seed(registry, cluster) -> API keys; sync_config(cluster) -> hub.toml text
 
 
@@ -38,6 +39,15 @@ def destination_builder(kind: str) -> Callable[..., Any]:
 
 def fake_engine_starter(kind: str) -> Callable[..., Any]:
     return load(FAKE_ENGINES, kind)
+
+
+def report_writer(name: str) -> Callable[..., Any]:
+    """The Excel report ``name`` (``reports/``): ``write(uow, actor, filters, out) -> int``."""
+    return load(REPORTS, name)
+
+
+def report_names() -> list[str]:
+    return sorted(ep.name for ep in entry_points(group=REPORTS))
 
 
 def _demo(name: str) -> Callable[..., Any]:

@@ -45,6 +45,12 @@ PEOPLE_READERS: frozenset[str] = frozenset({CLUSTER_SERVICE, CLUSTER_OPERATOR})
 PEOPLE_WRITERS: frozenset[str] = frozenset({CLUSTER_SERVICE, CLUSTER_OPERATOR})
 CLUSTER_MANAGERS: frozenset[str] = frozenset({CLUSTER_ADMIN, CLUSTER_OPERATOR})
 AUDIT_READERS: frozenset[str] = frozenset({CLUSTER_DPO, CLUSTER_OPERATOR})
+# the DPOs' desk (issue 15): a house DPO's view is held to their house by each service
+DPOS: frozenset[str] = frozenset({CLUSTER_DPO, HOUSE_DPO})
+AUDIT_SEARCHERS: frozenset[str] = AUDIT_READERS | {HOUSE_DPO}
+# data-subject requests: register and handle (the DPOs; box-office staff register one at the counter)
+REQUEST_HANDLERS: frozenset[str] = frozenset({CLUSTER_DPO, HOUSE_DPO, CLUSTER_OPERATOR})
+REQUEST_REGISTRARS: frozenset[str] = REQUEST_HANDLERS | {BOX_OFFICE, CLUSTER_SERVICE}
 # every cluster-level caller: reads the state of syncs and the outbox (ids and counts only)
 CLUSTER_LEVEL: frozenset[str] = frozenset({CLUSTER_ADMIN, CLUSTER_DPO, CLUSTER_SERVICE, CLUSTER_OPERATOR})
 # manage segment bitmaps (rebuild): the cluster managers and the service account that syncs

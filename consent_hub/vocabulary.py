@@ -77,16 +77,45 @@ class RequestKind(StrEnum):
 
 
 class RequestStatus(StrEnum):
-    """Where a data-subject request stands. The buyer's pages write ``received`` (and
-    ``completed`` for an erasure they confirmed, which runs at once); the staff desk (issue 15)
-    moves the rest."""
+    """Where a data-subject request stands (GDPR Art. 12). An extension (Art. 12(3)) is not a
+    status: it moves ``extended_due_at`` with a recorded reason while the work goes on."""
 
     RECEIVED = "received"
+    VERIFIED = "verified"  # the person's identity is established (signed-in e-mail or a staff step)
     IN_PROGRESS = "in-progress"
-    EXTENDED = "extended"  # due date moved by up to two months, with a reason (Art. 12(3))
-    COMPLETED = "completed"
-    REJECTED = "rejected"  # with reasons and the right to complain (Art. 12(4))
+    WAITING_FOR_HOUSE = "waiting-for-house"  # some controller houses have not signed off their part
+    DONE = "done"
+    REFUSED = "refused"  # with the reason and the right to complain to the DPA (Art. 12(4))
     WITHDRAWN_BY_PERSON = "withdrawn-by-person"
+
+
+# a request in one of these is closed: no more steps but the register line
+CLOSED_REQUEST_STATUSES: frozenset[str] = frozenset(
+    {RequestStatus.DONE, RequestStatus.REFUSED, RequestStatus.WITHDRAWN_BY_PERSON}
+)
+
+
+class RequestPartStatus(StrEnum):
+    """One controller house's part of a request: each signs off under the request's one deadline."""
+
+    OPEN = "open"
+    SIGNED_OFF = "signed-off"
+
+
+class RequestChannel(StrEnum):
+    """How a request reached the hub."""
+
+    WEB = "web"  # the buyer's own pages
+    BOX_OFFICE = "box-office"  # at the counter, registered by staff
+    MAIL = "mail"  # by post or e-mail, registered by staff
+    API = "api"
+
+
+class IdentityCheck(StrEnum):
+    """How the person's identity was established (recorded, never the evidence itself)."""
+
+    SIGNED_IN_EMAIL = "signed-in-email"
+    STAFF = "staff"  # a staff step with a note holding no personal data
 
 
 def sql_in(column: str, values: type[StrEnum]) -> str:

@@ -260,7 +260,7 @@ def test_an_erasure_needs_a_second_click_then_runs_the_erasure_path(world: Buyer
     assert world.hub.sql("SELECT count(*) FROM data_subject_requests")[0][0] == 0
     done = client.post("/my/alpha/requests/erase/confirm", data={"csrf": csrf, "confirm": "yes"})
     reference = world.hub.sql("SELECT reference, status FROM data_subject_requests")[0]
-    assert reference[1] == "completed" and reference[0] in done.text
+    assert reference[1] == "done" and reference[0] in done.text
     assert world.hub.sql("SELECT status FROM people")[0][0] == "erased"
     assert world.hub.sql("SELECT count(*) FROM suppressions")[0][0] == 1
     assert ("crm-a", "erase") in world.hub.sql("SELECT destination, kind FROM outbox")

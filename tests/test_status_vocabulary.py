@@ -30,7 +30,9 @@ from consent_hub.vocabulary import (
     EffectiveConsentStatus,
     EngineCustomerStatus,
     PersonStatus,
+    RequestChannel,
     RequestKind,
+    RequestPartStatus,
     RequestStatus,
     SyncRunStatus,
 )
@@ -48,6 +50,8 @@ CHECKED: dict[tuple[str, str], type[StrEnum]] = {
     ("outbox", "kind"): DeliveryKind,
     ("data_subject_requests", "kind"): RequestKind,
     ("data_subject_requests", "status"): RequestStatus,
+    ("data_subject_requests", "channel"): RequestChannel,
+    ("data_subject_request_parts", "status"): RequestPartStatus,
 }
 
 NOW = dt.datetime(2026, 12, 3, 12, 0, tzinfo=dt.UTC)
@@ -83,6 +87,11 @@ INSERTS: dict[tuple[str, str], str] = {
     ("data_subject_requests", "status"): "INSERT INTO data_subject_requests (id, reference, person_id, kind, status, "
     "channel, received_at, due_at, created_by) "
     "VALUES (:id, 'R-' || :value, :id, 'erasure', :value, 'web', :now, :now, 'test')",
+    ("data_subject_requests", "channel"): "INSERT INTO data_subject_requests (id, reference, person_id, kind, "
+    "status, channel, received_at, due_at, created_by) "
+    "VALUES (:id, 'R-' || :value, :id, 'erasure', 'received', :value, :now, :now, 'test')",
+    ("data_subject_request_parts", "status"): "INSERT INTO data_subject_request_parts (request_id, house, status, "
+    "note) VALUES (:request, :id, :value, '')",
 }
 
 
@@ -101,6 +110,9 @@ def _notice(hub: Hub) -> dict[str, str]:
 @pytest.mark.parametrize("column", list(INSERTS), ids=lambda c: ".".join(c))
 def test_the_database_refuses_an_unknown_status(hub: Hub, column: tuple[str, str]) -> None:
     extra = _notice(hub) if column[0] == "consent_events" else {}
+    if column[0] == "data_subject_request_parts":  # a part belongs to a request
+        extra = {"request": _id(hub)}
+        hub.sql(INSERTS[("data_subject_requests", "kind")], id=extra["request"], value="access", now=NOW)
     known = next(iter(CHECKED[column]))
     hub.sql(INSERTS[column], id=_id(hub), value=str(known), now=NOW, **extra)  # the row itself is fine
     with pytest.raises(IntegrityError):

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from consent_hub.audit.schemas import AuditFilter
 from consent_hub.storage.bulk import insert_rows
 from consent_hub.storage.models import AuditCheckpoint, AuditEntry, AuditHead, AuditQueued, AuditSubject
 
@@ -140,3 +141,50 @@ class AuditRepository:
         if before is not None:
             stmt = stmt.where(AuditEntry.seq < before)
         return self.session.scalars(stmt.order_by(AuditEntry.seq.desc()).limit(limit)).all()
+
+    # -- the DPO's search -----------------------------------------------------------------------
+    @staticmethod
+    def _filtered(stmt: Any, flt: AuditFilter) -> Any:
+        if flt.person is not None:
+            stmt = stmt.join(AuditSubject, AuditSubject.seq == AuditEntry.seq).where(
+                AuditSubject.person_id == flt.person
+            )
+        for column, value in (
+            (AuditEntry.actor, flt.actor),
+            (AuditEntry.house, flt.house),
+            (AuditEntry.role, flt.role),
+            (AuditEntry.purpose, flt.purpose),
+            (AuditEntry.action, flt.action),
+        ):
+            if value is not None:
+                stmt = stmt.where(column == value)
+        if flt.start is not None:
+            stmt = stmt.where(AuditEntry.at >= flt.start)
+        if flt.end is not None:
+            stmt = stmt.where(AuditEntry.at < flt.end)
+        return stmt
+
+    def search(self, flt: AuditFilter, limit: int, before: int | None = None) -> Sequence[AuditEntry]:
+        """A page of matching entries, newest first; ``before`` is the cursor (a sequence number)."""
+        stmt = self._filtered(select(AuditEntry), flt)
+        if before is not None:
+            stmt = stmt.where(AuditEntry.seq < before)
+        return self.session.scalars(stmt.order_by(AuditEntry.seq.desc()).limit(limit)).all()
+
+    def count_matching(self, flt: AuditFilter) -> int:
+        stmt = self._filtered(select(func.count()).select_from(AuditEntry), flt)
+        return int(self.session.scalar(stmt) or 0)
+
+    def stream_matching(self, flt: AuditFilter, batch: int = 5_000) -> Iterator[Any]:
+        """Every matching entry in sequence order as Core rows (ENTRY_COLUMNS), fetched by keyset
+        pages: memory stays bounded by ``batch`` whatever the size of the log, on both databases."""
+        after = 0
+        while True:
+            stmt = self._filtered(select(*ENTRY_COLUMNS), flt).where(AuditEntry.seq > after)
+            rows = self.session.connection().execute(stmt.order_by(AuditEntry.seq).limit(batch)).all()
+            if not rows:
+                return
+            yield from rows
+            after = int(rows[-1].seq)
+            if len(rows) < batch:
+                return

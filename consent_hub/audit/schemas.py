@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
+from dataclasses import dataclass, replace
 
 from pydantic import BaseModel
 
@@ -44,3 +46,32 @@ class VerifyOut(BaseModel):
     checkpoints: int
     first_bad_seq: int | None
     problem: str | None
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """What a DPO searches the log for (the console, the access-log report and the API use the
+    same filter). ``person`` is a person id (the console finds it by e-mail through the blind
+    index); ``actor`` an actor id such as ``client:<uuid>``; ``start``/``end`` a half-open UTC
+    period. A house DPO's filter always carries their house (``scoped_to``)."""
+
+    person: uuid.UUID | None = None
+    actor: str | None = None
+    house: str | None = None
+    role: str | None = None
+    purpose: str | None = None
+    action: str | None = None
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+
+    def scoped_to(self, house: str | None) -> AuditFilter:
+        return self if house is None else replace(self, house=house)
+
+    def described(self) -> dict[str, str]:
+        """The filter for an audit entry's detail: ids, codes and dates only."""
+        out: dict[str, str] = {}
+        for name in ("person", "actor", "house", "role", "purpose", "action", "start", "end"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value.isoformat() if isinstance(value, dt.datetime) else str(value)
+        return out

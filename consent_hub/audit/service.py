@@ -6,7 +6,7 @@ import base64
 import json
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +18,9 @@ from sqlalchemy.orm import Session
 
 from consent_hub.actors import Actor
 from consent_hub.audit import chain
+from consent_hub.audit.auth import require_audit_searcher
 from consent_hub.audit.repository import AuditRepository
+from consent_hub.audit.schemas import AuditFilter
 from consent_hub.audit.sequencer import AuditSequencer, chain_entries
 from consent_hub.clock import utcnow
 from consent_hub.clusters import after_commit
@@ -81,6 +83,32 @@ class AuditLog:
         rows = self.repo.entries_for_person(person, limit, before) if person else self.repo.entries(limit, before)
         self.append(actor, AuditRecord("audit.read", [person] if person else [], detail={"entries": len(rows)}))
         return rows
+
+    def search(
+        self, actor: Actor, flt: AuditFilter, *, limit: int, before: int | None = None
+    ) -> Sequence[AuditEntry]:
+        """A page of the entries matching ``flt`` (newest first), for a DPO: a house DPO's search is
+        held to their house. The search is itself an entry (the filter as ids and codes)."""
+        require_audit_searcher(actor)
+        flt = flt.scoped_to(actor.house)
+        self.sequence_committed()
+        rows = self.repo.search(flt, limit, before)
+        self.append(
+            actor,
+            AuditRecord(
+                "audit.search",
+                [flt.person] if flt.person else [],
+                detail={"filter": flt.described(), "entries": len(rows)},
+            ),
+        )
+        return rows
+
+    def stream(self, actor: Actor, flt: AuditFilter, *, batch: int = 5_000) -> Iterator[Any]:
+        """Every entry matching ``flt`` in sequence order (Core rows, bounded memory) for a
+        report; the caller appends the report's own audit entry."""
+        require_audit_searcher(actor)
+        self.sequence_committed()
+        return self.repo.stream_matching(flt.scoped_to(actor.house), batch)
 
     def sequence_committed(self) -> int:
         """Chain every entry queued by a committed transaction (waiting for a sequencer at work)."""

@@ -77,6 +77,7 @@ def _env(language: str) -> jinja2.Environment:
         field_label=lambda name: labels.field_label(name, language),
         fields_text=lambda names: ", ".join(labels.field_label(n, language) for n in names),
         status_label=lambda status: labels.status_label(status, language),
+        request_status_label=lambda status: labels.request_status_label(status, language),
         sent_label=lambda what: labels.sent_label(what, language),
         kind_label=lambda kind: export.kind_label(kind, language),
     )

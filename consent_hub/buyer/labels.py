@@ -79,11 +79,20 @@ def status_label(status: str | None, language: str) -> str:
         "delivered": tr(language, "delivered to the system"),
         "dead": tr(language, "could not be delivered"),
         "superseded": tr(language, "replaced by a later change"),
+    }
+    return labels.get(status or "", status or "")
+
+
+def request_status_label(status: str | None, language: str) -> str:
+    """Where a data-subject request stands, in the buyer's words (a refused request is not a
+    refused consent: its own words)."""
+    labels = {
         "received": tr(language, "received"),
+        "verified": tr(language, "being handled"),
         "in-progress": tr(language, "being handled"),
-        "extended": tr(language, "extended"),
-        "completed": tr(language, "done"),
-        "rejected": tr(language, "refused, with reasons"),
+        "waiting-for-house": tr(language, "being handled"),
+        "done": tr(language, "done"),
+        "refused": tr(language, "refused, with reasons"),
         "withdrawn-by-person": tr(language, "withdrawn by you"),
     }
     return labels.get(status or "", status or "")

@@ -442,9 +442,9 @@ class BuyerService:
         request = self._new_request(RequestKind.ERASURE, None)
         RightsService(self.uow).erase(self.actor, self.person_id, reference=request.reference)
         now = utcnow()
-        request.status = RequestStatus.COMPLETED
+        request.status = RequestStatus.DONE
         request.closed_at = now
-        self._step(request, "performed", RequestStatus.COMPLETED, "erased through the erasure path at once")
+        self._step(request, "performed", RequestStatus.DONE, "erased through the erasure path at once")
         SignInService(self.uow).end_everything(self.person_id)
         if address:
             self._mail_request(request, language, done=True, address=address)

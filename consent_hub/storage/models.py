@@ -39,7 +39,9 @@ from consent_hub.vocabulary import (
     DeliveryStatus,
     EngineCustomerStatus,
     PersonStatus,
+    RequestChannel,
     RequestKind,
+    RequestPartStatus,
     RequestStatus,
     SyncRunStatus,
     sql_in,
@@ -712,17 +714,22 @@ class BuyerSession(Base):
 
 class DataSubjectRequest(Base):
     """A data-subject request (GDPR Art. 15-21) with its register reference, when it was received
-    and when it is due (one month; ``extended_due_at`` when extended by up to two more, with a
-    reason). ``house`` names the house it is addressed to (none: the cluster's joint controllers);
-    ``detail_ct`` (what to rectify, the reason given) is sealed with the person's key, so an
-    erasure leaves only the register line. Each move is a ``DataSubjectRequestStep``."""
+    and when it is due: one month after receipt in the cluster's time zone (Art. 12(3)),
+    ``extended_due_at`` when extended by up to two more months with a reason mailed to the person.
+    ``house`` names the house it was addressed to (none: the cluster); the houses that are
+    controllers for the person each sign off their part (``DataSubjectRequestPart``). How the
+    identity was verified is recorded, never the evidence. ``detail_ct`` (what to rectify, the
+    reason given) is sealed with the person's key, so an erasure leaves only the register line.
+    Each move is a ``DataSubjectRequestStep`` and an audit entry."""
 
     __tablename__ = "data_subject_requests"
     __table_args__ = (
         Index("ix_data_subject_requests_person_id", "person_id"),
         Index("ix_data_subject_requests_status_due_at", "status", "due_at"),
+        Index("ix_data_subject_requests_house", "house"),
         CheckConstraint(sql_in("kind", RequestKind), name="kind"),
         CheckConstraint(sql_in("status", RequestStatus), name="status"),
+        CheckConstraint(sql_in("channel", RequestChannel), name="channel"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
@@ -730,7 +737,7 @@ class DataSubjectRequest(Base):
     person_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     kind: Mapped[str] = mapped_column(String(24))
     status: Mapped[str] = mapped_column(String(24))
-    channel: Mapped[str] = mapped_column(String(24))  # web | box-office | mail | api
+    channel: Mapped[str] = mapped_column(String(24))  # a RequestChannel
     house: Mapped[str | None] = mapped_column(String(40))
     detail_ct: Mapped[bytes | None] = mapped_column(LargeBinary)
     received_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
@@ -739,6 +746,50 @@ class DataSubjectRequest(Base):
     extension_reason: Mapped[str | None] = mapped_column(Text)  # no personal data
     closed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
     created_by: Mapped[str] = mapped_column(String(120))
+    # the cluster's time zone when received: the deadline's calendar (Art. 12(3))
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC", server_default="UTC")
+    verified_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    verified_by: Mapped[str | None] = mapped_column(String(120))
+    verification: Mapped[str | None] = mapped_column(String(24))  # an IdentityCheck
+    verification_note: Mapped[str | None] = mapped_column(Text)  # no personal data
+    refusal_reason: Mapped[str | None] = mapped_column(Text)  # no personal data; mailed with the DPA right
+    extension_mailed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    outcome: Mapped[str | None] = mapped_column(Text)  # what was done (ids, counts; no personal data)
+
+
+class DataSubjectRequestPart(Base):
+    """One controller house's part of a request, signed off under the request's one deadline."""
+
+    __tablename__ = "data_subject_request_parts"
+    __table_args__ = (
+        Index("ix_data_subject_request_parts_house_status", "house", "status"),
+        CheckConstraint(sql_in("status", RequestPartStatus), name="status"),
+    )
+
+    request_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("data_subject_requests.id"), primary_key=True)
+    house: Mapped[str] = mapped_column(String(40), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))
+    signed_off_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
+    signed_off_by: Mapped[str | None] = mapped_column(String(120))
+    note: Mapped[str] = mapped_column(Text, default="")  # no personal data
+
+
+class DpoSession(Base):
+    """A DPO signed in on the console with their API key: the cookie's value is never stored, only
+    its keyed hash; the session carries the key's client, role and house, and ends with the key."""
+
+    __tablename__ = "dpo_sessions"
+    __table_args__ = (Index("ix_dpo_sessions_client_id", "client_id"),)
+
+    id_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    client_id: Mapped[uuid.UUID] = mapped_column(Uuid)
+    role: Mapped[str] = mapped_column(String(40))
+    house: Mapped[str | None] = mapped_column(String(40))
+    language: Mapped[str] = mapped_column(String(8))
+    csrf_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UtcDateTime())
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
 
 
 class DataSubjectRequestStep(Base):
