@@ -17,3 +17,12 @@ def require_request_handler(actor: Actor) -> None:
 
 def require_request_reader(actor: Actor) -> None:
     roles.require(actor.role, roles.REQUEST_REGISTRARS, "may not read data-subject requests")
+
+
+def house_scope(actor: Actor) -> str | None:
+    """The house a house role is held to (its DPO, its box office), or None: the cluster."""
+    return actor.house if actor.role in roles.HOUSE_ROLES else None
+
+
+def is_buyer(actor: Actor) -> bool:
+    return actor.role == roles.BUYER

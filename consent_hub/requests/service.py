@@ -21,7 +21,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from consent_hub import roles
 from consent_hub.actors import Actor
 from consent_hub.audit.service import AuditLog, AuditRecord
 from consent_hub.clock import utcnow
@@ -34,7 +33,13 @@ from consent_hub.mail.sender import compose, mail_queue
 from consent_hub.people.fields import PERSON_FIELDS
 from consent_hub.people.service import PeopleService
 from consent_hub.requests import deadlines
-from consent_hub.requests.auth import require_request_handler, require_request_reader, require_request_registrar
+from consent_hub.requests.auth import (
+    house_scope,
+    is_buyer,
+    require_request_handler,
+    require_request_reader,
+    require_request_registrar,
+)
 from consent_hub.requests.repository import RequestsRepository
 from consent_hub.rights.service import RightsService
 from consent_hub.storage.models import DataSubjectRequest, DataSubjectRequestPart, DataSubjectRequestStep
@@ -164,7 +169,7 @@ class RequestsService:
         if language not in LANGUAGES:
             raise _problem("language", "not a language of the hub")
         now = utcnow()
-        if actor.role == roles.BUYER:
+        if is_buyer(actor):
             if person_id is None or not actor.is_person(person_id) or channel != RequestChannel.WEB:
                 raise _problem("person", "a buyer registers their own requests on their own pages")
             verification: str | None = IdentityCheck.SIGNED_IN_EMAIL
@@ -265,7 +270,7 @@ class RequestsService:
     # -- reading -------------------------------------------------------------------------------
     def _scope(self, actor: Actor) -> str | None:
         """The house a reader is held to (house DPOs and box-office staff), or None (the cluster)."""
-        return actor.house if actor.role in roles.HOUSE_ROLES else None
+        return house_scope(actor)
 
     def _load(self, actor: Actor, reference: str, *, for_update: bool = False) -> DataSubjectRequest:
         """The request, or NotFound: a house's reader asking for another house's request gets the
@@ -439,7 +444,7 @@ class RequestsService:
     def execute(self, actor: Actor, reference: str) -> RequestView:
         """Carry the request out through the path that exists for its kind. The person's buyer
         may carry out their own erasure at once (confirmed on their own pages)."""
-        if actor.role == roles.BUYER:
+        if is_buyer(actor):
             request = self.repo.by_reference(reference, for_update=True)
             if request is None or not actor.is_person(request.person_id) or request.kind != RequestKind.ERASURE:
                 raise NotFound("no such request")
@@ -507,7 +512,7 @@ class RequestsService:
         """A controller house signs off its part (a house DPO their own house's; the cluster DPO
         any). The request is done once it was carried out and every part is signed off."""
         request = self._open(actor, reference)
-        slug = actor.house if actor.role in roles.HOUSE_ROLES else house
+        slug = house_scope(actor) or house
         if not slug:
             raise _problem("house", "name the house whose part is signed off", "missing")
         part = self.repo.part(request.id, slug)
