@@ -296,3 +296,43 @@ def test_bad_input_is_a_clear_4xx_that_changes_nothing(desk: dict[str, Any]) -> 
     assert call(desk, "dpo", "POST", f"/{ref}/extend", {"months": 3, "reason": "x"}).status_code == 422
     assert desk["hub"].sql("SELECT count(*) FROM data_subject_requests")[0][0] == 1
     assert str(uuid.UUID(str(call(desk, "dpo", "GET", f"/{ref}").json()["person_id"]))) == str(desk["pid"])
+
+
+def test_the_deadline_follows_the_clusters_own_time_zone(desk: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    # 31 May 12:00 UTC is already 1 June on Kiritimati (UTC+14): due 1 July there, 30 June in UTC
+    desk["hub"].settings.clusters["alpha"].time_zone = "Pacific/Kiritimati"
+    monkeypatch.setattr("consent_hub.requests.service.utcnow", Clock(dt.datetime(2026, 5, 31, 12, tzinfo=dt.UTC)))
+    req = register(desk, "access")
+    assert req["time_zone"] == "Pacific/Kiritimati" and req["due_on"] == "2026-07-01"
+    assert dt.datetime.fromisoformat(req["due_at"]).astimezone(dt.UTC) == dt.datetime(2026, 7, 1, 10, tzinfo=dt.UTC)
+
+
+def test_the_command_line_registers_lists_and_handles_a_request(
+    desk: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from consent_hub.cli import app
+
+    hub = desk["hub"]
+    monkeypatch.setenv("CONSENT_HUB_CONFIG", str(hub.dir / "hub.toml"))
+    runner = CliRunner()
+    made = runner.invoke(
+        app,
+        ["requests", "register", "-c", "alpha", "--kind", "restriction", "--email", EMAIL, "--verified-note", "letter"],
+    )
+    assert made.exit_code == 0, made.output
+    ref = made.output.split()[0]
+    assert ref.startswith("DSR-") and EMAIL not in made.output
+    listed = runner.invoke(app, ["requests", "list", "-c", "alpha", "--due", "soon"])
+    assert listed.exit_code == 0 and "0 request(s)" in listed.output
+    assert ref in runner.invoke(app, ["requests", "list", "-c", "alpha"]).output
+    executed = runner.invoke(app, ["requests", "execute", "-c", "alpha", ref])
+    assert executed.exit_code == 0 and "waiting-for-house" in executed.output
+    assert hub.sql("SELECT status FROM people")[0][0] == "restricted"
+    signed = runner.invoke(app, ["requests", "sign-off", "-c", "alpha", ref, "--house", HOUSE])
+    assert signed.exit_code == 0 and " done " in signed.output
+    again = runner.invoke(app, ["requests", "refuse", "-c", "alpha", ref, "--reason", "late"])
+    assert again.exit_code != 0 and "Conflict" in again.output
+    shown = runner.invoke(app, ["requests", "show", "-c", "alpha", ref])
+    assert "signed-off" in shown.output and "executed" in shown.output
