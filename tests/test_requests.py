@@ -147,8 +147,8 @@ def test_a_request_by_mail_is_due_in_one_month_routed_to_the_controller_houses_a
     req = register(desk, "access", house=OTHER)
     assert req["status"] == "received" and req["channel"] == "mail" and req["time_zone"] == "Europe/Brussels"
     assert req["due_on"] == deadlines.months_after(before.astimezone(BRUSSELS).date(), 1).isoformat()
-    # routed to the house that knows the person and to the house it was addressed to
-    assert sorted(p["house"] for p in req["parts"]) == [OTHER, HOUSE]
+    # addressed to one house, routed to the house that is a controller for the person
+    assert req["house"] == OTHER and [p["house"] for p in req["parts"]] == [HOUSE]
     mail_queue().drain()
     mails = desk["catcher"].wait_for(EMAIL, 1)
     assert req["reference"] in mails[-1].subject and req["reference"] in mails[-1].text
@@ -283,6 +283,18 @@ def test_a_house_sees_only_requests_with_its_part_and_others_look_like_no_reques
     counter = register(desk, "erasure", who="box-office", channel="box-office")
     assert counter["house"] == HOUSE and counter["channel"] == "box-office"
     assert call(desk, "box-office", "POST", f"/{counter['reference']}/execute").status_code == 403
+    # another house's staff learn nothing: an unknown address and a person not theirs answer alike
+    key = desk["keys"]["other-dpo"]
+    before = desk["hub"].sql("SELECT count(*) FROM data_subject_requests")[0][0]
+    answers = [
+        desk["client"].post("/v1/requests", json={"kind": "access", "email": e}, headers=auth(key))
+        for e in (EMAIL, "nobody.here@example.org")
+    ]
+    assert [a.status_code for a in answers] == [202, 202] and answers[0].json() == answers[1].json()
+    assert EMAIL not in answers[0].text
+    # the person's request is registered all the same, for the cluster DPO and the controller house
+    assert desk["hub"].sql("SELECT count(*) FROM data_subject_requests")[0][0] == before + 1
+    assert call(desk, "other-dpo", "GET", "").json() == []
     assert call(desk, "marketer", "GET", "").status_code == 403
     assert desk["hub"].sql("SELECT status FROM people")[0][0] == "active"
 
