@@ -250,5 +250,6 @@ class OutboxRepository:
         )
         out: dict[str, tuple[dt.datetime, str | None]] = {}
         for dest, at, receipt in rows:
-            out.setdefault(dest, (at, receipt))
+            if at is not None:
+                out.setdefault(dest, (at, receipt))
         return out
