@@ -402,3 +402,93 @@ def test_an_export_of_unusual_size_is_found(world: World) -> None:
     with hub.uow() as uow:
         found = {r.rule: r.findings for r in OversightService(uow).anomalies(world.actors["cluster-dpo"]).rules}
     assert [(f.count, f.median) for f in found["export-size"]] == [(600, 11.0)]
+
+
+# -- data-subject requests ------------------------------------------------------------------------------
+@pytest.fixture
+def desk_world(hub: Hub) -> Iterator[World]:
+    from fakes.mailcatcher import MailCatcher
+    from tests.buyer_world import configure
+
+    with MailCatcher() as catcher:
+        configure(hub, catcher)
+        yield build(hub)
+
+
+@pytest.fixture
+def desk_client(desk_world: World) -> Iterator[TestClient]:
+    with TestClient(create_app(desk_world.hub.settings, desk_world.hub.registry), base_url=BASE, headers=ENGLISH) as c:
+        yield c
+
+
+def register(http: TestClient, **fields: str) -> Any:
+    csrf = csrf_in(http.get("/dpo/alpha/requests/new").text)
+    return http.post("/dpo/alpha/requests/new", data={"csrf": csrf, **fields}, follow_redirects=False)
+
+
+def step(http: TestClient, reference: str, name: str, **fields: Any) -> Any:
+    csrf = csrf_in(http.get(f"/dpo/alpha/requests/{reference}").text)
+    return http.post(f"/dpo/alpha/requests/{reference}/{name}", data={"csrf": csrf, **fields}, follow_redirects=False)
+
+
+def status_on(http: TestClient, reference: str) -> str:
+    match = re.search(r'<dd id="status">([^<]*)</dd>', http.get(f"/dpo/alpha/requests/{reference}").text)
+    assert match
+    return match.group(1)
+
+
+def test_an_erasure_received_by_mail_is_handled_to_done(desk_world: World, desk_client: TestClient) -> None:
+    http = desk_client
+    sign_in(http, desk_world.keys["cluster-dpo"])
+    answer = register(http, kind="erasure", channel="mail", email=BUYER, language="en")
+    assert answer.status_code == 303, answer.text
+    reference = answer.headers["location"].rsplit("/", 1)[1]
+    assert re.fullmatch(r"DSR-[A-Z0-9]{4}-[A-Z0-9]{4}", reference) and BUYER not in answer.headers["location"]
+    queue = http.get("/dpo/alpha/requests").text
+    assert reference in queue and "All open requests" in queue
+    assert step(http, reference, "verify", note="identity card seen at the counter").status_code == 303
+    assert step(http, reference, "start").status_code == 303
+    assert step(http, reference, "execute").status_code == 303
+    assert status_on(http, reference) == "waiting for a house"
+    # the house's own DPO signs off their part; then the request is done
+    http.cookies.clear()
+    sign_in(http, desk_world.keys["dpo-a"])
+    assert step(http, reference, "sign-off", note="checked at the box office").status_code == 303
+    page = http.get(f"/dpo/alpha/requests/{reference}").text
+    assert status_on(http, reference) == "done"
+    assert "signed-off" in page and "executed" in page and BUYER not in page
+
+
+def test_request_forms_show_errors_next_to_their_fields(desk_world: World, desk_client: TestClient) -> None:
+    http = desk_client
+    sign_in(http, desk_world.keys["cluster-dpo"])
+    missing = register(http, channel="mail", email="nobody.known@example.org")
+    assert missing.status_code == 422 and 'id="kind-error"' in missing.text
+    unknown = register(http, kind="access", channel="mail", email="nobody.known@example.org")
+    assert unknown.status_code == 422 and 'id="email-error"' in unknown.text
+    assert "nobody.known@example.org" not in unknown.text.split('id="email"')[0]
+    reference = register(http, kind="access", channel="box-office", email=BUYER).headers["location"].rsplit("/", 1)[1]
+    refused = step(http, reference, "refuse", note="")
+    assert refused.status_code == 422 and 'id="refuse-reason-error"' in refused.text
+    assert "Data Protection Authority" in refused.text
+    early = step(http, reference, "start")
+    assert early.status_code == 409 and "current state" in early.text
+    assert step(http, reference, "extend", months=2, note="the houses need the box-office archive").status_code == 303
+    assert "extended" in http.get(f"/dpo/alpha/requests/{reference}").text
+    assert step(http, reference, "refuse", note="the person withdrew it by phone").status_code == 303
+    assert status_on(http, reference) == "refused"
+
+
+def test_another_houses_request_answers_like_none(desk_world: World, desk_client: TestClient) -> None:
+    http = desk_client
+    sign_in(http, desk_world.keys["cluster-dpo"])
+    reference = register(http, kind="access", channel="mail", email=BUYER).headers["location"].rsplit("/", 1)[1]
+    http.cookies.clear()
+    sign_in(http, desk_world.keys["dpo-b"])  # the buyer is house A's only
+    theirs = http.get(f"/dpo/alpha/requests/{reference}")
+    nobody = http.get("/dpo/alpha/requests/DSR-AAAA-AAAA")
+    assert theirs.status_code == nobody.status_code == 404
+    assert theirs.text.replace(reference, "X") == nobody.text.replace("DSR-AAAA-AAAA", "X")
+    assert reference not in http.get("/dpo/alpha/requests").text
+    assert step(http, reference, "sign-off").status_code == 404
+    assert step(http, "DSR-AAAA-AAAA", "sign-off").status_code == 404

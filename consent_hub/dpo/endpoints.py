@@ -40,10 +40,13 @@ from consent_hub.dpo.service import (
     ConsoleSession,
     ConsoleSignIn,
     ReportAsk,
+    RequestDesk,
+    RequestForm,
     new_token,
 )
-from consent_hub.errors import ClientError, InvalidInput, NotFound
+from consent_hub.errors import ClientError, Conflict, InvalidInput, NotFound
 from consent_hub.i18n import LANGUAGES, chosen_language, environment, negotiate
+from consent_hub.vocabulary import RequestChannel, RequestKind
 
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "consent_hub_dpo_session"
@@ -482,6 +485,129 @@ def report_download(
     return StreamingResponse(
         chunks(), media_type=XLSX, headers={"Content-Disposition": f'attachment; filename="{filename}"'}
     )
+
+
+# -- data-subject requests ---------------------------------------------------------------------------
+def _desk_of(desk: Desk) -> RequestDesk:
+    assert desk.session is not None
+    return RequestDesk(desk.uow, desk.session.actor)
+
+
+@router.get("/requests", response_class=HTMLResponse)
+@console_page
+def requests_page(desk: DeskContext) -> Response:
+    return desk.render("requests.html", page="requests", lists=_desk_of(desk).lists())
+
+
+def _register_page(desk: Desk, status: int = 200, **context: Any) -> HTMLResponse:
+    return desk.render(
+        "request_new.html",
+        status,
+        page="requests",
+        form=context.pop("form", RequestForm(language=desk.language)),
+        houses=desk.console().houses(),
+        kinds=[k.value for k in RequestKind],
+        channels=[RequestChannel.MAIL.value, RequestChannel.BOX_OFFICE.value],
+        **context,
+    )
+
+
+@router.get("/requests/new", response_class=HTMLResponse)
+@console_page
+def register_page(desk: DeskContext) -> Response:
+    return _register_page(desk)
+
+
+@router.post("/requests/new", response_class=HTMLResponse)
+@console_page
+def register_request(
+    desk: DeskContext,
+    csrf: Annotated[str, Form(max_length=100)] = "",
+    kind: Annotated[str, Form(max_length=40)] = "",
+    channel: Annotated[str, Form(max_length=40)] = "",
+    email: Annotated[str, Form(max_length=320)] = "",
+    house: Annotated[str, Form(max_length=40)] = "",
+    verified_note: Annotated[str, Form(max_length=600)] = "",
+    language: Annotated[str, Form(max_length=8)] = "nl",
+    field: Annotated[str, Form(max_length=40)] = "",
+    value: Annotated[str, Form(max_length=400)] = "",
+    purpose: Annotated[str, Form(max_length=80)] = "",
+) -> Response:
+    if not _csrf_ok(desk, csrf):
+        return _forbidden(desk)
+    form = RequestForm(kind, channel, email, house, verified_note, language, field, value, purpose)
+    try:
+        registered = _desk_of(desk).register(form)
+    except InvalidInput as exc:
+        desk.refuse()
+        return _register_page(desk, 422, form=form, errors=_request_errors(desk, problems_of(exc)))
+    except NotFound:
+        # an unknown (or erased) address: said next to the field, never with the address
+        desk.refuse()
+        errors = {"email": desk._("The hub holds no person with this address. Check it with the person.")}
+        return _register_page(desk, 422, form=form, errors=errors)
+    return desk.redirect(f"/requests/{registered.reference}")
+
+
+def _request_errors(desk: Desk, problems: dict[str, str]) -> dict[str, str]:
+    messages = {
+        "kind": desk._("Choose what the person asks for"),
+        "channel": desk._("Choose how the request reached you"),
+        "email": desk._("Enter an e-mail address such as name@example.org"),
+        "house": desk._("Choose a house from the list"),
+        "verified_note": desk._("Write the note without special characters and without personal data"),
+        "note": desk._("Write a short note without personal data"),
+        "reason": desk._("Write the reason, without personal data"),
+        "months": desk._("Choose one or two months"),
+        "field": desk._("Choose the detail to correct"),
+        "value": desk._("Enter what it should be"),
+        "purpose": desk._("Choose what the person objects to"),
+        "language": desk._("Choose a language"),
+    }
+    return {name: messages.get(name, desk._("Check this answer")) for name in problems}
+
+
+def _request_page(desk: Desk, reference: str, status: int = 200, **context: Any) -> HTMLResponse:
+    request = _desk_of(desk).get(reference)
+    assert desk.session is not None
+    return desk.render(
+        "request.html", status, page="requests", request=request, houses=desk.console().houses(), **context
+    )
+
+
+@router.get("/requests/{reference}", response_class=HTMLResponse)
+@console_page
+def request_page(desk: DeskContext, reference: str, done: str | None = None) -> Response:
+    if not REFERENCE.match(reference):
+        return _not_found(desk)
+    return _request_page(desk, reference, done=done if done in RequestDesk.STEPS else None)
+
+
+@router.post("/requests/{reference}/{step}", response_class=HTMLResponse)
+@console_page
+def request_step(
+    desk: DeskContext,
+    reference: str,
+    step: str,
+    csrf: Annotated[str, Form(max_length=100)] = "",
+    note: Annotated[str, Form(max_length=1000)] = "",
+    months: Annotated[int, Form(ge=0, le=12)] = 0,
+    house: Annotated[str, Form(max_length=40)] = "",
+) -> Response:
+    if not _csrf_ok(desk, csrf):
+        return _forbidden(desk)
+    if not REFERENCE.match(reference) or step not in RequestDesk.STEPS:
+        return _not_found(desk)
+    try:
+        _desk_of(desk).step(reference, step, note=note, months=months, house=house)
+    except InvalidInput as exc:
+        desk.refuse()
+        errors = {f"{step}-{name}": text for name, text in _request_errors(desk, problems_of(exc)).items()}
+        return _request_page(desk, reference, 422, errors=errors)
+    except Conflict as exc:
+        desk.refuse()
+        return _request_page(desk, reference, 409, conflict=str(exc))
+    return desk.redirect(f"/requests/{reference}?done={step}")
 
 
 # -- everything else (keep last) --------------------------------------------------------------------------

@@ -41,12 +41,13 @@ from consent_hub.crypto.blind_index import DPO_SECRETS
 from consent_hub.crypto.randomness import new_uuid, random_bytes
 from consent_hub.dpo.auth import is_dpo_role, require_dpo
 from consent_hub.dpo.repository import DpoRepository
-from consent_hub.errors import ClientError, InvalidInput, Unauthenticated
+from consent_hub.errors import ClientError, InvalidInput, NotFound, Unauthenticated
 from consent_hub.outbox.service import DestinationStatus, OutboxService
 from consent_hub.oversight.service import Anomalies, OversightService
 from consent_hub.people.service import PeopleService
 from consent_hub.plugins import report_names, report_writer
 from consent_hub.reporting.filters import ReportFilters
+from consent_hub.requests.service import RequestsService, RequestView
 from consent_hub.storage.models import DpoSession
 
 SESSION_IDLE = dt.timedelta(minutes=30)
@@ -468,6 +469,83 @@ class ConsoleService:
         if name not in report_names():
             raise InvalidInput([_problem("report", "no such report")])
         return int(report_writer(name)(self.uow, self.actor, filters, out))
+
+
+@dataclass(frozen=True)
+class RequestForm:
+    """A request received by mail or at the counter, as the DPO typed it."""
+
+    kind: str = ""
+    channel: str = ""
+    email: str = ""
+    house: str = ""
+    verified_note: str = ""
+    language: str = "nl"
+    field: str = ""
+    value: str = ""
+    purpose: str = ""
+
+
+@dataclass(frozen=True)
+class RequestLists:
+    overdue: list[RequestView]
+    soon: list[RequestView]
+    open: list[RequestView]
+    closed: list[RequestView]
+
+
+class RequestDesk:
+    """The console's request pages, over the requests domain (its rules, audit and mails)."""
+
+    STEPS = ("verify", "start", "extend", "execute", "sign-off", "refuse")
+
+    def __init__(self, uow: UnitOfWork, actor: Actor) -> None:
+        require_dpo(actor)
+        self.actor = actor
+        self.requests = RequestsService(uow)
+        self.houses = DpoRepository(uow.session).house_slugs
+
+    def lists(self) -> RequestLists:
+        overdue, soon = self.requests.due_lists(self.actor)
+        everything = self.requests.queue(self.actor, include_closed=True, limit=200)
+        return RequestLists(
+            overdue,
+            soon,
+            [r for r in everything if not r.closed],
+            [r for r in everything if r.closed],
+        )
+
+    def get(self, reference: str) -> RequestView:
+        return self.requests.get(self.actor, reference)
+
+    def register(self, form: RequestForm) -> RequestView:
+        detail = {name: value for name, value in (("field", form.field), ("value", form.value),
+                                                   ("purpose", form.purpose)) if value.strip()}
+        return self.requests.register(
+            self.actor,
+            kind=form.kind,
+            channel=form.channel,
+            email=form.email.strip() or None,
+            house=form.house.strip() or None,
+            detail=detail or None,
+            verified_note=form.verified_note.strip() or None,
+            language=form.language,
+        )
+
+    def step(self, reference: str, step: str, *, note: str = "", months: int = 0, house: str = "") -> RequestView:
+        if step == "verify":
+            return self.requests.verify(self.actor, reference, note=note)
+        if step == "start":
+            return self.requests.start(self.actor, reference)
+        if step == "extend":
+            return self.requests.extend(self.actor, reference, months=months, reason=note)
+        if step == "execute":
+            return self.requests.execute(self.actor, reference)
+        if step == "sign-off":
+            return self.requests.sign_off(self.actor, reference, house=house.strip() or None, note=note)
+        if step == "refuse":
+            return self.requests.refuse(self.actor, reference, reason=note)
+        raise NotFound("no such step")
 
 
 def _client_id(actor: str) -> uuid.UUID | None:
