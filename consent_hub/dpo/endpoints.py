@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import jinja2
+from babel.dates import format_datetime, get_timezone
 from fastapi import APIRouter, Depends, FastAPI, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
@@ -63,8 +64,13 @@ router = APIRouter(prefix="/dpo/{cluster}", include_in_schema=False)
 
 
 @functools.cache
-def _env(language: str) -> jinja2.Environment:
+def _env(language: str, time_zone: str = "Europe/Brussels") -> jinja2.Environment:
     env = environment(HERE / "templates", language)
+    # times on the cluster's own calendar (the deadlines and the house hours are on it too)
+    zone = get_timezone(time_zone)
+    env.filters["datetime"] = lambda value: (
+        format_datetime(value, format="medium", tzinfo=zone, locale=language) if value else ""
+    )
     env.globals.update(
         rule_title=lambda rule: labels.rule_title(rule, language),
         request_status_label=lambda status: labels.request_status_label(status, language),
@@ -129,12 +135,12 @@ class Desk:
             "csrf": self.session.csrf if self.session else "",
             "errors": {},
             "page": "",
-            "zone": cluster.zone(),
         }
         if self.session is None:
             values["form_csrf"] = self.form_csrf()
         values.update(context)
-        response = HTMLResponse(_env(self.language).get_template(template).render(values), status_code=status)
+        env = _env(self.language, cluster.time_zone)
+        response = HTMLResponse(env.get_template(template).render(values), status_code=status)
         self.keep_language(response)
         if self.new_form_cookie:
             response.set_cookie(FORM_COOKIE, self.new_form_cookie, **_cookie(self))
