@@ -338,13 +338,26 @@ def test_an_unknown_cluster_or_page_is_an_html_404(world: World, client: TestCli
 def test_report_downloads(world: World, client: TestClient) -> None:
     if not report_names():
         pytest.skip("no report is installed yet (the reports entry points arrive with branch i15-reports)")
+    import io
+
+    import openpyxl
+
     sign_in(client, world.keys["dpo-a"])
     page = client.get("/dpo/alpha/reports")
-    name = report_names()[0]
-    answer = client.post(f"/dpo/alpha/reports/{name}", data={"csrf": csrf_in(page.text), "house": HOUSE_B})
-    assert answer.status_code == 200
-    assert answer.headers["content-type"].startswith("application/vnd.openxmlformats")
-    assert answer.content[:2] == b"PK"
+    assert all(f'action="/dpo/alpha/reports/{name}"' in page.text for name in report_names())
+    for name in report_names():
+        # a house DPO asking for another house's report gets their own house's
+        answer = client.post(f"/dpo/alpha/reports/{name}", data={"csrf": csrf_in(page.text), "house": HOUSE_B})
+        assert answer.status_code == 200, name
+        assert answer.headers["content-type"].startswith("application/vnd.openxmlformats")
+        assert f'filename="alpha-{name}.xlsx"' in answer.headers["content-disposition"]
+        book = openpyxl.load_workbook(io.BytesIO(answer.content), read_only=True)
+        if name == "access-log":
+            cells = [str(c) for sheet in book for row in sheet.iter_rows(values_only=True) for c in row if c]
+            assert HOUSE_A in cells and HOUSE_B not in cells
+    bad = client.post("/dpo/alpha/reports/access-log", data={"csrf": csrf_in(page.text), "start": "31-12-2026"})
+    assert bad.status_code == 422 and 'id="access-log-start-error"' in bad.text
+    assert client.post("/dpo/alpha/reports/no-such", data={"csrf": csrf_in(page.text)}).status_code == 404
 
 
 # -- anomalies ---------------------------------------------------------------------------------------------
