@@ -489,7 +489,7 @@ def test_request_forms_show_errors_next_to_their_fields(desk_world: World, desk_
     assert step(http, reference, "extend", months=2, note="the houses need the box-office archive").status_code == 303
     assert "extended" in http.get(f"/dpo/alpha/requests/{reference}").text
     assert step(http, reference, "refuse", note="the person withdrew it by phone").status_code == 303
-    assert status_on(http, reference) == "refused"
+    assert status_on(http, reference) == "refused, with the reason"
 
 
 def test_another_houses_request_answers_like_none(desk_world: World, desk_client: TestClient) -> None:

@@ -29,7 +29,7 @@ def request_status_label(status: str | None, language: str) -> str:
         "in-progress": tr(language, "in progress"),
         "waiting-for-house": tr(language, "waiting for a house"),
         "done": tr(language, "done"),
-        "refused": tr(language, "refused"),
+        "refused": tr(language, "refused, with the reason"),
         "withdrawn-by-person": tr(language, "withdrawn by the person"),
     }
     return labels.get(status or "", status or "")
