@@ -505,3 +505,18 @@ def test_another_houses_request_answers_like_none(desk_world: World, desk_client
     assert reference not in http.get("/dpo/alpha/requests").text
     assert step(http, reference, "sign-off").status_code == 404
     assert step(http, "DSR-AAAA-AAAA", "sign-off").status_code == 404
+
+
+def test_the_key_and_the_address_reach_no_log_line(
+    world: World, client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    sign_in(client, world.keys["box-a"])  # refused
+    sign_in(client, world.keys["cluster-dpo"])
+    search(client, email=BUYER)
+    search(client, email="not-an-address")
+    text = "\n".join(f"{r.getMessage()} {r.args}" for r in caplog.records)
+    for secret in (world.keys["box-a"], world.keys["cluster-dpo"], BUYER, "not-an-address"):
+        assert secret not in text
