@@ -147,8 +147,8 @@ def test_a_request_by_mail_is_due_in_one_month_routed_to_the_controller_houses_a
     req = register(desk, "access", house=OTHER)
     assert req["status"] == "received" and req["channel"] == "mail" and req["time_zone"] == "Europe/Brussels"
     assert req["due_on"] == deadlines.months_after(before.astimezone(BRUSSELS).date(), 1).isoformat()
-    # routed to the house that knows the person and to the house it was addressed to
-    assert sorted(p["house"] for p in req["parts"]) == [OTHER, HOUSE]
+    # addressed to one house, routed to the house that is a controller for the person
+    assert req["house"] == OTHER and [p["house"] for p in req["parts"]] == [HOUSE]
     mail_queue().drain()
     mails = desk["catcher"].wait_for(EMAIL, 1)
     assert req["reference"] in mails[-1].subject and req["reference"] in mails[-1].text
@@ -283,6 +283,18 @@ def test_a_house_sees_only_requests_with_its_part_and_others_look_like_no_reques
     counter = register(desk, "erasure", who="box-office", channel="box-office")
     assert counter["house"] == HOUSE and counter["channel"] == "box-office"
     assert call(desk, "box-office", "POST", f"/{counter['reference']}/execute").status_code == 403
+    # another house's staff learn nothing: an unknown address and a person not theirs answer alike
+    key = desk["keys"]["other-dpo"]
+    before = desk["hub"].sql("SELECT count(*) FROM data_subject_requests")[0][0]
+    answers = [
+        desk["client"].post("/v1/requests", json={"kind": "access", "email": e}, headers=auth(key))
+        for e in (EMAIL, "nobody.here@example.org")
+    ]
+    assert [a.status_code for a in answers] == [202, 202] and answers[0].json() == answers[1].json()
+    assert EMAIL not in answers[0].text
+    # the person's request is registered all the same, for the cluster DPO and the controller house
+    assert desk["hub"].sql("SELECT count(*) FROM data_subject_requests")[0][0] == before + 1
+    assert call(desk, "other-dpo", "GET", "").json() == []
     assert call(desk, "marketer", "GET", "").status_code == 403
     assert desk["hub"].sql("SELECT status FROM people")[0][0] == "active"
 
@@ -296,3 +308,43 @@ def test_bad_input_is_a_clear_4xx_that_changes_nothing(desk: dict[str, Any]) -> 
     assert call(desk, "dpo", "POST", f"/{ref}/extend", {"months": 3, "reason": "x"}).status_code == 422
     assert desk["hub"].sql("SELECT count(*) FROM data_subject_requests")[0][0] == 1
     assert str(uuid.UUID(str(call(desk, "dpo", "GET", f"/{ref}").json()["person_id"]))) == str(desk["pid"])
+
+
+def test_the_deadline_follows_the_clusters_own_time_zone(desk: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    # 31 May 12:00 UTC is already 1 June on Kiritimati (UTC+14): due 1 July there, 30 June in UTC
+    desk["hub"].settings.clusters["alpha"].time_zone = "Pacific/Kiritimati"
+    monkeypatch.setattr("consent_hub.requests.service.utcnow", Clock(dt.datetime(2026, 5, 31, 12, tzinfo=dt.UTC)))
+    req = register(desk, "access")
+    assert req["time_zone"] == "Pacific/Kiritimati" and req["due_on"] == "2026-07-01"
+    assert dt.datetime.fromisoformat(req["due_at"]).astimezone(dt.UTC) == dt.datetime(2026, 7, 1, 10, tzinfo=dt.UTC)
+
+
+def test_the_command_line_registers_lists_and_handles_a_request(
+    desk: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from consent_hub.cli import app
+
+    hub = desk["hub"]
+    monkeypatch.setenv("CONSENT_HUB_CONFIG", str(hub.dir / "hub.toml"))
+    runner = CliRunner()
+    made = runner.invoke(
+        app,
+        ["requests", "register", "-c", "alpha", "--kind", "restriction", "--email", EMAIL, "--verified-note", "letter"],
+    )
+    assert made.exit_code == 0, made.output
+    ref = made.output.split()[0]
+    assert ref.startswith("DSR-") and EMAIL not in made.output
+    listed = runner.invoke(app, ["requests", "list", "-c", "alpha", "--due", "soon"])
+    assert listed.exit_code == 0 and "0 request(s)" in listed.output
+    assert ref in runner.invoke(app, ["requests", "list", "-c", "alpha"]).output
+    executed = runner.invoke(app, ["requests", "execute", "-c", "alpha", ref])
+    assert executed.exit_code == 0 and "waiting-for-house" in executed.output
+    assert hub.sql("SELECT status FROM people")[0][0] == "restricted"
+    signed = runner.invoke(app, ["requests", "sign-off", "-c", "alpha", ref, "--house", HOUSE])
+    assert signed.exit_code == 0 and " done " in signed.output
+    again = runner.invoke(app, ["requests", "refuse", "-c", "alpha", ref, "--reason", "late"])
+    assert again.exit_code != 0 and "Conflict" in again.output
+    shown = runner.invoke(app, ["requests", "show", "-c", "alpha", ref])
+    assert "signed-off" in shown.output and "executed" in shown.output

@@ -21,7 +21,7 @@ from consent_hub.buyer.signin import SignInService
 from consent_hub.clusters import UnitOfWork
 from consent_hub.consent.catalogue import Purpose, load_catalogue
 from consent_hub.consent.service import ConsentService
-from consent_hub.errors import InvalidInput
+from consent_hub.errors import InvalidInput, NotFound
 from consent_hub.outbox.service import OutboxService
 from consent_hub.people.fields import PERSON_FIELDS
 from consent_hub.people.service import PeopleService
@@ -331,9 +331,12 @@ class BuyerService:
         if kind not in ASKABLE:
             raise InvalidInput([{"field": "kind", "problem": "not a request this page takes", "type": "value_error"}])
         detail = self._request_detail(kind, answers)
-        return RequestsService(self.uow).register(
+        request = RequestsService(self.uow).register(
             self.actor, kind=kind, channel="web", person_id=self.person_id, detail=detail, language=language
         )
+        if request is None:  # never: a buyer's own request is always theirs to see
+            raise NotFound("no such request")
+        return request
 
     def _request_detail(self, kind: str, answers: Mapping[str, str]) -> dict[str, str]:
         problems: list[dict[str, str]] = []
@@ -382,6 +385,8 @@ class BuyerService:
             language=language,
             mail_receipt=False,
         )
+        if request is None:
+            raise NotFound("no such request")
         done = desk.execute(self.actor, request.reference)
         SignInService(self.uow).end_everything(self.person_id)
         return done

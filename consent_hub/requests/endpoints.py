@@ -6,20 +6,35 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query
+from fastapi.responses import JSONResponse
 
 from consent_hub.api.context import Context
 from consent_hub.api.errors import errors_for
-from consent_hub.requests.schemas import ExtensionIn, NoteIn, RefusalIn, RequestIn, RequestOut, SignOffIn
+from consent_hub.requests.schemas import (
+    ExtensionIn,
+    NoteIn,
+    RefusalIn,
+    RequestAccepted,
+    RequestIn,
+    RequestOut,
+    SignOffIn,
+)
 from consent_hub.requests.service import RequestsService
 
 router = APIRouter(prefix="/requests", tags=["requests"], responses=errors_for(403, 422))
 Reference = Annotated[str, Path(pattern=r"^DSR-[A-Z0-9]{4}-[A-Z0-9]{4}$", description="the register reference")]
 
 
-@router.post("", response_model=RequestOut, status_code=201, responses=errors_for(404))
-def register_request(ctx: Context, body: RequestIn) -> RequestOut:
+@router.post(
+    "",
+    response_model=RequestOut,
+    status_code=201,
+    responses={**errors_for(404), 202: {"model": RequestAccepted, "description": "registered if the person exists"}},
+)
+def register_request(ctx: Context, body: RequestIn) -> RequestOut | JSONResponse:
     """Register a request received by mail, at the counter or from another system: due in one
-    month on the cluster's calendar, routed to every controller house, a receipt mailed."""
+    month on the cluster's calendar, routed to every controller house, a receipt mailed. A house's
+    key gets 202 when the address is unknown or the person is not its house's (the same answer)."""
     view = RequestsService(ctx.uow).register(
         ctx.actor,
         kind=body.kind,
@@ -31,6 +46,8 @@ def register_request(ctx: Context, body: RequestIn) -> RequestOut:
         verified_note=body.verified_note,
         language=body.language,
     )
+    if view is None:
+        return JSONResponse(status_code=202, content=RequestAccepted().model_dump())
     return RequestOut.of(view)
 
 

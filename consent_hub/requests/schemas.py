@@ -132,3 +132,11 @@ class RequestOut(BaseModel):
             ],
             steps=[StepOut(at=s.at, actor=s.actor, step=s.step, status=s.status, note=s.note) for s in v.steps],
         )
+
+
+class RequestAccepted(BaseModel):
+    """A house's staff registered a request they may not see the outcome of: the address is
+    unknown, or the person is not their house's. The answer is the same either way."""
+
+    accepted: bool = True
+    detail: str = "if the hub holds this person, the request is registered and a receipt is mailed to them"

@@ -156,12 +156,16 @@ class RequestsService:
         verified_note: str | None = None,
         language: str = "nl",
         mail_receipt: bool = True,
-    ) -> RequestView:
+    ) -> RequestView | None:
         """Register one request and mail its receipt. A buyer registers their own (channel web,
         identity: the signed-in address); staff register one received by mail or at the counter,
         finding the person by address through the blind index, and may record at once how they
-        verified the identity (a note without personal data). A house's staff register it for
-        their own house; it is routed to every controller house of the person all the same."""
+        verified the identity (a note without personal data). The request gets a part for every
+        house that is a controller for the person (``house`` records where it came in).
+
+        A house's staff (box office, house DPO) learn no more than their house may see: when the
+        address is unknown, or the person is not their house's, the answer is None either way
+        (the person, if any, gets the receipt and the cluster DPO the request)."""
         if kind not in set(RequestKind):
             raise _problem("kind", "not a kind of request")
         if channel not in set(RequestChannel):
@@ -178,7 +182,10 @@ class RequestsService:
             require_request_registrar(actor)
             if channel == RequestChannel.WEB:
                 raise _problem("channel", "web requests come from the buyer's own pages")
-            person_id = self._person(actor, email, person_id)
+            found = self._person(actor, email, person_id)
+            if found is None:
+                return None
+            person_id = found
             note = _note(verified_note, "verified_note", required=False)
             verification = IdentityCheck.STAFF if note else None
         intake_house = actor.house or house
@@ -215,7 +222,7 @@ class RequestsService:
             verification_note=note or None,
         )
         self.repo.add(request)
-        houses = sorted(self.repo.controller_houses(person_id) | ({intake_house} if intake_house else set()))
+        houses = sorted(self.repo.controller_houses(person_id))
         for slug in houses:
             self.repo.add(
                 DataSubjectRequestPart(request_id=request_id, house=slug, status=RequestPartStatus.OPEN, note="")
@@ -227,21 +234,25 @@ class RequestsService:
             self._step(actor, request, "verified", verification)
         if mail_receipt:
             self._mail(actor, request, "received")
+        scope = house_scope(actor)
+        if scope is not None and scope not in houses:
+            return None
         return self.view(request)
 
-    def _person(self, actor: Actor, email: str | None, person_id: uuid.UUID | None) -> uuid.UUID:
+    def _person(self, actor: Actor, email: str | None, person_id: uuid.UUID | None) -> uuid.UUID | None:
+        """The person the request is about; an unknown or erased one is NotFound for the cluster's
+        roles and None (the same answer as "not yours") for a house's."""
+        found: uuid.UUID | None = None
         if email:
             found = self.people.person_for_request(actor, email)
-            if found is None:
-                # the same answer for an unknown and an erased address
-                raise NotFound("the hub holds no person with this address")
-            return found
-        if person_id is None:
+        elif person_id is None:
             raise _problem("email", "enter the person's e-mail address", "missing")
-        status = self.people.status_of(person_id)
-        if status is None or status == PersonStatus.ERASED:
-            raise NotFound("the hub holds no person with this id")
-        return person_id
+        else:
+            status = self.people.status_of(person_id)
+            found = None if status is None or status == PersonStatus.ERASED else person_id
+        if found is None and house_scope(actor) is None:
+            raise NotFound("the hub holds no person with this address or id")
+        return found
 
     def _detail(self, kind: str, detail: Mapping[str, str]) -> dict[str, str]:
         """What the request asks, checked per kind; sealed with the person's key."""
