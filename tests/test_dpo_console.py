@@ -520,3 +520,17 @@ def test_the_key_and_the_address_reach_no_log_line(
     text = "\n".join(f"{r.getMessage()} {r.args}" for r in caplog.records)
     for secret in (world.keys["box-a"], world.keys["cluster-dpo"], BUYER, "not-an-address"):
         assert secret not in text
+
+
+def test_a_house_dpo_registering_learns_nothing_of_other_houses(desk_world: World, desk_client: TestClient) -> None:
+    http = desk_client
+    sign_in(http, desk_world.keys["dpo-b"])
+    not_theirs = register(http, kind="access", channel="mail", email=BUYER)  # house A's buyer
+    unknown = register(http, kind="access", channel="mail", email="nobody.known@example.org")
+    assert not_theirs.status_code == unknown.status_code == 202
+    assert not_theirs.text == unknown.text and "Request received" in unknown.text
+    assert BUYER not in not_theirs.text
+    # the request exists all the same, for house A and the cluster DPO
+    http.cookies.clear()
+    sign_in(http, desk_world.keys["dpo-a"])
+    assert "DSR-" in http.get("/dpo/alpha/requests").text

@@ -552,6 +552,18 @@ def register_request(
         desk.refuse()
         errors = {"email": desk._("The hub holds no person with this address. Check it with the person.")}
         return _register_page(desk, 422, form=form, errors=errors)
+    if registered is None:
+        return desk.message(
+            202,
+            desk._("Request received"),
+            desk._(
+                "If the hub knows a person with this address, the request is registered, they are mailed"
+                " a receipt and the cluster's DPO handles it. Your house gets a part of it only if it"
+                " is a controller for them."
+            ),
+            desk.base + "/requests",
+            desk._("Back to the requests"),
+        )
     return desk.redirect(f"/requests/{registered.reference}")
 
 

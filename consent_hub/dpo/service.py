@@ -518,9 +518,12 @@ class RequestDesk:
     def get(self, reference: str) -> RequestView:
         return self.requests.get(self.actor, reference)
 
-    def register(self, form: RequestForm) -> RequestView:
-        detail = {name: value for name, value in (("field", form.field), ("value", form.value),
-                                                   ("purpose", form.purpose)) if value.strip()}
+    def register(self, form: RequestForm) -> RequestView | None:
+        """The registered request; None for a house DPO when the address is unknown or the person
+        is not their house's (the requests domain answers both alike; the person, if any, gets the
+        receipt and the cluster DPO the request)."""
+        asked = (("field", form.field), ("value", form.value), ("purpose", form.purpose))
+        detail = {name: value for name, value in asked if value.strip()}
         return self.requests.register(
             self.actor,
             kind=form.kind,
