@@ -237,9 +237,6 @@ class AuditQuery:
     start: str = ""
     end: str = ""
 
-    def any(self) -> bool:
-        return any(getattr(self, name).strip() for name in self.__dataclass_fields__)
-
 
 @dataclass(frozen=True)
 class AuditRow:
