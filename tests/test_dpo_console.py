@@ -27,6 +27,7 @@ from consent_hub.consent.service import ConsentService
 from consent_hub.oversight.service import OversightService
 from consent_hub.people.service import PeopleService
 from consent_hub.plugins import report_names
+from consent_hub.storage.models import OutboxDelivery
 from tests.conftest import Hub
 from tests.test_audit_chain import attacker
 
@@ -307,6 +308,46 @@ def test_the_delivery_page_shows_each_destination_of_the_dpo(world: World, clien
     sign_in(client, world.keys["dpo-a"])
     page = client.get("/dpo/alpha/deliveries").text
     assert "crm-a" in page and "crm-b" not in page
+
+
+def test_the_delivery_page_counts_waiting_dead_and_the_last_receipt(world: World, client: TestClient) -> None:
+    hub = world.hub
+    hub.settings.clusters["alpha"].destinations = {
+        "crm-a": DestinationConfig(kind="webhook", base_url="http://127.0.0.1:9", house=HOUSE_A),
+    }
+    now = dt.datetime.now(dt.UTC)
+    rows = [
+        ("pending", None, None),
+        ("pending", None, None),
+        ("dead", None, None),
+        ("delivered", now - dt.timedelta(hours=2), '{"receipt": "older-one"}'),
+        ("delivered", now - dt.timedelta(minutes=5), '{"receipt": "wh-4711"}'),
+    ]
+    with hub.uow() as uow:
+        for status, delivered_at, receipt in rows:
+            uow.session.add(
+                OutboxDelivery(
+                    id=uuid.uuid4(),
+                    destination="crm-a",
+                    person_id=world.person,
+                    kind="upsert",
+                    cause="test",
+                    payload="{}",
+                    status=status,
+                    attempts=1,
+                    created_at=now,
+                    next_attempt_at=now,
+                    delivered_at=delivered_at,
+                    receipt=receipt,
+                )
+            )
+    sign_in(client, world.keys["dpo-a"])
+    page = client.get("/dpo/alpha/deliveries").text
+    row = re.search(r"<tr class=\"flagged\">(.*?)</tr>", page, flags=re.S)  # a dead letter flags the row
+    assert row
+    cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td>(.*?)</td>", row.group(1), flags=re.S)]
+    assert cells[3:6] == ["2", "1", "2"]  # waiting, dead letters, delivered
+    assert "wh-4711" in cells[7] and "older-one" not in page
 
 
 def test_the_clients_page_marks_keys_that_expire_soon(world: World, client: TestClient) -> None:
