@@ -575,3 +575,26 @@ def test_a_house_dpo_registering_learns_nothing_of_other_houses(desk_world: Worl
     http.cookies.clear()
     sign_in(http, desk_world.keys["dpo-a"])
     assert "DSR-" in http.get("/dpo/alpha/requests").text
+
+
+def test_reads_outside_a_houses_own_hours_on_the_clusters_calendar(world: World) -> None:
+    from zoneinfo import ZoneInfo
+
+    from consent_hub.oversight.service import within
+
+    hub = world.hub
+    cluster = hub.settings.clusters["alpha"]
+    cluster.time_zone = "Pacific/Auckland"  # far from UTC: the hours are the cluster's, not the server's
+    local = dt.datetime.now(ZoneInfo("Pacific/Auckland"))
+    closed_from, closed_to = local + dt.timedelta(hours=1), local + dt.timedelta(hours=2)
+    cluster.anomalies.house_hours = "00:00-23:59"
+    cluster.anomalies.hours_per_house = {HOUSE_A: f"{closed_from:%H:%M}-{closed_to:%H:%M}"}
+    with hub.uow() as uow:
+        results = {r.rule: r for r in OversightService(uow).anomalies(world.actors["cluster-dpo"]).rules}
+    off = results["off-hours"]
+    assert [(f.actor, f.house) for f in off.findings] == [(world.actors["box-a"].id, HOUSE_A)]
+    assert off.thresholds[HOUSE_A] == cluster.anomalies.hours_per_house[HOUSE_A]
+    assert off.thresholds["time_zone"] == "Pacific/Auckland"
+    # hours that run past midnight
+    assert within((dt.time(18), dt.time(2)), dt.time(23, 30)) and within((dt.time(18), dt.time(2)), dt.time(1))
+    assert not within((dt.time(18), dt.time(2)), dt.time(12))
