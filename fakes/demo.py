@@ -238,11 +238,50 @@ def seed_demo(registry: ClusterRegistry, cluster: str, *, people: int = 500) -> 
     with registry.unit_of_work(cluster) as uow:
         ids = PeopleService(uow).bulk_create(actor, list(fictional_people(people))).created
     _seed_relations_and_consents(registry, cluster, actor, ids)
-    _seed_demo_buyer(registry, cluster, actor)
+    buyer = _seed_demo_buyer(registry, cluster, actor)
+    _seed_requests(registry, cluster, actor, [*ids[:3], buyer])
     return keys
 
 
-def _seed_demo_buyer(registry: ClusterRegistry, cluster: str, actor: Actor) -> None:
+def _seed_requests(registry: ClusterRegistry, cluster: str, actor: Actor, ids: list[Any]) -> None:
+    """A few data-subject requests received by mail, for the DPO console's desk: one waiting for
+    its identity check, one verified, one carried out and waiting for its houses. No receipts are
+    mailed (the demo's mail catcher may not run yet at seeding time)."""
+    from consent_hub.requests.service import RequestsService
+
+    with registry.unit_of_work(cluster) as uow:
+        desk = RequestsService(uow)
+        desk.register(actor, kind="access", channel="mail", person_id=ids[0], mail_receipt=False)
+        desk.register(
+            actor,
+            kind="portability",
+            channel="mail",
+            person_id=ids[1],
+            verified_note="signed letter, identity card copy destroyed",
+            mail_receipt=False,
+        )
+        restriction = desk.register(
+            actor,
+            kind="restriction",
+            channel="box-office",
+            person_id=ids[2],
+            verified_note="identity card seen",
+            mail_receipt=False,
+        )
+        if restriction is not None:
+            desk.execute(actor, restriction.reference)
+        # the README's demo buyer, known to the Schouwburg: the house DPO's key sees this one
+        desk.register(
+            actor,
+            kind="objection",
+            channel="mail",
+            person_id=ids[3],
+            detail={"purpose": "newsletter"},
+            mail_receipt=False,
+        )
+
+
+def _seed_demo_buyer(registry: ClusterRegistry, cluster: str, actor: Actor) -> Any:
     """The buyer the README suggests for the buyer's pages: known to the Schouwburg only."""
     from consent_hub.access.service import RelationService
     from consent_hub.consent.catalogue import load_catalogue
@@ -263,6 +302,7 @@ def _seed_demo_buyer(registry: ClusterRegistry, cluster: str, actor: Actor) -> N
                 "notice_sha256": load_catalogue().get("newsletter").texts["nl"].sha256,
             },
         )
+    return pid
 
 
 def _seed_relations_and_consents(registry: ClusterRegistry, cluster: str, actor: Actor, ids: list[Any]) -> None:
