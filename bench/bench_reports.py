@@ -57,7 +57,7 @@ CLUSTER = "bench"
 RSS_TARGET_MB = 300.0
 HOUSES = ("opera-noord", "theater-zuid", "concertzaal-oost", "circus-west")
 # (action, role, purpose, fields, how many people it names), weighted like a season's log
-SHAPES = (
+SHAPES: tuple[tuple[int, str, str, str, list[str], int], ...] = (
     (60, "person.read", "box-office", "ticketing-service", ["contact", "identity"], 1),
     (15, "person.lookup", "box-office", "ticketing-service", ["contact"], 1),
     (10, "consent.record", "box-office", "newsletter", ["consents"], 1),
