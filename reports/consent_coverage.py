@@ -30,7 +30,7 @@ NOTES = (
     "a grant past its validity counts as expired. The period filter does not apply to it.",
     "Per month: consent events given in each month (UTC) of the period, by the status they recorded.",
     "Target kind: house (a house's own purposes), cluster (every house), program (a joint program), "
-    "recipient (an external recipient).",
+    "recipient (an external recipient). A report for one house holds the consents given to that house.",
 )
 
 
