@@ -10,6 +10,7 @@ import datetime as dt
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import uuid
@@ -181,6 +182,10 @@ def test_every_report_builds_with_frozen_header_filter_utc_headers_and_an_audit_
         assert ws.auto_filter.ref == f"A1:{openpyxl.utils.get_column_letter(len(header))}{ws.max_row}", name
         assert all(ws.column_dimensions[openpyxl.utils.get_column_letter(i)].width for i in range(1, len(header) + 1))
         assert ws.max_row == rows + 1 and rows > 0, name
+        for sheet in wb.worksheets[:-1]:  # every table; the last is the About sheet
+            width = openpyxl.utils.get_column_letter(sheet.max_column)
+            assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref == f"A1:{width}{sheet.max_row}", sheet.title
+        assert wb.sheetnames[-1] == "About"
         assert all(c.font.bold for c in ws[1])
         for row in ws.iter_rows(min_row=2, values_only=True):
             for head, value in zip(header, row, strict=True):
@@ -385,14 +390,14 @@ def test_the_period_filter_narrows_the_access_log(desk: Desk) -> None:
 
 
 # -- LibreOffice -------------------------------------------------------------------------------
-def libreoffice_csv(files: list[Path], workdir: Path) -> dict[str, list[list[str]]]:
-    """The first sheet of each workbook as LibreOffice (headless) exports it to CSV (UTF-8)."""
+def libreoffice_convert(files: list[Path], workdir: Path, target: str, suffix: str) -> dict[str, Path]:
+    """Each workbook converted by LibreOffice headless (exit 0 and a file for each, or the test fails)."""
     soffice = shutil.which("soffice")
     if soffice is None:
         if os.environ.get("CONSENT_HUB_REQUIRE_BROWSER") == "1":
             pytest.fail("CONSENT_HUB_REQUIRE_BROWSER=1 but soffice is missing (apt-get install libreoffice-calc-nogui)")
         pytest.skip("LibreOffice test: soffice is not installed (apt-get install libreoffice-calc-nogui)")
-    outdir = workdir / "csv"
+    outdir = workdir / "converted"
     profile = workdir / "lo-profile"  # one profile per test: parallel runs never share a lock
     done = subprocess.run(
         [
@@ -401,7 +406,7 @@ def libreoffice_csv(files: list[Path], workdir: Path) -> dict[str, list[list[str
             "--headless",
             "--norestore",
             "--convert-to",
-            "csv:Text - txt - csv (StarCalc):44,34,76,1",
+            target,
             "--outdir",
             str(outdir),
             *map(str, files),
@@ -413,10 +418,19 @@ def libreoffice_csv(files: list[Path], workdir: Path) -> dict[str, list[list[str
     assert done.returncode == 0, done.stderr
     out = {}
     for f in files:
-        produced = outdir / f"{f.stem}.csv"
+        produced = outdir / f"{f.stem}.{suffix}"
         assert produced.exists(), (f.name, done.stdout, done.stderr)
+        out[f.stem] = produced
+    return out
+
+
+def libreoffice_csv(files: list[Path], workdir: Path) -> dict[str, list[list[str]]]:
+    """The first sheet of each workbook as LibreOffice exports it to CSV (UTF-8)."""
+    out = {}
+    utf8_csv = "csv:Text - txt - csv (StarCalc):44,34,76,1"
+    for stem, produced in libreoffice_convert(files, workdir, utf8_csv, "csv").items():
         with produced.open(encoding="utf-8", newline="") as fh:
-            out[f.stem] = list(csv.reader(fh))
+            out[stem] = list(csv.reader(fh))
     return out
 
 
@@ -457,6 +471,21 @@ def test_every_report_opens_in_libreoffice_with_the_same_cells(desk: Desk, tmp_p
             ), (path.stem, got_row, want)
 
 
+def test_libreoffice_highlights_exactly_the_overdue_requests(desk: Desk, tmp_path: Path) -> None:
+    """The rule as LibreOffice evaluates it (its HTML export paints the cells the rule matched)."""
+    _, data = build(desk.hub, "request-register")
+    path = tmp_path / "register.xlsx"
+    path.write_bytes(data)
+    html = libreoffice_convert([path], tmp_path, "html", "html")["register"].read_text("utf-8", errors="replace")
+    painted = {
+        ref
+        for row in re.findall(r"<tr.*?</tr>", html, re.S)
+        for ref in re.findall(r"DSR-TEST-\d{4}", row)
+        if 'bgcolor="#FFC7CE"' in row
+    }
+    assert painted == {"DSR-TEST-0001"}
+
+
 # -- the command -------------------------------------------------------------------------------
 def test_dates_are_days_of_the_cluster_time_zone() -> None:
     from zoneinfo import ZoneInfo
@@ -493,6 +522,18 @@ def test_the_report_command(desk: Desk, cli: Any, tmp_path: Path) -> None:
     assert entry[0].startswith("cli:") and entry[1] == roles.CLUSTER_OPERATOR
     assert json.loads(entry[2])["filters"] == {"house": NORTH, "start": "2019-12-31T23:00:00+00:00"}
     assert list(tmp_path.glob("*.part")) == []
+
+
+def test_the_report_command_filters_the_access_log(desk: Desk, cli: Any, tmp_path: Path) -> None:
+    out = tmp_path / "access.xlsx"
+    today = dt.datetime.now(dt.UTC).astimezone(desk.hub.settings.cluster("alpha").zone()).date().isoformat()
+    person = str(desk.people[1])
+    args = ["--person", person, "--action", "person.read", "--from", today, "--to", today]
+    done = cli("report", "access-log", "-c", "alpha", *args, "--out", str(out))
+    assert done.exit_code == 0, done.output
+    lines = table(book(out.read_bytes()).worksheets[0])[1:]
+    assert sorted(line[3] for line in lines) == [NORTH, SOUTH] and {line[7] for line in lines} == {person}
+    assert person not in done.output
 
 
 @pytest.mark.parametrize(
