@@ -34,6 +34,7 @@ from consent_hub.outbox.endpoints import router as outbox_router
 from consent_hub.outbox.worker import OutboxLoop
 from consent_hub.people.endpoints import router as people_router
 from consent_hub.plugins import fake_engine_starter
+from consent_hub.requests.endpoints import router as requests_router
 from consent_hub.rights.endpoints import router as rights_router
 from consent_hub.storage.db import is_sqlite
 
@@ -136,6 +137,7 @@ def create_app(settings: HubSettings | None = None, registry: ClusterRegistry | 
         sync_router,
         outbox_router,
         audiences_router,
+        requests_router,
     ):
         app.include_router(
             router, prefix="" if router is v1 else "/v1", responses=None if router is v1 else v1_responses

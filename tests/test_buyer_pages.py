@@ -20,12 +20,13 @@ from consent_hub.access.service import AccessService
 from consent_hub.actors import Actor
 from consent_hub.app import create_app
 from consent_hub.buyer import export
-from consent_hub.buyer.service import BuyerService, one_month_after
+from consent_hub.buyer.service import BuyerService
 from consent_hub.clients.service import ClientService
 from consent_hub.consent.service import ConsentService
 from consent_hub.errors import Forbidden, InvalidInput
 from consent_hub.mail.sender import mail_queue
 from consent_hub.people.service import PeopleService
+from consent_hub.requests.deadlines import one_month_deadline
 from consent_hub.rights.service import RightsService
 from fakes.mailcatcher import MailCatcher
 from tests.buyer_world import BUYER_EMAIL, HOUSE_A, HOUSE_B, BuyerWorld, ask_sign_in, build_world, press_link
@@ -227,14 +228,17 @@ def test_a_rectification_is_a_received_request_due_in_one_month_with_a_reference
     reference = re.search(r"received=(DSR-[A-Z0-9]{4}-[A-Z0-9]{4})", response.headers["location"])
     assert reference
     row = world.hub.sql("SELECT kind, status, received_at, due_at, detail_ct, channel FROM data_subject_requests")[0]
-    assert row[0:2] == ("rectification", "received") and row[5] == "web"
+    # signed in with the mailed link: the identity is the signed-in address
+    assert row[0:2] == ("rectification", "verified") and row[5] == "web"
     received = row[2] if isinstance(row[2], dt.datetime) else dt.datetime.fromisoformat(str(row[2]))
     due = row[3] if isinstance(row[3], dt.datetime) else dt.datetime.fromisoformat(str(row[3]))
-    assert due.replace(tzinfo=None) == one_month_after(received).replace(tzinfo=None)
+    zone = world.hub.settings.cluster("alpha").zone()
+    assert due.replace(tzinfo=None) == one_month_deadline(received.replace(tzinfo=dt.UTC), zone).replace(tzinfo=None)
     assert b"Claeys-Vandamme" not in bytes(row[4])  # sealed with the person's key
-    assert world.hub.sql("SELECT step, status FROM data_subject_request_steps") == [("received", "received")]
+    steps = world.hub.sql("SELECT step, status FROM data_subject_request_steps ORDER BY id")
+    assert steps == [("received", "received"), ("verified", "verified")]
     page = client.get(response.headers["location"]).text
-    assert reference.group(1) in page and "received" in page
+    assert reference.group(1) in page and "being handled" in page
     mail_queue().drain()
     assert any(reference.group(1) in m.subject for m in world.catcher.to(BUYER_EMAIL))
 
@@ -260,7 +264,9 @@ def test_an_erasure_needs_a_second_click_then_runs_the_erasure_path(world: Buyer
     assert world.hub.sql("SELECT count(*) FROM data_subject_requests")[0][0] == 0
     done = client.post("/my/alpha/requests/erase/confirm", data={"csrf": csrf, "confirm": "yes"})
     reference = world.hub.sql("SELECT reference, status FROM data_subject_requests")[0]
-    assert reference[1] == "done" and reference[0] in done.text
+    # carried out in the hub at once; the controller house signs off its part (its own systems)
+    assert reference[1] == "waiting-for-house" and reference[0] in done.text
+    assert world.hub.sql("SELECT house, status FROM data_subject_request_parts") == [(HOUSE_A, "open")]
     assert world.hub.sql("SELECT status FROM people")[0][0] == "erased"
     assert world.hub.sql("SELECT count(*) FROM suppressions")[0][0] == 1
     assert ("crm-a", "erase") in world.hub.sql("SELECT destination, kind FROM outbox")
@@ -287,11 +293,6 @@ def test_the_pages_speak_the_buyers_own_language_unless_they_switch(world: Buyer
         assert "Quelles maisons vous connaissent" in c.get("/my/alpha/houses").text  # her own language
         assert "Wie kent mij" in c.get("/my/alpha/houses?lang=nl").text  # the switch wins
         assert "Wie kent mij" in c.get("/my/alpha/choices").text  # and is kept
-
-
-def test_one_month_after_keeps_the_day_or_takes_the_months_last() -> None:
-    assert one_month_after(dt.datetime(2026, 1, 31, 9, tzinfo=dt.UTC)) == dt.datetime(2026, 2, 28, 9, tzinfo=dt.UTC)
-    assert one_month_after(dt.datetime(2026, 12, 3, tzinfo=dt.UTC)) == dt.datetime(2027, 1, 3, tzinfo=dt.UTC)
 
 
 def test_pages_need_a_session_and_send_their_strict_headers(world: BuyerWorld) -> None:

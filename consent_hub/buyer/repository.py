@@ -8,14 +8,13 @@ import datetime as dt
 import uuid
 from collections.abc import Sequence
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from consent_hub.storage.models import (
     BuyerSession,
     BuyerSignIn,
     DataSubjectRequest,
-    DataSubjectRequestStep,
     Event,
     House,
     Notice,
@@ -132,10 +131,3 @@ class BuyerRepository:
             .where(DataSubjectRequest.person_id == person_id)
             .order_by(DataSubjectRequest.received_at.desc())
         ).all()
-
-    def reference_taken(self, reference: str) -> bool:
-        return bool(self.session.scalar(select(func.count()).where(DataSubjectRequest.reference == reference)))
-
-    def add_step(self, step: DataSubjectRequestStep) -> None:
-        self.session.add(step)
-        self.session.flush()

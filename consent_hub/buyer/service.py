@@ -5,7 +5,6 @@ notice version shown, the language, evidence) and erasure through ``RightsServic
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
@@ -19,20 +18,17 @@ from consent_hub.buyer.auth import require_buyer
 from consent_hub.buyer.export import AccessLine
 from consent_hub.buyer.repository import BuyerRepository
 from consent_hub.buyer.signin import SignInService
-from consent_hub.clock import utcnow
 from consent_hub.clusters import UnitOfWork
 from consent_hub.consent.catalogue import Purpose, load_catalogue
 from consent_hub.consent.service import ConsentService
-from consent_hub.crypto.randomness import new_uuid, random_bytes
-from consent_hub.errors import InvalidInput
-from consent_hub.mail.sender import compose, mail_queue
+from consent_hub.errors import InvalidInput, NotFound
 from consent_hub.outbox.service import OutboxService
 from consent_hub.people.fields import PERSON_FIELDS
 from consent_hub.people.service import PeopleService
-from consent_hub.rights.service import RightsService
-from consent_hub.storage.models import AuditEntry, DataSubjectRequest, DataSubjectRequestStep, House
+from consent_hub.requests.service import RequestsService, RequestView
+from consent_hub.storage.models import AuditEntry, House
 from consent_hub.validation import clean_text
-from consent_hub.vocabulary import ConsentStatus, EffectiveConsentStatus, RequestKind, RequestStatus
+from consent_hub.vocabulary import ConsentStatus, EffectiveConsentStatus, RequestKind
 
 # the choices a buyer makes per house, and once for the cluster
 HOUSE_PURPOSES = ("newsletter", "share-with-house")
@@ -43,20 +39,6 @@ ACCESS_SCAN = 500  # audit entries read per page of "who accessed my data"
 # what a buyer may ask to have rectified (the e-mail address is their sign-in: they change it at the box office)
 RECTIFIABLE = tuple(f for f in PERSON_FIELDS if f != "email")
 ASKABLE = (RequestKind.RECTIFICATION, RequestKind.RESTRICTION, RequestKind.OBJECTION)
-REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud at a box office
-
-
-def one_month_after(moment: dt.datetime) -> dt.datetime:
-    """The same day next month (the month's last day when it has no such day): GDPR Art. 12(3)."""
-    year, month = (moment.year + 1, 1) if moment.month == 12 else (moment.year, moment.month + 1)
-    day = min(moment.day, calendar.monthrange(year, month)[1])
-    return moment.replace(year=year, month=month, day=day)
-
-
-def new_reference() -> str:
-    raw = random_bytes(8)
-    chars = "".join(REFERENCE_ALPHABET[b % len(REFERENCE_ALPHABET)] for b in raw)
-    return f"DSR-{chars[:4]}-{chars[4:]}"
 
 
 @dataclass(frozen=True)
@@ -338,18 +320,22 @@ class BuyerService:
         )
 
     # -- my requests ---------------------------------------------------------------------------------
-    def requests(self) -> Sequence[DataSubjectRequest]:
+    def requests(self) -> list[RequestView]:
         self._page_read("requests")
-        return self.repo.requests_of(self.person_id)
+        return RequestsService(self.uow).of_person(self.person_id)
 
-    def ask(self, kind: str, language: str, answers: Mapping[str, str]) -> DataSubjectRequest:
-        """Store a rectification, restriction or objection as a received request (due in one
-        month) and mail its reference. What the buyer wrote is sealed with their key."""
+    def ask(self, kind: str, language: str, answers: Mapping[str, str]) -> RequestView:
+        """Register a rectification, restriction or objection through the request desk (due in one
+        month on the cluster's calendar, routed to the controller houses, a receipt mailed). What
+        the buyer wrote is sealed with their key."""
         if kind not in ASKABLE:
             raise InvalidInput([{"field": "kind", "problem": "not a request this page takes", "type": "value_error"}])
         detail = self._request_detail(kind, answers)
-        request = self._new_request(kind, detail)
-        self._mail_request(request, language, done=False)
+        request = RequestsService(self.uow).register(
+            self.actor, kind=kind, channel="web", person_id=self.person_id, detail=detail, language=language
+        )
+        if request is None:  # never: a buyer's own request is always theirs to see
+            raise NotFound("no such request")
         return request
 
     def _request_detail(self, kind: str, answers: Mapping[str, str]) -> dict[str, str]:
@@ -386,92 +372,21 @@ class BuyerService:
             raise InvalidInput(problems)
         return detail
 
-    def _new_request(self, kind: str, detail: Mapping[str, str] | None) -> DataSubjectRequest:
-        now = utcnow()
-        reference = new_reference()
-        while self.repo.reference_taken(reference):
-            reference = new_reference()
-        request_id = new_uuid()
-        sealed = None
-        if detail:
-            cipher = PeopleService(self.uow).cipher(self.person_id)
-            sealed = cipher.seal(json.dumps(detail, sort_keys=True), "data_subject_requests", "detail", request_id)
-        request = DataSubjectRequest(
-            id=request_id,
-            reference=reference,
-            person_id=self.person_id,
-            kind=kind,
-            status=RequestStatus.RECEIVED,
-            channel="web",
-            house=None,
-            detail_ct=sealed,
-            received_at=now,
-            due_at=one_month_after(now),
-            created_by=self.actor.id,
-        )
-        self.audit.append(
+    def erase(self, language: str) -> RequestView:
+        """The confirmed erasure: a request through the desk, carried out at once through the
+        erasure path (crypto-shredding, suppression, outbox); the houses that are controllers sign
+        off their part. Every session ends; one mail with the reference (read before the key goes)."""
+        desk = RequestsService(self.uow)
+        request = desk.register(
             self.actor,
-            AuditRecord(
-                "request.receive",
-                [self.person_id],
-                sorted(detail or {}),
-                purpose="data-subject-request",
-                detail={"reference": reference, "kind": kind},
-            ),
+            kind=RequestKind.ERASURE,
+            channel="web",
+            person_id=self.person_id,
+            language=language,
+            mail_receipt=False,
         )
-        self.repo.add(request)
-        self._step(request, "received", RequestStatus.RECEIVED, "asked on the buyer's own pages")
-        return request
-
-    def _step(self, request: DataSubjectRequest, step: str, status: str, note: str) -> None:
-        self.repo.add_step(
-            DataSubjectRequestStep(
-                request_id=request.id, at=utcnow(), actor=self.actor.id, step=step, status=status, note=note
-            )
-        )
-
-    def erase(self, language: str) -> DataSubjectRequest:
-        """The confirmed erasure: a request, then the existing erasure path (crypto-shredding,
-        suppression, outbox), the request completed, every session ended, a mail with the reference.
-        The address is read (audited) before the key goes."""
-        address = (
-            PeopleService(self.uow)
-            .read_own(self.actor, self.person_id, fields=["email"], detail={"erasure": True})
-            .fields.get("email")
-        )
-        request = self._new_request(RequestKind.ERASURE, None)
-        RightsService(self.uow).erase(self.actor, self.person_id, reference=request.reference)
-        now = utcnow()
-        request.status = RequestStatus.DONE
-        request.closed_at = now
-        self._step(request, "performed", RequestStatus.DONE, "erased through the erasure path at once")
+        if request is None:
+            raise NotFound("no such request")
+        done = desk.execute(self.actor, request.reference)
         SignInService(self.uow).end_everything(self.person_id)
-        if address:
-            self._mail_request(request, language, done=True, address=address)
-        return request
-
-    def _mail_request(
-        self, request: DataSubjectRequest, language: str, *, done: bool, address: str | None = None
-    ) -> None:
-        if address is None:
-            address = (
-                PeopleService(self.uow)
-                .read_own(self.actor, self.person_id, fields=["email"], detail={"request": request.reference})
-                .fields.get("email")
-            )
-        if not address:
-            return
-        mail = compose(
-            "request_received",
-            language,
-            address,
-            {
-                "cluster_name": self.config.display_name or self.uow.cluster,
-                "reference": request.reference,
-                "kind_label": export.kind_label(request.kind, language),
-                "received_on": request.received_at,
-                "due_on": request.due_at,
-                "done": done,
-            },
-        )
-        mail_queue().send_after_commit(self.uow.session, self.config.mail, mail)
+        return done

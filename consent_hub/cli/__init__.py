@@ -17,6 +17,7 @@ from consent_hub.cli.houses import houses_app
 from consent_hub.cli.keys import keys_app
 from consent_hub.cli.people import people_app
 from consent_hub.cli.purposes import purposes_app
+from consent_hub.cli.requests import requests_app
 from consent_hub.config import CONFIG_ENV
 
 app = typer.Typer(
@@ -41,6 +42,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
 app.add_typer(clusters_app, name="clusters")
 app.add_typer(people_app, name="people")
+app.add_typer(requests_app, name="requests")
 app.add_typer(purposes_app, name="purposes")
 
 

@@ -180,6 +180,18 @@ class OutboxService:
         self.repo.add(rows)
         return len(rows)
 
+    def rectified(self, person_id: uuid.UUID, reference: str) -> int:
+        """Called by a rectification (GDPR Art. 16, 19): every destination that holds the person
+        and whose consent still holds gets an ``upsert``, which reads the corrected fields at
+        send time (re-checked like any other)."""
+        rows = [
+            self.row(name, person_id, DeliveryKind.UPSERT, f"rectification:{reference}")
+            for name, granted in self._concerned(person_id)
+            if granted
+        ]
+        self.repo.add(rows)
+        return len(rows)
+
     def restriction_lifted(self, person_id: uuid.UUID) -> int:
         """Called by the lift: every destination concerned gets a ``restriction-lifted`` and then,
         where the consent holds, an ``upsert`` (re-checked at send time like any other)."""

@@ -17,3 +17,8 @@ def require_people_writer(actor: Actor, person_id: uuid.UUID | None = None) -> N
 
 def require_people_reader(actor: Actor) -> None:
     roles.require(actor.role, roles.PEOPLE_READERS, "may not do this")
+
+
+def require_request_registrar(actor: Actor) -> None:
+    """The request desk: who registers and handles data-subject requests (issue 15)."""
+    roles.require(actor.role, roles.REQUEST_REGISTRARS, "may not handle data-subject requests")

@@ -23,7 +23,7 @@ from consent_hub.crypto.fields import FieldCipher, new_data_key
 from consent_hub.crypto.randomness import new_uuid
 from consent_hub.errors import EmailTaken, ErasedPerson, Forbidden, InvalidInput, PersonNotFound
 from consent_hub.keys.repository import KeyStoreRepository
-from consent_hub.people.auth import require_people_reader, require_people_writer
+from consent_hub.people.auth import require_people_reader, require_people_writer, require_request_registrar
 from consent_hub.people.fields import (
     PERSON_FIELDS,
     PersonFields,
@@ -466,6 +466,47 @@ class PeopleService:
             )
             return None
         return self.get(actor, pid, purpose=purpose, fields=fields)
+
+    # -- the request desk (issue 15): a person by address without decrypting anyone, and the
+    # address a request's mails go to ------------------------------------------------------------
+    def person_for_request(self, actor: Actor, email: str) -> uuid.UUID | None:
+        """The person with this address through the blind index (nothing decrypted), or None.
+        Audited either way, like a lookup; an erased person's address finds nobody."""
+        require_request_registrar(actor)
+        pid = self.repo.id_by_email_index(self.email_index(email))
+        self.audit.append(
+            actor,
+            AuditRecord(
+                "people.find-for-request",
+                [pid] if pid else [],
+                ["email"],
+                purpose="data-subject-request",
+                detail={"found": pid is not None},
+            ),
+        )
+        return pid
+
+    def status_of(self, person_id: uuid.UUID) -> str | None:
+        person = self.repo.get(person_id)
+        return None if person is None else person.status
+
+    def address_for_request(self, actor: Actor, person_id: uuid.UUID, *, reference: str) -> str | None:
+        """The address the mails of request ``reference`` go to: one audited read of the e-mail
+        field (purpose data-subject-request); a restricted person is still answered. None when
+        the person has no address or is erased."""
+        require_request_registrar(actor)
+        try:
+            views = self._decrypt(
+                actor,
+                [person_id],
+                purpose="data-subject-request",
+                wanted=["email"],
+                detail={"request": reference},
+                readable_statuses=RECORDED_STATUSES,
+            )
+        except PersonNotFound:
+            return None
+        return views[0].fields.get("email") if views else None
 
     def find_by_email(
         self, actor: Actor, email: str, *, purpose: str, fields: Sequence[str] | None = None

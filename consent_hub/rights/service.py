@@ -6,6 +6,7 @@ is part of the guarantee: see each method."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from consent_hub.actors import Actor
 from consent_hub.clock import utcnow
@@ -14,6 +15,7 @@ from consent_hub.consent.service import ConsentService
 from consent_hub.ingest.service import forget_engine_records
 from consent_hub.outbox.service import OutboxService
 from consent_hub.people.service import PeopleService
+from consent_hub.vocabulary import ConsentStatus, EffectiveConsentStatus
 
 
 class RightsService:
@@ -68,3 +70,36 @@ class RightsService:
             return False
         OutboxService(self.uow).restriction_lifted(person_id)
         return True
+
+    def rectify(self, actor: Actor, person_id: uuid.UUID, changes: dict[str, Any], *, reference: str) -> int:
+        """Rectification (GDPR Art. 16) through the people service (validated, audited, sealed),
+        and every destination that holds the person told through the outbox (Art. 19). Returns
+        the deliveries enqueued."""
+        self.people.update(actor, person_id, changes)
+        return OutboxService(self.uow).rectified(person_id, reference)
+
+    def object_to(self, actor: Actor, person_id: uuid.UUID, purpose: str, *, language: str) -> int:
+        """Objection (GDPR Art. 21): every consent of the person for ``purpose`` that holds now is
+        withdrawn through the consent service, so the houses stop and the destinations are told
+        (the outbox's unsubscribes). Returns the withdrawals recorded."""
+        consent = ConsentService(self.uow)
+        withdrawn = 0
+        for view in consent.current(actor, person_id):
+            state = view.state
+            if state.purpose != purpose or view.effective_status != EffectiveConsentStatus.GRANTED:
+                continue
+            notice = consent.current_notice(purpose, language)
+            consent.record(
+                actor,
+                person_id,
+                {
+                    "purpose": purpose,
+                    "target": None if state.target_kind == "cluster" else state.target_ref,
+                    "status": ConsentStatus.WITHDRAWN,
+                    "notice_sha256": notice.sha256,
+                    "language": language,
+                    "channel": "api",
+                },
+            )
+            withdrawn += 1
+        return withdrawn

@@ -755,6 +755,7 @@ class DataSubjectRequest(Base):
     refusal_reason: Mapped[str | None] = mapped_column(Text)  # no personal data; mailed with the DPA right
     extension_mailed_at: Mapped[dt.datetime | None] = mapped_column(UtcDateTime())
     outcome: Mapped[str | None] = mapped_column(Text)  # what was done (ids, counts; no personal data)
+    language: Mapped[str] = mapped_column(String(8), default="nl", server_default="nl")  # of the mails
 
 
 class DataSubjectRequestPart(Base):

@@ -42,6 +42,7 @@ NEW_COLUMNS = (
     ("refusal_reason", sa.Text()),
     ("extension_mailed_at", sa.DateTime(timezone=True)),
     ("outcome", sa.Text()),
+    ("language", sa.String(8)),
 )
 
 
@@ -61,13 +62,16 @@ def upgrade() -> None:
     for old, new in RENAMED.items():
         op.execute(sa.text(RENAME).bindparams(old=old, new=new))
     op.execute(sa.text("UPDATE data_subject_requests SET time_zone = 'UTC' WHERE time_zone IS NULL"))
+    op.execute(sa.text("UPDATE data_subject_requests SET language = 'nl' WHERE language IS NULL"))
     if sqlite:
         with op.batch_alter_table(table, recreate="always") as batch:
             batch.alter_column("time_zone", existing_type=sa.String(64), nullable=False, server_default="UTC")
+            batch.alter_column("language", existing_type=sa.String(8), nullable=False, server_default="nl")
             batch.create_check_constraint(op.f("ck_data_subject_requests_status"), _in("status", STATUSES))
             batch.create_check_constraint(op.f("ck_data_subject_requests_channel"), _in("channel", CHANNELS))
     else:
         op.alter_column(table, "time_zone", existing_type=sa.String(64), nullable=False, server_default="UTC")
+        op.alter_column(table, "language", existing_type=sa.String(8), nullable=False, server_default="nl")
         op.create_check_constraint(op.f("ck_data_subject_requests_status"), table, _in("status", STATUSES))
         op.create_check_constraint(op.f("ck_data_subject_requests_channel"), table, _in("channel", CHANNELS))
     op.create_index("ix_data_subject_requests_house", table, ["house"])
