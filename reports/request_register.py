@@ -41,8 +41,9 @@ NOTES = (
     "extended deadline when the request was extended (by up to two more months, with a reason).",
     "Highlighted rows are overdue: closed after their effective due date, or still open past it when "
     "the workbook is opened (the rule compares with NOW(), the opening computer's clock; times here are UTC).",
-    "Addressed to: the house the request was made to (empty: the cluster). Controller houses: each "
-    "controller's part of the request and whether it is signed off.",
+    "Addressed to: the house the request came in at (empty: the cluster). Controller houses: each "
+    "controller's part of the request and whether it is signed off; a house's register holds the "
+    "requests it has a part of. The period selects requests by the day they were received.",
 )
 
 

@@ -33,6 +33,7 @@ from consent_hub.errors import Forbidden
 from consent_hub.houses.service import HouseService
 from consent_hub.plugins import report_names, report_writer
 from consent_hub.reporting.filters import ReportFilters
+from consent_hub.requests.service import RequestsService
 from consent_hub.storage.models import DataSubjectRequest, DataSubjectRequestPart, OutboxDelivery
 from reports.cli import period
 from reports.workbook import UTC_SUFFIX
@@ -127,11 +128,13 @@ def desk(hub: Hub) -> Desk:
             ]
         )
         uow.session.flush()
-        second = uow.session.query(DataSubjectRequest).filter_by(reference="DSR-TEST-0002").one()
+        by_ref = {r.reference: r.id for r in uow.session.query(DataSubjectRequest)}
         uow.session.add_all(
             [
-                DataSubjectRequestPart(request_id=second.id, house=NORTH, status="signed-off"),
-                DataSubjectRequestPart(request_id=second.id, house=SOUTH, status="open"),
+                DataSubjectRequestPart(request_id=by_ref["DSR-TEST-0001"], house=NORTH, status="open"),
+                DataSubjectRequestPart(request_id=by_ref["DSR-TEST-0002"], house=NORTH, status="signed-off"),
+                DataSubjectRequestPart(request_id=by_ref["DSR-TEST-0002"], house=SOUTH, status="open"),
+                DataSubjectRequestPart(request_id=by_ref["DSR-TEST-0003"], house=SOUTH, status="signed-off"),
             ]
         )
         # deliveries: the consents enqueued upserts; make some delivered, one dead after retries
@@ -264,6 +267,28 @@ def test_the_register_highlights_overdue_rows_by_a_conditional_formatting_rule(d
         if (line["closed" + UTC_SUFFIX] or NOW.replace(tzinfo=None)) > line["effective due" + UTC_SUFFIX]
     }
     assert overdue == {"DSR-TEST-0001"}
+
+
+def test_the_register_equals_the_request_desk_over_http(desk: Desk, api: Any) -> None:
+    hub = desk.hub
+    with hub.uow() as uow:  # one registered as the desk registers it, received by mail today
+        RequestsService(uow).register(
+            hub.actor(), kind="access", channel="mail", person_id=desk.people[0], mail_receipt=False
+        )
+    for role, house in ((roles.CLUSTER_DPO, None), (roles.HOUSE_DPO, NORTH), (roles.HOUSE_DPO, SOUTH)):
+        key = hub.issue_key(role, house=house)
+        listed = api.get("/v1/requests", params={"include_closed": "true", "limit": 500}, headers=auth(key)).json()
+        dpo = Actor(id="client:dpo", cluster="alpha", role=role, house=house)
+        _, data = build(hub, "request-register", dpo)
+        ws = book(data).worksheets[0]
+        header = [c.value for c in ws[1]]
+        lines = {r[0]: dict(zip(header, r, strict=True)) for r in ws.iter_rows(min_row=2, values_only=True)}
+        assert set(lines) == {r["reference"] for r in listed}, (role, house)
+        for r in listed:
+            line = lines[r["reference"]]
+            assert (line["kind"], line["status"], line["person id"]) == (r["kind"], r["status"], r["person_id"])
+            due = dt.datetime.fromisoformat(r["effective_due_at"]).astimezone(dt.UTC).replace(tzinfo=None)
+            assert abs(line["effective due" + UTC_SUFFIX] - due) < dt.timedelta(milliseconds=1)
 
 
 def test_coverage_has_native_charts(desk: Desk) -> None:

@@ -106,16 +106,13 @@ class ReportingRepository:
         self, house: str | None, start: dt.datetime | None, end: dt.datetime | None, batch: int = 1_000
     ) -> Iterator[Any]:
         """Every request received in the period (by receipt, then id), keyset-paged; a house's
-        register holds the requests addressed to it and those it has a part of."""
+        register holds the requests it has a part of, as the request desk's own listing does."""
         conditions = _period(DataSubjectRequest.received_at, start, end)
         if house is not None:
             conditions.append(
-                or_(
-                    DataSubjectRequest.house == house,
-                    exists().where(
-                        DataSubjectRequestPart.request_id == DataSubjectRequest.id,
-                        DataSubjectRequestPart.house == house,
-                    ),
+                exists().where(
+                    DataSubjectRequestPart.request_id == DataSubjectRequest.id,
+                    DataSubjectRequestPart.house == house,
                 )
             )
         after: tuple[dt.datetime, uuid.UUID] | None = None
