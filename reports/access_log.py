@@ -37,14 +37,19 @@ def write(uow: UnitOfWork, actor: Actor, filters: ReportFilters, out: BinaryIO) 
     scoped = svc.scoped(actor, filters)
     created_at = utcnow()
     book = ReportBook("Access log")
-    rows = book.sheet("Access log", COLUMNS).extend(svc.access_rows(actor, scoped))
+    table = book.table("Access log", COLUMNS)
+    rows = table.extend(svc.access_rows(actor, scoped))
+    notes: tuple[str, ...] = NOTES
+    if len(table.sheets) > 1:
+        titles = ", ".join(s.ws.title for s in table.sheets)
+        notes = (*NOTES, f"More rows than one sheet holds: the log goes on over the sheets {titles}.")
     book.about(
         cluster=svc.cluster_name,
         actor=actor,
         filters=svc.described(scoped),
         created_at=created_at,
         rows=rows,
-        notes=NOTES,
+        notes=notes,
     )
     book.save(out)
     svc.record_created(actor, NAME, scoped, rows)

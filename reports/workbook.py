@@ -26,6 +26,9 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
 UTC_SUFFIX = " (UTC)"
 
+# Excel's (and LibreOffice's) last row is 1,048,576: a longer table goes on to a further sheet
+ROWS_PER_SHEET = 1_048_576 - 1  # below the header row
+
 Kind = Literal["text", "int", "float", "datetime", "bool"]
 _BOLD = Font(bold=True)
 
@@ -117,6 +120,32 @@ class ReportSheet:
         self.ws.auto_filter.ref = f"A1:{self.last_column}{self.rows + 1}"
 
 
+class ReportTable:
+    """A table of any length: it goes on to a further sheet, ``<title> (2)`` and so on, with the
+    same header, each frozen and filtered, when a sheet is full (Excel opens no more rows)."""
+
+    def __init__(self, book: ReportBook, title: str, columns: Sequence[Column], rows_per_sheet: int) -> None:
+        self.book = book
+        self.title = title
+        self.columns = columns
+        self.rows_per_sheet = rows_per_sheet
+        self.rows = 0
+        self.sheets = [book.sheet(title, columns)]
+
+    def append(self, values: Sequence[Any]) -> None:
+        sheet = self.sheets[-1]
+        if sheet.rows >= self.rows_per_sheet:
+            sheet = self.book.sheet(f"{self.title} ({len(self.sheets) + 1})", self.columns)
+            self.sheets.append(sheet)
+        sheet.append(values)
+        self.rows += 1
+
+    def extend(self, rows: Iterable[Sequence[Any]]) -> int:
+        for row in rows:
+            self.append(row)
+        return self.rows
+
+
 def text_cell(ws: WriteOnlyWorksheet, value: str) -> Any:
     """A string stored as text whatever it starts with: openpyxl would make ``=...`` a formula, so
     the type is set back to string, and the cell carries Excel's quote prefix (the leading
@@ -143,6 +172,10 @@ class ReportBook:
         sheet = ReportSheet(self.wb.create_sheet(title), columns)
         self.sheets.append(sheet)
         return sheet
+
+    def table(self, title: str, columns: Sequence[Column]) -> ReportTable:
+        """A table that may outgrow one sheet (the access log); ``sheet`` for the small ones."""
+        return ReportTable(self, title, columns, ROWS_PER_SHEET)
 
     def about(
         self,

@@ -407,6 +407,22 @@ def test_propagation_equals_the_outbox_api(desk: Desk, api: Any) -> None:
     assert lines["noord-news"]["delivered"] >= 1 and lines["noord-news"]["median seconds to deliver"] >= 2
 
 
+def test_an_access_log_longer_than_a_sheet_goes_on_over_further_sheets(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, whole = build(desk.hub, "access-log")
+    expected = table(book(whole).worksheets[0])
+    monkeypatch.setattr("reports.workbook.ROWS_PER_SHEET", 4)
+    rows, data = build(desk.hub, "access-log")
+    wb = book(data)
+    sheets = wb.worksheets[:-1]
+    assert [s.title for s in sheets] == ["Access log", *(f"Access log ({i})" for i in range(2, len(sheets) + 1))]
+    assert all(s.max_row <= 5 and s.freeze_panes == "A2" and s.auto_filter.ref for s in sheets)
+    assert all(table(s)[0] == expected[0] for s in sheets)
+    got = [row for s in sheets for row in table(s)[1:]]
+    assert rows == len(got) == len(expected) and got[:-1] == expected[1:]  # the last: the first report's entry
+
+
 def test_the_period_filter_narrows_the_access_log(desk: Desk) -> None:
     future = ReportFilters(start=NOW + dt.timedelta(days=1), end=NOW + dt.timedelta(days=2))
     assert build(desk.hub, "access-log", filters=future)[0] == 0
