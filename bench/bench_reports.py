@@ -207,7 +207,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> dict[str, Any]:
                 verified = verify_chain(uow.session, CLUSTER, uow.rt.keys.audit_public_key()).ok
         rows = int(printed.split(":")[1].split("rows")[0].replace(",", "").strip()) if ":" in printed else 0
         with zipfile.ZipFile(out) as z:  # the sheets, as Excel lists them (no need to read 100 MB)
-            sheets = re.findall(r'<sheet name="([^"]+)"', z.read("xl/workbook.xml").decode())
+            sheets = re.findall(r'<sheet [^>]*name="([^"]+)"', z.read("xl/workbook.xml").decode())
         return {
             "backend": backend,
             "entries": args.entries,
