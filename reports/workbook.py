@@ -78,7 +78,7 @@ class ReportSheet:
             return self._datetime
         if kind == "text":
             return self._text
-        return _plain
+        return self._number
 
     def _text(self, value: Any) -> Any:
         if value is None:
@@ -87,6 +87,10 @@ class ReportSheet:
         if value.startswith(FORMULA_PREFIXES):
             return text_cell(self.ws, value)
         return value
+
+    def _number(self, value: Any) -> Any:
+        # a string in a number column is still never a formula
+        return self._text(value) if isinstance(value, str) else value
 
     def _datetime(self, value: Any) -> Any:
         if value is None:
@@ -154,10 +158,6 @@ def text_cell(ws: WriteOnlyWorksheet, value: str) -> Any:
     cell.data_type = "s"
     cell.quotePrefix = True
     return cell
-
-
-def _plain(value: Any) -> Any:
-    return value
 
 
 class ReportBook:

@@ -36,7 +36,7 @@ from consent_hub.reporting.filters import ReportFilters
 from consent_hub.requests.service import RequestsService
 from consent_hub.storage.models import DataSubjectRequest, DataSubjectRequestPart, OutboxDelivery
 from reports.cli import period
-from reports.workbook import UTC_SUFFIX
+from reports.workbook import UTC_SUFFIX, Column, ReportBook
 from tests.conftest import Hub, auth
 from tests.factories import add_newsletter_audience, create_person, record_consent
 
@@ -242,6 +242,23 @@ def test_formula_like_strings_come_out_as_text(desk: Desk, tmp_path: Path) -> No
     path.write_bytes(access)
     cells = {v for row in libreoffice_csv([path], tmp_path)[path.stem] for v in row}
     assert {"@SUM(1)", "+1+1", "-2+3", INJECTIONS[0]} <= cells
+
+
+def test_the_writer_stores_every_formula_prefix_as_text_in_any_column() -> None:
+    wb_out = ReportBook("t")
+    sheet = wb_out.sheet("T", (Column("text"), Column("count", 10, "int"), Column("at", 20, "datetime")))
+    for evil in INJECTIONS:
+        sheet.append((evil, evil, None))
+    sheet.append(("plain", 3, dt.datetime(2026, 12, 4, 21, 0, tzinfo=dt.timezone(dt.timedelta(hours=1)))))
+    out = io.BytesIO()
+    wb_out.save(out)
+    ws = book(out.getvalue())["T"]
+    cells = [c for row in ws.iter_rows(min_row=2, max_row=len(INJECTIONS) + 1) for c in row[:2]]
+    assert all(c.data_type == "s" and c.quotePrefix for c in cells)
+    assert [c.value.replace("\n", "\r") for c in cells] == [e for e in INJECTIONS for _ in (0, 1)]
+    last = [c.value for c in ws[len(INJECTIONS) + 2]]
+    assert last == ["plain", 3, dt.datetime(2026, 12, 4, 20, 0)]  # the UTC wall time, no zone
+    assert ws["C1"].value == "at" + UTC_SUFFIX
 
 
 def test_the_register_highlights_overdue_rows_by_a_conditional_formatting_rule(desk: Desk) -> None:
