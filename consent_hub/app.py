@@ -27,6 +27,7 @@ from consent_hub.clients.service import authenticate_client
 from consent_hub.clusters import ClusterRegistry
 from consent_hub.config import HubSettings, load_settings
 from consent_hub.consent.endpoints import consents_router, purposes_router
+from consent_hub.dpo.endpoints import install as install_dpo_console
 from consent_hub.houses.endpoints import router as houses_router
 from consent_hub.ingest.endpoints import router as sync_router
 from consent_hub.ingest.scheduler import SyncScheduler
@@ -144,4 +145,6 @@ def create_app(settings: HubSettings | None = None, registry: ClusterRegistry | 
         )
     # the buyer's own pages (issue 14): HTML under /my/<cluster>/, the root redirects there
     install_buyer_pages(app)
+    # the DPO console (issue 15): HTML under /dpo/<cluster>/
+    install_dpo_console(app)
     return app

@@ -185,7 +185,7 @@ def fictional_people(n: int, seed: int = 7) -> Iterator[dict[str, Any]]:
 
 
 def seed_demo(registry: ClusterRegistry, cluster: str, *, people: int = 500) -> dict[str, str]:
-    """Register the demo houses, three API clients and some buyers. Returns the API keys."""
+    """Register the demo houses, the API clients and some buyers. Returns the API keys."""
     actor = Actor.cli(cluster)
     expires = (dt.date.today() + dt.timedelta(days=365)).isoformat()
     keys: dict[str, str] = {}
@@ -223,6 +223,18 @@ def seed_demo(registry: ClusterRegistry, cluster: str, *, people: int = 500) -> 
             },
         )
         keys["marketer@concertzaal-ijzer"] = created.api_key
+        # the DPO console's house view (the cluster DPO's key above sees the whole cluster)
+        created = clients.add(
+            actor,
+            {
+                "name": "DPO Schouwburg",
+                "role": "house-dpo",
+                "house": "schouwburg-leie",
+                "agreement": "DEMO-DPA-2026",
+                "expires": expires,
+            },
+        )
+        keys["house-dpo@schouwburg-leie"] = created.api_key
     with registry.unit_of_work(cluster) as uow:
         ids = PeopleService(uow).bulk_create(actor, list(fictional_people(people))).created
     _seed_relations_and_consents(registry, cluster, actor, ids)

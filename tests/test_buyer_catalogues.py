@@ -19,7 +19,9 @@ KEYWORDS = {"_": None, "gettext": None, "ngettext": (1, 2), "tr": (2,)}
 METHODS = [
     ("consent_hub/buyer/**.py", "python"),
     ("consent_hub/mail/**.py", "python"),
+    ("consent_hub/dpo/**.py", "python"),
     ("consent_hub/buyer/templates/**.html", "jinja2"),
+    ("consent_hub/dpo/templates/**.html", "jinja2"),
     ("consent_hub/mail/templates/**.html", "jinja2"),
     ("consent_hub/mail/templates/**.txt", "jinja2"),
 ]
@@ -64,7 +66,11 @@ def test_a_translation_reads_in_its_language() -> None:
 
 
 TEMPLATES = sorted(
-    [*(ROOT / "consent_hub/buyer/templates").glob("*.html"), *(ROOT / "consent_hub/mail/templates").glob("*")]
+    [
+        *(ROOT / "consent_hub/buyer/templates").glob("*.html"),
+        *(ROOT / "consent_hub/dpo/templates").glob("*.html"),
+        *(ROOT / "consent_hub/mail/templates").glob("*"),
+    ]
 )
 
 

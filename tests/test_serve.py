@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -71,6 +72,14 @@ def test_init_demo_and_serve(tmp_path: Path) -> None:
         assert found.status_code == 200 and found.json()["fields"]["email"] == email
         houses = httpx.get(f"{base}/v1/houses", headers=service).json()
         assert len(houses) == 8
+        # the DPO console, as the README says: the Schouwburg's house DPO signs in with the demo key
+        with httpx.Client(base_url=f"{base}/dpo/demo") as console:
+            csrf = re.search(r'name="csrf" value="([^"]+)"', console.get("/").text)
+            assert csrf
+            form = {"api_key": keys["house-dpo@schouwburg-leie"], "csrf": csrf.group(1)}
+            signed_in = console.post("/sign-in", data=form)
+            assert signed_in.status_code == 303 and signed_in.headers["location"] == "/dpo/demo/audit"
+            assert "DPO Schouwburg" in console.get("/audit").text
         # the fake Tixly started with the hub and its buyers were synced in on start
         admin = {"Authorization": f"Bearer {keys['cluster-admin']}"}
         runs: list[dict[str, object]] = []

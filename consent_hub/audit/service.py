@@ -136,6 +136,11 @@ class AuditLog:
         self.repo.insert_entries(rows, subjects)
         self.repo.move_head(seq, digest)
 
+    def last_checkpoint(self) -> AuditCheckpoint | None:
+        """The latest signed checkpoint the database holds (the DPO console shows and exports it)."""
+        stored = self.repo.checkpoints()
+        return max(stored, key=lambda cp: cp.seq) if stored else None
+
     def checkpoint(self, actor: Actor, keys: KeyProvider) -> AuditCheckpoint | None:
         """Sign the current head (after chaining what is queued). The signing key lives with the
         key provider, not the database."""

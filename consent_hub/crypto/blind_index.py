@@ -22,6 +22,7 @@ AUDIENCE_NOISE = "audience.noise"  # seeds of the noise added to audience counts
 LANGUAGE_INDEX = "people.language"  # coarse: segment filters only
 POSTAL_AREA_INDEX = "people.postal_area"  # coarse: segment filters only
 BUYER_SECRETS = "buyer.secrets"  # keyed hashes of sign-in tokens, codes and session ids (issue 14)
+DPO_SECRETS = "dpo.secrets"  # keyed hashes of the DPO console's session ids and CSRF tokens (issue 15)
 
 
 class BlindIndexer:
@@ -44,6 +45,7 @@ class BlindIndexer:
                 LANGUAGE_INDEX,
                 POSTAL_AREA_INDEX,
                 BUYER_SECRETS,
+                DPO_SECRETS,
             )
         }
 

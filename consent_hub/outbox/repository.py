@@ -231,3 +231,25 @@ class OutboxRepository:
         ):
             out.setdefault(dest, {})[status] = int(n)
         return out
+
+    def last_delivered(self) -> dict[str, tuple[dt.datetime, str | None]]:
+        """Per destination: when its latest delivery was acknowledged, and that delivery's receipt."""
+        latest = (
+            select(OutboxDelivery.destination, func.max(OutboxDelivery.delivered_at).label("at"))
+            .where(OutboxDelivery.delivered_at.is_not(None))
+            .group_by(OutboxDelivery.destination)
+            .subquery()
+        )
+        rows = self.session.execute(
+            select(OutboxDelivery.destination, OutboxDelivery.delivered_at, OutboxDelivery.receipt)
+            .join(
+                latest,
+                and_(latest.c.destination == OutboxDelivery.destination, latest.c.at == OutboxDelivery.delivered_at),
+            )
+            .order_by(OutboxDelivery.destination)
+        )
+        out: dict[str, tuple[dt.datetime, str | None]] = {}
+        for dest, at, receipt in rows:
+            if at is not None:
+                out.setdefault(dest, (at, receipt))
+        return out

@@ -25,6 +25,7 @@ import json
 import logging
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from consent_hub.actors import Actor
@@ -33,7 +34,7 @@ from consent_hub.clusters import UnitOfWork
 from consent_hub.config import DestinationConfig
 from consent_hub.crypto.randomness import new_uuid
 from consent_hub.errors import ConfigurationError
-from consent_hub.outbox.auth import require_delivery_reader
+from consent_hub.outbox.auth import require_delivery_reader, require_status_reader
 from consent_hub.outbox.destinations import destination_factory
 from consent_hub.outbox.repository import OutboxRepository
 from consent_hub.storage.models import ConsentEvent, OutboxDelivery
@@ -57,6 +58,21 @@ def _serves(cfg: DestinationConfig, purpose: str, kind: str, ref: str) -> bool:
     if kind == "house":
         return cfg.house == ref
     return cfg.house is None and kind == "cluster"
+
+
+@dataclass(frozen=True)
+class DestinationStatus:
+    """Where one destination stands (ids, counts and the destination's own receipt only)."""
+
+    name: str
+    kind: str
+    house: str | None
+    purpose: str
+    pending: int
+    dead: int
+    delivered: int
+    last_delivered_at: dt.datetime | None
+    last_receipt: str | None
 
 
 class OutboxService:
@@ -229,3 +245,31 @@ class OutboxService:
 
     def counts(self) -> dict[str, dict[str, int]]:
         return self.repo.counts()
+
+    def status_per_destination(self, actor: Actor) -> list[DestinationStatus]:
+        """Each configured destination's state for the DPO console: deliveries waiting, dead
+        letters, the last acknowledged delivery and its receipt. A house DPO sees their house's
+        destinations only (a cluster-wide one is the cluster DPO's)."""
+        require_status_reader(actor)
+        counts = self.repo.counts()
+        last = self.repo.last_delivered()
+        out = []
+        for name, cfg in sorted(self.destinations.items()):
+            if actor.house is not None and cfg.house != actor.house:
+                continue
+            by_status = counts.get(name, {})
+            at, receipt = last.get(name, (None, None))
+            out.append(
+                DestinationStatus(
+                    name=name,
+                    kind=cfg.kind,
+                    house=cfg.house,
+                    purpose=cfg.purpose,
+                    pending=by_status.get(DeliveryStatus.PENDING, 0),
+                    dead=by_status.get(DeliveryStatus.DEAD, 0),
+                    delivered=by_status.get(DeliveryStatus.DELIVERED, 0),
+                    last_delivered_at=at,
+                    last_receipt=receipt,
+                )
+            )
+        return out

@@ -481,7 +481,7 @@ class RequestsService:
         if request.kind in (RequestKind.ACCESS, RequestKind.PORTABILITY):
             self._mail(actor, request, "package", address=address)
         elif request.kind == RequestKind.ERASURE:
-            self._mail(actor, request, "erased", address=address)  # the last mail the address gets
+            self._mail(actor, request, "erasure-done", address=address)  # the last mail the address gets
         self._close_if_signed_off(actor, request, address=None if request.kind == RequestKind.ERASURE else address)
         return self.view(request)
 
@@ -564,8 +564,8 @@ class RequestsService:
         request.refusal_reason = _note(reason, "reason", required=True)
         request.status = RequestStatus.REFUSED
         request.closed_at = utcnow()
-        self._step(actor, request, "refused", request.refusal_reason)
-        self._mail(actor, request, "refused")
+        self._step(actor, request, RequestStatus.REFUSED, request.refusal_reason)
+        self._mail(actor, request, RequestStatus.REFUSED)
         return self.view(request)
 
     # -- steps and mails -----------------------------------------------------------------------
