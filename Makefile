@@ -41,6 +41,7 @@ bench: $(VENV)/.installed-dev
 	$(PY) -m bench.bench_sync
 	$(PY) -m bench.bench_lookup_timing
 	$(PY) -m bench.bench_load
+	$(PY) -m bench.bench_reports
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
