@@ -16,40 +16,36 @@ forms that work without JavaScript, in nl/en/fr.
 from __future__ import annotations
 
 import functools
-import hmac
 import logging
 import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 from urllib.parse import urlsplit
 
 import jinja2
 from fastapi import APIRouter, Depends, FastAPI, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from consent_hub.api.context import registry_of
 from consent_hub.buyer import export, labels
 from consent_hub.buyer.service import ASKABLE, CLUSTER_PURPOSES, HOUSE_PURPOSES, RECTIFIABLE, BuyerService, Evidence
 from consent_hub.buyer.signin import (
-    TOKEN_SHAPE,
     BuyerSessionView,
     InvalidAddress,
     SignInLimited,
     SignInRefused,
     SignInService,
     network_of,
-    new_token,
 )
-from consent_hub.clusters import UnitOfWork, cluster_scope
 from consent_hub.consent.catalogue import load_catalogue
 from consent_hub.errors import ClientError, InvalidInput
-from consent_hub.i18n import LANGUAGES, chosen_language, environment, negotiate
+from consent_hub.i18n import environment, negotiate
 from consent_hub.validation import clean_text
+from consent_hub.web.pages import CSP, LOOPBACK, HtmlPage, language_of, page_unit_of_work
 
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "consent_hub_session"
@@ -57,10 +53,6 @@ SESSION_COOKIE = "consent_hub_session"
 # derived from this random cookie (double submit, keyed), set by the page that shows them
 FORM_COOKIE = "consent_hub_form"
 LANGUAGE_COOKIE = "consent_hub_language"
-CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-)
-LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 router = APIRouter(prefix="/my/{cluster}", include_in_schema=False)
@@ -85,28 +77,32 @@ def _env(language: str) -> jinja2.Environment:
 
 
 @dataclass
-class Page:
+class Page(HtmlPage):
     """One request to a buyer page: its cluster's unit of work, the language, the session if any."""
 
-    request: Request
-    cluster: str
-    uow: UnitOfWork
-    language: str
+    PREFIX: ClassVar[str] = "my"
+    FORM_COOKIE: ClassVar[str] = FORM_COOKIE
+    LANGUAGE_COOKIE: ClassVar[str] = LANGUAGE_COOKIE
+
     session: BuyerSessionView | None = None
-    switched: str | None = None  # a language chosen by ?lang= (kept in a cookie)
-    new_form_cookie: str | None = None
 
-    @property
-    def base(self) -> str:
-        return f"/my/{self.cluster}"
+    def environment(self) -> jinja2.Environment:
+        return _env(self.language)
 
-    @property
-    def config(self) -> Any:
-        return self.uow.rt.settings.cluster(self.cluster)
+    def cookie_options(self) -> dict[str, Any]:
+        return {"path": self.base, "httponly": True, "samesite": "lax", "secure": secure(self)}
 
-    @property
-    def request_id(self) -> str | None:
-        return getattr(self.request.state, "request_id", None)
+    def form_token_of(self, cookie: str) -> str:
+        return self.signin().csrf_of(f"form|{cookie}")
+
+    def signed_in_values(self) -> dict[str, Any]:
+        return {"signed_in": self.session is not None, "csrf": self.session.csrf if self.session else ""}
+
+    def allowed_origins(self) -> frozenset[str]:
+        # the public base URL (a proxy in front of the hub) as well as the address asked
+        buyer = self.config.buyer
+        parts = urlsplit(buyer.public_base_url)
+        return frozenset({f"{parts.scheme}://{parts.netloc}"})
 
     def signin(self) -> SignInService:
         return SignInService(self.uow)
@@ -123,64 +119,6 @@ class Page:
             agent = None
         return Evidence(network_of(client), agent)
 
-    def form_csrf(self) -> str:
-        """The CSRF token of the sign-in forms, from the form cookie (a new one if there is none)."""
-        cookie = self.request.cookies.get(FORM_COOKIE)
-        if not cookie or not TOKEN_SHAPE.match(cookie):
-            cookie = self.new_form_cookie = self.new_form_cookie or new_token()
-        return self.signin().csrf_of(f"form|{cookie}")
-
-    def form_csrf_ok(self, submitted: str) -> bool:
-        cookie = self.request.cookies.get(FORM_COOKIE)
-        if not cookie or not TOKEN_SHAPE.match(cookie) or not _same_origin(self):
-            return False
-        return hmac.compare_digest(self.signin().csrf_of(f"form|{cookie}"), submitted)
-
-    def render(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-        values: dict[str, Any] = {
-            "cluster_name": self.config.display_name or self.cluster,
-            "base": self.base,
-            # the language switch reloads this page; after a POST, the start page (a POST is not repeated)
-            "here": self.request.url.path if self.request.method == "GET" else self.base + "/",
-            "signed_in": self.session is not None,
-            "csrf": self.session.csrf if self.session else "",
-            "errors": {},
-            "page": "",
-        }
-        if self.session is None:
-            values["form_csrf"] = self.form_csrf()
-        values.update(context)
-        response = HTMLResponse(_env(self.language).get_template(template).render(values), status_code=status)
-        self.keep_language(response)
-        if self.new_form_cookie:
-            response.set_cookie(
-                FORM_COOKIE, self.new_form_cookie, path=self.base, httponly=True, samesite="lax", secure=secure(self)
-            )
-        return response
-
-    def keep_language(self, response: Response) -> None:
-        if self.switched:
-            response.set_cookie(
-                LANGUAGE_COOKIE, self.switched, path=self.base, httponly=True, samesite="lax", secure=secure(self)
-            )
-
-    def redirect(self, path: str) -> RedirectResponse:
-        response = RedirectResponse(self.base + path, status_code=303)
-        self.keep_language(response)
-        return response
-
-    def refuse(self) -> None:
-        """Roll back what this request did (the unit of work then commits nothing)."""
-        self.uow.rollback()
-
-    def message(
-        self, status: int, heading: str, message: str, link: str | None = None, link_text: str = ""
-    ) -> HTMLResponse:
-        return self.render("message.html", status, heading=heading, message=message, link=link, link_text=link_text)
-
-    def _(self, text: str) -> str:
-        return labels.tr(self.language, text)
-
 
 def secure(page: Page) -> bool:
     """Cookies are Secure unless the public base URL is on the loopback host (local demo, tests)."""
@@ -193,23 +131,9 @@ async def page_context(request: Request, cluster: str) -> AsyncIterator[Page]:
     registry = registry_of(request)
     if cluster not in registry.settings.clusters or registry.settings.cluster(cluster).buyer is None:
         raise PageNotFound()
-    asked = request.query_params.get("lang")
-    switched = asked if asked in LANGUAGES else None
-    kept = request.cookies.get(LANGUAGE_COOKIE)
-    if switched or kept:
-        language = chosen_language(switched, kept)
-    else:
-        language = negotiate(request.headers.get("accept-language"))
-    with cluster_scope(cluster):
-        uow = await run_in_threadpool(registry.open, cluster)
-        try:
-            yield Page(request, cluster, uow, language, switched=switched)
-            await run_in_threadpool(uow.commit)
-        except BaseException:
-            await run_in_threadpool(uow.rollback)
-            raise
-        finally:
-            await run_in_threadpool(uow.close)
+    language, switched = language_of(request, LANGUAGE_COOKIE)
+    async with page_unit_of_work(registry, cluster) as uow:
+        yield Page(request, cluster, uow, language, switched=switched)
 
 
 class PageNotFound(Exception):
@@ -229,25 +153,8 @@ def _signed_in(page: Page) -> bool:
     return page.session is not None
 
 
-def _same_origin(page: Page) -> bool:
-    """A POST from another site is refused (the sign-in forms have no session to carry a token).
-    Browsers say where a request comes from in ``Sec-Fetch-Site``; older ones only in ``Origin``,
-    which is ``null`` under our ``Referrer-Policy: no-referrer`` (then the CSRF token and the
-    SameSite cookie are what protects a signed-in form)."""
-    site = page.request.headers.get("sec-fetch-site")
-    if site is not None:
-        return site in ("same-origin", "none")
-    origin = page.request.headers.get("origin")
-    if origin is None or origin == "null":
-        return True
-    buyer = page.config.buyer
-    allowed = {f"{urlsplit(buyer.public_base_url).scheme}://{urlsplit(buyer.public_base_url).netloc}"}
-    allowed.add(f"{page.request.url.scheme}://{page.request.url.netloc}")
-    return origin in allowed
-
-
 def _csrf_ok(page: Page, csrf: str | None) -> bool:
-    return page.session is not None and _same_origin(page) and page.signin().csrf_ok(page.session, csrf)
+    return page.session is not None and page.same_origin() and page.signin().csrf_ok(page.session, csrf)
 
 
 def _forbidden(page: Page) -> HTMLResponse:

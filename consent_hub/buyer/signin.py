@@ -14,7 +14,6 @@ page signs in by POST, the code is typed on the page where the address was enter
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hmac
 import ipaddress
@@ -35,7 +34,7 @@ from consent_hub.clock import utcnow
 from consent_hub.clusters import ClusterRuntime, UnitOfWork
 from consent_hub.config import BuyerConfig
 from consent_hub.crypto.blind_index import BUYER_SECRETS
-from consent_hub.crypto.randomness import new_uuid, random_bytes
+from consent_hub.crypto.randomness import TOKEN_SHAPE, new_token, new_uuid, random_bytes
 from consent_hub.errors import ClientError, ConfigurationError
 from consent_hub.i18n import chosen_language
 from consent_hub.mail.sender import compose, mail_queue
@@ -45,8 +44,6 @@ from consent_hub.people.statuses import RECORDED_STATUSES
 from consent_hub.storage.models import BuyerSession, BuyerSignIn, Person
 
 CODE_DIGITS = 8
-TOKEN_BYTES = 32
-TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
 CODE_SHAPE = re.compile(rf"^[0-9]{{{CODE_DIGITS}}}$")
 # the sign-in page's own actor: nobody is signed in yet; the entry names the person if the address is known
 SIGN_IN_ACTOR_ID = "web:sign-in"
@@ -73,10 +70,6 @@ class InvalidAddress(ClientError):
     """The e-mail address is not a valid address."""
 
     status_code = 422
-
-
-def new_token() -> str:
-    return base64.urlsafe_b64encode(random_bytes(TOKEN_BYTES)).decode().rstrip("=")
 
 
 def new_code() -> str:

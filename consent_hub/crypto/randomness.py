@@ -11,7 +11,9 @@ block, so no two processes ever hand out the same bytes.
 
 from __future__ import annotations
 
+import base64
 import os
+import re
 import threading
 import uuid
 
@@ -50,3 +52,12 @@ def random_bytes(n: int) -> bytes:
 def new_uuid() -> uuid.UUID:
     """A random (version 4) UUID, as ``uuid.uuid4`` makes it, from ``random_bytes``."""
     return uuid.UUID(bytes=random_bytes(16), version=4)
+
+
+# a cookie or link token: 32 random bytes, URL-safe base64 without padding
+TOKEN_BYTES = 32
+TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
+
+
+def new_token() -> str:
+    return base64.urlsafe_b64encode(random_bytes(TOKEN_BYTES)).decode().rstrip("=")

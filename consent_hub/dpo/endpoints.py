@@ -19,22 +19,19 @@ import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import jinja2
 from babel.dates import format_datetime, get_timezone
 from fastapi import APIRouter, Depends, FastAPI, Form, Request, Response
-from fastapi.responses import HTMLResponse, RedirectResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
-from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from consent_hub.api.context import registry_of
 from consent_hub.buyer.signin import network_of
-from consent_hub.clusters import UnitOfWork, cluster_scope
 from consent_hub.dpo import labels
 from consent_hub.dpo.service import (
-    TOKEN_SHAPE,
     AuditQuery,
     ConsoleLimited,
     ConsoleService,
@@ -43,20 +40,16 @@ from consent_hub.dpo.service import (
     ReportAsk,
     RequestDesk,
     RequestForm,
-    new_token,
 )
 from consent_hub.errors import ClientError, Conflict, InvalidInput, NotFound
-from consent_hub.i18n import LANGUAGES, chosen_language, environment, negotiate
+from consent_hub.i18n import environment, negotiate
 from consent_hub.vocabulary import RequestChannel, RequestKind
+from consent_hub.web.pages import CSP, LOOPBACK, HtmlPage, language_of, page_unit_of_work
 
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "consent_hub_dpo_session"
 FORM_COOKIE = "consent_hub_dpo_form"  # the sign-in form's double-submit CSRF cookie
 LANGUAGE_COOKIE = "consent_hub_dpo_language"
-CSP = (
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-)
-LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 REFERENCE = re.compile(r"^DSR-[A-Z0-9]{4}-[A-Z0-9]{4}$")
 
@@ -82,24 +75,30 @@ def _env(language: str, time_zone: str = "Europe/Brussels") -> jinja2.Environmen
 
 
 @dataclass
-class Desk:
+class Desk(HtmlPage):
     """One request to a console page: the cluster's unit of work, the language, the session."""
 
-    request: Request
-    cluster: str
-    uow: UnitOfWork
-    language: str
+    PREFIX: ClassVar[str] = "dpo"
+    FORM_COOKIE: ClassVar[str] = FORM_COOKIE
+    LANGUAGE_COOKIE: ClassVar[str] = LANGUAGE_COOKIE
+
     session: ConsoleSession | None = None
-    switched: str | None = None
-    new_form_cookie: str | None = None
 
-    @property
-    def base(self) -> str:
-        return f"/dpo/{self.cluster}"
+    def environment(self) -> jinja2.Environment:
+        return _env(self.language, self.config.time_zone)
 
-    @property
-    def request_id(self) -> str | None:
-        return getattr(self.request.state, "request_id", None)
+    def cookie_options(self) -> dict[str, Any]:
+        return _cookie(self)
+
+    def form_token_of(self, cookie: str) -> str:
+        return self.signin().csrf_of(f"form|{cookie}")
+
+    def signed_in_values(self) -> dict[str, Any]:
+        return {
+            "signed_in": self.session is not None,
+            "who": self.session,
+            "csrf": self.session.csrf if self.session else "",
+        }
 
     @property
     def network(self) -> str | None:
@@ -112,60 +111,6 @@ class Desk:
         assert self.session is not None
         return ConsoleService(self.uow, self.session.actor)
 
-    def form_csrf(self) -> str:
-        cookie = self.request.cookies.get(FORM_COOKIE)
-        if not cookie or not TOKEN_SHAPE.match(cookie):
-            cookie = self.new_form_cookie = self.new_form_cookie or new_token()
-        return self.signin().csrf_of(f"form|{cookie}")
-
-    def form_csrf_ok(self, submitted: str) -> bool:
-        cookie = self.request.cookies.get(FORM_COOKIE)
-        if not cookie or not TOKEN_SHAPE.match(cookie) or not _same_origin(self):
-            return False
-        return self.signin().form_csrf_ok(cookie, submitted)
-
-    def render(self, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-        cluster = self.uow.rt.settings.cluster(self.cluster)
-        values: dict[str, Any] = {
-            "cluster_name": cluster.display_name or self.cluster,
-            "base": self.base,
-            "here": self.request.url.path if self.request.method == "GET" else self.base + "/",
-            "signed_in": self.session is not None,
-            "who": self.session,
-            "csrf": self.session.csrf if self.session else "",
-            "errors": {},
-            "page": "",
-        }
-        if self.session is None:
-            values["form_csrf"] = self.form_csrf()
-        values.update(context)
-        env = _env(self.language, cluster.time_zone)
-        response = HTMLResponse(env.get_template(template).render(values), status_code=status)
-        self.keep_language(response)
-        if self.new_form_cookie:
-            response.set_cookie(FORM_COOKIE, self.new_form_cookie, **_cookie(self))
-        return response
-
-    def keep_language(self, response: Response) -> None:
-        if self.switched:
-            response.set_cookie(LANGUAGE_COOKIE, self.switched, **_cookie(self))
-
-    def redirect(self, path: str) -> RedirectResponse:
-        response = RedirectResponse(self.base + path, status_code=303)
-        self.keep_language(response)
-        return response
-
-    def refuse(self) -> None:
-        self.uow.rollback()
-
-    def message(
-        self, status: int, heading: str, message: str, link: str | None = None, link_text: str = ""
-    ) -> HTMLResponse:
-        return self.render("message.html", status, heading=heading, message=message, link=link, link_text=link_text)
-
-    def _(self, text: str) -> str:
-        return labels.tr(self.language, text)
-
 
 def _secure(desk: Desk) -> bool:
     url = desk.request.url
@@ -176,17 +121,6 @@ def _cookie(desk: Desk) -> dict[str, Any]:
     return {"path": desk.base, "httponly": True, "samesite": "strict", "secure": _secure(desk)}
 
 
-def _same_origin(desk: Desk) -> bool:
-    """A POST from another site is refused (``Sec-Fetch-Site``, else ``Origin``)."""
-    site = desk.request.headers.get("sec-fetch-site")
-    if site is not None:
-        return site in ("same-origin", "none")
-    origin = desk.request.headers.get("origin")
-    if origin is None or origin == "null":
-        return True
-    return origin == f"{desk.request.url.scheme}://{desk.request.url.netloc}"
-
-
 class ConsoleNotFound(Exception):
     """No such cluster."""
 
@@ -195,23 +129,9 @@ async def desk_context(request: Request, cluster: str) -> AsyncIterator[Desk]:
     registry = registry_of(request)
     if cluster not in registry.settings.clusters:
         raise ConsoleNotFound()
-    asked = request.query_params.get("lang")
-    switched = asked if asked in LANGUAGES else None
-    kept = request.cookies.get(LANGUAGE_COOKIE)
-    if switched or kept:
-        language = chosen_language(switched, kept)
-    else:
-        language = negotiate(request.headers.get("accept-language"))
-    with cluster_scope(cluster):
-        uow = await run_in_threadpool(registry.open, cluster)
-        try:
-            yield Desk(request, cluster, uow, language, switched=switched)
-            await run_in_threadpool(uow.commit)
-        except BaseException:
-            await run_in_threadpool(uow.rollback)
-            raise
-        finally:
-            await run_in_threadpool(uow.close)
+    language, switched = language_of(request, LANGUAGE_COOKIE)
+    async with page_unit_of_work(registry, cluster) as uow:
+        yield Desk(request, cluster, uow, language, switched=switched)
 
 
 DeskContext = Annotated[Desk, Depends(desk_context, scope="function")]
@@ -227,7 +147,7 @@ def _signed_in(desk: Desk) -> bool:
 
 
 def _csrf_ok(desk: Desk, csrf: str | None) -> bool:
-    return desk.session is not None and _same_origin(desk) and desk.signin().csrf_ok(desk.session, csrf)
+    return desk.session is not None and desk.same_origin() and desk.signin().csrf_ok(desk.session, csrf)
 
 
 def _forbidden(desk: Desk) -> HTMLResponse:

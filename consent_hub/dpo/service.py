@@ -16,11 +16,9 @@ page reads (through the audit, clients, outbox, oversight and reporting services
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import hmac
 import json
-import re
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -38,7 +36,7 @@ from consent_hub.clients.service import ClientService
 from consent_hub.clock import utcnow
 from consent_hub.clusters import ClusterRuntime, UnitOfWork
 from consent_hub.crypto.blind_index import DPO_SECRETS
-from consent_hub.crypto.randomness import new_uuid, random_bytes
+from consent_hub.crypto.randomness import TOKEN_SHAPE, new_token, new_uuid
 from consent_hub.dpo.auth import is_dpo_role, require_dpo
 from consent_hub.dpo.repository import DpoRepository
 from consent_hub.errors import ClientError, InvalidInput, NotFound, Unauthenticated
@@ -57,7 +55,6 @@ SESSION_LIFETIME = dt.timedelta(hours=8)
 FAILED_SIGN_INS = "10/15 minutes"
 EXPIRY_WARNING = dt.timedelta(days=30)
 PAGE_SIZE = 50
-TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
 SIGN_IN_JOB = "dpo-sign-in"  # the audit actor of a refused sign-in: nobody is signed in
 
 
@@ -131,9 +128,6 @@ class ConsoleSignIn:
 
     def csrf_of(self, token: str) -> str:
         return self.secret_hash("csrf", token).hex()[:40]
-
-    def form_csrf_ok(self, cookie: str, submitted: str) -> bool:
-        return hmac.compare_digest(self.csrf_of(f"form|{cookie}"), submitted)
 
     def sign_in(self, key: str, language: str, network: str | None, request_id: str | None) -> SignInAnswer:
         """Exchange a DPO's API key for a session. Raises ConsoleLimited before looking at the key
@@ -216,10 +210,6 @@ class ConsoleSignIn:
 
     def csrf_ok(self, session: ConsoleSession, submitted: str | None) -> bool:
         return bool(submitted) and hmac.compare_digest(session.csrf, submitted or "")
-
-
-def new_token() -> str:
-    return base64.urlsafe_b64encode(random_bytes(32)).decode().rstrip("=")
 
 
 # -- the pages' reads ------------------------------------------------------------------------------

@@ -364,7 +364,7 @@ class ReportingService:
             c = counts.setdefault(destination, {})
             c[status] = n
             c["deliveries"] = c.get("deliveries", 0) + n
-            c["failed"] = c.get("failed", 0) + failed
+            c["failures"] = c.get("failures", 0) + failed
             if last is not None and (c.get("last") is None or last > c["last"]):
                 c["last"] = last
         seconds: dict[str, array[float]] = {}
@@ -386,7 +386,7 @@ class ReportingService:
                     pending=c.get(DeliveryStatus.PENDING, 0),
                     dead=c.get(DeliveryStatus.DEAD, 0),
                     superseded=c.get(DeliveryStatus.SUPERSEDED, 0),
-                    failed=c.get("failed", 0),
+                    failed=c.get("failures", 0),
                     median_seconds=statistics.median(times) if times else None,
                     last_delivered_at=c.get("last"),
                 )

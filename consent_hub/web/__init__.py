@@ -1,0 +1,1 @@
+"""What the server-rendered pages share (the buyer's pages, the DPO console)."""
