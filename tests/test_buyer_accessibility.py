@@ -110,6 +110,9 @@ def test_every_page_passes_axe_in_each_language(
             visit(f"/requests/new/{kind}", f"request-{kind}")
         visit("/requests/new/rectification", "request-error-page")
         submit("request-errors")  # nothing chosen: errors next to the fields
+        visit("/requests/new/restriction", "request-restriction-again")
+        submit("requests-listed")  # the list with the request and its withdraw button
+        submit("request-withdrawn")
         visit("/choices", "choices-again")
         submit("choices-saved")
         visit("/requests/erase", "erase")

@@ -243,6 +243,32 @@ def test_a_rectification_is_a_received_request_due_in_one_month_with_a_reference
     assert any(reference.group(1) in m.subject for m in world.catcher.to(BUYER_EMAIL))
 
 
+def test_a_buyer_withdraws_their_own_open_request_and_no_one_elses(world: BuyerWorld, client: TestClient) -> None:
+    csrf, _ = form(client, "/my/alpha/requests/new/restriction")
+    client.post("/my/alpha/requests/new/restriction", data={"csrf": csrf}, follow_redirects=False)
+    mine = world.hub.sql("SELECT reference FROM data_subject_requests")[0][0]
+    # someone else's request: the same answer as a reference that does not exist
+    with world.hub.uow() as uow:
+        other = PeopleService(uow).create(world.hub.actor(), {"email": "ander.iemand@example.org"})
+        from consent_hub.requests.service import RequestsService
+
+        theirs = RequestsService(uow).register(
+            world.hub.actor(), kind="access", channel="mail", person_id=other, mail_receipt=False
+        )
+    assert theirs is not None
+    csrf, _ = form(client, "/my/alpha/requests")
+    for reference in (theirs.reference, "DSR-ZZZZ-ZZZZ"):
+        refused = client.post(f"/my/alpha/requests/{reference}/withdraw", data={"csrf": csrf})
+        assert refused.status_code == 404
+    assert client.post(f"/my/alpha/requests/{mine}/withdraw", data={"csrf": "wrong"}).status_code == 403
+    done = client.post(f"/my/alpha/requests/{mine}/withdraw", data={"csrf": csrf})
+    assert done.status_code == 200 and f"You withdrew request {mine}" in done.text
+    rows = dict(world.hub.sql("SELECT reference, status FROM data_subject_requests"))
+    assert rows == {mine: "withdrawn-by-person", theirs.reference: "received"}
+    assert world.hub.sql("SELECT count(*) FROM audit_entries WHERE action = 'request.withdrawn-by-person'")[0][0] == 1
+    assert f"Withdraw {mine}" not in done.text  # closed: no button any more
+
+
 def test_a_request_with_missing_answers_shows_errors_next_to_the_fields_and_stores_nothing(
     world: BuyerWorld, client: TestClient
 ) -> None:

@@ -48,6 +48,7 @@ from consent_hub.validation import clean_text
 from consent_hub.web.pages import CSP, LOOPBACK, HtmlPage, language_of, page_unit_of_work
 
 HERE = Path(__file__).resolve().parent
+REFERENCE = re.compile(r"DSR-[A-Z0-9]{4}-[A-Z0-9]{4}")
 SESSION_COOKIE = "consent_hub_session"
 # before sign-in there is no session to tie a form's CSRF token to: the sign-in forms carry a token
 # derived from this random cookie (double submit, keyed), set by the page that shows them
@@ -388,9 +389,22 @@ def download_xlsx(page: PageContext) -> Response:
 
 @router.get("/requests", response_class=HTMLResponse)
 @signed_in_page
-def requests_page(page: PageContext, received: str | None = None) -> Response:
-    shown = received if received and re.fullmatch(r"DSR-[A-Z0-9]{4}-[A-Z0-9]{4}", received) else None
-    return page.render("requests.html", page="requests", requests=page.buyer().requests(), received=shown)
+def requests_page(page: PageContext, received: str | None = None, withdrawn: str | None = None) -> Response:
+    shown = received if received and REFERENCE.fullmatch(received) else None
+    gone = withdrawn if withdrawn and REFERENCE.fullmatch(withdrawn) else None
+    return page.render(
+        "requests.html", page="requests", requests=page.buyer().requests(), received=shown, withdrawn=gone
+    )
+
+
+@router.post("/requests/{reference}/withdraw", response_class=HTMLResponse)
+@signed_in_page
+def withdraw_request(page: PageContext, reference: str, csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
+    """The buyer withdraws an open request of theirs (not once it was carried out)."""
+    if not _csrf_ok(page, csrf) or not REFERENCE.fullmatch(reference):
+        return _forbidden(page)
+    page.buyer().withdraw_request(reference)
+    return page.redirect(f"/requests?withdrawn={reference}")
 
 
 def _request_heading(page: Page, kind: str) -> str:

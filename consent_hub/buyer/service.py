@@ -324,6 +324,9 @@ class BuyerService:
         self._page_read("requests")
         return RequestsService(self.uow).of_person(self.person_id)
 
+    def withdraw_request(self, reference: str) -> RequestView:
+        return RequestsService(self.uow).withdraw(self.actor, reference)
+
     def ask(self, kind: str, language: str, answers: Mapping[str, str]) -> RequestView:
         """Register a rectification, restriction or objection through the request desk (due in one
         month on the cluster's calendar, routed to the controller houses, a receipt mailed). What

@@ -568,6 +568,18 @@ class RequestsService:
         self._mail(actor, request, RequestStatus.REFUSED)
         return self.view(request)
 
+    def withdraw(self, actor: Actor, reference: str) -> RequestView:
+        """The person withdraws their own request before it is carried out (on their own pages)."""
+        request = self.repo.by_reference(reference.strip().upper(), for_update=True)
+        if request is None or not actor.is_person(request.person_id):
+            raise NotFound("no such request")
+        if request.status in CLOSED_REQUEST_STATUSES or request.outcome is not None:
+            raise Conflict("the request was carried out or closed already")
+        request.status = RequestStatus.WITHDRAWN_BY_PERSON
+        request.closed_at = utcnow()
+        self._step(actor, request, RequestStatus.WITHDRAWN_BY_PERSON, "on their own pages")
+        return self.view(request)
+
     # -- steps and mails -----------------------------------------------------------------------
     def _step(self, actor: Actor, request: DataSubjectRequest, step: str, note: str, **detail: object) -> None:
         """One step: a row of the request's history and an audit entry in the same transaction."""
