@@ -53,7 +53,8 @@ class AuditFilter:
     """What a DPO searches the log for (the console, the access-log report and the API use the
     same filter). ``person`` is a person id (the console finds it by e-mail through the blind
     index); ``actor`` an actor id such as ``client:<uuid>``; ``start``/``end`` a half-open UTC
-    period. A house DPO's filter always carries their house (``scoped_to``)."""
+    period. A house DPO's filter always carries their house (``scoped_to``); one that names another
+    house matches nothing, exactly like a house that does not exist (``names_another_house``)."""
 
     person: uuid.UUID | None = None
     actor: str | None = None
@@ -66,6 +67,9 @@ class AuditFilter:
 
     def scoped_to(self, house: str | None) -> AuditFilter:
         return self if house is None else replace(self, house=house)
+
+    def names_another_house(self, house: str | None) -> bool:
+        return house is not None and self.house not in (None, house)
 
     def described(self) -> dict[str, str]:
         """The filter for an audit entry's detail: ids, codes and dates only."""

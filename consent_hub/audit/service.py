@@ -88,11 +88,13 @@ class AuditLog:
         self, actor: Actor, flt: AuditFilter, *, limit: int, before: int | None = None
     ) -> Sequence[AuditEntry]:
         """A page of the entries matching ``flt`` (newest first), for a DPO: a house DPO's search is
-        held to their house. The search is itself an entry (the filter as ids and codes)."""
+        held to their house (another house's entries: none, as for a house that does not exist).
+        The search is itself an entry (the filter asked, as ids and codes)."""
         require_audit_searcher(actor)
-        flt = flt.scoped_to(actor.house)
+        foreign = flt.names_another_house(actor.house)
+        flt = flt.scoped_to(actor.house) if not foreign else flt
         self.sequence_committed()
-        rows = self.repo.search(flt, limit, before)
+        rows = [] if foreign else self.repo.search(flt, limit, before)
         self.append(
             actor,
             AuditRecord(
@@ -107,6 +109,8 @@ class AuditLog:
         """Every entry matching ``flt`` in sequence order (Core rows, bounded memory) for a
         report; the caller appends the report's own audit entry."""
         require_audit_searcher(actor)
+        if flt.names_another_house(actor.house):
+            return iter(())
         self.sequence_committed()
         return self.repo.stream_matching(flt.scoped_to(actor.house), batch)
 

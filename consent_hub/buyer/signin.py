@@ -18,20 +18,17 @@ import datetime as dt
 import hmac
 import ipaddress
 import re
-import threading
 import uuid
 from dataclasses import dataclass
 
 from limits import RateLimitItem, parse
-from limits.storage import storage_from_string
-from limits.strategies import MovingWindowRateLimiter
 
 from consent_hub import roles
 from consent_hub.actors import Actor
 from consent_hub.audit.service import AuditLog, AuditRecord
 from consent_hub.buyer.repository import BuyerRepository
 from consent_hub.clock import utcnow
-from consent_hub.clusters import ClusterRuntime, UnitOfWork
+from consent_hub.clusters import UnitOfWork
 from consent_hub.config import BuyerConfig
 from consent_hub.crypto.blind_index import BUYER_SECRETS
 from consent_hub.crypto.randomness import TOKEN_SHAPE, new_token, new_uuid, random_bytes
@@ -42,6 +39,7 @@ from consent_hub.people.fields import normalise_email
 from consent_hub.people.service import PeopleService
 from consent_hub.people.statuses import RECORDED_STATUSES
 from consent_hub.storage.models import BuyerSession, BuyerSignIn, Person
+from consent_hub.web.limits import MovingWindow, limiter_of
 
 CODE_DIGITS = 8
 CODE_SHAPE = re.compile(rf"^[0-9]{{{CODE_DIGITS}}}$")
@@ -92,30 +90,14 @@ class SignInLimiter:
     """Moving-window limits per address blind index and per client network, for one cluster."""
 
     def __init__(self, config: BuyerConfig) -> None:
-        self.storage = storage_from_string(config.rate_limit_storage)
-        self.window = MovingWindowRateLimiter(self.storage)
+        self.window = MovingWindow(config.rate_limit_storage)
         self.per_address: RateLimitItem = parse(config.sign_in_per_address)
         self.per_network: RateLimitItem = parse(config.sign_in_per_network)
 
     def check(self, item: RateLimitItem, *keys: str) -> None:
-        if not self.window.hit(item, *keys):
-            reset = self.window.get_window_stats(item, *keys).reset_time
-            raise SignInLimited(int(reset - utcnow().timestamp()) + 1)
-
-
-_limiters: dict[int, tuple[ClusterRuntime, SignInLimiter]] = {}
-_limiters_lock = threading.Lock()
-
-
-def limiter_of(rt: ClusterRuntime, config: BuyerConfig) -> SignInLimiter:
-    """The limiter of a cluster runtime (one per process and runtime; ``rate_limit_storage`` names a
-    shared store when several processes serve the cluster)."""
-    with _limiters_lock:
-        entry = _limiters.get(id(rt))
-        if entry is None or entry[0] is not rt:
-            entry = (rt, SignInLimiter(config))
-            _limiters[id(rt)] = entry
-        return entry[1]
+        wait = self.window.hit(item, *keys)
+        if wait is not None:
+            raise SignInLimited(wait)
 
 
 @dataclass(frozen=True)
@@ -166,7 +148,8 @@ class SignInService:
     def request(self, email: str, language: str, client_ip: str | None) -> str:
         """Write a sign-in for ``email`` and mail it if the address is known; return the handle of
         the code form. The same work and the same answer either way."""
-        limiter = limiter_of(self.uow.rt, self.config)
+        config = self.config
+        limiter = limiter_of("buyer-sign-in", self.uow.rt, lambda: SignInLimiter(config))
         network = network_of(client_ip)
         if network is not None:
             limiter.check(limiter.per_network, "sign-in-network", self.uow.cluster, network)

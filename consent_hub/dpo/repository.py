@@ -1,5 +1,4 @@
-"""The console's own queries: its sessions, the API clients it lists and names, and a person id
-by e-mail blind index (never a decryption)."""
+"""The console's own queries: its sessions, and the API clients it lists and names."""
 
 from __future__ import annotations
 
@@ -10,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from consent_hub.storage.models import ApiClient, DpoSession, House, Person
+from consent_hub.storage.models import ApiClient, DpoSession, House
 
 
 class DpoRepository:
@@ -63,7 +62,3 @@ class DpoRepository:
 
     def house_slugs(self) -> list[str]:
         return list(self.session.scalars(select(House.slug).order_by(House.slug)))
-
-    # -- people, by blind index only --------------------------------------------------------------------
-    def person_id_by_email_index(self, email_bidx: bytes) -> uuid.UUID | None:
-        return self.session.scalar(select(Person.id).where(Person.email_bidx == email_bidx))

@@ -19,14 +19,11 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import json
-import threading
 import uuid
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from limits import RateLimitItem, parse
-from limits.storage import storage_from_string
-from limits.strategies import MovingWindowRateLimiter
 
 from consent_hub.actors import Actor
 from consent_hub.audit.schemas import AuditFilter
@@ -47,6 +44,7 @@ from consent_hub.plugins import report_names, report_writer
 from consent_hub.reporting.filters import ReportFilters
 from consent_hub.requests.service import RequestsService, RequestView
 from consent_hub.storage.models import DpoSession
+from consent_hub.web.limits import MovingWindow, limiter_of
 
 SESSION_IDLE = dt.timedelta(minutes=30)
 SESSION_LIFETIME = dt.timedelta(hours=8)
@@ -69,36 +67,23 @@ class ConsoleLimited(ClientError):
 
 
 class ConsoleLimiter:
-    """Refused sign-ins per client network, for one cluster (one per process and runtime; the
-    buyer pages' ``rate_limit_storage`` names a shared store when several processes serve)."""
+    """Refused sign-ins per client network, for one cluster (in the buyer pages' store)."""
 
     def __init__(self, storage_url: str) -> None:
-        self.window = MovingWindowRateLimiter(storage_from_string(storage_url))
+        self.window = MovingWindow(storage_url)
         self.item: RateLimitItem = parse(FAILED_SIGN_INS)
 
     def allowed(self, *keys: str) -> int | None:
         """None if the network may try; otherwise the seconds until it may."""
-        if self.window.test(self.item, *keys):
-            return None
-        reset = self.window.get_window_stats(self.item, *keys).reset_time
-        return int(reset - utcnow().timestamp()) + 1
+        return self.window.wait(self.item, *keys)
 
     def refused(self, *keys: str) -> None:
         self.window.hit(self.item, *keys)
 
 
-_limiters: dict[int, tuple[ClusterRuntime, ConsoleLimiter]] = {}
-_limiters_lock = threading.Lock()
-
-
-def limiter_of(rt: ClusterRuntime) -> ConsoleLimiter:
-    with _limiters_lock:
-        entry = _limiters.get(id(rt))
-        if entry is None or entry[0] is not rt:
-            buyer = rt.settings.cluster(rt.name).buyer
-            entry = (rt, ConsoleLimiter(buyer.rate_limit_storage if buyer else "memory://"))
-            _limiters[id(rt)] = entry
-        return entry[1]
+def _limiter(rt: ClusterRuntime) -> ConsoleLimiter:
+    buyer = rt.settings.cluster(rt.name).buyer
+    return limiter_of("dpo-sign-in", rt, lambda: ConsoleLimiter(buyer.rate_limit_storage if buyer else "memory://"))
 
 
 @dataclass(frozen=True)
@@ -132,7 +117,7 @@ class ConsoleSignIn:
     def sign_in(self, key: str, language: str, network: str | None, request_id: str | None) -> SignInAnswer:
         """Exchange a DPO's API key for a session. Raises ConsoleLimited before looking at the key
         when the network refused too often."""
-        limiter = limiter_of(self.uow.rt)
+        limiter = _limiter(self.uow.rt)
         keys = ("dpo-sign-in", self.uow.cluster, network or "unknown")
         wait = limiter.allowed(*keys)
         if wait is not None:
@@ -295,10 +280,7 @@ class ConsoleService:
 
     # -- audit search ---------------------------------------------------------------------------------
     def search(self, query: AuditQuery, before: int | None = None) -> AuditPage:
-        flt = self._filter(query)
-        if self.actor.house is not None and flt.house not in (None, self.actor.house):
-            # another house's entries: nothing, exactly as for a house that does not exist
-            flt = AuditFilter(house=self.actor.house, actor=f"client:{new_uuid()}")
+        flt = self._filter(query)  # another house's entries: none (the audit search holds a house DPO)
         rows = self.audit.search(self.actor, flt, limit=PAGE_SIZE + 1, before=before)
         shown = list(rows[:PAGE_SIZE])
         client_ids = [_client_id(e.actor) for e in shown]
@@ -330,13 +312,13 @@ class ConsoleService:
         person: uuid.UUID | None = None
         if query.email.strip():
             try:
-                bidx = PeopleService(self.uow).email_index(query.email)
+                found = PeopleService(self.uow).id_by_email(query.email)
             except InvalidInput:
                 problems.append(_problem("email", "not an e-mail address"))
             else:
                 # an unknown address searches for a random id: the same work and the same empty
                 # answer as an address of someone whose entries the DPO may not see
-                person = self.repo.person_id_by_email_index(bidx) or new_uuid()
+                person = found or new_uuid()
         if query.person.strip():
             try:
                 by_id = uuid.UUID(query.person.strip())

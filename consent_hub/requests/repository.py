@@ -90,6 +90,7 @@ class RequestsRepository:
         kind: str | None,
         open_only: bool,
         due_before: dt.datetime | None,
+        due_from: dt.datetime | None = None,
         limit: int,
         offset: int,
     ) -> Sequence[DataSubjectRequest]:
@@ -110,6 +111,8 @@ class RequestsRepository:
             stmt = stmt.where(DataSubjectRequest.status.not_in(sorted(CLOSED_REQUEST_STATUSES)))
         if due_before is not None:
             stmt = stmt.where(due < due_before)
+        if due_from is not None:
+            stmt = stmt.where(due >= due_from)
         stmt = stmt.order_by(due, DataSubjectRequest.reference).limit(limit).offset(offset)
         return self.session.scalars(stmt).all()
 

@@ -324,10 +324,11 @@ class RequestsService:
         if due not in (None, "overdue", "soon"):
             raise _problem("due", "overdue or soon")
         now = utcnow()
-        due_before = None
+        due_before = due_from = None
         if due == "overdue":
             due_before = now
         elif due == "soon":
+            due_from = now
             due_before = deadlines.end_of_day(
                 deadlines.local_day(now, self.zone) + dt.timedelta(days=deadlines.DUE_SOON_DAYS), self.zone
             )
@@ -337,13 +338,11 @@ class RequestsService:
             kind=kind,
             open_only=due is not None or not (include_closed or status is not None),
             due_before=due_before,
+            due_from=due_from,
             limit=limit,
             offset=offset,
         )
-        views = self.views(rows)
-        if due == "soon":
-            views = [v for v in views if not v.overdue]
-        return views
+        return self.views(rows)
 
     def due_lists(self, actor: Actor) -> tuple[list[RequestView], list[RequestView]]:
         """(overdue, due within 7 days): the two lists a DPO starts the day with."""
