@@ -82,6 +82,7 @@ class Page(HtmlPage):
     """One request to a buyer page: its cluster's unit of work, the language, the session if any."""
 
     PREFIX: ClassVar[str] = "my"
+    SESSION_COOKIE: ClassVar[str] = SESSION_COOKIE
     FORM_COOKIE: ClassVar[str] = FORM_COOKIE
     LANGUAGE_COOKIE: ClassVar[str] = LANGUAGE_COOKIE
 
@@ -93,8 +94,6 @@ class Page(HtmlPage):
     def cookie_options(self) -> dict[str, Any]:
         return {"path": self.base, "httponly": True, "samesite": "lax", "secure": secure(self)}
 
-    def form_token_of(self, cookie: str) -> str:
-        return self.signin().csrf_of(f"form|{cookie}")
 
     def signed_in_values(self) -> dict[str, Any]:
         return {"signed_in": self.session is not None, "csrf": self.session.csrf if self.session else ""}
@@ -144,29 +143,10 @@ class PageNotFound(Exception):
 PageContext = Annotated[Page, Depends(page_context, scope="function")]
 
 
-def _signed_in(page: Page) -> bool:
-    token = page.request.cookies.get(SESSION_COOKIE)
-    page.session = page.signin().session(token, page.request_id)
-    if page.session is not None and not (page.switched or page.request.cookies.get(LANGUAGE_COOKIE)):
-        page.language = page.session.language  # the buyer's own language, else the one they signed in with
-    if page.session is not None and page.switched and page.switched != page.session.language:
-        page.signin().set_language(page.session, page.switched)
-    return page.session is not None
 
 
-def _csrf_ok(page: Page, csrf: str | None) -> bool:
-    return page.session is not None and page.same_origin() and page.signin().csrf_ok(page.session, csrf)
 
 
-def _forbidden(page: Page) -> HTMLResponse:
-    page.refuse()
-    return page.message(
-        403,
-        page._("This form has expired"),
-        page._("Go back, reload the page and try again."),
-        page.base + "/",
-        page._("Start again"),
-    )
 
 
 def _sign_in_page(page: Page) -> Response:
@@ -197,7 +177,7 @@ def _start_session(page: Page, token: str) -> RedirectResponse:
 # -- signing in --------------------------------------------------------------------------------------
 @router.get("/", response_class=HTMLResponse)
 def sign_in_page(page: PageContext, signed_out: bool = False) -> Response:
-    if _signed_in(page):
+    if page.signed_in():
         return page.redirect("/houses")
     return page.render("sign_in.html", signed_out=signed_out)
 
@@ -209,7 +189,7 @@ def ask_sign_in(
     csrf: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     if not page.form_csrf_ok(csrf):
-        return _forbidden(page)
+        return page.forbidden()
     try:
         handle = page.signin().request(email, page.language, page.request.client.host if page.request.client else None)
     except (InvalidAddress, InvalidInput):
@@ -230,7 +210,7 @@ def sign_in_with_code(
     csrf: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     if not page.form_csrf_ok(csrf):
-        return _forbidden(page)
+        return page.forbidden()
     try:
         answer = page.signin().with_code(handle, code, page.request_id)
     except SignInRefused:
@@ -259,7 +239,7 @@ def sign_in_with_link(
     csrf: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     if not page.form_csrf_ok(csrf):
-        return _forbidden(page)
+        return page.forbidden()
     try:
         signed_in = page.signin().with_link(token, page.request_id)
     except SignInRefused:
@@ -270,10 +250,10 @@ def sign_in_with_link(
 
 @router.post("/sign-out", response_class=HTMLResponse)
 def sign_out(page: PageContext, csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
-    if not _signed_in(page):
+    if not page.signed_in():
         return _sign_in_page(page)
-    if not _csrf_ok(page, csrf):
-        return _forbidden(page)
+    if not page.session_csrf_ok(csrf):
+        return page.forbidden()
     assert page.session is not None
     page.signin().sign_out(page.session)
     response = page.redirect("/?signed_out=true")
@@ -287,7 +267,7 @@ def signed_in_page(handler: Callable[..., Response]) -> Callable[..., Response]:
 
     @functools.wraps(handler)
     def wrapper(page: Page, *args: Any, **kwargs: Any) -> Response:
-        if not _signed_in(page):
+        if not page.signed_in():
             return _sign_in_page(page)
         try:
             return handler(page, *args, **kwargs)
@@ -324,8 +304,8 @@ def change_choices(
     choice: Annotated[list[str] | None, Form(max_length=200)] = None,
     shown: Annotated[list[str] | None, Form(max_length=300)] = None,
 ) -> Response:
-    if not _csrf_ok(page, csrf):
-        return _forbidden(page)
+    if not page.session_csrf_ok(csrf):
+        return page.forbidden()
     pairs = [s.rpartition("|") for s in (shown or [])[:200]]
     changed = page.buyer().change_choices(
         page.language, list(choice or [])[:200], {key: sha for key, _, sha in pairs}, page.evidence()
@@ -336,8 +316,8 @@ def change_choices(
 @router.post("/choices/withdraw-marketing", response_class=HTMLResponse)
 @signed_in_page
 def withdraw_marketing(page: PageContext, csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
-    if not _csrf_ok(page, csrf):
-        return _forbidden(page)
+    if not page.session_csrf_ok(csrf):
+        return page.forbidden()
     changed = page.buyer().withdraw_marketing(page.language, page.evidence())
     return page.redirect(f"/choices?saved={changed}")
 
@@ -401,8 +381,8 @@ def requests_page(page: PageContext, received: str | None = None, withdrawn: str
 @signed_in_page
 def withdraw_request(page: PageContext, reference: str, csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
     """The buyer withdraws an open request of theirs (not once it was carried out)."""
-    if not _csrf_ok(page, csrf) or not REFERENCE.fullmatch(reference):
-        return _forbidden(page)
+    if not page.session_csrf_ok(csrf) or not REFERENCE.fullmatch(reference):
+        return page.forbidden()
     page.buyer().withdraw_request(reference)
     return page.redirect(f"/requests?withdrawn={reference}")
 
@@ -454,8 +434,8 @@ def make_request(
     purpose: Annotated[str, Form(max_length=80)] = "",
     reason: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
-    if not _csrf_ok(page, csrf):
-        return _forbidden(page)
+    if not page.session_csrf_ok(csrf):
+        return page.forbidden()
     if kind not in ASKABLE:
         page.refuse()
         return page.message(
@@ -491,8 +471,8 @@ def erase_page(page: PageContext) -> Response:
 @router.post("/requests/erase", response_class=HTMLResponse)
 @signed_in_page
 def erase_first_click(page: PageContext, csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
-    if not _csrf_ok(page, csrf):
-        return _forbidden(page)
+    if not page.session_csrf_ok(csrf):
+        return page.forbidden()
     return page.render("erase.html", page="requests", confirm=True)
 
 
@@ -503,8 +483,8 @@ def erase_confirmed(
     csrf: Annotated[str, Form(max_length=100)] = "",
     confirm: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
-    if not _csrf_ok(page, csrf) or confirm != "yes":
-        return _forbidden(page)
+    if not page.session_csrf_ok(csrf) or confirm != "yes":
+        return page.forbidden()
     request = page.buyer().erase(page.language)
     page.session = None
     response = page.render("erased.html", reference=request.reference)
@@ -515,7 +495,7 @@ def erase_confirmed(
 @router.get("/{rest:path}", response_class=HTMLResponse)
 def no_such_page(page: PageContext, rest: str) -> Response:
     """Any other path under the buyer's pages: an HTML page that says so (never the API's JSON)."""
-    _signed_in(page)
+    page.signed_in()
     return page.message(
         404, page._("Page not found"), page._("There is no such page."), page.base + "/", page._("Start again")
     )

@@ -79,6 +79,7 @@ class Desk(HtmlPage):
     """One request to a console page: the cluster's unit of work, the language, the session."""
 
     PREFIX: ClassVar[str] = "dpo"
+    SESSION_COOKIE: ClassVar[str] = SESSION_COOKIE
     FORM_COOKIE: ClassVar[str] = FORM_COOKIE
     LANGUAGE_COOKIE: ClassVar[str] = LANGUAGE_COOKIE
 
@@ -90,8 +91,6 @@ class Desk(HtmlPage):
     def cookie_options(self) -> dict[str, Any]:
         return _cookie(self)
 
-    def form_token_of(self, cookie: str) -> str:
-        return self.signin().csrf_of(f"form|{cookie}")
 
     def signed_in_values(self) -> dict[str, Any]:
         return {
@@ -137,28 +136,10 @@ async def desk_context(request: Request, cluster: str) -> AsyncIterator[Desk]:
 DeskContext = Annotated[Desk, Depends(desk_context, scope="function")]
 
 
-def _signed_in(desk: Desk) -> bool:
-    desk.session = desk.signin().session(desk.request.cookies.get(SESSION_COOKIE), desk.request_id)
-    if desk.session is not None and not (desk.switched or desk.request.cookies.get(LANGUAGE_COOKIE)):
-        desk.language = desk.session.language
-    if desk.session is not None and desk.switched and desk.switched != desk.session.language:
-        desk.signin().set_language(desk.session, desk.switched)
-    return desk.session is not None
 
 
-def _csrf_ok(desk: Desk, csrf: str | None) -> bool:
-    return desk.session is not None and desk.same_origin() and desk.signin().csrf_ok(desk.session, csrf)
 
 
-def _forbidden(desk: Desk) -> HTMLResponse:
-    desk.refuse()
-    return desk.message(
-        403,
-        desk._("This form has expired"),
-        desk._("Go back, reload the page and try again."),
-        desk.base + "/",
-        desk._("Start again"),
-    )
 
 
 def _not_found(desk: Desk) -> HTMLResponse:
@@ -178,7 +159,7 @@ def console_page(handler: Callable[..., Response]) -> Callable[..., Response]:
 
     @functools.wraps(handler)
     def wrapper(desk: Desk, *args: Any, **kwargs: Any) -> Response:
-        if not _signed_in(desk):
+        if not desk.signed_in():
             return desk.redirect("/")
         try:
             return handler(desk, *args, **kwargs)
@@ -201,7 +182,7 @@ def console_page(handler: Callable[..., Response]) -> Callable[..., Response]:
 # -- signing in --------------------------------------------------------------------------------------
 @router.get("/", response_class=HTMLResponse)
 def sign_in_page(desk: DeskContext, signed_out: bool = False) -> Response:
-    if _signed_in(desk):
+    if desk.signed_in():
         return desk.redirect("/audit")
     return desk.render("sign_in.html", signed_out=signed_out)
 
@@ -213,7 +194,7 @@ def sign_in(
     csrf: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     if not desk.form_csrf_ok(csrf):
-        return _forbidden(desk)
+        return desk.forbidden()
     try:
         answer = desk.signin().sign_in(api_key, desk.language, desk.network, desk.request_id)
     except ConsoleLimited as exc:
@@ -241,10 +222,10 @@ def sign_in(
 
 @router.post("/sign-out", response_class=HTMLResponse)
 def sign_out(desk: DeskContext, csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
-    if not _signed_in(desk):
+    if not desk.signed_in():
         return desk.redirect("/")
-    if not _csrf_ok(desk, csrf):
-        return _forbidden(desk)
+    if not desk.session_csrf_ok(csrf):
+        return desk.forbidden()
     assert desk.session is not None
     desk.signin().sign_out(desk.session)
     response = desk.redirect("/?signed_out=true")
@@ -288,8 +269,8 @@ def audit_search(
     end: Annotated[str, Form(max_length=10)] = "",
     before: Annotated[int | None, Form(ge=1)] = None,
 ) -> Response:
-    if not _csrf_ok(desk, csrf):
-        return _forbidden(desk)
+    if not desk.session_csrf_ok(csrf):
+        return desk.forbidden()
     query = AuditQuery(email, person, client, house, role, purpose, action, start, end)
     try:
         found = desk.console().search(query, before)
@@ -320,8 +301,8 @@ def chain_page(desk: DeskContext) -> Response:
 @router.post("/chain/verify", response_class=HTMLResponse)
 @console_page
 def verify_chain(desk: DeskContext, csrf: Annotated[str, Form(max_length=100)] = "") -> Response:
-    if not _csrf_ok(desk, csrf):
-        return _forbidden(desk)
+    if not desk.session_csrf_ok(csrf):
+        return desk.forbidden()
     return desk.render("chain.html", page="chain", chain=desk.console().chain(verify=True))
 
 
@@ -376,8 +357,8 @@ def report_download(
     start: Annotated[str, Form(max_length=10)] = "",
     end: Annotated[str, Form(max_length=10)] = "",
 ) -> Response:
-    if not _csrf_ok(desk, csrf):
-        return _forbidden(desk)
+    if not desk.session_csrf_ok(csrf):
+        return desk.forbidden()
     console = desk.console()
     if name not in console.report_names():
         return _not_found(desk)
@@ -459,8 +440,8 @@ def register_request(
     value: Annotated[str, Form(max_length=400)] = "",
     purpose: Annotated[str, Form(max_length=80)] = "",
 ) -> Response:
-    if not _csrf_ok(desk, csrf):
-        return _forbidden(desk)
+    if not desk.session_csrf_ok(csrf):
+        return desk.forbidden()
     form = RequestForm(kind, channel, email, house, verified_note, language, field, value, purpose)
     try:
         registered = _desk_of(desk).register(form)
@@ -532,8 +513,8 @@ def request_step(
     months: Annotated[int, Form(ge=0, le=12)] = 0,
     house: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
-    if not _csrf_ok(desk, csrf):
-        return _forbidden(desk)
+    if not desk.session_csrf_ok(csrf):
+        return desk.forbidden()
     if not REFERENCE.match(reference) or step not in RequestDesk.STEPS:
         return _not_found(desk)
     try:
@@ -552,7 +533,7 @@ def request_step(
 @router.get("/{rest:path}", response_class=HTMLResponse)
 def no_such_page(desk: DeskContext, rest: str) -> Response:
     """Any other path under the console: an HTML page that says so (never the API's JSON)."""
-    _signed_in(desk)
+    desk.signed_in()
     return _not_found(desk)
 
 

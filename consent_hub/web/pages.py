@@ -10,7 +10,7 @@ import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import jinja2
 from fastapi import Request, Response
@@ -65,12 +65,25 @@ def same_origin(request: Request, also: frozenset[str] = frozenset()) -> bool:
     return origin == f"{request.url.scheme}://{request.url.netloc}" or origin in also
 
 
+class SessionKeeper(Protocol):
+    """What a set of pages' sign-in service offers the page: its sessions and CSRF tokens."""
+
+    def csrf_of(self, token: str) -> str: ...
+
+    def session(self, token: str | None, request_id: str | None = None) -> Any: ...
+
+    def set_language(self, session: Any, language: str) -> None: ...
+
+    def csrf_ok(self, session: Any, submitted: str | None) -> bool: ...
+
+
 @dataclass
 class HtmlPage:
     """The common part of one page request; subclasses name the prefix and the cookies and give
     the template environment, the cookie attributes and the sign-in forms' token."""
 
     PREFIX: ClassVar[str]
+    SESSION_COOKIE: ClassVar[str]
     FORM_COOKIE: ClassVar[str]
     LANGUAGE_COOKIE: ClassVar[str]
 
@@ -80,6 +93,7 @@ class HtmlPage:
     language: str
     switched: str | None = None  # a language chosen by ?lang= (kept in a cookie)
     new_form_cookie: str | None = None
+    session: Any = None  # the signed-in user's session, once ``signed_in`` found it
 
     # -- what each set of pages says ------------------------------------------------------------
     def environment(self) -> jinja2.Environment:
@@ -88,8 +102,7 @@ class HtmlPage:
     def cookie_options(self) -> dict[str, Any]:
         raise NotImplementedError
 
-    def form_token_of(self, cookie: str) -> str:
-        """The sign-in forms' CSRF token for the form cookie's value (keyed)."""
+    def signin(self) -> SessionKeeper:
         raise NotImplementedError
 
     def signed_in_values(self) -> dict[str, Any]:
@@ -114,6 +127,38 @@ class HtmlPage:
 
     def same_origin(self) -> bool:
         return same_origin(self.request, self.allowed_origins())
+
+    def form_token_of(self, cookie: str) -> str:
+        """The sign-in forms' CSRF token for the form cookie's value (keyed)."""
+        return self.signin().csrf_of(f"form|{cookie}")
+
+    def signed_in(self) -> bool:
+        """Find the session of the cookie; the user's own language unless they switched (then the
+        switch is kept in the session)."""
+        keeper = self.signin()
+        self.session = keeper.session(self.request.cookies.get(self.SESSION_COOKIE), self.request_id)
+        if self.session is None:
+            return False
+        if not (self.switched or self.request.cookies.get(self.LANGUAGE_COOKIE)):
+            self.language = self.session.language
+        if self.switched and self.switched != self.session.language:
+            keeper.set_language(self.session, self.switched)
+        return True
+
+    def session_csrf_ok(self, csrf: str | None) -> bool:
+        """A signed-in form: same origin and the session's CSRF token."""
+        return self.session is not None and self.same_origin() and self.signin().csrf_ok(self.session, csrf)
+
+    def forbidden(self) -> HTMLResponse:
+        """A form whose token is missing, wrong or from another site: nothing is kept."""
+        self.refuse()
+        return self.message(
+            403,
+            self._("This form has expired"),
+            self._("Go back, reload the page and try again."),
+            self.base + "/",
+            self._("Start again"),
+        )
 
     def form_csrf(self) -> str:
         """The sign-in forms' CSRF token, from the form cookie (a new one if there is none)."""
