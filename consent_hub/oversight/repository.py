@@ -7,7 +7,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from consent_hub.storage.models import AuditEntry, AuditSubject
@@ -38,14 +38,25 @@ class OversightRepository:
         )
         return self.session.execute(stmt).all()
 
-    def read_times(self, start: dt.datetime, end: dt.datetime, house: str | None) -> Sequence[Any]:
-        """(actor, house, at) of every profile read in the period (of one house if given)."""
-        stmt = select(AuditEntry.actor, AuditEntry.house, AuditEntry.at).where(
-            AuditEntry.action == PROFILE_READ, AuditEntry.at >= start, AuditEntry.at < end
+    def reads_within(
+        self, ranges: Sequence[tuple[dt.datetime, dt.datetime]], house: str | None, other_than: Sequence[str]
+    ) -> Sequence[Any]:
+        """Per (actor, house): profile reads inside any of the UTC ``ranges`` and the latest one;
+        of one house if ``house``, else of every house not in ``other_than`` (and none)."""
+        if not ranges:
+            return []
+        stmt = (
+            select(
+                AuditEntry.actor, AuditEntry.house, func.count().label("reads"), func.max(AuditEntry.at).label("last")
+            )
+            .where(AuditEntry.action == PROFILE_READ)
+            .where(or_(*(and_(AuditEntry.at >= a, AuditEntry.at < b) for a, b in ranges)))
         )
         if house is not None:
             stmt = stmt.where(AuditEntry.house == house)
-        return self.session.execute(stmt.order_by(AuditEntry.seq)).all()
+        else:
+            stmt = stmt.where(or_(AuditEntry.house.is_(None), AuditEntry.house.not_in(list(other_than))))
+        return self.session.execute(stmt.group_by(AuditEntry.actor, AuditEntry.house)).all()
 
     def export_sizes(self, start: dt.datetime, end: dt.datetime) -> Sequence[Any]:
         """(seq, actor, house, at, members) of every audience export in the period."""

@@ -25,6 +25,7 @@ import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from consent_hub.actors import Actor
 from consent_hub.audit.service import AuditLog, AuditRecord
@@ -80,11 +81,41 @@ def parse_hours(text: str) -> tuple[dt.time, dt.time]:
 
 
 def within(hours: tuple[dt.time, dt.time], moment: dt.time) -> bool:
-    """Is ``moment`` inside the hours (which may run past midnight, such as 18:00-02:00)?"""
+    """Is ``moment`` inside the hours (which may run past midnight, such as 18:00-02:00)? The rule
+    ``closed_between`` turns into UTC stretches for the query."""
     opening, closing = hours
     if opening <= closing:
         return opening <= moment < closing
     return moment >= opening or moment < closing
+
+
+def closed_between(
+    hours: tuple[dt.time, dt.time], zone: ZoneInfo, start: dt.datetime, end: dt.datetime
+) -> list[tuple[dt.datetime, dt.datetime]]:
+    """The UTC stretches of [start, end) outside the daily ``hours`` in ``zone`` (hours may run
+    past midnight; equal opening and closing times mean never open)."""
+    opening, closing = hours
+    first = start.astimezone(zone).date() - dt.timedelta(days=1)
+    last = end.astimezone(zone).date()
+    open_spans = []
+    day = first
+    while day <= last:
+        shut = day + dt.timedelta(days=1) if closing < opening else day
+        a = dt.datetime.combine(day, opening, tzinfo=zone).astimezone(dt.UTC)
+        b = dt.datetime.combine(shut, closing, tzinfo=zone).astimezone(dt.UTC)
+        if a < b:
+            open_spans.append((a, b))
+        day += dt.timedelta(days=1)
+    closed, cursor = [], start
+    for a, b in open_spans:
+        if a > cursor:
+            closed.append((cursor, min(a, end)))
+        cursor = max(cursor, b)
+        if cursor >= end:
+            break
+    if cursor < end:
+        closed.append((cursor, end))
+    return [(a, b) for a, b in closed if a < b]
 
 
 class OversightService:
@@ -144,16 +175,19 @@ class OversightService:
         return RuleResult(PEER_READS, {"factor": rules.peer_factor, "minimum": rules.peer_minimum}, findings)
 
     def _off_hours(self, start: dt.datetime, end: dt.datetime, house: str | None) -> RuleResult:
+        """Counted in SQL over the UTC stretches the house is closed in the period (its hours on
+        the cluster's calendar, so a summer-time change moves them)."""
         rules = self.rules
         zone = self.config.zone()
         default = parse_hours(rules.house_hours)
-        hours = {slug: parse_hours(text) for slug, text in rules.hours_per_house.items()}
-        outside: dict[tuple[str, str | None], list[dt.datetime]] = defaultdict(list)
-        for actor_id, house_of, at in self.repo.read_times(start, end, house):
-            local = at.astimezone(zone).time()
-            if not within(hours.get(house_of or "", default), local):
-                outside[(actor_id, house_of)].append(at)
-        findings = [Finding(a, h, len(times), at=max(times)) for (a, h), times in sorted(outside.items(), key=str)]
+        own = {slug: parse_hours(text) for slug, text in rules.hours_per_house.items()}
+        rows: list[Any] = []
+        for slug, hours in own.items():
+            if house is None or house == slug:
+                rows += self.repo.reads_within(closed_between(hours, zone, start, end), slug, ())
+        if house is None or house not in own:
+            rows += self.repo.reads_within(closed_between(default, zone, start, end), house, sorted(own))
+        findings = [Finding(a, h, int(n), at=last) for a, h, n, last in sorted(rows, key=lambda r: str((r[0], r[1])))]
         shown = {"default": rules.house_hours, **rules.hours_per_house, "time_zone": self.config.time_zone}
         return RuleResult(OFF_HOURS, shown, findings)
 
